@@ -1,0 +1,1 @@
+"""Numerical core: volumes, orientation, windowing, image encoding (numpy, scipy, nibabel only)."""

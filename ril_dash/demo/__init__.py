@@ -1,0 +1,1 @@
+"""The embedded demo project: a synthetic abdominal CT phantom and the MNI152 brain MRI."""

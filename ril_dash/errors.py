@@ -1,0 +1,22 @@
+"""Domain errors shared by every layer.
+
+Each error carries a message meant for the user: it says what is wrong, where, and what to do.
+The UI turns any :class:`RilDashError` into a visible message; the CLI prints it and exits with
+status 2. Nothing here imports anything beyond the standard library.
+"""
+
+
+class RilDashError(Exception):
+    """Base class of every error that is shown to a user."""
+
+
+class InvalidProject(RilDashError):
+    """project.yaml (or a file it names) is missing, malformed or inconsistent."""
+
+
+class InvalidImage(RilDashError):
+    """An image file cannot be shown: corrupt, truncated, not NIfTI, unsupported dimensions."""
+
+
+class SeriesNotFound(RilDashError):
+    """A series id that is not part of the project (unknown, or trying to escape it)."""

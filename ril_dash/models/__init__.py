@@ -1,0 +1,1 @@
+"""Keras model plugins: manifests, discovery, inference, explanations (not yet built)."""

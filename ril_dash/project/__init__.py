@@ -1,0 +1,1 @@
+"""Projects: project.yaml schema, series discovery, metadata and the annotation store."""

@@ -1,0 +1,45 @@
+"""Run-time settings shared by the CLI and the app, and the per-user data folder.
+
+The data folder holds the generated demo project and caches. It follows XDG conventions:
+``$RIL_DASH_HOME`` if set, else ``$XDG_DATA_HOME/ril-dash``, else ``~/.local/share/ril-dash``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8050
+
+
+def data_home() -> Path:
+    """Return the per-user data folder (not created).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["RIL_DASH_HOME"] = "/tmp/rd"
+    >>> str(data_home())
+    '/tmp/rd'
+    >>> del os.environ["RIL_DASH_HOME"]
+    """
+    explicit = os.environ.get("RIL_DASH_HOME")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "ril-dash"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a server needs to start."""
+
+    project_dir: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    debug: bool = False
+    #: bytes of decoded volumes kept in memory per server process
+    volume_cache_bytes: int = 3 * 1024**3

@@ -1,0 +1,1 @@
+"""The Dash user interface: the only package that imports dash."""

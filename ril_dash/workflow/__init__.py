@@ -1,0 +1,1 @@
+"""Workflows that move series between pools of users (multi-user issue; not yet built)."""
