@@ -1,0 +1,304 @@
+/*
+ * ril_dash slice viewer, browser half.
+ *
+ * The server sends the series geometry once (VIEWER_META). This script then:
+ *  - keeps a cache of full-resolution slices (data URLs from /ril/api/slice) and one stack of
+ *    low-resolution thumbnails per plane/frame/window (/ril/api/thumbs);
+ *  - switches the image of the plotly graph with Plotly.restyle, instantly from the cache, so
+ *    scrolling never waits on the server; the full-resolution slice is fetched when scrolling
+ *    pauses, then its neighbours are prefetched;
+ *  - handles keyboard, mouse wheel and right-drag window/level, and the cursor read-out.
+ * The Dash slider is moved only from here (set_props), so it never jumps back while scrolling.
+ */
+(function () {
+    "use strict";
+    var GRAPH_ID = "viewer-graph", SLIDER_ID = "slice-slider", VIEWPORT_ID = "ril-viewport";
+    var PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3;
+    var BLACK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABc3UBGAAAAABJRU5ErkJggg==";
+
+    var st = {
+        gen: 0, cfgKey: null, meta: null, plane: null, frame: 0, wc: 0, ww: 1, index: 0,
+        full: new Map(), requested: new Set(), queue: [], inflight: 0,
+        thumbs: null, factor: 1, shown: null, timer: null, renders: 0, lastRender: 0,
+        probeBusy: false, probeNext: null, hooked: null
+    };
+
+    function geo() { return st.meta.planes[st.plane]; }
+    function graphDiv() {
+        var el = document.getElementById(GRAPH_ID);
+        return el ? el.querySelector(".js-plotly-plot") : null;
+    }
+    function ready(gd) {
+        return gd && gd._fullLayout && gd.layout && gd.layout.meta && gd.layout.meta.gen === st.gen;
+    }
+    function query(extra) {
+        var q = "series=" + encodeURIComponent(st.meta.series) + "&plane=" + st.plane +
+            "&frame=" + st.frame + "&wc=" + st.wc + "&ww=" + st.ww;
+        return extra ? q + "&" + extra : q;
+    }
+
+    /* ---- drawing -------------------------------------------------------------------- */
+    function render(i) {
+        var gd = graphDiv();
+        if (!ready(gd)) { requestAnimationFrame(function () { if (st.index === i) { render(i); } }); return; }
+        hook(gd);
+        var src = st.full.get(i), f = 1;
+        if (!src && st.thumbs) { src = st.thumbs[i]; f = st.factor; }
+        if (!src) { return; }
+        var tag = i + (f === 1 ? "f" : "t");
+        if (st.shown === tag) { return; }
+        st.shown = tag;
+        Plotly.restyle(gd, {source: [src], x0: [(f - 1) / 2], y0: [(f - 1) / 2], dx: [f], dy: [f]}, [0])
+            .then(function () { st.renders += 1; st.lastRender = performance.now(); });
+    }
+
+    function positionText() {
+        if (!st.meta) { return ""; }
+        var label = st.plane.charAt(0).toUpperCase() + st.plane.slice(1);
+        return label + "  " + (st.index + 1) + " / " + geo().n;
+    }
+
+    /* ---- fetching ------------------------------------------------------------------- */
+    function pump() {
+        while (st.inflight < MAX_INFLIGHT && st.queue.length) {
+            fetchFull(st.queue.shift());
+        }
+    }
+    function fetchFull(i) {
+        var gen = st.gen;
+        st.inflight += 1;
+        fetch("/ril/api/slice?" + query("index=" + i), {credentials: "same-origin"})
+            .then(function (r) { return r.ok ? r.text() : Promise.reject(r); })
+            .then(function (src) {
+                if (gen !== st.gen) { return; }
+                st.full.set(i, src);
+                if (st.full.size > MAX_FULL) { st.full.delete(st.full.keys().next().value); }
+                if (st.index === i) { render(i); }
+            })
+            .catch(function () { if (gen === st.gen) { st.requested.delete(i); } })
+            .finally(function () { st.inflight -= 1; pump(); });
+    }
+    function want(i) {
+        if (i < 0 || i >= geo().n || st.full.has(i) || st.requested.has(i)) { return; }
+        st.requested.add(i);
+        st.queue.push(i);
+    }
+    function fetchAround() {
+        var i = st.index;
+        st.queue = [];
+        want(i);
+        for (var d = 1; d <= PREFETCH; d++) { want(i + d); want(i - d); }
+        // anything queued before but dropped is no longer requested
+        st.requested = new Set(Array.from(st.requested).filter(function (k) {
+            return st.full.has(k) || st.queue.indexOf(k) >= 0 || Math.abs(k - i) <= PREFETCH;
+        }));
+        pump();
+    }
+    function fetchThumbs() {
+        var gen = st.gen;
+        fetch("/ril/api/thumbs?" + query(), {credentials: "same-origin"})
+            .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+            .then(function (body) {
+                if (gen !== st.gen) { return; }
+                st.thumbs = body.images;
+                st.factor = body.factor;
+                render(st.index);
+            })
+            .catch(function () {});
+    }
+
+    /* ---- navigation ----------------------------------------------------------------- */
+    function show(i) {
+        if (!st.meta) { return; }
+        i = Math.max(0, Math.min(geo().n - 1, i | 0));
+        st.index = i;
+        render(i);
+        clearTimeout(st.timer);
+        st.timer = setTimeout(fetchAround, st.full.has(i) ? 0 : PAUSE_MS);
+        var pos = document.getElementById("viewer-position");
+        if (pos) { pos.textContent = positionText(); }
+    }
+    function step(delta) {
+        if (!st.meta || !graphDiv()) { return; }
+        var i = Math.max(0, Math.min(geo().n - 1, st.index + delta));
+        if (i === st.index) { return; }
+        show(i);
+        window.dash_clientside.set_props(SLIDER_ID, {value: i});
+    }
+
+    function onKey(ev) {
+        if (!st.meta || !document.getElementById(GRAPH_ID)) { return; }
+        var t = ev.target, tag = t && t.tagName;
+        if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) { return; }
+        if (t && t.closest && t.closest(".rc-slider, .dash-slider, [role=slider]")) { ev.preventDefault(); }
+        var n = geo().n, moves = {
+            ArrowUp: 1, ArrowRight: 1, ArrowDown: -1, ArrowLeft: -1,
+            PageUp: 10, PageDown: -10, Home: -n, End: n
+        };
+        if (!(ev.key in moves) || ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
+        ev.preventDefault();
+        step(moves[ev.key]);
+    }
+    document.addEventListener("keydown", onKey, true);
+
+    function hook(gd) {
+        if (st.hooked === gd) { return; }
+        st.hooked = gd;
+        var port = document.getElementById(VIEWPORT_ID);
+        if (port && !port._rilHooked) {
+            port._rilHooked = true;
+            port.addEventListener("wheel", function (ev) {
+                if (!st.meta) { return; }
+                ev.preventDefault();
+                step(ev.deltaY < 0 ? 1 : -1);
+            }, {passive: false});
+            hookWindowDrag(port);
+        }
+        gd.on("plotly_hover", function (ev) {
+            var p = ev.points && ev.points[0];
+            if (!p) { return; }
+            probe(Math.round(p.y), Math.round(p.x));
+        });
+        gd.on("plotly_unhover", function () { readout("–"); });
+    }
+
+    /* ---- window / level by right-drag ----------------------------------------------- */
+    function hookWindowDrag(port) {
+        var drag = null;
+        port.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
+        port.addEventListener("mousedown", function (ev) {
+            if (ev.button !== 2 || !st.meta) { return; }
+            ev.preventDefault();
+            ev.stopPropagation();
+            drag = {x: ev.clientX, y: ev.clientY, wc: st.wc, ww: st.ww};
+        }, true);
+        window.addEventListener("mousemove", function (ev) {
+            if (!drag) { return; }
+            var scale = Math.max(drag.ww, 1) / 300;
+            var ww = Math.max(1e-3, drag.ww + (ev.clientX - drag.x) * scale);
+            var wc = drag.wc - (ev.clientY - drag.y) * scale;
+            readout("W " + ww.toFixed(0) + "  L " + wc.toFixed(0));
+            drag.result = [wc, ww];
+        });
+        window.addEventListener("mouseup", function () {
+            if (!drag) { return; }
+            var r = drag.result;
+            drag = null;
+            if (r) {
+                window.dash_clientside.set_props("window-center", {value: +r[0].toFixed(2)});
+                window.dash_clientside.set_props("window-width", {value: +r[1].toFixed(2)});
+            }
+        });
+    }
+
+    /* ---- cursor read-out ------------------------------------------------------------ */
+    function readout(text) {
+        var el = document.getElementById("viewer-readout");
+        if (el) { el.textContent = text; }
+    }
+    function fmt(v) { return typeof v === "number" ? (Math.abs(v) >= 1000 || Number.isInteger(v) ? String(v) : v.toPrecision(5)) : v; }
+    function probe(row, col) {
+        if (st.probeBusy) { st.probeNext = [row, col]; return; }
+        var g = geo();
+        if (row < 0 || col < 0 || row >= g.rows || col >= g.cols) { return; }
+        st.probeBusy = true;
+        fetch("/ril/api/probe?" + query("index=" + st.index + "&row=" + row + "&col=" + col))
+            .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+            .then(function (p) {
+                readout("voxel (" + p.voxel.join(", ") + ")  value " + fmt(p.value) +
+                        "\nworld (" + p.world.map(function (v) { return v.toFixed(1); }).join(", ") + ") mm");
+            })
+            .catch(function () {})
+            .finally(function () {
+                st.probeBusy = false;
+                var next = st.probeNext;
+                st.probeNext = null;
+                if (next) { probe(next[0], next[1]); }
+            });
+    }
+
+    /* ---- figure --------------------------------------------------------------------- */
+    function figure() {
+        var g = geo();
+        var axis = {visible: false, showgrid: false, zeroline: false, fixedrange: false};
+        return {
+            data: [{type: "image", source: BLACK, x0: (g.cols - 1) / 2, y0: (g.rows - 1) / 2,
+                    dx: g.cols, dy: g.rows, hoverinfo: "none"}],
+            layout: {
+                meta: {gen: st.gen},
+                margin: {l: 0, r: 0, t: 0, b: 0}, paper_bgcolor: "#000", plot_bgcolor: "#000",
+                dragmode: "zoom", hovermode: "closest", uirevision: st.cfgKey,
+                xaxis: Object.assign({range: [-0.5, g.cols - 0.5], constrain: "domain"}, axis),
+                yaxis: Object.assign({range: [g.rows - 0.5, -0.5], scaleanchor: "x",
+                                      scaleratio: g.row_mm / g.col_mm, constrain: "domain"}, axis)
+            }
+        };
+    }
+    function orientationLetters() {
+        var labels = geo().labels;
+        ["left", "right", "top", "bottom"].forEach(function (side) {
+            var el = document.getElementById("ril-orient-" + side);
+            if (el) { el.textContent = labels[side] || ""; }
+        });
+    }
+
+    function configure(meta, plane, frame, wc, ww) {
+        var nu = window.dash_clientside.no_update;
+        if (!meta || !meta.planes) { return [nu, nu, nu]; }
+        plane = meta.planes[plane] ? plane : meta.default_plane;
+        wc = (typeof wc === "number" && isFinite(wc)) ? wc : meta.window[0];
+        ww = (typeof ww === "number" && isFinite(ww) && ww > 0) ? ww : meta.window[1];
+        frame = frame | 0;
+        var viewKey = meta.series + "|" + plane;
+        var key = viewKey + "|" + frame + "|" + wc + "|" + ww;
+        if (key === st.cfgKey && graphDiv()) { return [nu, nu, nu]; }
+        var sameView = st.meta && st.cfgKey && st.cfgKey.indexOf(viewKey + "|") === 0 &&
+            st.meta.series === meta.series;
+        st.gen += 1;
+        st.meta = meta; st.plane = plane; st.frame = frame; st.wc = wc; st.ww = ww;
+        st.cfgKey = key;
+        st.full = new Map(); st.requested = new Set(); st.queue = [];
+        st.thumbs = null; st.shown = null;
+        var n = geo().n;
+        st.index = sameView ? Math.min(st.index, n - 1) : Math.floor((n - 1) / 2);
+        orientationLetters();
+        fetchFull(st.index);
+        st.requested.add(st.index);
+        fetchThumbs();
+        clearTimeout(st.timer);
+        st.timer = setTimeout(fetchAround, PAUSE_MS);
+        var fig = figure();
+        fig.layout.uirevision = viewKey;
+        return [fig, n - 1, st.index];
+    }
+
+    function preset(name, meta) {
+        if (!meta) { return [window.dash_clientside.no_update, window.dash_clientside.no_update]; }
+        var cw = name === "auto" ? meta.auto_window : meta.presets[name];
+        return cw ? [cw[0], cw[1]] : [window.dash_clientside.no_update, window.dash_clientside.no_update];
+    }
+
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {
+        ril: {
+            configure: configure,
+            show: function (value, dragValue) {
+                var trig = window.dash_clientside.callback_context.triggered;
+                var v = (trig.length && trig[0].prop_id.indexOf("drag_value") >= 0 && dragValue != null)
+                    ? dragValue : value;
+                if (v != null && v !== st.index) { show(v); }
+                return positionText();
+            },
+            preset: preset
+        }
+    });
+
+    /* For tests and benchmarks: what is on screen and how many renders happened. */
+    window.rilViewer = {
+        state: function () {
+            return {index: st.index, plane: st.plane, frame: st.frame, wc: st.wc, ww: st.ww,
+                    shown: st.shown, renders: st.renders, cached: st.full.size,
+                    thumbs: st.thumbs ? st.thumbs.length : 0, gen: st.gen};
+        },
+        step: step
+    };
+}());

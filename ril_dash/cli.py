@@ -1,0 +1,147 @@
+"""Command line: ``ril-dash`` (also ``python run.py``).
+
+::
+
+    ril-dash [--host H] [--port P]                      serve the embedded demo project
+    ril-dash serve PROJECT_DIR [--host H] [--port P]     serve a project
+    ril-dash init PROJECT_DIR --images DIR [--annotations DIR] [--name NAME]
+
+Errors the user can fix (an invalid project.yaml, a missing folder, a port in use) are printed
+as one clear message and the command exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import socket
+import sys
+from pathlib import Path
+
+from ril_dash import __version__
+from ril_dash.errors import RilDashError
+from ril_dash.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
+
+
+class CliError(RilDashError):
+    """A command-line request that cannot be carried out."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise CliError with advice if ``host:port`` cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise CliError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); the port is probably "
+                f"used by another program (another ril-dash?). Stop it or choose another port "
+                f"with --port.") from None
+
+
+def serve(project_dir: Path, host: str, port: int) -> None:
+    """Open the project, build the app and serve it with waitress until interrupted."""
+    if not _is_loopback(host):
+        raise CliError(
+            f"refusing to serve on {host}: serving beyond this computer needs user logins, "
+            f"which this version does not have yet. Use --host 127.0.0.1 (the default).")
+    if not 1 <= port <= 65535:
+        raise CliError(f"--port must be between 1 and 65535, not {port}")
+    from ril_dash.project.project import Project
+
+    project = Project.open(project_dir)
+    check_port_free(host, port)
+
+    import waitress
+
+    from ril_dash.ui.app import create_app
+
+    settings = Settings(project_dir=Path(project_dir), host=host, port=port)
+    app = create_app(project, settings)
+    server = waitress.create_server(app.server, host=host, port=port, threads=8,
+                                    channel_timeout=120)
+    print(f"ril_dash {__version__}: serving '{project.config.name}' "
+          f"({len(project.series)} series) at http://{host}:{port}  (Ctrl+C to stop)", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help=f"address to listen on (default {DEFAULT_HOST}: this computer only)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port to listen on (default {DEFAULT_PORT})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ril-dash",
+        description="Annotate medical-imaging datasets for and with deep learning. "
+                    "Without a command, serves the embedded demo project.")
+    parser.add_argument("--version", action="version", version=f"ril_dash {__version__}")
+    _add_server_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p_serve = sub.add_parser("serve", help="serve a project in the browser",
+                             description="Serve PROJECT_DIR at http://HOST:PORT.")
+    p_serve.add_argument("project_dir", type=Path, metavar="PROJECT_DIR",
+                         help="folder holding project.yaml")
+    _add_server_options(p_serve)
+
+    p_demo = sub.add_parser("demo", help="serve the embedded demo project (the default)",
+                            description="Create the demo project on first use and serve it.")
+    _add_server_options(p_demo)
+
+    p_init = sub.add_parser("init", help="create a project for a folder of NIfTI series",
+                            description="Write PROJECT_DIR/project.yaml (with an example ROI and "
+                                        "text field) for the series found under --images.")
+    p_init.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p_init.add_argument("--images", type=Path, required=True, metavar="IMAGES_DIR",
+                        help="folder of .nii / .nii.gz series (never written to)")
+    p_init.add_argument("--annotations", type=Path, metavar="DIR",
+                        help="annotation store (default PROJECT_DIR/annotations)")
+    p_init.add_argument("--name", help="project name (default: the folder name)")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "init":
+        from ril_dash.project.project import init_project
+
+        project = init_project(args.project_dir, args.images, args.annotations, name=args.name)
+        print(f"Created {project.dir / 'project.yaml'} with {len(project.series)} series. "
+              f"Edit its ROIs and text fields, then run: ril-dash serve {project.dir}")
+        return
+    if args.command == "serve":
+        serve(args.project_dir, args.host, args.port)
+        return
+    from ril_dash.demo.demo_project import ensure_demo_project
+
+    serve(ensure_demo_project(), args.host, args.port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ril-dash`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        _run(args)
+    except RilDashError as exc:
+        print(f"ril-dash: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Build the Dash application: ``create_app(project, settings)`` is the only place a ``Dash``
+object is made.
+
+Pages register themselves from :mod:`ril_dash.ui.pages`; the slice images are served by the
+Flask blueprint in :mod:`ril_dash.ui.routes`; shared state lives in
+:class:`ril_dash.ui.services.Services`, attached to the Flask app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+from dash import dcc, html
+
+from ril_dash import __version__
+from ril_dash.project.project import Project
+from ril_dash.settings import Settings
+from ril_dash.ui import ids
+from ril_dash.ui.routes import blueprint
+from ril_dash.ui.services import EXTENSION_KEY, Services
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def _shell(project: Project):
+    return html.Div(className="ril-shell", children=[
+        dcc.Location(id=ids.URL),
+        html.Header(className="ril-header", children=[
+            dcc.Link("ril_dash", href="/", className="ril-brand"),
+            html.Span(project.config.name, className="ril-project-name", title=str(project.dir)),
+            html.Nav(className="ril-nav", children=[
+                dcc.Link("Project", href="/", className="ril-nav-link"),
+            ]),
+            html.Span(f"v{__version__}", className="ril-version"),
+        ]),
+        html.Main(dash.page_container, className="ril-main"),
+    ])
+
+
+def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
+    """Return the Dash app serving ``project``.
+
+    Parameters
+    ----------
+    project : Project
+        The opened project (already validated).
+    settings : Settings, optional
+        Server settings; only the cache size is used here.
+    """
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(ASSETS),
+        title=f"ril_dash – {project.config.name}",
+        update_title=None,
+        suppress_callback_exceptions=True,
+    )
+    app.enable_dev_tools(debug=False, dev_tools_props_check=False)
+    cache_bytes = settings.volume_cache_bytes if settings else 3 * 1024**3
+    app.server.extensions[EXTENSION_KEY] = Services(project, volume_cache_bytes=cache_bytes)
+    app.server.register_blueprint(blueprint)
+
+    from ril_dash.ui.pages import project_viewer, slice_viewer  # noqa: F401  (register pages)
+
+    project_viewer.register()
+    slice_viewer.register()
+    app.layout = _shell(project)
+    return app

@@ -1,0 +1,186 @@
+"""Project viewer page (``/``): every series of the project in a virtualised grid.
+
+The folder panel on the left mirrors the images tree (e.g. Patient → Study → Series) with
+series counts; choosing a folder narrows the grid to it. The grid (AG Grid, community edition,
+virtualised so 10,000 rows stay fast) has one column per hierarchy level, the metadata CSV's
+columns, a quick search box, sorting and per-column filters. Clicking a series name (or
+double-clicking any cell) opens it in the slice viewer.
+
+Developer notes::
+
+    folder click ─► FOLDER_STORE ─► (folder panel, grid rowData, count)
+    search box ──clientside──► grid quickFilterText
+    cellClicked / cellDoubleClicked ─► URL (/view?series=…)
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import dash
+import dash_ag_grid as dag
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
+
+from ril_dash.ui import ids
+from ril_dash.ui.services import get_services
+
+FOLDER_BUTTON = "folder-button"
+GRID_OPTIONS = {
+    "animateRows": False,
+    "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
+    "quickFilterText": "",
+    "theme": {"function": "themeQuartz.withParams({backgroundColor: '#1e2126', "
+                          "foregroundColor: '#e6e8eb', headerBackgroundColor: '#262a30', "
+                          "accentColor: '#4da3ff', browserColorScheme: 'dark', fontSize: 13, "
+                          "rowHeight: 32, headerHeight: 36})"},
+}
+
+
+def register() -> None:
+    dash.register_page(__name__, path="/", name="Project", title="ril_dash – project",
+                       layout=layout)
+
+
+def _level_names(project) -> list[str]:
+    depth = max((len(s.levels) for s in project.series), default=0)
+    names = list(project.config.hierarchy)
+    return names[:depth] + [f"Level {i + 1}" for i in range(len(names), depth)]
+
+
+def series_rows(project, folder: str = "") -> list[dict]:
+    """One grid row per series under ``folder`` ('' is the whole project)."""
+    prefix = folder + "/" if folder else ""
+    levels = _level_names(project)
+    rows = []
+    for record in project.series:
+        if prefix and not record.id.startswith(prefix):
+            continue
+        row = {"id": record.id, "name": record.name, "size_mb": round(record.size / 1e6, 2)}
+        for name, value in zip(levels, record.levels):
+            row[f"level:{name}"] = value
+        for key, value in project.metadata.get(record.id, {}).items():
+            row[f"meta:{key}"] = value
+        rows.append(row)
+    return rows
+
+
+def column_defs(project) -> list[dict]:
+    cols = [{"field": f"level:{name}", "headerName": name} for name in _level_names(project)]
+    cols.append({"field": "name", "headerName": "Series", "cellClass": "ril-link-cell",
+                 "pinned": "left", "minWidth": 180})
+    meta_columns = []
+    for values in project.metadata.values():
+        meta_columns.extend(k for k in values if k not in meta_columns)
+    cols += [{"field": f"meta:{key}", "headerName": key} for key in meta_columns]
+    cols.append({"field": "size_mb", "headerName": "Size (MB)", "filter": "agNumberColumnFilter",
+                 "maxWidth": 130, "type": "numericColumn"})
+    cols.append({"field": "id", "headerName": "Path", "minWidth": 260})
+    return cols
+
+
+def _folder_panel(project, folder: str) -> list:
+    tree = project.folder_tree()
+    node = tree.get(folder, {"children": [], "count": 0})
+    crumbs = [html.Button("All series", id={"type": FOLDER_BUTTON, "path": ""},
+                          className="ril-crumb", n_clicks=0)]
+    parts = folder.split("/") if folder else []
+    for i, part in enumerate(parts):
+        crumbs.append(html.Span("›", className="ril-crumb-sep"))
+        crumbs.append(html.Button(part, id={"type": FOLDER_BUTTON, "path": "/".join(parts[:i + 1])},
+                                  className="ril-crumb", n_clicks=0))
+    children = [
+        html.Button([html.Span(child.rsplit("/", 1)[-1], className="ril-folder-name"),
+                     html.Span(str(tree[child]["count"]), className="ril-count")],
+                    id={"type": FOLDER_BUTTON, "path": child}, className="ril-folder", n_clicks=0)
+        for child in node["children"]
+    ]
+    return [html.Div(crumbs, className="ril-crumbs"),
+            html.Div(children or html.Div("No sub-folders", className="ril-muted"),
+                     className="ril-folder-list")]
+
+
+def layout(**_query) -> html.Div:
+    project = get_services().project
+    rows = series_rows(project)
+    return html.Div(className="ril-project-page", children=[
+        dcc.Store(id=ids.FOLDER_STORE, data=""),
+        html.Aside(className="ril-folders", children=[
+            html.H2("Folders"),
+            html.Div(_folder_panel(project, ""), id=ids.FOLDERS),
+        ]),
+        html.Section(className="ril-series", children=[
+            html.Div(className="ril-toolbar", children=[
+                dcc.Input(id=ids.SEARCH, type="search", placeholder="Filter series by any column…",
+                          debounce=False, className="ril-search", autoComplete="off"),
+                html.Span(f"{len(rows)} series", id=ids.SERIES_COUNT, className="ril-count-label"),
+            ]),
+            dag.AgGrid(
+                id=ids.GRID,
+                rowData=rows,
+                columnDefs=column_defs(project),
+                defaultColDef={"sortable": True, "filter": True, "resizable": True,
+                               "floatingFilter": False, "minWidth": 110},
+                dashGridOptions=GRID_OPTIONS,
+                getRowId="params.data.id",
+                columnSize="autoSize",
+                className="ril-grid",
+                style={"height": "100%", "width": "100%"},
+            ),
+        ]),
+    ])
+
+
+@callback(
+    Output(ids.FOLDER_STORE, "data"),
+    Input({"type": FOLDER_BUTTON, "path": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def choose_folder(clicks):
+    if not ctx.triggered_id or not any(clicks):
+        return dash.no_update
+    return ctx.triggered_id["path"]
+
+
+@callback(
+    Output(ids.FOLDERS, "children"),
+    Output(ids.GRID, "rowData"),
+    Output(ids.SERIES_COUNT, "children"),
+    Input(ids.FOLDER_STORE, "data"),
+    prevent_initial_call=True,
+)
+def show_folder(folder):
+    project = get_services().project
+    if folder and folder not in project.folder_tree():
+        folder = ""
+    rows = series_rows(project, folder or "")
+    where = f" in {folder}" if folder else ""
+    return _folder_panel(project, folder or ""), rows, f"{len(rows)} series{where}"
+
+
+clientside_callback(
+    "function (text) { return Object.assign(%s, {quickFilterText: text || ''}); }"
+    % json.dumps(GRID_OPTIONS),
+    Output(ids.GRID, "dashGridOptions", allow_duplicate=True),
+    Input(ids.SEARCH, "value"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(ids.URL, "href", allow_duplicate=True),
+    Input(ids.GRID, "cellClicked"),
+    Input(ids.GRID, "cellDoubleClicked"),
+    prevent_initial_call=True,
+)
+def open_series(clicked, double_clicked):
+    event = ctx.triggered[0]["value"] if ctx.triggered else None
+    if not event:
+        return dash.no_update
+    if ctx.triggered_id and ctx.triggered[0]["prop_id"].endswith("cellClicked") \
+            and event.get("colId") != "name":
+        return dash.no_update
+    series_id = event.get("rowId")
+    if not series_id:
+        return dash.no_update
+    return "/view?series=" + quote(series_id, safe="")

@@ -1,0 +1,158 @@
+"""Slice viewer page (``/view?series=ID``): scroll through a series as in a desktop viewer.
+
+The page layout is built on the server with the series' geometry (so the first slice needs no
+extra round trip). Everything that must feel instant runs in the browser script
+``assets/ril_viewer.js``: slice switching from a cache of prefetched full-resolution slices and
+low-resolution thumbnails, keyboard and mouse-wheel navigation, right-drag window/level and the
+cursor read-out. The slider is only ever moved by the browser, so it never jumps back.
+
+Developer notes::
+
+    layout(series=…) ─► VIEWER_META (geometry, or an error message)
+    META / plane / frame / window ─clientside configure─► figure, slider max/value
+    slider value ─clientside show─► Plotly.restyle(image source) + position text
+    keys / wheel / right-drag (ril_viewer.js) ─► set_props(slider | window inputs)
+"""
+
+from __future__ import annotations
+
+import dash
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
+
+from ril_dash.errors import RilDashError
+from ril_dash.ui import ids
+from ril_dash.ui.services import get_services
+
+PLANE_LABELS = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
+AUTO = "auto"
+
+SHORTCUTS = [
+    ("↑ / → / wheel up", "next slice"),
+    ("↓ / ← / wheel down", "previous slice"),
+    ("PageUp / PageDown", "10 slices"),
+    ("Home / End", "first / last slice"),
+    ("Right-drag", "window (←→ width, ↑↓ level)"),
+    ("Double-click", "reset zoom"),
+]
+
+
+def register() -> None:
+    dash.register_page(__name__, path="/view", name="Viewer", title="ril_dash – viewer",
+                       layout=layout)
+
+
+def _error_page(message: str) -> html.Div:
+    return html.Div(className="ril-viewer-page", children=[
+        html.Div([html.Strong("This series cannot be shown. "), html.Span(message),
+                  html.Div(dcc.Link("← Back to the project", href="/"))],
+                 id=ids.VIEWER_ERROR, className="ril-alert ril-alert-error", role="alert"),
+    ])
+
+
+def _window_controls(geometry: dict) -> html.Div:
+    presets = [{"label": "Automatic", "value": AUTO}]
+    presets += [{"label": name.capitalize(), "value": name} for name in geometry["presets"]]
+    center, width = geometry["window"]
+    return html.Div(className="ril-control", children=[
+        html.Label("Window", htmlFor=ids.WINDOW_PRESET),
+        dcc.Dropdown(id=ids.WINDOW_PRESET, options=presets,
+                     value="soft tissue" if geometry["is_ct"] else AUTO, clearable=False),
+        html.Div(className="ril-wl-inputs", children=[
+            html.Label(["Level", dcc.Input(id=ids.WINDOW_CENTER, type="number",
+                                           value=round(center, 2), debounce=True)]),
+            html.Label(["Width", dcc.Input(id=ids.WINDOW_WIDTH, type="number", min=1e-6,
+                                           value=round(width, 2), debounce=True)]),
+        ]),
+    ])
+
+
+def _controls(geometry: dict) -> html.Aside:
+    n_frames = geometry["n_frames"]
+    return html.Aside(className="ril-viewer-controls", children=[
+        html.Div(className="ril-control", children=[
+            html.Label("Plane"),
+            dcc.RadioItems(id=ids.PLANE, value=geometry["default_plane"], inline=True,
+                           options=[{"label": v, "value": k} for k, v in PLANE_LABELS.items()]),
+        ]),
+        html.Div(id=ids.FRAME_BOX, className="ril-control",
+                 style={} if n_frames > 1 else {"display": "none"}, children=[
+            html.Label(f"Frame (of {n_frames})"),
+            dcc.Slider(id=ids.FRAME, min=0, max=max(n_frames - 1, 1), step=1, value=0,
+                       marks=None, tooltip={"placement": "bottom"}),
+        ]),
+        _window_controls(geometry),
+        html.Div(className="ril-control", children=[
+            html.Label("Cursor"),
+            html.Div("–", id=ids.VIEWER_READOUT, className="ril-readout"),
+        ]),
+        html.Details(className="ril-control ril-help", children=[
+            html.Summary("Keyboard and mouse"),
+            html.Table([html.Tr([html.Td(html.Kbd(k)), html.Td(v)]) for k, v in SHORTCUTS]),
+        ]),
+    ])
+
+
+def layout(series: str | None = None, **_query) -> html.Div:
+    if not series:
+        return _error_page("No series was given. Open one from the project page.")
+    services = get_services()
+    try:
+        geometry = services.geometry_of(series)
+    except RilDashError as exc:
+        return _error_page(str(exc))
+    meta = dict(geometry, series=series)
+    warnings = [html.Div(w, className="ril-alert ril-alert-warning") for w in geometry["warnings"]]
+    return html.Div(className="ril-viewer-page", children=[
+        dcc.Store(id=ids.VIEWER_META, data=meta),
+        html.Div(className="ril-viewer-main", children=[
+            html.Div(className="ril-viewer-titlebar", children=[
+                html.Span(series, id=ids.VIEWER_TITLE, className="ril-series-title", title=series),
+                html.Span("", id=ids.VIEWER_POSITION, className="ril-position"),
+            ]),
+            html.Div(warnings, id=ids.VIEWER_WARNINGS),
+            html.Div(className="ril-viewport", id="ril-viewport", tabIndex="0", children=[
+                dcc.Graph(id=ids.VIEWER_GRAPH, className="ril-graph", responsive=True,
+                          config={"displaylogo": False, "scrollZoom": False,
+                                  "doubleClick": "reset",
+                                  "modeBarButtonsToRemove": ["toImage", "select2d", "lasso2d",
+                                                             "autoScale2d"]},
+                          style={"height": "100%", "width": "100%"}),
+                *[html.Div(className=f"ril-orient ril-orient-{side}", id=f"ril-orient-{side}")
+                  for side in ("left", "right", "top", "bottom")],
+            ]),
+            html.Div(className="ril-slider-row", children=[
+                dcc.Slider(id=ids.SLICE_SLIDER, min=0, max=1, step=1, value=0, marks=None,
+                           updatemode="drag", allow_direct_input=False, className="ril-slider"),
+            ]),
+        ]),
+        _controls(geometry),
+    ])
+
+
+clientside_callback(
+    ClientsideFunction(namespace="ril", function_name="configure"),
+    Output(ids.VIEWER_GRAPH, "figure"),
+    Output(ids.SLICE_SLIDER, "max"),
+    Output(ids.SLICE_SLIDER, "value"),
+    Input(ids.VIEWER_META, "data"),
+    Input(ids.PLANE, "value"),
+    Input(ids.FRAME, "value"),
+    Input(ids.WINDOW_CENTER, "value"),
+    Input(ids.WINDOW_WIDTH, "value"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="ril", function_name="show"),
+    Output(ids.VIEWER_POSITION, "children"),
+    Input(ids.SLICE_SLIDER, "value"),
+    Input(ids.SLICE_SLIDER, "drag_value"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="ril", function_name="preset"),
+    Output(ids.WINDOW_CENTER, "value"),
+    Output(ids.WINDOW_WIDTH, "value"),
+    Input(ids.WINDOW_PRESET, "value"),
+    State(ids.VIEWER_META, "data"),
+    prevent_initial_call=True,
+)

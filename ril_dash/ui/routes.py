@@ -1,0 +1,111 @@
+"""Plain HTTP routes of the slice viewer (a Flask blueprint beside the Dash callbacks).
+
+Slices travel as small binary-free text responses (``data:`` URLs) that the browser script in
+``assets/ril_viewer.js`` caches and shows with ``Plotly.restyle``; going around the Dash callback
+queue keeps scrolling independent of other callbacks. Every parameter is validated; a series id
+is only ever looked up among the project's discovered series, never joined to a path.
+
+Routes (all GET):
+
+- ``/ril/api/slice?series=ID&plane=P&index=I&frame=F&wc=C&ww=W`` → ``text/plain`` data URL
+- ``/ril/api/thumbs?series=ID&plane=P&frame=F&wc=C&ww=W`` → JSON ``{factor, images: [...]}``
+- ``/ril/api/probe?series=ID&plane=P&index=I&row=R&col=C&frame=F`` → JSON read-out
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+
+from flask import Blueprint, Response, jsonify, request
+
+from ril_dash.errors import RilDashError, SeriesNotFound
+from ril_dash.ui.services import get_services
+
+blueprint = Blueprint("ril_api", __name__, url_prefix="/ril/api")
+
+_PNG_PREFIX = "data:image/png;base64,"
+
+
+class BadRequest(ValueError):
+    """A query parameter is missing or malformed."""
+
+
+def _int(name: str, default: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        if default is None:
+            raise BadRequest(f"missing parameter {name!r}")
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"parameter {name!r} must be an integer, not {raw[:40]!r}") from None
+
+
+def _float(name: str) -> float:
+    raw = request.args.get(name, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"parameter {name!r} must be a number, not {raw[:40]!r}") from None
+    if not math.isfinite(value):
+        raise BadRequest(f"parameter {name!r} must be finite")
+    return value
+
+
+def _series() -> str:
+    series = request.args.get("series")
+    if not series:
+        raise BadRequest("missing parameter 'series'")
+    return series
+
+
+def _window() -> tuple[float, float]:
+    center, width = _float("wc"), _float("ww")
+    if width <= 0:
+        raise BadRequest("window width 'ww' must be positive")
+    return center, width
+
+
+@blueprint.errorhandler(BadRequest)
+@blueprint.errorhandler(ValueError)
+def _bad_request(error: Exception):
+    return jsonify(error=str(error)), 400
+
+
+@blueprint.errorhandler(SeriesNotFound)
+def _not_found(error: Exception):
+    return jsonify(error=str(error)), 404
+
+
+@blueprint.errorhandler(RilDashError)
+def _unprocessable(error: Exception):
+    return jsonify(error=str(error)), 422
+
+
+@blueprint.get("/slice")
+def slice_image() -> Response:
+    series, plane = _series(), request.args.get("plane", "")
+    center, width = _window()
+    png = get_services().slice_png(series, plane, _int("index"), _int("frame", 0), center, width)
+    body = _PNG_PREFIX + base64.b64encode(png).decode("ascii")
+    response = Response(body, mimetype="text/plain")
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@blueprint.get("/thumbs")
+def thumbnails() -> Response:
+    series, plane = _series(), request.args.get("plane", "")
+    center, width = _window()
+    factor, pngs = get_services().thumbnails(series, plane, _int("frame", 0), center, width)
+    images = [_PNG_PREFIX + base64.b64encode(p).decode("ascii") for p in pngs]
+    return jsonify(factor=factor, images=images)
+
+
+@blueprint.get("/probe")
+def probe() -> Response:
+    result = get_services().probe(_series(), request.args.get("plane", ""), _int("index"),
+                                  _int("row"), _int("col"), _int("frame", 0))
+    return jsonify(result)

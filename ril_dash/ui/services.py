@@ -1,0 +1,75 @@
+"""Glue between the web layer and the domain: one :class:`Services` per server process.
+
+It owns the open :class:`~ril_dash.project.project.Project` and the shared caches of decoded
+volumes and thumbnail stacks. Routes and callbacks reach it with :func:`get_services` (through
+Flask's ``current_app``), never through a module global, so several apps can live in one
+process (tests) and no per-user state is kept here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import current_app
+
+from ril_dash.core.cache import ByteBudgetLRU
+from ril_dash.core.render import probe, render_slice_png, render_thumbnails, viewer_geometry
+from ril_dash.core.volume import Volume, load_volume
+from ril_dash.project.project import Project
+
+EXTENSION_KEY = "ril_dash"
+
+
+class Services:
+    """Cached access to the project's series for one server process."""
+
+    def __init__(self, project: Project, volume_cache_bytes: int = 3 * 1024**3,
+                 thumbnail_cache_bytes: int = 256 * 1024**2) -> None:
+        self.project = project
+        self.volumes = ByteBudgetLRU(volume_cache_bytes, sizeof=lambda v: v.nbytes)
+        self.thumbs = ByteBudgetLRU(thumbnail_cache_bytes, sizeof=lambda t: sum(map(len, t[1])))
+        self.geometry = ByteBudgetLRU(4096 * 1024, sizeof=lambda g: 1024)
+
+    # -- series and volumes ------------------------------------------------------------------
+    def series_path(self, series_id: str) -> Path:
+        """Absolute path of a known series (raises SeriesNotFound for anything else)."""
+        return self.project.series_path(series_id)
+
+    def _key(self, series_id: str) -> tuple:
+        path = self.series_path(series_id)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return (series_id, None, None)
+        return (series_id, st.st_mtime_ns, st.st_size)
+
+    def volume(self, series_id: str) -> Volume:
+        """Decoded volume of a series, loaded once per file version."""
+        key = self._key(series_id)
+        return self.volumes.get_or_load(key, lambda: load_volume(self.series_path(series_id)))
+
+    def geometry_of(self, series_id: str) -> dict:
+        """JSON description of a series for the slice viewer (see ``viewer_geometry``)."""
+        key = self._key(series_id)
+        return self.geometry.get_or_load(key, lambda: viewer_geometry(self.volume(series_id)))
+
+    # -- images --------------------------------------------------------------------------------
+    def slice_png(self, series_id: str, plane: str, index: int, frame: int,
+                  center: float, width: float) -> bytes:
+        return render_slice_png(self.volume(series_id), plane, index, frame, center, width)
+
+    def thumbnails(self, series_id: str, plane: str, frame: int, center: float,
+                   width: float) -> tuple[int, list[bytes]]:
+        key = (self._key(series_id), plane, frame, round(center, 3), round(width, 3))
+        return self.thumbs.get_or_load(
+            key, lambda: render_thumbnails(self.volume(series_id), plane, frame, center, width))
+
+    def probe(self, series_id: str, plane: str, index: int, row: int, col: int,
+              frame: int) -> dict:
+        return probe(self.volume(series_id), plane, index, row, col, frame)
+
+
+def get_services() -> Services:
+    """The :class:`Services` of the app serving the current request."""
+    return current_app.extensions[EXTENSION_KEY]
