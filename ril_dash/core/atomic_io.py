@@ -27,8 +27,9 @@ def temp_path_for(path: str | os.PathLike) -> Path:
 
     Examples
     --------
-    >>> p = temp_path_for("/tmp/x/mask.nii.gz")
-    >>> p.name.endswith(".nii.gz") and p.parent == Path("/tmp/x")
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> p = temp_path_for(folder / "mask.nii.gz")
+    >>> p.name.endswith(".nii.gz") and p.parent == folder
     True
     """
     path = Path(path)

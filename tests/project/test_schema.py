@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ril_dash.errors import InvalidProject
+from ril_dash.project.project_yaml_writer import default_project_yaml, dump_project_yaml
 from ril_dash.project.schema import (MetadataDef, ProjectConfig, RoiDef, TextFieldDef,
-                                     default_project_yaml, dump_project_yaml,
                                      load_project_config, parse_project_yaml)
 
 FULL = """\
@@ -116,17 +116,16 @@ def test_round_trip_dump() -> None:
     assert parse_project_yaml(dump_project_yaml(outside, PD), project_dir=PD) == outside
 
 
-def test_default_project_yaml_parses_and_its_examples_are_valid() -> None:
+def test_default_project_yaml_parses_with_its_example_roi_and_field() -> None:
     text = default_project_yaml("My: study", "images", "/abs/ann dir")
     cfg = parse_project_yaml(text, project_dir=PD)
     assert cfg.name == "My: study" and cfg.annotations == Path("/abs/ann dir")
-    assert cfg.rois == () and cfg.text_fields == ()
-    uncommented = "\n".join(line.replace("# ", "", 1) if line.lstrip().startswith("# ")
-                            and ("-" in line or ":" in line) and not line.startswith("#")
-                            else line for line in text.splitlines())
-    cfg = parse_project_yaml(uncommented, project_dir=PD)
-    assert [r.name for r in cfg.rois] == ["Liver"]
-    assert cfg.text_fields[0].values[1] == "arterial"
+    (roi,) = cfg.rois
+    assert (roi.name, roi.radlex, roi.color, roi.value, roi.type, roi.locked) == \
+        ("Example organ", "RID58", "#a0522d", 1, "area", False)
+    (field,) = cfg.text_fields
+    assert (field.name, field.type, field.values) == \
+        ("Image quality", "choice", ("good", "acceptable", "poor"))
 
 
 def test_load_project_config_reads_file(tmp_path: Path) -> None:

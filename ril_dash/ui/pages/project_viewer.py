@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import dash
 import dash_ag_grid as dag
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
+from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 
 from ril_dash.ui import ids
 from ril_dash.ui.services import get_services
