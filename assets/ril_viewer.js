@@ -227,7 +227,8 @@
             layout: {
                 meta: {gen: st.gen},
                 margin: {l: 0, r: 0, t: 0, b: 0}, paper_bgcolor: "#000", plot_bgcolor: "#000",
-                dragmode: "zoom", hovermode: "closest", uirevision: st.cfgKey,
+                dragmode: "zoom", hovermode: "closest",
+                uirevision: st.meta.series + "|" + st.plane,
                 xaxis: Object.assign({range: [-0.5, g.cols - 0.5], constrain: "domain"}, axis),
                 yaxis: Object.assign({range: [g.rows - 0.5, -0.5], scaleanchor: "x",
                                       scaleratio: g.row_mm / g.col_mm, constrain: "domain"}, axis)
@@ -251,7 +252,15 @@
         frame = frame | 0;
         var viewKey = meta.series + "|" + plane;
         var key = viewKey + "|" + frame + "|" + wc + "|" + ww;
-        if (key === st.cfgKey && graphDiv()) { return [nu, nu, nu]; }
+        if (key === st.cfgKey) {
+            if (ready(graphDiv())) { return [nu, nu, nu]; }
+            // the same view in a new graph (the page was left and opened again): keep caches
+            st.gen += 1;
+            st.shown = null;
+            orientationLetters();
+            render(st.index);
+            return [figure(), geo().n - 1, st.index];
+        }
         var sameView = st.meta && st.cfgKey && st.cfgKey.indexOf(viewKey + "|") === 0 &&
             st.meta.series === meta.series;
         st.gen += 1;
@@ -267,9 +276,7 @@
         fetchThumbs();
         clearTimeout(st.timer);
         st.timer = setTimeout(fetchAround, PAUSE_MS);
-        var fig = figure();
-        fig.layout.uirevision = viewKey;
-        return [fig, n - 1, st.index];
+        return [figure(), n - 1, st.index];
     }
 
     function preset(name, meta) {

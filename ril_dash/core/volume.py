@@ -33,6 +33,7 @@ from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import aff2axcodes, inv_ornt_aff, io_orientation
 from nibabel.spatialimages import HeaderDataError
 
+from ril_dash.core.voxel_reader import read_voxels
 from ril_dash.errors import InvalidImage
 
 __all__ = ["PLANES", "Volume", "load_volume"]
@@ -359,7 +360,8 @@ def load_volume(path, *, max_voxels: int = 2_000_000_000 // 2) -> Volume:
                            "shows greyscale images. Convert it to a scalar image.")
     n_bytes = n_vox * dtype.itemsize
     file_size = path.stat().st_size
-    if _is_gzip(path):
+    gzipped = _is_gzip(path)
+    if gzipped:
         if n_bytes > _GZIP_MAX_RATIO * file_size + 1_000_000:
             raise InvalidImage(f"Image {name} claims {n_bytes:,} bytes of voxels but the "
                                f"compressed file has only {file_size:,} bytes; its header is "
@@ -370,12 +372,8 @@ def load_volume(path, *, max_voxels: int = 2_000_000_000 // 2) -> Volume:
                            f"{need:,} bytes but the file has {file_size:,}. Copy or export it "
                            "again.")
 
-    slope, inter = img.dataobj.slope, img.dataobj.inter
     try:
-        if slope != 1 or inter != 0:
-            data = img.get_fdata(dtype=np.float32, caching="unchanged")
-        else:
-            data = np.asanyarray(img.dataobj)
+        data = read_voxels(path, img, gzipped)
     except MemoryError:
         raise InvalidImage(f"Image {name} ({n_bytes:,} bytes) does not fit in memory. Crop or "
                            "down-sample it.") from None

@@ -3,12 +3,15 @@
 # shell
 URL = "ril-url"
 MESSAGE = "ril-message"
+PRELOAD = "plotly-preload"
+PRELOAD_TIMER = "plotly-preload-timer"
 
 # project viewer
 GRID = "series-grid"
 SEARCH = "series-search"
 FOLDERS = "folder-tree"
 FOLDER_STORE = "folder-selected"
+FOLDER_FILTER = "folder-filter"
 SERIES_COUNT = "series-count"
 PROJECT_ERRORS = "project-errors"
 

@@ -8,7 +8,8 @@ double-clicking any cell) opens it in the slice viewer.
 
 Developer notes::
 
-    folder click ─► FOLDER_STORE ─► (folder panel, grid rowData, count)
+    folder click ─► FOLDER_STORE ─► folder panel; grid rowData + count (and clears the filter)
+    folder filter text ─► folder panel
     search box ──clientside──► grid quickFilterText
     cellClicked / cellDoubleClicked ─► URL (/view?series=…)
 """
@@ -16,7 +17,6 @@ Developer notes::
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 
 import dash
 import dash_ag_grid as dag
@@ -26,6 +26,7 @@ from ril_dash.ui import ids
 from ril_dash.ui.services import get_services
 
 FOLDER_BUTTON = "folder-button"
+MAX_FOLDERS_SHOWN = 100
 GRID_OPTIONS = {
     "animateRows": False,
     "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
@@ -79,7 +80,9 @@ def column_defs(project) -> list[dict]:
     return cols
 
 
-def _folder_panel(project, folder: str) -> list:
+def _folder_panel(project, folder: str, text: str = "") -> list:
+    """Breadcrumbs to ``folder`` and its sub-folders (those matching ``text``, at most
+    MAX_FOLDERS_SHOWN of them: a list of thousands of buttons helps nobody and slows the page)."""
     tree = project.folder_tree()
     node = tree.get(folder, {"children": [], "count": 0})
     crumbs = [html.Button("All series", id={"type": FOLDER_BUTTON, "path": ""},
@@ -89,15 +92,23 @@ def _folder_panel(project, folder: str) -> list:
         crumbs.append(html.Span("›", className="ril-crumb-sep"))
         crumbs.append(html.Button(part, id={"type": FOLDER_BUTTON, "path": "/".join(parts[:i + 1])},
                                   className="ril-crumb", n_clicks=0))
+    needle = (text or "").strip().lower()
+    matching = [c for c in node["children"] if needle in c.rsplit("/", 1)[-1].lower()]
     children = [
         html.Button([html.Span(child.rsplit("/", 1)[-1], className="ril-folder-name"),
                      html.Span(str(tree[child]["count"]), className="ril-count")],
                     id={"type": FOLDER_BUTTON, "path": child}, className="ril-folder", n_clicks=0)
-        for child in node["children"]
+        for child in matching[:MAX_FOLDERS_SHOWN]
     ]
+    if not node["children"]:
+        children = [html.Div("No sub-folders", className="ril-muted")]
+    elif not matching:
+        children = [html.Div(f"No sub-folder matches '{text}'", className="ril-muted")]
+    elif len(matching) > MAX_FOLDERS_SHOWN:
+        children.append(html.Div(f"Showing {MAX_FOLDERS_SHOWN} of {len(matching)} folders; "
+                                 "type above to find others.", className="ril-muted"))
     return [html.Div(crumbs, className="ril-crumbs"),
-            html.Div(children or html.Div("No sub-folders", className="ril-muted"),
-                     className="ril-folder-list")]
+            html.Div(children, className="ril-folder-list")]
 
 
 def layout(**_query) -> html.Div:
@@ -107,6 +118,8 @@ def layout(**_query) -> html.Div:
         dcc.Store(id=ids.FOLDER_STORE, data=""),
         html.Aside(className="ril-folders", children=[
             html.H2("Folders"),
+            dcc.Input(id=ids.FOLDER_FILTER, type="search", placeholder="Find a folder…",
+                      className="ril-search ril-folder-filter", autoComplete="off"),
             html.Div(_folder_panel(project, ""), id=ids.FOLDERS),
         ]),
         html.Section(className="ril-series", children=[
@@ -144,18 +157,29 @@ def choose_folder(clicks):
 
 @callback(
     Output(ids.FOLDERS, "children"),
+    Input(ids.FOLDER_STORE, "data"),
+    Input(ids.FOLDER_FILTER, "value"),
+    prevent_initial_call=True,
+)
+def show_folders(folder, text):
+    project = get_services().project
+    folder = folder if folder in project.folder_tree() else ""
+    return _folder_panel(project, folder, text or "")
+
+
+@callback(
     Output(ids.GRID, "rowData"),
     Output(ids.SERIES_COUNT, "children"),
+    Output(ids.FOLDER_FILTER, "value"),
     Input(ids.FOLDER_STORE, "data"),
     prevent_initial_call=True,
 )
-def show_folder(folder):
+def show_folder_series(folder):
     project = get_services().project
-    if folder and folder not in project.folder_tree():
-        folder = ""
-    rows = series_rows(project, folder or "")
+    folder = folder if folder in project.folder_tree() else ""
+    rows = series_rows(project, folder)
     where = f" in {folder}" if folder else ""
-    return _folder_panel(project, folder or ""), rows, f"{len(rows)} series{where}"
+    return rows, f"{len(rows)} series{where}", ""
 
 
 clientside_callback(
@@ -167,20 +191,18 @@ clientside_callback(
 )
 
 
-@callback(
+clientside_callback(
+    """function (clicked, doubleClicked) {
+        var trig = window.dash_clientside.callback_context.triggered[0] || {};
+        var event = trig.value;
+        if (!event || !event.rowId) { return window.dash_clientside.no_update; }
+        if (trig.prop_id.endsWith("cellClicked") && event.colId !== "name") {
+            return window.dash_clientside.no_update;
+        }
+        return "/view?series=" + encodeURIComponent(event.rowId);
+    }""",
     Output(ids.URL, "href", allow_duplicate=True),
     Input(ids.GRID, "cellClicked"),
     Input(ids.GRID, "cellDoubleClicked"),
     prevent_initial_call=True,
 )
-def open_series(clicked, double_clicked):
-    event = ctx.triggered[0]["value"] if ctx.triggered else None
-    if not event:
-        return dash.no_update
-    if ctx.triggered_id and ctx.triggered[0]["prop_id"].endswith("cellClicked") \
-            and event.get("colId") != "name":
-        return dash.no_update
-    series_id = event.get("rowId")
-    if not series_id:
-        return dash.no_update
-    return "/view?series=" + quote(series_id, safe="")

@@ -1,0 +1,122 @@
+"""Helpers for the real-browser tests of the UI: open the slice viewer, wait for what is on screen.
+
+The tests never sleep for a fixed time: they wait for the state the browser script reports
+(``window.rilViewer.state()``) or for the DOM, with Playwright's default timeout.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import types
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+
+#: true when the full-resolution slice of the current index is on screen *and* the plotly figure
+#: on the page is the one the script configured last (its layout.meta.gen)
+FULL_SHOWN_JS = """() => {
+    const v = window.rilViewer;
+    if (!v) { return false; }
+    const s = v.state();
+    const gd = document.querySelector('#viewer-graph .js-plotly-plot');
+    return !!(gd && gd.layout && gd.layout.meta && gd.layout.meta.gen === s.gen &&
+              s.shown === s.index + 'f');
+}"""
+
+GRAPH_JS = "document.querySelector('#viewer-graph .js-plotly-plot')"
+
+
+def view_url(base_url: str, series: str) -> str:
+    return f"{base_url}/view?series={quote(series, safe='')}"
+
+
+def state(page) -> dict:
+    return page.evaluate("window.rilViewer.state()")
+
+
+def wait_full(page, **expected) -> dict:
+    """Wait until the full-res slice is shown and the state has ``expected`` values; return it."""
+    page.wait_for_function(
+        f"(expected) => ({FULL_SHOWN_JS})() && Object.entries(expected).every("
+        f"([k, v]) => window.rilViewer.state()[k] === v)", arg=expected)
+    return state(page)
+
+
+def open_viewer(page, base_url: str, series: str, **expected) -> dict:
+    page.goto(view_url(base_url, series))
+    return wait_full(page, **expected)
+
+
+def wait_text(page, selector: str, text: str) -> None:
+    """Wait until the element's textContent is exactly ``text`` (whitespace included)."""
+    page.wait_for_function(
+        "([sel, text]) => { const e = document.querySelector(sel); "
+        "return !!e && e.textContent === text; }", arg=[selector, text])
+
+
+def screen_source(page) -> str:
+    """The data URL of the image trace on screen."""
+    return page.evaluate(f"{GRAPH_JS}.data[0].source")
+
+
+def decode_data_url(url: str) -> np.ndarray:
+    from PIL import Image
+
+    prefix = "data:image/png;base64,"
+    assert url.startswith(prefix), url[:60]
+    with Image.open(io.BytesIO(base64.b64decode(url[len(prefix):]))) as img:
+        assert img.mode == "L", img.mode
+        return np.asarray(img).copy()
+
+
+def screen_pixels(page) -> np.ndarray:
+    """Grey pixels of the image on screen, decoded from the plotly trace's PNG source."""
+    return decode_data_url(screen_source(page))
+
+
+def svg_image_href(page) -> str | None:
+    """href of the <image> element plotly drew (what the user actually sees)."""
+    return page.evaluate(
+        "(() => { const e = document.querySelector('#viewer-graph image'); "
+        "return e && (e.getAttribute('href') || e.getAttribute('xlink:href')); })()")
+
+
+def expected_pixels(path, plane: str, index: int, center: float, width: float,
+                    frame: int = 0) -> np.ndarray:
+    """What the server should render for a slice, computed in the test process."""
+    from ril_dash.core.volume import load_volume
+    from ril_dash.core.window import apply_window
+
+    return apply_window(load_volume(path).get_slice(plane, index, frame), center, width)
+
+
+def press(page, key: str, times: int = 1) -> None:
+    """Press ``key`` with the viewport focused (where an analyst's keys go)."""
+    page.focus("#ril-viewport")
+    for _ in range(times):
+        page.keyboard.press(key)
+
+
+def client_point(page, row: float, col: float) -> tuple[float, float]:
+    """Page coordinates of the centre of screen pixel (row, col) of the image."""
+    x, y = page.evaluate(
+        """([row, col]) => {
+            const gd = document.querySelector('#viewer-graph .js-plotly-plot');
+            const fl = gd._fullLayout, r = gd.getBoundingClientRect();
+            return [r.left + fl.xaxis._offset + fl.xaxis.l2p(col),
+                    r.top + fl.yaxis._offset + fl.yaxis.l2p(row)];
+        }""", [row, col])
+    return x, y
+
+
+@pytest.fixture(scope="session")
+def ui():
+    """The helpers above, for the test modules (a conftest cannot be imported)."""
+    return types.SimpleNamespace(
+        FULL_SHOWN_JS=FULL_SHOWN_JS, view_url=view_url, state=state, wait_full=wait_full,
+        open_viewer=open_viewer, wait_text=wait_text, screen_source=screen_source,
+        decode_data_url=decode_data_url, screen_pixels=screen_pixels,
+        svg_image_href=svg_image_href, expected_pixels=expected_pixels, press=press,
+        client_point=client_point)

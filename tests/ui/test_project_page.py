@@ -1,0 +1,95 @@
+"""The project page (``/``) of the demo project in a real browser: folders, grid, search, opening."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+PHANTOM_IDS = [f"PHANTOM-00{p}/CT-2026-01-14/{phase}.nii.gz" for p in (1, 2, 3)
+               for phase in ("arterial", "delayed", "non-contrast", "portal-venous")]
+ALL_IDS = ["MNI152/T1-2009a/t1.nii.gz"] + PHANTOM_IDS
+
+
+def grid_row_ids(page) -> list[str]:
+    """Series ids of the grid's rows in display order (the DOM order is not the visual one)."""
+    rows = page.eval_on_selector_all(
+        "#series-grid .ag-center-cols-container .ag-row[row-id]",
+        "els => els.map(e => [Number(e.getAttribute('row-index')), e.getAttribute('row-id')])")
+    return [row_id for _, row_id in sorted(rows)]
+
+
+def wait_rows(page, expected: list[str]) -> None:
+    page.wait_for_function(
+        """(expected) => {
+            const els = document.querySelectorAll(
+                '#series-grid .ag-center-cols-container .ag-row[row-id]');
+            const ids = Array.from(els).map(e => e.getAttribute('row-id')).sort();
+            return JSON.stringify(ids) === JSON.stringify([...expected].sort());
+        }""", arg=expected)
+    assert grid_row_ids(page) == expected
+
+
+def folder_buttons(page) -> dict[str, str]:
+    return {page.locator(".ril-folder").nth(i).locator(".ril-folder-name").inner_text():
+            page.locator(".ril-folder").nth(i).locator(".ril-count").inner_text()
+            for i in range(page.locator(".ril-folder").count())}
+
+
+@pytest.fixture
+def project_page(page, demo_server):
+    page.goto(demo_server.url + "/")
+    page.wait_for_selector("#series-grid .ag-row[row-id]")
+    return page
+
+
+def test_lists_every_series_and_the_top_folders(project_page):
+    page = project_page
+    wait_rows(page, ALL_IDS)
+    assert page.inner_text("#series-count") == "13 series"
+    assert folder_buttons(page) == {"MNI152": "1", "PHANTOM-001": "4", "PHANTOM-002": "4",
+                                    "PHANTOM-003": "4"}
+    names = page.eval_on_selector_all(
+        "#series-grid .ag-pinned-left-cols-container .ag-row[row-id] [col-id=name]",
+        "els => els.map(e => e.textContent)")
+    assert sorted(names) == sorted(["t1"] + ["arterial", "delayed", "non-contrast",
+                                             "portal-venous"] * 3)
+    assert page.js_errors == []
+
+
+def test_folder_click_narrows_the_grid_and_shows_sub_folders(project_page):
+    page = project_page
+    page.click(".ril-folder:has(.ril-folder-name:text-is('PHANTOM-002'))")
+    page.wait_for_function(
+        "document.querySelector('#series-count').textContent === '4 series in PHANTOM-002'")
+    wait_rows(page, [i for i in PHANTOM_IDS if i.startswith("PHANTOM-002/")])
+    assert folder_buttons(page) == {"CT-2026-01-14": "4"}
+    assert page.locator(".ril-crumb").all_inner_texts() == ["All series", "PHANTOM-002"]
+    # and back to the whole project through the breadcrumb
+    page.click(".ril-crumb:text-is('All series')")
+    page.wait_for_function("document.querySelector('#series-count').textContent === '13 series'")
+    wait_rows(page, ALL_IDS)
+    assert page.js_errors == []
+
+
+def test_search_box_filters_rows(project_page):
+    page = project_page
+    page.fill("#series-search", "arterial")
+    wait_rows(page, [i for i in PHANTOM_IDS if i.endswith("/arterial.nii.gz")])
+    page.fill("#series-search", "")
+    wait_rows(page, ALL_IDS)
+    assert page.js_errors == []
+
+
+def test_clicking_a_series_name_opens_the_viewer(project_page, ui):
+    page = project_page
+    series = "PHANTOM-001/CT-2026-01-14/arterial.nii.gz"
+    page.click(f"#series-grid .ag-pinned-left-cols-container .ag-row[row-id='{series}'] "
+               f"[col-id=name]")
+    page.wait_for_url("**/view?series=*")
+    assert page.url == ui.view_url(page.url.split("/view?")[0], series)
+    ui.wait_full(page, index=19, plane="axial")
+    assert page.inner_text("#viewer-title") == series
+    assert ui.svg_image_href(page) == ui.screen_source(page)
+    assert ui.screen_pixels(page).shape == (256, 256)
+    assert page.js_errors == []
