@@ -20,3 +20,15 @@ class InvalidImage(RilDashError):
 
 class SeriesNotFound(RilDashError):
     """A series id that is not part of the project (unknown, or trying to escape it)."""
+
+
+class VersionConflict(RilDashError):
+    """A write was based on an annotation version that is no longer the latest one."""
+
+
+class EditRefused(RilDashError):
+    """An edit that the rules forbid: a locked ROI, a region that is not enclosed, a bad shape."""
+
+
+class StorageError(RilDashError):
+    """The annotation store could not be written (disk full, permissions); nothing was changed."""
