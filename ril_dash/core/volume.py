@@ -33,15 +33,12 @@ from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import aff2axcodes, inv_ornt_aff, io_orientation
 from nibabel.spatialimages import HeaderDataError
 
+from ril_dash.core.planes import PLANES, display_stack, display_to_canonical, plane_axes
 from ril_dash.core.voxel_reader import read_voxels
 from ril_dash.errors import InvalidImage
 
 __all__ = ["PLANES", "Volume", "load_volume"]
 
-PLANES = ("axial", "coronal", "sagittal")
-# canonical axis cut by each plane, and the canonical axes shown along screen rows / columns
-_SLICE_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
-_ROW_COL_AXES = {"axial": (1, 0), "coronal": (2, 0), "sagittal": (2, 1)}
 _POS, _NEG = ("R", "A", "S"), ("L", "P", "I")
 _GZIP_MAX_RATIO = 1100  # deflate cannot expand more than ~1032:1
 _OBLIQUE_WARN_RAD = math.radians(2.0)
@@ -131,9 +128,7 @@ class Volume:
     # -- geometry of the planes ---------------------------------------------------------
     @staticmethod
     def _axes(plane: str) -> tuple[int, int, int]:
-        if plane not in _SLICE_AXIS:
-            raise ValueError(f"unknown plane {plane!r}; use one of {', '.join(PLANES)}")
-        return (_SLICE_AXIS[plane],) + _ROW_COL_AXES[plane]
+        return plane_axes(plane)
 
     def n_slices(self, plane: str) -> int:
         """Number of slices in ``plane``."""
@@ -165,10 +160,10 @@ class Volume:
 
     def _plane_view(self, plane: str, frame: int) -> np.ndarray:
         """3D view ``(slice, row, col)`` of one frame in display order."""
-        s, r, c = self._axes(plane)
+        plane_axes(plane)
         if not 0 <= frame < self.n_frames:
             raise IndexError(f"frame {frame} is out of range 0..{self.n_frames - 1}")
-        return np.flip(self.data[..., frame], (r, c)).transpose(s, r, c)
+        return display_stack(self.data[..., frame], plane)
 
     def get_slice(self, plane: str, index: int, frame: int = 0) -> np.ndarray:
         """2D slice of ``plane`` in screen order: row 0 at the top, column 0 at the left.
@@ -219,9 +214,7 @@ class Volume:
                                   ("column", col, shape[c])):
             if not 0 <= int(value) < size:
                 raise IndexError(f"{plane} {name} {value} is out of range 0..{size - 1}")
-        ijk = [0, 0, 0]
-        ijk[s], ijk[r], ijk[c] = int(index), shape[r] - 1 - int(row), shape[c] - 1 - int(col)
-        return ijk
+        return [int(v) for v in display_to_canonical(shape[:3], plane, index, row, col)]
 
     def voxel_index(self, plane: str, index: int, row: int, col: int) -> tuple[int, int, int]:
         """Voxel indices in the original file's array order of a screen pixel.

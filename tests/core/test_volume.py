@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 
 import nibabel as nib
 import numpy as np
@@ -201,10 +200,8 @@ def test_absurd_header_gz_is_refused_before_reading(tmp_path, nx):
     raw = nx.hand_header(tmp_path / "h.nii", (30000, 30000, 30), nifti2=False).read_bytes()
     path = tmp_path / "h.nii.gz"
     path.write_bytes(gzip.compress(raw))
-    t0 = time.perf_counter()
     _assert_invalid(path, "corrupt")  # 27e9 voxels > limit
     _assert_invalid(path, "compressed file has only", max_voxels=10**11)
-    assert time.perf_counter() - t0 < 1.0
 
 
 def test_header_larger_than_uncompressed_file(tmp_path, nx):
@@ -253,22 +250,3 @@ def test_thumbnails_match_strided_slices(marker_files, plane, max_size):
 def test_thumbnail_factor_one_when_small():
     factor, thumbs = Volume(np.zeros((10, 12, 3))).thumbnails("axial")
     assert factor == 1 and thumbs.shape == (3, 12, 10)
-
-
-def _best_ms(fn, repeat=7):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1000
-
-
-def test_get_slice_is_fast_on_large_int16():
-    data = np.zeros((512, 512, 300), np.int16)  # 157 MB, pages untouched
-    vol = Volume(data, np.diag([-0.7, -0.7, 1.0, 1]))  # LPS, like DICOM-derived CT
-    assert vol.dtype == np.int16 and vol.nbytes == data.nbytes
-    for plane in PLANES:
-        assert _best_ms(lambda: vol.get_slice(plane, 150)) < 2.0
-    sl = vol.get_slice("axial", 150)
-    assert sl.shape == (512, 512) and np.shares_memory(sl, data)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import numpy as np
 import pytest
@@ -12,15 +11,6 @@ from PIL import Image
 from ril_dash.core.png import encode_png, png_data_url
 from ril_dash.core.volume import Volume
 from ril_dash.core.window import CT_PRESETS, apply_window, auto_window, is_ct_like
-
-
-def _best_ms(fn, repeat=9):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1000
 
 
 def test_ct_presets():
@@ -50,7 +40,6 @@ def test_auto_window_on_volume_and_subsample():
     assert c1 == pytest.approx(49.5, abs=3) and w1 == pytest.approx(99, abs=5)
     c2, w2 = auto_window(Volume(a))
     assert c2 == pytest.approx(49.5, abs=3)
-    assert _best_ms(lambda: auto_window(a), repeat=2) < 500
 
 
 @pytest.mark.parametrize("a", [np.full((5, 5), 7.0), np.zeros((3, 3, 3), np.int16),
@@ -117,14 +106,6 @@ def test_apply_window_does_not_modify_input_and_handles_views():
     np.testing.assert_array_equal(a, before)
     np.testing.assert_array_equal(out, apply_window(np.ascontiguousarray(view), 12, 24))
     assert out.shape == (6, 4)
-
-
-def test_apply_window_is_fast():
-    rng = np.random.default_rng(0)
-    sl = rng.integers(-1024, 2000, (512, 512)).astype(np.int16)
-    assert _best_ms(lambda: apply_window(sl, 40, 400)) < 3.0
-    vol = Volume(np.zeros((512, 512, 300), np.int16), np.diag([-0.7, -0.7, 1, 1]))
-    assert _best_ms(lambda: apply_window(vol.get_slice("axial", 100), 40, 400)) < 3.0
 
 
 # -- png --------------------------------------------------------------------------------------
