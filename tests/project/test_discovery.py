@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import nibabel as nib
@@ -92,13 +91,10 @@ def test_ten_thousand_files_without_opening_them(tmp_path: Path) -> None:
         folder.mkdir(parents=True)
         for s in range(100):
             (folder / f"s{s}.nii.gz").write_bytes(b"")  # not valid gzip: never opened
-    start = time.perf_counter()
     records = discover_series(root)
-    elapsed = time.perf_counter() - start
     assert len(records) == 10_000
     assert records[0].id == "P0/ST1/s0.nii.gz" and records[-1].id == "P99/ST1/s99.nii.gz"
     assert records[2].id == "P0/ST1/s2.nii.gz"
-    assert elapsed < 10  # sanity bound only
     tree = build_folder_tree(records)
     assert tree[""]["count"] == 10_000 and len(tree[""]["children"]) == 100
     assert tree["P5"] == {"children": ["P5/ST1"], "count": 100}

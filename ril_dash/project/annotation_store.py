@@ -1,0 +1,399 @@
+"""The annotation store: append-only, durable, compare-and-swap versions of each series' masks.
+
+The annotations of a series are one unsigned-integer *bits* array in canonical (X, Y, Z) order
+(bit ``b`` set = the voxel belongs to ROI slot ``b``), a slot table ``{mask_value: bit}``, point
+annotations ``{mask_value: [[x, y, z], ...]}`` and per-slice provenance. Each change is one
+version file holding only the bounding box of the change (see :mod:`ril_dash.project.history`
+for the layout); every ``checkpoint_every`` versions a sparse checkpoint bounds loading time.
+
+The series ``P1/ST1/arterial.nii.gz`` lives in ``<root>/P1/ST1/arterial.nii.gz.ril/``. Commits
+run under a :class:`filelock.FileLock` of that folder, check that their parent is the latest
+version (:class:`~ril_dash.errors.VersionConflict` otherwise) and publish with ``os.link`` so a
+version is never overwritten. Undo, redo and rollback are new versions derived from the log, so
+they survive page reloads and server restarts.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from ril_dash.errors import SeriesNotFound, StorageError, VersionConflict
+from ril_dash.project.history import (SUFFIX, History, Points, SlotTable, VersionRecord,
+                                      annotated_series, build_record, clean_strays, diff_box,
+                                      list_versions, read_version, replay, version_name,
+                                      write_checkpoint, write_version)
+
+__all__ = ["AnnotationState", "AnnotationStore", "SeriesAnnotations", "VersionInfo",
+           "annotated_series"]
+PROVENANCE_KINDS = ("manual", "semi-auto", "model", "import")
+
+
+class DeltaLike(Protocol):
+    """What :meth:`SeriesAnnotations.commit` needs of a change (``ril_dash.core.paint.Delta``)."""
+
+    box: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+    before: np.ndarray
+    after: np.ndarray
+
+
+@dataclass(frozen=True)
+class AnnotationState:
+    """A series' annotations at ``version``.
+
+    ``bits`` from :meth:`SeriesAnnotations.load` is a read-only view of the cached array, which
+    later commits through the same object update in place: copy it to keep a snapshot.
+    ``provenance`` maps ``(plane, index)`` to ``{"kind", "model", "version", "roi"}``.
+    """
+
+    bits: np.ndarray
+    slots: SlotTable
+    points: Points
+    version: int
+    provenance: dict[tuple[str, int], dict]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One line of the history (:meth:`SeriesAnnotations.versions`)."""
+
+    id: int
+    parent: int
+    user: str
+    time: str
+    op: str
+    tool: str | None
+    roi: int | None
+    target: int | None
+    kind: str | None
+    model: str | None
+
+
+def _state(hist: History, *, view: bool) -> AnnotationState:
+    if not view:  # ``hist`` is already a private copy
+        return AnnotationState(hist.bits, hist.slots, hist.points, hist.version, hist.provenance)
+    bits = hist.bits.view()
+    bits.flags.writeable = False
+    return AnnotationState(bits, dict(hist.slots),
+                           {k: [list(p) for p in v] for k, v in hist.points.items()},
+                           hist.version, {k: dict(v) for k, v in hist.provenance.items()})
+
+
+def _slices(box) -> tuple[slice, slice, slice]:
+    return tuple(slice(a, b) for a, b in box)
+
+
+class AnnotationStore:
+    """All annotations of a project, under ``root`` (nothing is ever written outside it).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> store = AnnotationStore(pathlib.Path(tempfile.mkdtemp()))
+    >>> s = store.series("P1/ST1/arterial.nii.gz", (4, 4, 2))
+    >>> s.folder.relative_to(store.root).as_posix(), s.has_annotations
+    ('P1/ST1/arterial.nii.gz.ril', False)
+    """
+
+    def __init__(self, root: str | os.PathLike, *, checkpoint_every: int = 100,
+                 lock_timeout: float = 30.0) -> None:
+        self.root = Path(root)
+        self.checkpoint_every = max(1, int(checkpoint_every))
+        self.lock_timeout = lock_timeout
+        self._series: dict[str, SeriesAnnotations] = {}
+        self._mutex = threading.Lock()
+
+    def folder_for(self, series_id: str) -> Path:
+        """The annotation folder of ``series_id``; refuses ids that could leave ``root``."""
+        parts = series_id.split("/")
+        if (not series_id or "\\" in series_id or "\0" in series_id or series_id.startswith("/")
+                or os.path.isabs(series_id) or any(p in ("", ".", "..") for p in parts)
+                or ".." in series_id):
+            raise SeriesNotFound(f"{series_id!r} is not a valid series id")
+        folder = self.root / (series_id + SUFFIX)
+        if not folder.resolve().is_relative_to(self.root.resolve()):
+            raise SeriesNotFound(f"series {series_id!r} resolves outside the annotation store")
+        return folder
+
+    def series(self, series_id: str, shape: tuple[int, int, int]) -> SeriesAnnotations:
+        """The (cached, shared between threads) annotations of one series of shape X×Y×Z."""
+        shape = tuple(int(n) for n in shape)
+        with self._mutex:
+            s = self._series.get(series_id)
+            if s is None or s.shape != shape:
+                s = SeriesAnnotations(self.folder_for(series_id), shape, self.checkpoint_every,
+                                      self.lock_timeout, series_id)
+                self._series[series_id] = s
+            return s
+
+
+class SeriesAnnotations:
+    """The versioned annotations of one series (get it from :meth:`AnnotationStore.series`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, types
+    >>> s = AnnotationStore(pathlib.Path(tempfile.mkdtemp())).series("P1/t1.nii.gz", (4, 4, 2))
+    >>> box = ((0, 2), (0, 2), (1, 2))
+    >>> delta = types.SimpleNamespace(box=box, before=np.zeros((2, 2, 1), np.uint8),
+    ...                               after=np.ones((2, 2, 1), np.uint8))
+    >>> s.commit(0, delta, {"user": "ann", "op": "paint", "roi": 1}, slots={1: 0})
+    1
+    >>> int(s.load().bits.sum()), s.undo("ann"), int(s.load().bits.sum()), s.redo("ann")
+    (4, 2, 0, 3)
+    >>> [(v.id, v.op, v.target) for v in s.versions()]
+    [(3, 'redo', 1), (2, 'undo', 1), (1, 'paint', None)]
+    """
+
+    def __init__(self, folder: Path, shape: tuple[int, int, int], checkpoint_every: int = 100,
+                 lock_timeout: float = 30.0, series_id: str = "") -> None:
+        self.folder, self.shape, self.series_id = folder, tuple(shape), series_id
+        self.checkpoint_every, self.lock_timeout = checkpoint_every, lock_timeout
+        self._vdir, self._cdir = folder / "v", folder / "c"
+        self._hist: History | None = None
+        self._metas: dict[int, dict] = {}
+        self._mutex = threading.RLock()
+
+    # ----------------------------------------------------------------- reading
+    @property
+    def has_annotations(self) -> bool:
+        """Whether at least one version exists (one ``stat``)."""
+        return (self._vdir / version_name(1)).exists()
+
+    @property
+    def version(self) -> int:
+        """The latest version known to this object (0 = nothing annotated yet)."""
+        return self.load().version
+
+    def load(self) -> AnnotationState:
+        """The latest state known to this object (loaded from disk the first time).
+
+        Commits made through this object keep it current; call :meth:`refresh` to pick up
+        commits of other processes or objects.
+        """
+        with self._mutex:
+            return _state(self._current(catch_up=False), view=True)
+
+    def refresh(self) -> AnnotationState:
+        """Pick up versions committed elsewhere (a ``stat`` when there are none) and return them."""
+        with self._mutex:
+            return _state(self._current(catch_up=True), view=True)
+
+    def state_at(self, version: int) -> AnnotationState:
+        """The state right after ``version`` (0 = empty), as an independent copy."""
+        with self._mutex:
+            return _state(self._history_at(version), view=False)
+
+    def versions(self, limit: int | None = None) -> list[VersionInfo]:
+        """The history, newest first (reads only the metadata of each version file)."""
+        with self._mutex:
+            ids = list_versions(self._vdir)[::-1][:limit]
+            out = []
+            for i in ids:
+                meta = self._metas.get(i)
+                if meta is None:
+                    meta = self._metas[i] = read_version(self._vdir / version_name(i),
+                                                         arrays=False).meta
+                prov = meta.get("provenance") or {}
+                out.append(VersionInfo(i, meta["parent"], meta.get("user", ""), meta["time"],
+                                       meta["op"], meta.get("tool"), meta.get("roi"),
+                                       meta.get("target"), prov.get("kind"), prov.get("model")))
+            return out
+
+    @property
+    def can_undo(self) -> bool:
+        """Whether :meth:`undo` has something to undo (per the latest state known here)."""
+        with self._mutex:
+            return bool(self._current(catch_up=False).done)
+
+    @property
+    def can_redo(self) -> bool:
+        """Whether :meth:`redo` has something to redo (per the latest state known here)."""
+        with self._mutex:
+            return bool(self._current(catch_up=False).undone)
+
+    # ----------------------------------------------------------------- writing
+    def commit(self, parent: int, delta: DeltaLike | None, meta: dict[str, Any],
+               points: Points | None = None, slots: SlotTable | None = None) -> int:
+        """Append one version: ``delta`` (or ``None``), new ``points`` and/or a new slot table.
+
+        ``meta`` holds ``user``, ``op`` and optionally ``tool``, ``roi``, ``provenance``
+        (``{"kind": "manual"|"semi-auto"|"model"|"import", "model": "name@version"}``) and
+        ``slices`` (``[{"plane": "axial", "index": 12, "roi": 1}]``, the display slices touched).
+
+        Returns
+        -------
+        int
+            The new version id (``parent + 1``).
+
+        Raises
+        ------
+        VersionConflict
+            ``parent`` is not the latest version: someone else saved first; reload.
+        StorageError
+            The version could not be written (disk full, permissions); nothing was changed.
+        ValueError
+            A malformed delta (box outside the volume, ``before`` not the current contents).
+        """
+        meta = dict(meta)
+        if meta.get("op") in (None, "undo", "redo", "rollback"):
+            raise ValueError("commit() needs a normal 'op'; use undo(), redo() or rollback()")
+        prov = dict(meta.get("provenance") or {"kind": "manual", "model": None})
+        if prov.get("kind") not in PROVENANCE_KINDS:
+            raise ValueError(f"provenance kind must be one of {PROVENANCE_KINDS}")
+        meta["provenance"] = {"kind": prov["kind"], "model": prov.get("model")}
+        box = after = None
+        if delta is not None:
+            box = tuple((int(a), int(b)) for a, b in delta.box)
+            ext = tuple(b - a for a, b in box)
+            if len(box) != 3 or any(a < 0 or b > n or a >= b for (a, b), n in zip(box, self.shape)):
+                raise ValueError(f"delta box {box} is not inside the volume {self.shape}")
+            after = np.asarray(delta.after)
+            if after.shape != ext or np.shape(delta.before) != ext:
+                raise ValueError(f"delta arrays {after.shape} do not match the box {ext}")
+        with self._mutex, self._locked():
+            hist = self._current(catch_up=True)
+            self._check_parent(parent, hist)
+            if box is not None and not np.array_equal(hist.bits[_slices(box)], delta.before):
+                raise ValueError(f"delta.before does not match version {hist.version} of "
+                                 f"{self.series_id or self.folder}")
+            rid = hist.version + 1
+            entries = [[s["plane"], int(s["index"]),
+                        {**meta["provenance"], "version": rid, "roi": s.get("roi", meta.get("roi"))}]
+                       for s in meta.get("slices") or ()]
+            return self._publish(hist, meta, box, after, points, slots, entries)
+
+    def undo(self, user: str, *, parent: int | None = None) -> int | None:
+        """Undo the latest not-yet-undone change (a new version); ``None`` if there is none."""
+        with self._mutex, self._locked():
+            hist = self._current(catch_up=True)
+            self._check_parent(parent, hist)
+            if not hist.done:
+                return None
+            rec = read_version(self._vdir / version_name(hist.done[-1]))
+            return self._publish(hist, self._derived("undo", user, rec), rec.box, rec.before,
+                                 rec.meta.get("points_before") if rec.points_changed else None,
+                                 None, rec.meta.get("prov_before") or [], json_points=True)
+
+    def redo(self, user: str, *, parent: int | None = None) -> int | None:
+        """Re-apply the latest undone change (a new version); ``None`` if there is none."""
+        with self._mutex, self._locked():
+            hist = self._current(catch_up=True)
+            self._check_parent(parent, hist)
+            if not hist.undone:
+                return None
+            rec = read_version(self._vdir / version_name(hist.undone[-1]))
+            return self._publish(hist, self._derived("redo", user, rec), rec.box, rec.after,
+                                 rec.meta.get("points_after") if rec.points_changed else None,
+                                 None, rec.meta.get("prov") or [], json_points=True)
+
+    def rollback(self, version: int, user: str, *, parent: int | None = None) -> int:
+        """Commit a new version whose state equals that of ``version`` (nothing is deleted)."""
+        with self._mutex, self._locked():
+            hist = self._current(catch_up=True)
+            self._check_parent(parent, hist)
+            old = self._history_at(version)
+            box = diff_box(old.bits, hist.bits)
+            after = None if box is None else old.bits[_slices(box)]
+            points = old.points if old.points != hist.points else None
+            entries = [[p, i, old.provenance.get((p, i))]
+                       for p, i in sorted(set(old.provenance) | set(hist.provenance))
+                       if old.provenance.get((p, i)) != hist.provenance.get((p, i))]
+            meta = {"user": user, "op": "rollback", "target": int(version), "tool": None,
+                    "roi": None, "provenance": {"kind": "manual", "model": None},
+                    "slices": [{"plane": p, "index": i, "roi": None} for p, i, _ in entries]}
+            return self._publish(hist, meta, box, after, points, None, entries)
+
+    # ----------------------------------------------------------------- internals
+    @contextmanager
+    def _locked(self):
+        try:
+            self._vdir.mkdir(parents=True, exist_ok=True)
+            self._cdir.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the annotation folder {self.folder}: {exc}") from exc
+        try:
+            with FileLock(self.folder / ".lock", timeout=self.lock_timeout):
+                yield
+        except Timeout as exc:
+            raise StorageError(f"the annotations of {self.series_id or self.folder} are locked by "
+                               f"another writer for more than {self.lock_timeout} s; "
+                               "try again") from exc
+
+    def _check_parent(self, parent: int | None, hist: History) -> None:
+        if parent is not None and parent != hist.version:
+            raise VersionConflict(
+                f"the annotations of {self.series_id or self.folder} changed: you edited version "
+                f"{parent} but version {hist.version} was saved meanwhile (by another user, tab or "
+                "process). Reload the series to see the latest annotations, then redo your edit.")
+
+    @staticmethod
+    def _derived(op: str, user: str, rec: VersionRecord) -> dict[str, Any]:
+        return {"user": user, "op": op, "target": rec.id, "tool": rec.meta.get("tool"),
+                "roi": rec.meta.get("roi"), "provenance": {"kind": "manual", "model": None},
+                "slices": rec.meta.get("slices") or []}
+
+    def _publish(self, hist: History, meta: dict, box, after, points, slots, entries,
+                 *, json_points: bool = False) -> int:
+        """Write version ``hist.version + 1`` (lock held, ``hist`` current) and apply it."""
+        rid = hist.version + 1
+        rec = build_record(hist, meta, box, after, points, slots, entries, self.shape,
+                           json_points=json_points)
+        try:
+            write_version(self._vdir, rec)
+        except FileExistsError as exc:
+            raise VersionConflict(f"version {rid} of {self.series_id or self.folder} was saved by "
+                                  "another writer; reload and try again") from exc
+        except OSError as exc:
+            why = "the disk is full" if exc.errno == errno.ENOSPC else str(exc)
+            raise StorageError(f"could not save the annotations of {self.series_id or self.folder} "
+                               f"({why}); nothing was changed, free space or fix permissions and "
+                               "try again") from exc
+        self._metas[rid] = rec.meta
+        hist.apply(rec)
+        if rid % self.checkpoint_every == 0:
+            try:
+                write_checkpoint(self._cdir, hist)
+            except OSError:  # a checkpoint only speeds loading up
+                pass
+        return rid
+
+    def _current(self, *, catch_up: bool) -> History:
+        if self._hist is None:
+            self._clean_strays()
+            latest = (list_versions(self._vdir) or [0])[-1]
+            self._hist = self._replay(latest)
+        elif catch_up:
+            self._catch_up(self._hist)
+        return self._hist
+
+    def _catch_up(self, hist: History) -> None:
+        while True:
+            path = self._vdir / version_name(hist.version + 1)
+            try:
+                rec = read_version(path)
+            except FileNotFoundError:
+                return
+            hist.apply(rec)
+
+    def _history_at(self, version: int) -> History:
+        latest = self._current(catch_up=True).version
+        if not 0 <= version <= latest:
+            raise ValueError(f"version {version} does not exist (latest is {latest})")
+        if version == latest:
+            return self._hist.copy()
+        return self._replay(version)
+
+    def _replay(self, version: int) -> History:
+        return replay(self._vdir, self._cdir, self.shape, version, self.series_id or self.folder)
+
+    def _clean_strays(self) -> None:
+        clean_strays(self.folder, (self._vdir, self._cdir))
