@@ -19,7 +19,7 @@
     var st = {
         gen: 0, cfgKey: null, meta: null, plane: null, frame: 0, wc: 0, ww: 1, index: 0,
         full: new Map(), requested: new Set(), queue: [], inflight: 0,
-        thumbs: null, factor: 1, shown: null, timer: null, renders: 0, lastRender: 0,
+        thumbs: null, factor: 1, shown: null, shownSrc: null, painted: null, timer: null, renders: 0,
         probeBusy: false, probeNext: null, hooked: null
     };
 
@@ -28,8 +28,12 @@
         var el = document.getElementById(GRAPH_ID);
         return el ? el.querySelector(".js-plotly-plot") : null;
     }
+    /* The graph shows the current figure and dcc.Graph has no update of its own in flight
+       (restyling while its Plotly.react is pending makes it drop later figures). */
     function ready(gd) {
-        return gd && gd._fullLayout && gd.layout && gd.layout.meta && gd.layout.meta.gen === st.gen;
+        return gd && gd._fullLayout && gd.layout && gd.layout.meta && gd.layout.meta.gen === st.gen &&
+            !gd.classList.contains("dash-graph--pending") &&
+            !(gd.parentElement && gd.parentElement.classList.contains("dash-graph--pending"));
     }
     function query(extra) {
         var q = "series=" + encodeURIComponent(st.meta.series) + "&plane=" + st.plane +
@@ -38,18 +42,34 @@
     }
 
     /* ---- drawing -------------------------------------------------------------------- */
+    /* Call fn(graph div) once the graph shows the current figure (polls each frame). */
+    function whenReady(fn) {
+        var gen = st.gen;
+        (function poll() {
+            if (gen !== st.gen) { return; }
+            var gd = graphDiv();
+            if (ready(gd)) { hook(gd); fn(gd); } else { requestAnimationFrame(poll); }
+        }());
+    }
+
+    /* Record what the graph has painted (for the position text, tests and benchmarks). */
+    function painted(gd) {
+        var trace = gd.data && gd.data[0];
+        if (trace && trace.source === st.shownSrc) { st.painted = st.shown; st.renders += 1; }
+    }
+
     function render(i) {
-        var gd = graphDiv();
-        if (!ready(gd)) { requestAnimationFrame(function () { if (st.index === i) { render(i); } }); return; }
-        hook(gd);
-        var src = st.full.get(i), f = 1;
-        if (!src && st.thumbs) { src = st.thumbs[i]; f = st.factor; }
-        if (!src) { return; }
-        var tag = i + (f === 1 ? "f" : "t");
-        if (st.shown === tag) { return; }
-        st.shown = tag;
-        Plotly.restyle(gd, {source: [src], x0: [(f - 1) / 2], y0: [(f - 1) / 2], dx: [f], dy: [f]}, [0])
-            .then(function () { st.renders += 1; st.lastRender = performance.now(); });
+        whenReady(function (gd) {
+            if (st.index !== i) { return; }
+            var src = st.full.get(i), f = 1;
+            if (!src && st.thumbs) { src = st.thumbs[i]; f = st.factor; }
+            if (!src) { return; }
+            var tag = i + (f === 1 ? "f" : "t");
+            if (st.shown === tag) { return; }
+            st.shown = tag;
+            st.shownSrc = src;
+            Plotly.restyle(gd, {source: [src], x0: [(f - 1) / 2], y0: [(f - 1) / 2], dx: [f], dy: [f]}, [0]);
+        });
     }
 
     function positionText() {
@@ -130,6 +150,7 @@
         if (!st.meta || !document.getElementById(GRAPH_ID)) { return; }
         var t = ev.target, tag = t && t.tagName;
         if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) { return; }
+        if (t && t.closest && t.closest("#frame-slider")) { return; }  // its own arrow keys
         if (t && t.closest && t.closest(".rc-slider, .dash-slider, [role=slider]")) { ev.preventDefault(); }
         var n = geo().n, moves = {
             ArrowUp: 1, ArrowRight: 1, ArrowDown: -1, ArrowLeft: -1,
@@ -160,6 +181,8 @@
             probe(Math.round(p.y), Math.round(p.x));
         });
         gd.on("plotly_unhover", function () { readout("–"); });
+        gd.on("plotly_afterplot", function () { painted(gd); });
+        painted(gd);
     }
 
     /* ---- window / level by right-drag ----------------------------------------------- */
@@ -218,12 +241,16 @@
     }
 
     /* ---- figure --------------------------------------------------------------------- */
-    function figure() {
-        var g = geo();
+    /* The figure for the current view; with the slice's image when it is cached already. */
+    function figure(index) {
+        var g = geo(), src = index === undefined ? null : st.full.get(index);
+        var image = src ? {source: src, x0: 0, y0: 0, dx: 1, dy: 1}
+            : {source: BLACK, x0: (g.cols - 1) / 2, y0: (g.rows - 1) / 2, dx: g.cols, dy: g.rows};
+        st.shown = src ? index + "f" : null;
+        st.shownSrc = src;
         var axis = {visible: false, showgrid: false, zeroline: false, fixedrange: false};
         return {
-            data: [{type: "image", source: BLACK, x0: (g.cols - 1) / 2, y0: (g.rows - 1) / 2,
-                    dx: g.cols, dy: g.rows, hoverinfo: "none"}],
+            data: [Object.assign({type: "image", hoverinfo: "none"}, image)],
             layout: {
                 meta: {gen: st.gen},
                 margin: {l: 0, r: 0, t: 0, b: 0}, paper_bgcolor: "#000", plot_bgcolor: "#000",
@@ -256,10 +283,11 @@
             if (ready(graphDiv())) { return [nu, nu, nu]; }
             // the same view in a new graph (the page was left and opened again): keep caches
             st.gen += 1;
-            st.shown = null;
+            st.painted = null;
             orientationLetters();
-            render(st.index);
-            return [figure(), geo().n - 1, st.index];
+            var fig = figure(st.index);
+            if (!st.shown) { render(st.index); } else { whenReady(function () {}); }
+            return [fig, geo().n - 1, st.index];
         }
         var sameView = st.meta && st.cfgKey && st.cfgKey.indexOf(viewKey + "|") === 0 &&
             st.meta.series === meta.series;
@@ -267,7 +295,7 @@
         st.meta = meta; st.plane = plane; st.frame = frame; st.wc = wc; st.ww = ww;
         st.cfgKey = key;
         st.full = new Map(); st.requested = new Set(); st.queue = [];
-        st.thumbs = null; st.shown = null;
+        st.thumbs = null; st.shown = null; st.shownSrc = null; st.painted = null;
         var n = geo().n;
         st.index = sameView ? Math.min(st.index, n - 1) : Math.floor((n - 1) / 2);
         orientationLetters();
@@ -303,7 +331,7 @@
     window.rilViewer = {
         state: function () {
             return {index: st.index, plane: st.plane, frame: st.frame, wc: st.wc, ww: st.ww,
-                    shown: st.shown, renders: st.renders, cached: st.full.size,
+                    shown: st.shown, painted: st.painted, renders: st.renders, cached: st.full.size,
                     thumbs: st.thumbs ? st.thumbs.length : 0, gen: st.gen};
         },
         step: step

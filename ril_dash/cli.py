@@ -49,14 +49,19 @@ def check_port_free(host: str, port: int) -> None:
                 f"with --port.") from None
 
 
-def serve(project_dir: Path, host: str, port: int) -> None:
-    """Open the project, build the app and serve it with waitress until interrupted."""
+def check_address(host: str, port: int) -> None:
+    """Refuse addresses this version must not serve on (before any work is done)."""
     if not _is_loopback(host):
         raise CliError(
             f"refusing to serve on {host}: serving beyond this computer needs user logins, "
             f"which this version does not have yet. Use --host 127.0.0.1 (the default).")
     if not 1 <= port <= 65535:
         raise CliError(f"--port must be between 1 and 65535, not {port}")
+
+
+def serve(project_dir: Path, host: str, port: int) -> None:
+    """Open the project, build the app and serve it with waitress until interrupted."""
+    check_address(host, port)
     from ril_dash.project.project import Project
 
     project = Project.open(project_dir)
@@ -78,10 +83,13 @@ def serve(project_dir: Path, host: str, port: int) -> None:
         pass
 
 
-def _add_server_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=DEFAULT_HOST,
+def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True) -> None:
+    # Sub-commands must not overwrite values given before the command with their defaults.
+    host_default = DEFAULT_HOST if top_level else argparse.SUPPRESS
+    port_default = DEFAULT_PORT if top_level else argparse.SUPPRESS
+    parser.add_argument("--host", default=host_default,
                         help=f"address to listen on (default {DEFAULT_HOST}: this computer only)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+    parser.add_argument("--port", type=int, default=port_default,
                         help=f"port to listen on (default {DEFAULT_PORT})")
 
 
@@ -98,11 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Serve PROJECT_DIR at http://HOST:PORT.")
     p_serve.add_argument("project_dir", type=Path, metavar="PROJECT_DIR",
                          help="folder holding project.yaml")
-    _add_server_options(p_serve)
+    _add_server_options(p_serve, top_level=False)
 
     p_demo = sub.add_parser("demo", help="serve the embedded demo project (the default)",
                             description="Create the demo project on first use and serve it.")
-    _add_server_options(p_demo)
+    _add_server_options(p_demo, top_level=False)
 
     p_init = sub.add_parser("init", help="create a project for a folder of NIfTI series",
                             description="Write PROJECT_DIR/project.yaml (with an example ROI and "
@@ -129,6 +137,7 @@ def _run(args: argparse.Namespace) -> None:
         return
     from ril_dash.demo.demo_project import ensure_demo_project
 
+    check_address(args.host, args.port)
     serve(ensure_demo_project(), args.host, args.port)
 
 

@@ -149,7 +149,7 @@ def test_all_nan_volume_opens_with_a_warning(page, bad_project, ui):
     assert page.locator("#viewer-error").count() == 0
     assert s["ww"] > 0
     assert not ui.screen_pixels(page).any()  # blank (NaN shows black)
-    status, ctype, body = api(bad_project, "probe", series=NAN_SERIES, plane="axial", index=1,
+    status, _, body = api(bad_project, "probe", series=NAN_SERIES, plane="axial", index=1,
                               row=3, col=4)
     assert status == 200 and json.loads(body)["value"] == "nan"
     assert page.js_errors == []
@@ -221,7 +221,7 @@ def test_bad_api_requests_get_a_json_error(bad_project, route, params, status):
 
 def test_extreme_but_finite_windows_do_not_fail(bad_project):
     for wc, ww in [(1e308, 1e308), (-1e308, 1e-300), (0, 5e-324)]:
-        status, ctype, body = api(bad_project, "slice", **slice_params(wc=wc, ww=ww))
+        status, _, body = api(bad_project, "slice", **slice_params(wc=wc, ww=ww))
         assert status == 200, (wc, ww, body[:300])
         assert body.startswith(b"data:image/png;base64,")
 

@@ -37,6 +37,10 @@ def orientation_letters(page) -> tuple[str, ...]:
                  for side in ("left", "right", "top", "bottom"))
 
 
+def ui_graph() -> str:
+    return "document.querySelector('#viewer-graph .js-plotly-plot')"
+
+
 def slider_value(page, slider="slice-slider") -> str:
     return page.get_attribute(f"#{slider} [role=slider]", "aria-valuenow")
 
@@ -61,10 +65,6 @@ def test_opens_on_the_middle_slice_exactly_as_the_server_renders_it(arterial, im
     # the aspect ratio follows the voxel spacing (1.4 x 1.4 mm in plane)
     assert page.evaluate(f"{ui_graph()}.layout.yaxis.scaleratio") == pytest.approx(1.0)
     assert page.js_errors == []
-
-
-def ui_graph() -> str:
-    return "document.querySelector('#viewer-graph .js-plotly-plot')"
 
 
 def test_keyboard_and_wheel_move_through_slices(arterial, images, ui):
@@ -261,6 +261,16 @@ def test_4d_series_has_a_frame_slider(page, dynamic_server, ui):
     assert np.array_equal(ui.screen_pixels(page),
                           ui.expected_pixels(path, "axial", 3, s["wc"], s["ww"], frame=FRAMES - 1))
     assert page.js_errors == []
+
+
+def test_arrow_keys_on_the_frame_slider_change_the_frame(page, dynamic_server, ui):
+    ui.open_viewer(page, dynamic_server.url, "P1/dyn.nii.gz", index=2, frame=0)
+    page.focus("#frame-slider [role=slider]")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "(() => { const s = window.rilViewer.state(); return s.frame !== 0 || s.index !== 2; })")
+    s = ui.state(page)
+    assert (s["frame"], s["index"]) == (1, 2)
 
 
 def test_3d_series_hides_the_frame_slider(arterial):
