@@ -15,6 +15,7 @@
     var GRAPH_ID = "viewer-graph", SLIDER_ID = "slice-slider", VIEWPORT_ID = "ril-viewport";
     var PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3;
     var BLACK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABc3UBGAAAAABJRU5ErkJggg==";
+    var BLANK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==";
 
     var st = {
         gen: 0, cfgKey: null, meta: null, plane: null, frame: 0, wc: 0, ww: 1, index: 0,
@@ -48,7 +49,13 @@
         (function poll() {
             if (gen !== st.gen) { return; }
             var gd = graphDiv();
-            if (ready(gd)) { hook(gd); fn(gd); } else { requestAnimationFrame(poll); }
+            if (!ready(gd)) { requestAnimationFrame(poll); return; }
+            hook(gd);
+            if (st.readyGen !== st.gen) {
+                st.readyGen = st.gen;
+                if (layer()) { layer().graphReady(gd); }
+            }
+            fn(gd);
         }());
     }
 
@@ -58,17 +65,33 @@
         if (trace && trace.source === st.shownSrc) { st.painted = st.shown; st.renders += 1; }
     }
 
-    function render(i) {
+    /* The annotation layer (assets/ril_annotate.js) supplies an overlay image and points. */
+    function layer() { return window.rilAnnotate || null; }
+    function overlayOf(i) {
+        var o = layer() ? layer().overlayFor(i) : null;
+        return o && o.src ? o : {src: BLANK, f: Math.max(geo().rows, geo().cols)};
+    }
+    function pointsOf(i) {
+        return layer() ? layer().pointsFor(i) : {x: [], y: [], color: [], text: []};
+    }
+
+    function render(i, force) {
         whenReady(function (gd) {
             if (st.index !== i) { return; }
             var src = st.full.get(i), f = 1;
             if (!src && st.thumbs) { src = st.thumbs[i]; f = st.factor; }
             if (!src) { return; }
-            var tag = i + (f === 1 ? "f" : "t");
-            if (st.shown === tag) { return; }
+            var tag = i + (f === 1 ? "f" : "t"), ov = overlayOf(i), pts = pointsOf(i);
+            var layerTag = ov.src.length + ":" + ov.src.slice(-24) + ":" + pts.x.join(",") + pts.color.join(",");
+            if (!force && st.shown === tag && st.layerTag === layerTag) { return; }
             st.shown = tag;
             st.shownSrc = src;
-            Plotly.restyle(gd, {source: [src], x0: [(f - 1) / 2], y0: [(f - 1) / 2], dx: [f], dy: [f]}, [0]);
+            st.layerTag = layerTag;
+            var g = (ov.f - 1) / 2;
+            Plotly.restyle(gd, {
+                source: [src, ov.src], x0: [(f - 1) / 2, g], y0: [(f - 1) / 2, g], dx: [f, ov.f], dy: [f, ov.f]
+            }, [0, 1]);
+            Plotly.restyle(gd, {x: [pts.x], y: [pts.y], "marker.color": [pts.color], text: [pts.text]}, [2]);
         });
     }
 
@@ -105,6 +128,7 @@
     }
     function fetchAround() {
         var i = st.index;
+        if (layer()) { layer().prefetch(i, PREFETCH); }
         st.queue = [];
         want(i);
         for (var d = 1; d <= PREFETCH; d++) { want(i + d); want(i - d); }
@@ -248,9 +272,17 @@
             : {source: BLACK, x0: (g.cols - 1) / 2, y0: (g.rows - 1) / 2, dx: g.cols, dy: g.rows};
         st.shown = src ? index + "f" : null;
         st.shownSrc = src;
-        var axis = {visible: false, showgrid: false, zeroline: false, fixedrange: false};
+        // explicit ranges with autorange off: a later relayout (tool change) must not re-run
+        // autorange, which flips the x axis of image traces
+        var axis = {visible: false, showgrid: false, zeroline: false, fixedrange: false, autorange: false};
+        var ov = overlayOf(index === undefined ? st.index : index), pts = pointsOf(st.index);
+        var o0 = (ov.f - 1) / 2;
+        st.layerTag = null;
         return {
-            data: [Object.assign({type: "image", hoverinfo: "none"}, image)],
+            data: [Object.assign({type: "image", hoverinfo: "none"}, image),
+                   {type: "image", hoverinfo: "skip", source: ov.src, x0: o0, y0: o0, dx: ov.f, dy: ov.f},
+                   {type: "scatter", mode: "markers", hoverinfo: "text", x: pts.x, y: pts.y, text: pts.text,
+                    marker: {symbol: "circle-open-dot", size: 13, line: {width: 2}, color: pts.color}}],
             layout: {
                 meta: {gen: st.gen},
                 margin: {l: 0, r: 0, t: 0, b: 0}, paper_bgcolor: "#000", plot_bgcolor: "#000",
@@ -299,6 +331,7 @@
         var n = geo().n;
         st.index = sameView ? Math.min(st.index, n - 1) : Math.floor((n - 1) / 2);
         orientationLetters();
+        if (layer()) { layer().viewChanged(meta, plane, frame, st.index); }
         fetchFull(st.index);
         st.requested.add(st.index);
         fetchThumbs();
@@ -329,6 +362,14 @@
 
     /* For tests and benchmarks: what is on screen and how many renders happened. */
     window.rilViewer = {
+        /* for the annotation layer */
+        graph: graphDiv,
+        view: function () {
+            return st.meta ? {series: st.meta.series, plane: st.plane, frame: st.frame, index: st.index,
+                              geo: geo(), spacing: st.meta.spacing, factor: st.factor, gen: st.gen} : null;
+        },
+        refresh: function () { if (st.meta) { render(st.index, true); } },
+        goTo: function (i) { step(i - st.index); },
         state: function () {
             return {index: st.index, plane: st.plane, frame: st.frame, wc: st.wc, ww: st.ww,
                     shown: st.shown, painted: st.painted, renders: st.renders, cached: st.full.size,

@@ -25,7 +25,7 @@ from ril_dash.core.planes import (display_shape, display_to_canonical, from_disp
 from ril_dash.errors import EditRefused
 
 __all__ = ["OVERLAP_MODES", "Delta", "Rules", "bits_dtype", "erase_all", "fill_at", "fill_holes",
-           "make_delta", "morph", "paint_region", "roi_mask"]
+           "make_delta", "morph", "paint_region", "roi_box", "roi_mask"]
 
 OVERLAP_MODES = ("one_roi_per_voxel", "multi_label")
 Box = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
@@ -141,7 +141,7 @@ def _bbox(mask: np.ndarray):
     return out
 
 
-def _roi_box(bits: np.ndarray, bit: int):
+def roi_box(bits: np.ndarray, bit: int):
     """Half-open box of ROI ``bit`` in a 3D array without a full-size temporary, or None."""
     one = bits.dtype.type(1 << bit)
     xy = (np.bitwise_or.reduce(bits, axis=2) & one) != 0
@@ -357,7 +357,7 @@ def morph(bits, bit, op, rules, image=None, radius=1, plane=None, index=None):
     else:
         view, origin = bits, [0, 0, 0]
         struct = ndimage.generate_binary_structure(3, 1)
-    box = _roi_box(view, bit)
+    box = roi_box(view, bit)
     if box is None:
         return None
     # crop to the ROI's box grown by the radius (in-plane only for 2D)
@@ -386,7 +386,7 @@ def erase_all(bits, bit, rules):
     [0, 2]
     """
     bit = _check_bit(bits, bit, rules)
-    box = _roi_box(bits, bit)
+    box = roi_box(bits, bit)
     if box is None:
         return None
     key = _slices(box)

@@ -179,3 +179,19 @@ def display_to_canonical(shape, plane: str, index, rows, cols):
     out[r] = int(shape[r]) - 1 - rows
     out[c] = int(shape[c]) - 1 - cols
     return tuple(out)
+
+
+def canonical_to_display(shape, plane: str, xyz) -> tuple[int, int, int]:
+    """``(index, row, col)`` of canonical voxel ``xyz`` in ``plane`` (inverse of
+    :func:`display_to_canonical`).
+
+    Examples
+    --------
+    >>> canonical_to_display((2, 3, 4), "axial", (1, 2, 0))
+    (0, 0, 0)
+    >>> x, y, z = display_to_canonical((5, 6, 7), "coronal", 3, [4], [1])
+    >>> canonical_to_display((5, 6, 7), "coronal", (int(x[0]), int(y[0]), int(z[0])))
+    (3, 4, 1)
+    """
+    s, r, c = plane_axes(plane)
+    return int(xyz[s]), int(shape[r]) - 1 - int(xyz[r]), int(shape[c]) - 1 - int(xyz[c])

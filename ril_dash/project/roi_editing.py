@@ -1,48 +1,41 @@
 """Editing the dataset-level ROI list of a project's project.yaml, safely.
 
 Every change (:func:`add_roi`, :func:`update_roi`, :func:`move_roi`, :func:`delete_roi`) is a
-read-modify-write of project.yaml that
+read-modify-write of project.yaml under a :class:`filelock.FileLock`
+(``<project>/.project.yaml.lock``) that optionally compares the file's SHA-256 with the one the
+caller saw (``expected_sha256=``, from :func:`read_project_yaml`; a mismatch raises
+:class:`~ril_dash.errors.VersionConflict`), validates the new text (``dump_project_yaml`` →
+``parse_project_yaml``) *before* writing, so an invalid result is never written, and writes it
+atomically. Rewriting the file drops its comments and normalises its layout (every setting is
+kept); the ROI manager page says so.
 
-1. runs under a :class:`filelock.FileLock` (``<project>/.project.yaml.lock``), so two servers or
-   processes sharing the project never lose an update;
-2. optionally checks the file's SHA-256 against the one the caller saw (``expected_sha256=``,
-   from :func:`read_project_yaml`): a mismatch raises :class:`~ril_dash.errors.VersionConflict`;
-3. builds the new text with :func:`~ril_dash.project.project_yaml_writer.dump_project_yaml` and
-   validates it with :func:`~ril_dash.project.schema.parse_project_yaml` *before* writing, so an
-   invalid result (duplicate name or value, bad RadLex ID or colour, …) is never written;
-4. writes it with :func:`~ril_dash.core.atomic_io.atomic_write_text`.
-
-Rewriting the file drops its comments and normalises its layout (the dump keeps every setting);
-that is the price of a UI editor and is documented in the ROI manager page.
-
-The mask value and the type (area / point) of an ROI never change once created: existing masks
-store the value, so changing it would silently re-label them. Deleting an ROI that has
-annotations first commits, in every affected series, a new annotation version (op
-``"delete_roi"``) clearing its voxels and points -- the history keeps them, so a rollback or an
-undo restores them -- and only then removes the ROI from project.yaml. Because that is
-destructive, :func:`delete_roi` refuses unless ``confirm_series_count`` equals the number of
-series that :func:`series_using_roi` finds, i.e. the number the user was shown.
+The mask value and type of an ROI are fixed once created: masks store the value, so changing it
+would silently re-label them. Deleting an ROI with annotations first commits, in each affected
+series, a version (op ``"delete_roi"``) clearing its voxels and points -- the history keeps
+them, so rollback or undo restores them -- then removes it from project.yaml; it is refused
+unless ``confirm_series_count`` equals the count :func:`series_using_roi` finds (the number the
+user was shown).
 
 Developer notes::
 
-    read_project_yaml ──► (config, sha) ──► UI shows ROIs ──► add/update/move/delete(sha)
-        _edit: lock ─► read ─► CAS(sha) ─► change rois ─► dump ─► parse (validate) ─► write
-        delete_roi: … ─► series_using_roi ─► confirm? ─► commit "delete_roi" per series ─► write
+    read_project_yaml ─► (config, sha) ─► UI ─► add/update/move/delete(expected_sha256=sha)
+    _edit: lock ─► read ─► CAS ─► change ─► dump ─► parse (validate) ─► [before_write] ─► write
+    delete_roi's before_write: series_using_roi ─► confirm? ─► commit "delete_roi" per series
 """
-
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from filelock import FileLock, Timeout
 
 from ril_dash.core.atomic_io import atomic_write_text
+from ril_dash.core.paint import Rules, erase_all
 from ril_dash.errors import EditRefused, InvalidProject, StorageError, VersionConflict
 from ril_dash.project.annotation_store import AnnotationStore, annotated_series
 from ril_dash.project.history import SUFFIX, read_version, version_name
@@ -69,26 +62,17 @@ def _project_file(project_dir) -> Path:
     return Path(project_dir).expanduser().resolve() / PROJECT_FILE
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _read_bytes(path: Path) -> bytes:
+def _load(path: Path) -> tuple[ProjectConfig, str]:
+    """The validated config of ``path`` and the SHA-256 of its bytes."""
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")
     except FileNotFoundError:
         raise InvalidProject(f"no {PROJECT_FILE} in {path.parent}") from None
-    except OSError as exc:
-        raise InvalidProject(f"{path} cannot be read ({exc})") from None
-
-
-def _parse(data: bytes, path: Path) -> ProjectConfig:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidProject(f"{path} is not UTF-8 text ({exc}); fix the file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidProject(f"{path} cannot be read ({exc}); fix the file") from None
     config = parse_project_yaml(text, project_dir=path.parent, source_name=str(path))
-    return replace(config, source=path)
+    return replace(config, source=path), hashlib.sha256(data).hexdigest()
 
 
 def read_project_yaml(project_dir: str | os.PathLike) -> tuple[ProjectConfig, str]:
@@ -103,9 +87,7 @@ def read_project_yaml(project_dir: str | os.PathLike) -> tuple[ProjectConfig, st
     >>> config.rois, len(sha)
     ((), 64)
     """
-    path = _project_file(project_dir)
-    data = _read_bytes(path)
-    return _parse(data, path), _sha(data)
+    return _load(_project_file(project_dir))
 
 
 # ---------------------------------------------------------------- validation of user input
@@ -125,10 +107,8 @@ def _clean_name(name) -> str:
 def _clean_radlex(radlex) -> str | None:
     if radlex is None or (isinstance(radlex, str) and not radlex.strip()):
         return None
-    text = str(radlex).strip()
-    if text.isdigit():
-        text = "RID" + text
-    text = "RID" + text[3:] if text[:3].upper() == "RID" else text
+    text = str(radlex).strip().upper()
+    text = "RID" + text if text.isdigit() else text
     if not _RADLEX_RE.match(text):
         raise InvalidProject(f"{str(radlex)[:40]!r} is not a RadLex ID; use 'RID' followed by "
                              f"digits, e.g. RID58 (liver), or leave it empty.")
@@ -200,13 +180,11 @@ def _edit(project_dir, expected_sha256: str | None,
     path = _project_file(project_dir)
     try:
         with FileLock(path.parent / LOCK_FILE, timeout=LOCK_TIMEOUT):
-            data = _read_bytes(path)
-            if expected_sha256 is not None and _sha(data) != expected_sha256:
+            old, sha = _load(path)
+            if expected_sha256 is not None and sha != expected_sha256:
                 raise VersionConflict("project.yaml was changed by someone else; reload the ROI "
                                       "list and make your change again.")
-            old = _parse(data, path)
-            new = change(old)
-            text = dump_project_yaml(new, path.parent)
+            text = dump_project_yaml(change(old), path.parent)
             try:
                 checked = parse_project_yaml(text, project_dir=path.parent,
                                              source_name=PROJECT_FILE)
@@ -321,24 +299,15 @@ def move_roi(project_dir, name: str, offset: int, *,
 
 
 # ---------------------------------------------------------------- deleting
-def _annotations_root(project) -> Path:
-    config = getattr(project, "config", project)
-    return Path(config.annotations)
-
-
 def _series_shape(root: Path, series_id: str) -> tuple[int, int, int]:
     meta = read_version(root / (series_id + SUFFIX) / "v" / version_name(1), arrays=False).meta
     return tuple(int(n) for n in meta["shape"])
 
 
 def _uses(state, value: int) -> bool:
-    if state.points.get(value):
-        return True
-    bit = state.slots.get(value)
-    if bit is None:
-        return False
-    bits = state.bits
-    return bool(np.any(bits & bits.dtype.type(1 << int(bit))))
+    bit, bits = state.slots.get(value), state.bits
+    return bool(state.points.get(value)) or (
+        bit is not None and bool(np.any(bits & bits.dtype.type(1 << int(bit)))))
 
 
 def series_using_roi(project, value: int, *, store: AnnotationStore | None = None) -> list[str]:
@@ -347,7 +316,7 @@ def series_using_roi(project, value: int, *, store: AnnotationStore | None = Non
     ``project`` is a :class:`~ril_dash.project.project.Project` or a
     :class:`~ril_dash.project.schema.ProjectConfig` (only its annotation folder is used).
     """
-    root = _annotations_root(project)
+    root = Path(getattr(project, "config", project).annotations)
     store = store or AnnotationStore(root)
     found = []
     for series_id in sorted(annotated_series(root)):
@@ -369,15 +338,11 @@ def _clear_roi(store: AnnotationStore, root: Path, series_id: str, value: int,
         state = series.refresh()
         if not _uses(state, value):
             return None
-        delta = None
         bit = state.slots.get(value)
-        if bit is not None:
-            from ril_dash.core.paint import erase_all, Rules  # numpy-only domain code
-
-            delta = erase_all(np.asarray(state.bits), bit, Rules("multi_label"))
-        points = None
-        if state.points.get(value):
-            points = {k: v for k, v in state.points.items() if k != value}
+        delta = (None if bit is None else  # erasing ignores the overlap mode; no locks apply
+                 erase_all(np.asarray(state.bits), bit, Rules("multi_label")))
+        points = ({k: v for k, v in state.points.items() if k != value}
+                  if state.points.get(value) else None)
         meta = {"user": user, "op": "delete_roi", "roi": int(value)}
         try:
             return series.commit(state.version, delta, meta, points=points)

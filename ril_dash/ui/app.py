@@ -17,6 +17,7 @@ from ril_dash import __version__
 from ril_dash.project.project import Project
 from ril_dash.settings import Settings
 from ril_dash.ui import ids
+from ril_dash.ui import annotation_routes  # noqa: F401  (adds the annotation routes)
 from ril_dash.ui.routes import blueprint
 from ril_dash.ui.services import EXTENSION_KEY, Services
 
@@ -33,6 +34,7 @@ def _shell(project: Project):
             html.Span(project.config.name, className="ril-project-name", title=str(project.dir)),
             html.Nav(className="ril-nav", children=[
                 dcc.Link("Project", href="/", className="ril-nav-link"),
+                dcc.Link("ROIs", href="/rois", className="ril-nav-link"),
             ]),
             html.Span(f"v{__version__}", className="ril-version"),
         ]),
@@ -77,5 +79,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
 
     project_viewer.register()
     slice_viewer.register()
+    from ril_dash.ui.pages import roi_manager  # noqa: E402  (ROI manager page)
+    roi_manager.register()
     app.layout = _shell(project)
     return app

@@ -16,6 +16,8 @@ from flask import current_app
 from ril_dash.core.cache import ByteBudgetLRU
 from ril_dash.core.render import probe, render_slice_png, render_thumbnails, viewer_geometry
 from ril_dash.core.volume import Volume, load_volume
+from ril_dash.project.annotation_store import AnnotationState, AnnotationStore, SeriesAnnotations
+from ril_dash.project.editing import SeriesEditor
 from ril_dash.project.project import Project
 
 EXTENSION_KEY = "ril_dash"
@@ -25,8 +27,11 @@ class Services:
     """Cached access to the project's series for one server process."""
 
     def __init__(self, project: Project, volume_cache_bytes: int = 3 * 1024**3,
-                 thumbnail_cache_bytes: int = 256 * 1024**2) -> None:
+                 thumbnail_cache_bytes: int = 256 * 1024**2, user: str = "local") -> None:
         self.project = project
+        self.user = user
+        self.store = AnnotationStore(project.config.annotations)
+        self.old_states = ByteBudgetLRU(512 * 1024**2, sizeof=lambda s: s.bits.nbytes)
         self.volumes = ByteBudgetLRU(volume_cache_bytes, sizeof=lambda v: v.nbytes)
         self.thumbs = ByteBudgetLRU(thumbnail_cache_bytes, sizeof=lambda t: sum(map(len, t[1])))
         self.geometry = ByteBudgetLRU(4096 * 1024, sizeof=lambda g: 1024)
@@ -53,6 +58,24 @@ class Services:
         """JSON description of a series for the slice viewer (see ``viewer_geometry``)."""
         key = self._key(series_id)
         return self.geometry.get_or_load(key, lambda: viewer_geometry(self.volume(series_id)))
+
+    # -- annotations ---------------------------------------------------------------------------
+    def annotations(self, series_id: str) -> SeriesAnnotations:
+        """The annotation history of a series (shared by all requests of this process)."""
+        shape = tuple(int(n) for n in self.volume(series_id).data.shape[:3])
+        return self.store.series(series_id, shape)
+
+    def state(self, series_id: str, version: int | None = None) -> AnnotationState:
+        """The latest annotations (picking up other processes' saves), or those of ``version``."""
+        annotations = self.annotations(series_id)
+        if version is None:
+            return annotations.refresh()
+        return self.old_states.get_or_load((series_id, version),
+                                           lambda: annotations.state_at(version))
+
+    def editor(self, series_id: str) -> SeriesEditor:
+        return SeriesEditor(self.project.config, self.volume(series_id),
+                            self.annotations(series_id), self.user)
 
     # -- images --------------------------------------------------------------------------------
     def slice_png(self, series_id: str, plane: str, index: int, frame: int,

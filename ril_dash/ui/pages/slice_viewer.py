@@ -21,12 +21,17 @@ from dash import ClientsideFunction, Input, Output, State, clientside_callback, 
 
 from ril_dash.errors import RilDashError
 from ril_dash.ui import ids
+from ril_dash.ui.components.annotation_panel import annotation_panel
 from ril_dash.ui.services import get_services
 
 PLANE_LABELS = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
 AUTO = "auto"
 
 SHORTCUTS = [
+    ("B / E / L / F / P / N", "brush / eraser / lasso / fill / point / navigate"),
+    ("[  ]", "smaller / larger brush"),
+    ("1 – 9", "choose an ROI"),
+    ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"),
     ("↑ / → / wheel up", "next slice"),
     ("↓ / ← / wheel down", "previous slice"),
     ("PageUp / PageDown", "10 slices"),
@@ -104,6 +109,7 @@ def layout(series: str | None = None, **_query) -> html.Div:
     warnings = [html.Div(w, className="ril-alert ril-alert-warning") for w in geometry["warnings"]]
     return html.Div(className="ril-viewer-page", children=[
         dcc.Store(id=ids.VIEWER_META, data=meta),
+        annotation_panel(services.project.config),
         html.Div(className="ril-viewer-main", children=[
             html.Div(className="ril-viewer-titlebar", children=[
                 html.Span(series, id=ids.VIEWER_TITLE, className="ril-series-title", title=series),
@@ -121,6 +127,8 @@ def layout(series: str | None = None, **_query) -> html.Div:
                   for side in ("left", "right", "top", "bottom")],
             ]),
             html.Div(className="ril-slider-row", children=[
+                html.Div(id=ids.SLICE_INDICATOR, className="ril-indicator",
+                         title="Slices holding each ROI (click to jump)"),
                 dcc.Slider(id=ids.SLICE_SLIDER, min=0, max=1, step=1, value=0, marks=None,
                            updatemode="drag", allow_direct_input=False, className="ril-slider"),
             ]),

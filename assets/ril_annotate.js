@@ -1,0 +1,354 @@
+/*
+ * ril_dash annotation layer, browser half (works with ril_viewer.js).
+ *
+ * - Tools draw with plotly's drawable shapes: the brush and eraser are `drawopenpath` strokes
+ *   whose line width is the brush diameter on screen, the lasso is a `drawclosedpath`; fill and
+ *   point tools use clicks. Each finished shape is sent to /ril/api/edit with the version the
+ *   user sees, the server rasterises it exactly, saves, and the shape is removed; the overlay of
+ *   the slice is then re-fetched. Edits are queued so strokes drawn quickly keep their order.
+ * - Overlays (RGBA PNGs) are cached per slice for the current annotation version, with a
+ *   low-resolution stack for fast scrolling; slices that hold no ROI need no request at all.
+ * - Keyboard: B brush, E eraser, L lasso, F fill, P point, N navigate, [ ] brush size,
+ *   Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo / redo, 1–9 select an ROI.
+ * Messages from the server are shown as plain text.
+ */
+(function () {
+    "use strict";
+    var DRAW_TOOLS = {brush: "drawopenpath", eraser: "drawopenpath", lasso: "drawclosedpath",
+                      lasso_erase: "drawclosedpath"};
+    var KEY_TOOLS = {b: "brush", e: "eraser", l: "lasso", f: "fill", p: "point", n: "navigate"};
+
+    var A = {
+        settings: {tool: "navigate", roi: null, brush: 5, unit: "vox", threshold: null, depth: 0,
+                   style: "fill", opacity: 0.4, hidden: [], scope: "slice"},
+        rois: {}, series: null, plane: null, frame: 0, version: 0, viewing: null,
+        summary: null, overlays: new Map(), othumbs: null, ofactor: 1, okey: null,
+        queue: [], busy: false, hooked: null, edits: 0, lastEditMs: null
+    };
+
+    function viewer() { return window.rilViewer || null; }
+    function set(id, props) { if (window.dash_clientside && window.dash_clientside.set_props) { window.dash_clientside.set_props(id, props); } }
+    function message(text, kind) {
+        var el = document.getElementById("annot-message");
+        if (!el) { return; }
+        el.textContent = text || "";
+        el.className = "ril-annot-message" + (text ? " ril-annot-" + (kind || "info") : "");
+    }
+
+    /* ---- overlays ------------------------------------------------------------------- */
+    function styleQuery() {
+        var s = A.settings;
+        return "&style=" + s.style + "&opacity=" + s.opacity + "&hidden=" + s.hidden.join(",") +
+            (A.viewing !== null ? "&version=" + A.viewing : "");
+    }
+    function overlayKey() { return [A.series, A.plane, A.viewing === null ? A.version : "v" + A.viewing, styleQuery()].join("|"); }
+    function hasAnnotation(i) {
+        if (!A.summary) { return false; }
+        var ranges = A.summary.ranges;
+        for (var k in ranges) {
+            for (var j = 0; j < ranges[k].length; j++) { if (i >= ranges[k][j][0] && i < ranges[k][j][1]) { return true; } }
+        }
+        return false;
+    }
+    function resetOverlays() {
+        var key = overlayKey();
+        if (key === A.okey) { return; }
+        A.okey = key;
+        A.overlays = new Map();
+        A.othumbs = null;
+        fetchOverlayThumbs();
+    }
+    function fetchOverlay(i, then) {
+        var key = A.okey;
+        if (!hasAnnotation(i)) { A.overlays.set(i, ""); if (then) { then(); } return; }
+        fetch("/ril/api/overlay?series=" + encodeURIComponent(A.series) + "&plane=" + A.plane +
+              "&index=" + i + styleQuery(), {credentials: "same-origin"})
+            .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+            .then(function (body) {
+                if (key !== A.okey) { return; }
+                A.overlays.set(i, body.overlay);
+                if (then) { then(); }
+                var v = viewer();
+                if (v && v.view() && v.view().index === i) { v.refresh(); }
+            })
+            .catch(function () {});
+    }
+    function fetchOverlayThumbs() {
+        var v = viewer(), view = v && v.view();
+        if (!view || !A.summary) { return; }
+        var key = A.okey, g = view.geo;
+        var factor = Math.max(1, Math.ceil(g.rows / 128), Math.ceil(g.cols / 128));
+        fetch("/ril/api/overlay_thumbs?series=" + encodeURIComponent(A.series) + "&plane=" + A.plane +
+              "&factor=" + factor + styleQuery(), {credentials: "same-origin"})
+            .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+            .then(function (body) {
+                if (key !== A.okey) { return; }
+                A.othumbs = body.images;
+                A.ofactor = factor;
+                viewer().refresh();
+            })
+            .catch(function () {});
+    }
+    function loadSummary(then) {
+        var q = "/ril/api/annotations?series=" + encodeURIComponent(A.series) + "&plane=" + A.plane +
+            (A.viewing !== null ? "&version=" + A.viewing : "");
+        fetch(q, {credentials: "same-origin"})
+            .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+            .then(function (body) { applySummary(body); if (then) { then(); } })
+            .catch(function () {});
+    }
+    function applySummary(body) {
+        A.summary = body;
+        A.version = body.version;
+        set("annot-version", {data: {series: A.series, version: body.version, can_undo: body.can_undo,
+                                     can_redo: body.can_redo, viewing: A.viewing}});
+        drawIndicator();
+        resetOverlays();
+        var v = viewer();
+        if (v && v.view()) {
+            var i = v.view().index;
+            A.overlays.delete(i);
+            fetchOverlay(i);
+            v.refresh();
+        }
+    }
+
+    /* ---- slice indicator: which slices hold which ROI (click to jump) ---------------- */
+    function drawIndicator() {
+        var el = document.getElementById("slice-indicator");
+        var v = viewer(), view = v && v.view();
+        if (!el || !view || !A.summary) { return; }
+        var n = view.geo.n, ranges = A.summary.ranges, html = [];
+        el.textContent = "";
+        Object.keys(ranges).forEach(function (value) {
+            var roi = A.rois[value];
+            if (!roi) { return; }
+            var row = document.createElement("div");
+            row.className = "ril-indicator-row";
+            row.title = roi.name;
+            ranges[value].forEach(function (r) {
+                var seg = document.createElement("span");
+                seg.className = "ril-indicator-seg";
+                seg.style.left = (100 * r[0] / n) + "%";
+                seg.style.width = Math.max(100 * (r[1] - r[0]) / n, 0.4) + "%";
+                seg.style.background = roi.color;
+                seg.title = roi.name + ": slices " + (r[0] + 1) + "–" + r[1];
+                seg.addEventListener("click", function () { viewer().goTo(r[0]); });
+                row.appendChild(seg);
+            });
+            html.push(row);
+        });
+        html.forEach(function (row) { el.appendChild(row); });
+    }
+
+    /* ---- drawing -------------------------------------------------------------------- */
+    function pxPerVoxel(gd) {
+        var xa = gd._fullLayout.xaxis;
+        return Math.abs(xa._length / (xa.range[1] - xa.range[0]));
+    }
+    function brushDiameterVox() {
+        var s = A.settings, v = viewer(), view = v && v.view();
+        if (s.unit === "mm" && view) { return s.brush / view.geo.col_mm; }
+        return s.brush;
+    }
+    function applyTool() {
+        var v = viewer(), gd = v && v.graph();
+        if (!gd || !gd._fullLayout) { return; }
+        var s = A.settings, roi = A.rois[s.roi] || {color: "#ffffff"};
+        var erase = s.tool === "eraser" || s.tool === "lasso_erase";
+        var mode = DRAW_TOOLS[s.tool] || (s.tool === "navigate" ? "zoom" : "pan");
+        if (A.viewing !== null && DRAW_TOOLS[s.tool]) { mode = "zoom"; }
+        var width = s.tool === "brush" || s.tool === "eraser" ? Math.max(1, brushDiameterVox() * pxPerVoxel(gd)) : 2;
+        Plotly.relayout(gd, {
+            dragmode: mode,
+            newshape: {line: {color: erase ? "#ffffff" : roi.color, width: width}, opacity: 0.5,
+                       fillcolor: erase ? "rgba(255,255,255,0.2)" : roi.color, layer: "above"}
+        });
+        var port = document.getElementById("ril-viewport");
+        if (port) { port.dataset.tool = s.tool; }
+    }
+    function hook(gd) {
+        if (A.hooked === gd) { return; }
+        A.hooked = gd;
+        gd.on("plotly_relayout", function (ev) {
+            if (!ev) { return; }
+            if (ev.shapes && ev.shapes.length) {
+                var shape = ev.shapes[ev.shapes.length - 1];
+                Plotly.relayout(gd, {shapes: []});
+                if (shape.path) { onPath(shape.path); }
+            } else if (ev["xaxis.range[0]"] !== undefined || ev["xaxis.autorange"]) {
+                applyTool();  // zoom changed: the brush line width follows
+            }
+        });
+        gd.on("plotly_click", function (ev) {
+            var p = ev.points && ev.points[0];
+            if (!p) { return; }
+            var tool = A.settings.tool;
+            if (tool === "fill" || tool === "point") {
+                send({tool: tool, row: Math.round(p.y), col: Math.round(p.x)});
+            } else if (tool === "navigate" && p.curveNumber === 2 && p.customdata) {
+                // nothing: points are deleted from the list in the panel
+            }
+        });
+        applyTool();
+    }
+    function onPath(path) {
+        var tool = A.settings.tool;
+        if (!DRAW_TOOLS[tool]) { return; }
+        send({tool: tool, path: path});
+    }
+
+    /* ---- talking to the server ------------------------------------------------------ */
+    function send(edit) {
+        if (A.viewing !== null) { message("You are viewing an old version (read-only). Go back to the current version to edit.", "warn"); return; }
+        var s = A.settings, view = viewer().view();
+        if (s.roi === null || !A.rois[s.roi]) { message("Choose an ROI first.", "warn"); return; }
+        var body = Object.assign({series: A.series, roi: +s.roi, plane: view.plane, index: view.index,
+                                  frame: view.frame, brush: +s.brush, brush_unit: s.unit,
+                                  depth: +s.depth || 0, scope: s.scope, threshold: s.threshold}, edit);
+        A.queue.push(["/ril/api/edit", body]);
+        pump();
+    }
+    function post(url, body) {
+        A.queue.push([url, body]);
+        pump();
+    }
+    function pump() {
+        if (A.busy || !A.queue.length) { return; }
+        var item = A.queue.shift(), t0 = performance.now();
+        item[1].parent = A.version;
+        A.busy = true;
+        fetch(item[0], {method: "POST", credentials: "same-origin",
+                        headers: {"Content-Type": "application/json"}, body: JSON.stringify(item[1])})
+            .then(function (r) { return r.json().then(function (b) { return [r.status, b]; }); })
+            .then(function (res) {
+                var status = res[0], body = res[1];
+                if (status === 409) {
+                    message(body.error + " Reloaded the latest version.", "warn");
+                    A.queue = [];
+                    loadSummary();
+                    return;
+                }
+                if (status !== 200) { message(body.error || "The edit failed.", "error"); return; }
+                message(body.changed ? "" : "Nothing changed.", "info");
+                A.edits += 1;
+                applySummary(body);
+                A.lastEditMs = performance.now() - t0;
+            })
+            .catch(function () { message("The server did not answer; the edit may not be saved. Reload the page.", "error"); })
+            .finally(function () { A.busy = false; pump(); });
+    }
+
+    /* ---- keyboard shortcuts --------------------------------------------------------- */
+    document.addEventListener("keydown", function (ev) {
+        var t = ev.target, tag = t && t.tagName;
+        if (!A.series || !document.getElementById("viewer-graph")) { return; }
+        if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) { return; }
+        var key = ev.key.toLowerCase(), ctrl = ev.ctrlKey || ev.metaKey;
+        if (ctrl && key === "z") { ev.preventDefault(); act(ev.shiftKey ? "redo" : "undo"); return; }
+        if (ctrl && key === "y") { ev.preventDefault(); act("redo"); return; }
+        if (ctrl || ev.altKey) { return; }
+        if (KEY_TOOLS[key]) { set("annot-tool", {value: KEY_TOOLS[key]}); return; }
+        if (key === "[" || key === "]") {
+            var b = Math.max(1, Math.min(100, A.settings.brush + (key === "]" ? 1 : -1)));
+            set("annot-brush", {value: b});
+            return;
+        }
+        if (/^[1-9]$/.test(key)) {
+            var values = Object.keys(A.rois).sort(function (a, b) { return A.rois[a].order - A.rois[b].order; });
+            var pick = values[+key - 1];
+            if (pick !== undefined) { set("annot-roi", {value: +pick}); }
+        }
+    });
+
+    function act(action) {
+        if (!A.series) { return; }
+        var s = A.settings, view = viewer().view();
+        if (action === "undo" || action === "redo") {
+            post("/ril/api/" + action, {series: A.series, plane: A.plane});
+            return;
+        }
+        if (action === "clear") {
+            var roi = A.rois[s.roi];
+            if (!roi || !window.confirm("Remove every voxel of " + roi.name + " from this series? (Undo brings it back.)")) { return; }
+        }
+        send({tool: action});
+    }
+
+    window.rilAnnotate = {
+        /* called by ril_viewer.js */
+        viewChanged: function (meta, plane, frame) {
+            A.series = meta.series; A.plane = plane; A.frame = frame;
+            A.okey = null;
+            A.summary = null;
+            loadSummary();
+        },
+        prefetch: function (i, n) {
+            if (!A.summary) { return; }
+            for (var d = 0; d <= n; d++) {
+                [i + d, i - d].forEach(function (k) { if (k >= 0 && !A.overlays.has(k)) { fetchOverlay(k); } });
+            }
+        },
+        overlayFor: function (i) {
+            if (A.overlays.has(i)) { return {src: A.overlays.get(i), f: 1}; }
+            if (A.othumbs && A.othumbs[i]) { return {src: A.othumbs[i], f: A.ofactor}; }
+            return null;
+        },
+        pointsFor: function (i) {
+            var out = {x: [], y: [], color: [], text: []};
+            if (!A.summary) { return out; }
+            A.summary.points.forEach(function (p) {
+                var roi = A.rois[p.roi];
+                if (p.index !== i || !roi || A.settings.hidden.indexOf(p.roi) >= 0) { return; }
+                out.x.push(p.col); out.y.push(p.row); out.color.push(roi.color);
+                out.text.push(roi.name + " (" + p.xyz.join(", ") + ")");
+            });
+            return out;
+        },
+        /* called from Dash clientside callbacks */
+        configure: function (settings, rois) {
+            A.rois = rois || {};
+            var before = styleQuery();
+            A.settings = Object.assign({}, A.settings, settings);
+            if (A.series && styleQuery() !== before) { A.okey = null; resetOverlays(); if (viewer()) { viewer().refresh(); } }
+            var gd = viewer() && viewer().graph();
+            if (gd && gd._fullLayout) { hook(gd); applyTool(); }
+        },
+        act: act,
+        view: function (version) {
+            A.viewing = version;
+            A.okey = null;
+            message(version === null ? "" : "Viewing version " + version + " (read-only).", "info");
+            loadSummary();
+            applyTool();
+        },
+        rollback: function (version) { post("/ril/api/rollback", {series: A.series, plane: A.plane, version: version}); A.viewing = null; },
+        deletePoint: function (roi, xyz) { send({tool: "point_delete", roi: roi, point: xyz}); },
+        graphReady: function (gd) { hook(gd); applyTool(); },
+        state: function () {
+            return {version: A.version, viewing: A.viewing, edits: A.edits, busy: A.busy, queued: A.queue.length,
+                    tool: A.settings.tool, roi: A.settings.roi, lastEditMs: A.lastEditMs,
+                    overlays: A.overlays.size, summary: A.summary};
+        }
+    };
+
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {
+        ril_annotate: {
+            settings: function (tool, roi, brush, unit, limit, lo, hi, depth, style, opacity, hidden, scope, rois) {
+                var threshold = (limit && limit.length && lo !== null && hi !== null && lo !== undefined && hi !== undefined) ? [+lo, +hi] : null;
+                window.rilAnnotate.configure({tool: tool, roi: roi, brush: +brush || 1, unit: unit,
+                                              threshold: threshold, depth: +depth || 0, style: style,
+                                              opacity: +opacity, hidden: (hidden || []).map(Number), scope: scope}, rois);
+                return "";
+            },
+            action: function () {
+                var trig = window.dash_clientside.callback_context.triggered[0];
+                if (!trig || !trig.value) { return window.dash_clientside.no_update; }
+                var id = trig.prop_id.split(".")[0];
+                var name = id.indexOf("{") === 0 ? JSON.parse(id).action : id.replace("annot-", "");
+                window.rilAnnotate.act(name);
+                return window.dash_clientside.no_update;
+            }
+        }
+    });
+}());

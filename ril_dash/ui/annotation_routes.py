@@ -1,0 +1,176 @@
+"""HTTP routes of the annotation tools (on the slice API blueprint of :mod:`ril_dash.ui.routes`).
+
+The browser script ``assets/ril_annotate.js`` calls them directly so that a stroke's mouse-up
+reaches the screen as a new overlay without waiting in the Dash callback queue. Mutations are
+JSON POSTs (a cross-site form cannot send them) and carry the version the user saw, so a stale
+write is refused (409) instead of silently overwriting someone else's work.
+
+- ``GET  /ril/api/annotations?series&plane[&version]`` → version, undo/redo, slice summary
+- ``GET  /ril/api/overlay?series&plane&index[&version&style&opacity&hidden]`` → data URL or ""
+- ``GET  /ril/api/overlay_thumbs?series&plane&factor[&version…]`` → ``{index: data URL}``
+- ``POST /ril/api/edit`` (JSON edit, see :func:`ril_dash.project.editing.parse_edit_request`)
+- ``POST /ril/api/undo`` / ``/redo`` ``{series, parent}``; ``/rollback`` ``{series, version, parent}``
+- ``GET  /ril/api/versions?series`` → the history, newest first
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+
+from flask import jsonify, request
+
+from ril_dash.errors import EditRefused, StorageError, VersionConflict
+from ril_dash.project.annotation_views import overlay_png, overlay_thumbnail_pngs, plane_summary
+from ril_dash.project.editing import parse_edit_request
+from ril_dash.ui.routes import BadRequest, _float, _int, _series, blueprint
+from ril_dash.ui.services import get_services
+
+_PNG = "data:image/png;base64,"
+MAX_HIDDEN = 64
+
+
+def _data_url(png: bytes | None) -> str:
+    return _PNG + base64.b64encode(png).decode("ascii") if png else ""
+
+
+def _version() -> int | None:
+    raw = request.args.get("version")
+    return None if raw in (None, "", "current") else _int("version")
+
+
+def _style() -> dict:
+    style = request.args.get("style", "fill")
+    if style not in ("fill", "outline"):
+        raise BadRequest("'style' must be 'fill' or 'outline'")
+    opacity = _float("opacity") if "opacity" in request.args else 0.4
+    hidden = request.args.get("hidden", "")
+    try:
+        values = frozenset(int(v) for v in hidden.split(",") if v)
+    except ValueError:
+        raise BadRequest("'hidden' must be a comma-separated list of mask values") from None
+    if len(values) > MAX_HIDDEN:
+        raise BadRequest("too many hidden ROIs")
+    return {"style": style, "opacity": min(max(opacity, 0.0), 1.0), "hidden": values}
+
+
+def _plane() -> str:
+    plane = request.args.get("plane", "")
+    if plane not in ("axial", "coronal", "sagittal"):
+        raise BadRequest(f"unknown plane {plane[:20]!r}")
+    return plane
+
+
+def _summary(series: str, plane: str, version: int | None = None) -> dict:
+    services = get_services()
+    state = services.state(series, version)
+    annotations = services.annotations(series)
+    return {"version": annotations.version, "shown_version": state.version,
+            "can_undo": annotations.can_undo, "can_redo": annotations.can_redo,
+            **plane_summary(services.project.config, state, plane)}
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object with Content-Type: application/json")
+    return body
+
+
+@blueprint.errorhandler(EditRefused)
+def _refused(error):
+    return jsonify(error=str(error)), 422
+
+
+@blueprint.errorhandler(VersionConflict)
+def _conflict(error):
+    return jsonify(error=str(error), conflict=True), 409
+
+
+@blueprint.errorhandler(StorageError)
+def _storage(error):
+    return jsonify(error=str(error)), 507
+
+
+@blueprint.get("/annotations")
+def annotations_summary():
+    return jsonify(_summary(_series(), _plane(), _version()))
+
+
+@blueprint.get("/overlay")
+def overlay():
+    services = get_services()
+    series, plane = _series(), _plane()
+    state = services.state(series, _version())
+    index = _int("index")
+    n = state.bits.shape[("sagittal", "coronal", "axial").index(plane)]
+    if not 0 <= index < n:
+        raise BadRequest(f"slice {index} is outside 0..{n - 1}")
+    png = overlay_png(services.project.config, state, plane, index, **_style())
+    return jsonify(index=index, version=state.version, overlay=_data_url(png))
+
+
+@blueprint.get("/overlay_thumbs")
+def overlay_thumbs():
+    services = get_services()
+    series, plane = _series(), _plane()
+    factor = _int("factor", 1)
+    if not 1 <= factor <= 64:
+        raise BadRequest("'factor' must be between 1 and 64")
+    state = services.state(series, _version())
+    pngs = overlay_thumbnail_pngs(services.project.config, state, plane, factor, **_style())
+    return jsonify(version=state.version, images={str(i): _data_url(p) for i, p in pngs.items()})
+
+
+@blueprint.post("/edit")
+def edit():
+    body = _json_body()
+    series = body.get("series")
+    if not isinstance(series, str) or not series:
+        raise BadRequest("missing 'series'")
+    req = parse_edit_request(body)
+    version = get_services().editor(series).apply(req)
+    return jsonify(changed=version is not None, request=dataclasses.asdict(req),
+                   **_summary(series, req.plane))
+
+
+def _history_action(action: str):
+    body = _json_body()
+    series, plane = body.get("series"), body.get("plane", "axial")
+    if not isinstance(series, str) or plane not in ("axial", "coronal", "sagittal"):
+        raise BadRequest("send 'series' and a valid 'plane'")
+    parent = body.get("parent")
+    if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int)):
+        raise BadRequest("'parent' must be a version number")
+    services = get_services()
+    annotations = services.annotations(series)
+    if action == "rollback":
+        target = body.get("version")
+        if isinstance(target, bool) or not isinstance(target, int) or \
+                not 0 <= target <= annotations.version:
+            raise BadRequest("'version' must be an existing version number")
+        version = annotations.rollback(target, services.user, parent=parent)
+    else:
+        version = getattr(annotations, action)(services.user, parent=parent)
+    return jsonify(changed=version is not None, **_summary(series, plane))
+
+
+@blueprint.post("/undo")
+def undo():
+    return _history_action("undo")
+
+
+@blueprint.post("/redo")
+def redo():
+    return _history_action("redo")
+
+
+@blueprint.post("/rollback")
+def rollback():
+    return _history_action("rollback")
+
+
+@blueprint.get("/versions")
+def versions():
+    history = get_services().annotations(_series()).versions(limit=_int("limit", 200))
+    return jsonify(versions=[dataclasses.asdict(v) for v in history])

@@ -1,0 +1,248 @@
+"""The annotation panel of the slice viewer: ROI palette, tools, brush, limits, history, statistics.
+
+Tool settings go to the browser script (``assets/ril_annotate.js``) through one clientside
+callback; the script does the drawing and talks to the annotation routes. The history list and
+the statistics are server callbacks.
+
+Developer notes::
+
+    palette / tool / brush / limits / overlay controls ─clientside settings─► rilAnnotate
+    action buttons (fill holes, dilate, erode, clear, undo, redo) ─clientside─► rilAnnotate.act
+    rilAnnotate (after every save) ─set_props─► ANNOT_VERSION ─► history list, undo/redo state
+    history View / Roll back ─clientside─► rilAnnotate.view / rollback
+    statistics button ─► roi_stats() ─► table + histogram
+"""
+
+from __future__ import annotations
+
+import dash
+import plotly.graph_objects as go
+from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html
+
+from ril_dash.errors import RilDashError
+from ril_dash.project.annotation_views import roi_stats
+from ril_dash.project.schema import ProjectConfig
+from ril_dash.ui import ids
+from ril_dash.ui.services import get_services
+
+TOOLS = [("navigate", "Navigate", "N"), ("brush", "Brush", "B"), ("eraser", "Eraser", "E"),
+         ("lasso", "Lasso fill", "L"), ("lasso_erase", "Lasso erase", ""),
+         ("fill", "Fill region", "F"), ("point", "Point", "P")]
+ACTIONS = [("fill_holes", "Fill holes"), ("dilate", "Dilate"), ("erode", "Erode"),
+           ("clear", "Clear ROI")]
+STAT_ROWS = [("count", "Voxels"), ("volume_ml", "Volume (mL)"), ("mean", "Mean"), ("sd", "SD"),
+             ("min", "Min"), ("p5", "5th pct"), ("p25", "25th pct"), ("median", "Median"),
+             ("p75", "75th pct"), ("p95", "95th pct"), ("max", "Max")]
+
+
+def roi_table(config: ProjectConfig) -> dict:
+    """ROI definitions for the browser, keyed by mask value (as JSON object keys)."""
+    return {str(r.value): {"name": r.name, "color": r.color, "type": r.type, "locked": r.locked,
+                           "order": i, "radlex": r.radlex}
+            for i, r in enumerate(config.rois)}
+
+
+def _roi_label(roi) -> html.Span:
+    marks = (" · point" if roi.type == "point" else "") + (" · locked" if roi.locked else "")
+    return html.Span([html.Span(className="ril-swatch", style={"background": roi.color}),
+                      html.Span(roi.name), html.Span(marks, className="ril-muted-inline")],
+                     title=f"{roi.name} ({roi.radlex or 'no RadLex ID'}, mask value {roi.value})")
+
+
+def _section(title: str, *children, open_=True):
+    return html.Details([html.Summary(title), *children], open=open_, className="ril-annot-section")
+
+
+def annotation_panel(config: ProjectConfig) -> html.Aside:
+    rois = list(config.rois)
+    first = next((r.value for r in rois if not r.locked), rois[0].value if rois else None)
+    return html.Aside(className="ril-annot-panel", children=[
+        dcc.Store(id=ids.ANNOT_ROIS, data=roi_table(config)),
+        dcc.Store(id=ids.ANNOT_VERSION),
+        html.Div(id=ids.ANNOT_SINK, style={"display": "none"}),
+        _section("ROIs", html.Div("No ROIs are defined; add some in the ROI manager.",
+                                  className="ril-muted") if not rois else
+                 dcc.RadioItems(id=ids.ANNOT_ROI, value=first, className="ril-roi-list",
+                                options=[{"label": _roi_label(r), "value": r.value} for r in rois]),
+                 dcc.Checklist(id=ids.ANNOT_HIDDEN, value=[], inline=True, className="ril-hide",
+                               options=[{"label": f"hide {r.name}", "value": r.value}
+                                        for r in rois])),
+        _section("Tool",
+                 dcc.RadioItems(id=ids.ANNOT_TOOL, value="navigate", className="ril-tool-list",
+                                options=[{"label": f"{label}" + (f"  ({key})" if key else ""),
+                                          "value": value} for value, label, key in TOOLS]),
+                 html.Label("Brush diameter", className="ril-sub"),
+                 dcc.Slider(id=ids.ANNOT_BRUSH, min=1, max=50, step=1, value=5, marks=None,
+                            tooltip={"placement": "bottom", "always_visible": False}),
+                 dcc.RadioItems(id=ids.ANNOT_UNIT, value="vox", inline=True,
+                                options=[{"label": "voxels", "value": "vox"},
+                                         {"label": "mm", "value": "mm"}]),
+                 html.Label(["Also paint ", dcc.Input(id=ids.ANNOT_DEPTH, type="number", min=0,
+                                                      max=50, step=1, value=0,
+                                                      className="ril-small-input"),
+                             " slices above and below"], className="ril-sub"),
+                 dcc.Checklist(id=ids.ANNOT_LIMIT, value=[], className="ril-sub",
+                               options=[{"label": "Only image values from … to …",
+                                         "value": "on"}]),
+                 html.Div(className="ril-wl-inputs", children=[
+                     dcc.Input(id=ids.ANNOT_LO, type="number", placeholder="low", value=-100),
+                     dcc.Input(id=ids.ANNOT_HI, type="number", placeholder="high", value=300)])),
+        _section("Operations",
+                 html.Div([html.Button(label, id={"type": ids.ANNOT_ACTION, "action": action},
+                                       className="ril-button", n_clicks=0)
+                           for action, label in ACTIONS], className="ril-button-row"),
+                 dcc.RadioItems(id=ids.ANNOT_SCOPE, value="slice", inline=True,
+                                options=[{"label": "this slice", "value": "slice"},
+                                         {"label": "whole volume", "value": "volume"}]),
+                 html.Div([html.Button("Undo", id={"type": ids.ANNOT_ACTION, "action": "undo"},
+                                       className="ril-button", n_clicks=0, title="Ctrl+Z"),
+                           html.Button("Redo", id={"type": ids.ANNOT_ACTION, "action": "redo"},
+                                       className="ril-button", n_clicks=0,
+                                       title="Ctrl+Shift+Z")], className="ril-button-row")),
+        html.Div(id=ids.ANNOT_MESSAGE, className="ril-annot-message", role="status"),
+        _section("Overlay",
+                 dcc.RadioItems(id=ids.ANNOT_STYLE, value="fill", inline=True,
+                                options=[{"label": "filled", "value": "fill"},
+                                         {"label": "outline", "value": "outline"}]),
+                 dcc.Slider(id=ids.ANNOT_OPACITY, min=0, max=1, step=0.05, value=0.4, marks=None)),
+        _section("History", html.Div(id=ids.ANNOT_HISTORY, className="ril-history"),
+                 open_=False),
+        _section("Statistics",
+                 dcc.Dropdown(id=ids.STATS_ROI, clearable=False,
+                              options=[{"label": r.name, "value": r.value} for r in rois
+                                       if r.type == "area"],
+                              value=next((r.value for r in rois if r.type == "area"), None)),
+                 dcc.RadioItems(id=ids.STATS_SCOPE, value="volume", inline=True,
+                                options=[{"label": "whole volume", "value": "volume"},
+                                         {"label": "this slice", "value": "slice"}]),
+                 html.Button("Compute", id=ids.STATS_RUN, className="ril-button", n_clicks=0),
+                 html.Div(id=ids.STATS_OUT), open_=False),
+    ])
+
+
+clientside_callback(
+    dash.ClientsideFunction(namespace="ril_annotate", function_name="settings"),
+    Output(ids.ANNOT_SINK, "children"),
+    Input(ids.ANNOT_TOOL, "value"), Input(ids.ANNOT_ROI, "value"), Input(ids.ANNOT_BRUSH, "value"),
+    Input(ids.ANNOT_UNIT, "value"), Input(ids.ANNOT_LIMIT, "value"), Input(ids.ANNOT_LO, "value"),
+    Input(ids.ANNOT_HI, "value"), Input(ids.ANNOT_DEPTH, "value"), Input(ids.ANNOT_STYLE, "value"),
+    Input(ids.ANNOT_OPACITY, "value"), Input(ids.ANNOT_HIDDEN, "value"),
+    Input(ids.ANNOT_SCOPE, "value"), State(ids.ANNOT_ROIS, "data"),
+)
+
+clientside_callback(
+    dash.ClientsideFunction(namespace="ril_annotate", function_name="action"),
+    Output(ids.ANNOT_SINK, "title"),
+    Input({"type": ids.ANNOT_ACTION, "action": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
+def _history_row(v, current: int) -> html.Div:
+    what = v.op + (f" → v{v.target}" if v.target else "")
+    who = f"{v.time[11:19]} · {v.user}" if v.time else v.user
+    kind = f" · {v.kind}" if v.kind and v.kind != "manual" else ""
+    return html.Div(className="ril-history-row" + (" ril-current" if v.id == current else ""),
+                    children=[html.Span(f"v{v.id}", className="ril-history-id"),
+                              html.Span(f"{what}{kind}", className="ril-history-op"),
+                              html.Span(who, className="ril-muted-inline"),
+                              html.Button("View", id={"type": ids.HISTORY_VIEW, "version": v.id},
+                                          className="ril-link-button", n_clicks=0),
+                              html.Button("Roll back", id={"type": ids.HISTORY_ROLLBACK,
+                                                           "version": v.id},
+                                          className="ril-link-button", n_clicks=0)])
+
+
+@callback(Output(ids.ANNOT_HISTORY, "children"), Input(ids.ANNOT_VERSION, "data"))
+def show_history(info):
+    if not info or not info.get("series"):
+        return html.Div("No changes yet.", className="ril-muted")
+    versions = get_services().annotations(info["series"]).versions(limit=100)
+    if not versions:
+        return html.Div("No changes yet.", className="ril-muted")
+    banner = []
+    if info.get("viewing") is not None:
+        banner = [html.Div([f"Viewing version {info['viewing']} (read-only). ",
+                            html.Button("Back to the current version",
+                                        id={"type": ids.HISTORY_VIEW, "version": -1},
+                                        className="ril-link-button", n_clicks=0)],
+                           className="ril-alert ril-alert-warning")]
+    original = html.Div([html.Span("v0", className="ril-history-id"),
+                         html.Span("empty", className="ril-history-op"),
+                         html.Button("View", id={"type": ids.HISTORY_VIEW, "version": 0},
+                                     className="ril-link-button", n_clicks=0)],
+                        className="ril-history-row")
+    return banner + [_history_row(v, info["version"]) for v in versions] + [original]
+
+
+clientside_callback(
+    """function (views, rollbacks) {
+        var trig = window.dash_clientside.callback_context.triggered[0];
+        if (!trig || !trig.value) { return window.dash_clientside.no_update; }
+        var id = JSON.parse(trig.prop_id.split(".")[0]);
+        if (id.type === "%s") { window.rilAnnotate.view(id.version < 0 ? null : id.version); }
+        else if (window.confirm("Roll back to version " + id.version + "? This adds a new version; nothing is deleted.")) {
+            window.rilAnnotate.rollback(id.version);
+        }
+        return window.dash_clientside.no_update;
+    }""" % ids.HISTORY_VIEW,
+    Output(ids.ANNOT_SINK, "lang"),
+    Input({"type": ids.HISTORY_VIEW, "version": ALL}, "n_clicks"),
+    Input({"type": ids.HISTORY_ROLLBACK, "version": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.0f}"
+    return str(value)
+
+
+@callback(
+    Output(ids.STATS_OUT, "children"),
+    Input(ids.STATS_RUN, "n_clicks"),
+    State(ids.STATS_ROI, "value"), State(ids.STATS_SCOPE, "value"),
+    State(ids.VIEWER_META, "data"), State(ids.PLANE, "value"), State(ids.SLICE_SLIDER, "value"),
+    State(ids.FRAME, "value"),
+    prevent_initial_call=True,
+)
+def show_statistics(_, roi, scope, meta, plane, index, frame):
+    if roi is None or not meta:
+        return html.Div("Choose an area ROI.", className="ril-muted")
+    services = get_services()
+    series = meta["series"]
+    try:
+        where = {"plane": plane, "index": int(index)} if scope == "slice" else {}
+        result = roi_stats(services.project.config, services.state(series),
+                           services.volume(series), int(roi), frame=int(frame or 0), **where)
+    except RilDashError as exc:
+        return html.Div(str(exc), className="ril-alert ril-alert-error")
+    stats = result["stats"]
+    if not stats["count"]:
+        return html.Div(f"{result['name']} has no voxels here.", className="ril-muted")
+    rows = [html.Tr([html.Td(label), html.Td(_fmt(stats[key]))]) for key, label in STAT_ROWS]
+    bbox = " × ".join(f"{lo}–{hi}" for lo, hi in stats["bbox"])
+    rows.append(html.Tr([html.Td("Box (voxels)"), html.Td(bbox)]))
+    hist = result["histogram"]
+    centers = [(a + b) / 2 for a, b in zip(hist["edges"][:-1], hist["edges"][1:])]
+    fig = go.Figure(go.Bar(x=centers, y=hist["counts"], marker_color="#4da3ff"))
+    fig.update_layout(height=160, margin=dict(l=30, r=8, t=8, b=24), bargap=0,
+                      paper_bgcolor="#1e2126", plot_bgcolor="#1e2126",
+                      font=dict(color="#e6e8eb", size=10))
+    return [html.Table(rows, className="ril-stats-table"),
+            dcc.Graph(figure=fig, config={"displayModeBar": False}, id=ids.STATS_HISTOGRAM)]
+
+
+clientside_callback(
+    """function (info) {
+        var nu = window.dash_clientside.no_update;
+        if (!info) { return [nu, nu]; }
+        return [!info.can_undo, !info.can_redo];
+    }""",
+    Output({"type": ids.ANNOT_ACTION, "action": "undo"}, "disabled"),
+    Output({"type": ids.ANNOT_ACTION, "action": "redo"}, "disabled"),
+    Input(ids.ANNOT_VERSION, "data"),
+)
