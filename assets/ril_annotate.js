@@ -56,7 +56,9 @@
         A.okey = key;
         A.overlays = new Map();
         A.othumbs = null;
-        fetchOverlayThumbs();
+        // the low-resolution stack is for scrolling: wait until edits pause before rebuilding it
+        clearTimeout(A.thumbTimer);
+        A.thumbTimer = setTimeout(fetchOverlayThumbs, A.edits ? 800 : 0);
     }
     function fetchOverlay(i, then) {
         var key = A.okey;
@@ -100,15 +102,18 @@
     function applySummary(body) {
         A.summary = body;
         A.version = body.version;
+        var given = body.overlay;  // an edit's answer carries the new overlay of its slice
         set("annot-version", {data: {series: A.series, version: body.version, can_undo: body.can_undo,
                                      can_redo: body.can_redo, viewing: A.viewing}});
         drawIndicator();
+        drawPoints();
+        loadHistory();
         resetOverlays();
         var v = viewer();
+        if (given && A.viewing === null) { A.overlays.set(given.index, given.src); }
         if (v && v.view()) {
             var i = v.view().index;
-            A.overlays.delete(i);
-            fetchOverlay(i);
+            if (!(given && given.index === i)) { A.overlays.delete(i); fetchOverlay(i); }
             v.refresh();
         }
     }
@@ -140,6 +145,114 @@
         });
         html.forEach(function (row) { el.appendChild(row); });
     }
+
+    /* ---- point list: select (jump to its slice) or delete -------------------------- */
+    function drawPoints() {
+        var el = document.getElementById("annot-points");
+        if (!el) { return; }
+        el.textContent = "";
+        var pts = (A.summary && A.summary.points) || [];
+        if (!pts.length) {
+            el.appendChild(Object.assign(document.createElement("div"), {className: "ril-muted", textContent: "No points."}));
+            return;
+        }
+        pts.forEach(function (p) {
+            var roi = A.rois[p.roi] || {name: String(p.roi), color: "#fff"};
+            var row = document.createElement("div");
+            row.className = "ril-point-row";
+            var sw = document.createElement("span");
+            sw.className = "ril-swatch";
+            sw.style.background = roi.color;
+            var label = document.createElement("button");
+            label.className = "ril-link-button";
+            label.textContent = roi.name + " · slice " + (p.index + 1);
+            label.title = "voxel (" + p.xyz.join(", ") + ")";
+            label.addEventListener("click", function () { viewer().goTo(p.index); });
+            var del = document.createElement("button");
+            del.className = "ril-link-button";
+            del.textContent = "delete";
+            del.addEventListener("click", function () {
+                send({tool: "point_delete", roi: p.roi, point: p.xyz});
+            });
+            row.appendChild(sw); row.appendChild(label); row.appendChild(del);
+            el.appendChild(row);
+        });
+    }
+
+    /* ---- history: drawn only while its section is open ------------------------------ */
+    function historyBox() {
+        var el = document.getElementById("annot-history"), d = el && el.closest("details");
+        return d && d.open ? el : null;
+    }
+    function button(text, onClick) {
+        var b = document.createElement("button");
+        b.className = "ril-link-button";
+        b.textContent = text;
+        b.addEventListener("click", onClick);
+        return b;
+    }
+    function historyRow(id, what, who, current) {
+        var row = document.createElement("div");
+        row.className = "ril-history-row" + (current ? " ril-current" : "");
+        [["ril-history-id", "v" + id], ["ril-history-op", what], ["ril-muted-inline", who]].forEach(function (c) {
+            row.appendChild(Object.assign(document.createElement("span"), {className: c[0], textContent: c[1]}));
+        });
+        row.appendChild(button("View", function () { window.rilAnnotate.view(id); }));
+        if (id > 0) {
+            row.appendChild(button("Roll back", function () {
+                if (window.confirm("Roll back to version " + id + "? This adds a new version; nothing is deleted.")) {
+                    window.rilAnnotate.rollback(id);
+                }
+            }));
+        }
+        return row;
+    }
+    function loadHistory() {
+        var box = historyBox();
+        if (!box || !A.series) { return; }
+        fetch("/ril/api/versions?series=" + encodeURIComponent(A.series) + "&limit=50", {credentials: "same-origin"})
+            .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+            .then(function (body) {
+                box.textContent = "";
+                if (A.viewing !== null) {
+                    var banner = document.createElement("div");
+                    banner.className = "ril-alert ril-alert-warning";
+                    banner.textContent = "Viewing version " + A.viewing + " (read-only). ";
+                    banner.appendChild(button("Back to the current version", function () { window.rilAnnotate.view(null); }));
+                    box.appendChild(banner);
+                }
+                body.versions.forEach(function (v) {
+                    var what = v.op + (v.target ? " → v" + v.target : "") + (v.kind && v.kind !== "manual" ? " · " + v.kind : "");
+                    var who = (v.time ? v.time.slice(11, 19) + " · " : "") + v.user;
+                    box.appendChild(historyRow(v.id, what, who, v.id === A.version));
+                });
+                box.appendChild(historyRow(0, "empty", "", false));
+            })
+            .catch(function () {});
+    }
+    document.addEventListener("toggle", function (ev) {
+        if (ev.target && ev.target.querySelector && ev.target.querySelector("#annot-history")) { loadHistory(); }
+    }, true);
+
+    /* ---- brush cursor: a circle of the brush's size on screen ------------------------ */
+    function moveCursor(ev) {
+        var port = document.getElementById("ril-viewport"), cur = document.getElementById("ril-brush-cursor");
+        var v = viewer(), gd = v && v.graph();
+        if (!port || !cur || !gd || !gd._fullLayout) { return; }
+        var tool = A.settings.tool;
+        if (tool !== "brush" && tool !== "eraser") { cur.style.display = "none"; return; }
+        var d = Math.max(2, brushDiameterVox() * pxPerVoxel(gd)), box = port.getBoundingClientRect();
+        cur.style.display = "block";
+        cur.style.width = cur.style.height = d + "px";
+        cur.style.left = (ev.clientX - box.left - d / 2) + "px";
+        cur.style.top = (ev.clientY - box.top - d / 2) + "px";
+        cur.style.borderColor = tool === "eraser" ? "#ffffff" : ((A.rois[A.settings.roi] || {}).color || "#ffffff");
+    }
+    document.addEventListener("mousemove", function (ev) {
+        var port = document.getElementById("ril-viewport");
+        if (port && port.contains(ev.target)) { moveCursor(ev); }
+        else { var cur = document.getElementById("ril-brush-cursor"); if (cur) { cur.style.display = "none"; } }
+    }, {passive: true});
 
     /* ---- drawing -------------------------------------------------------------------- */
     function pxPerVoxel(gd) {
@@ -174,8 +287,8 @@
             if (!ev) { return; }
             if (ev.shapes && ev.shapes.length) {
                 var shape = ev.shapes[ev.shapes.length - 1];
+                if (shape.path) { onPath(shape.path); }  // send first, then tidy up
                 Plotly.relayout(gd, {shapes: []});
-                if (shape.path) { onPath(shape.path); }
             } else if (ev["xaxis.range[0]"] !== undefined || ev["xaxis.autorange"]) {
                 applyTool();  // zoom changed: the brush line width follows
             }
@@ -205,7 +318,8 @@
         if (s.roi === null || !A.rois[s.roi]) { message("Choose an ROI first.", "warn"); return; }
         var body = Object.assign({series: A.series, roi: +s.roi, plane: view.plane, index: view.index,
                                   frame: view.frame, brush: +s.brush, brush_unit: s.unit,
-                                  depth: +s.depth || 0, scope: s.scope, threshold: s.threshold}, edit);
+                                  depth: +s.depth || 0, scope: s.scope, threshold: s.threshold,
+                                  style: s.style, opacity: s.opacity, hidden: s.hidden}, edit);
         A.queue.push(["/ril/api/edit", body]);
         pump();
     }
@@ -265,7 +379,8 @@
         if (!A.series) { return; }
         var s = A.settings, view = viewer().view();
         if (action === "undo" || action === "redo") {
-            post("/ril/api/" + action, {series: A.series, plane: A.plane});
+            post("/ril/api/" + action, {series: A.series, plane: A.plane, index: view.index,
+                                        style: s.style, opacity: s.opacity, hidden: s.hidden});
             return;
         }
         if (action === "clear") {
@@ -322,7 +437,12 @@
             loadSummary();
             applyTool();
         },
-        rollback: function (version) { post("/ril/api/rollback", {series: A.series, plane: A.plane, version: version}); A.viewing = null; },
+        rollback: function (version) {
+            var s = A.settings, view = viewer().view();
+            A.viewing = null;
+            post("/ril/api/rollback", {series: A.series, plane: A.plane, version: version, index: view.index,
+                                       style: s.style, opacity: s.opacity, hidden: s.hidden});
+        },
         deletePoint: function (roi, xyz) { send({tool: "point_delete", roi: roi, point: xyz}); },
         graphReady: function (gd) { hook(gd); applyTool(); },
         state: function () {

@@ -10,7 +10,6 @@ slice indicator beside the slider and the through-plane extent view).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ril_dash.core.planes import display_stack, plane_axes
 
@@ -41,13 +40,40 @@ def present_bits(bits: np.ndarray) -> list[int]:
     return [b for b in range(union.bit_length()) if union >> b & 1]
 
 
+def _top_labels(bits: np.ndarray, colors: dict[int, tuple[int, int, int]]):
+    """Per pixel, 1 + the rank of its highest coloured bit (0: none), and the palette."""
+    order = [b for b in present_bits(bits) if b in colors]
+    top = np.zeros(bits.shape, np.uint8)
+    for rank, bit in enumerate(order, 1):
+        np.putmask(top, (bits >> bit & 1).astype(bool), rank)
+    palette = np.zeros((len(order) + 1, 3), np.float32)
+    for rank, bit in enumerate(order, 1):
+        palette[rank] = colors[bit]
+    return top, palette
+
+
+def _edges(top: np.ndarray) -> np.ndarray:
+    """Labelled pixels with a 4-neighbour of another label, or on the image border (2D or a
+    stack of 2D slices along the first axis)."""
+    edge = np.zeros(top.shape, bool)
+    for axis in (-2, -1):
+        a = np.swapaxes(top, axis, -1)
+        e = np.swapaxes(edge, axis, -1)
+        differ = a[..., 1:] != a[..., :-1]
+        e[..., 1:] |= differ
+        e[..., :-1] |= differ
+        e[..., 0] = True
+        e[..., -1] = True
+    return edge & (top > 0)
+
+
 def render_overlay(bits2d: np.ndarray, colors: dict[int, tuple[int, int, int]], *,
                    style: str = "fill", opacity: float = 0.4, light: bool = False) -> np.ndarray:
-    """RGBA (rows, cols, 4) uint8 overlay of the ROIs in ``colors`` (bit → RGB).
+    """RGBA (…, rows, cols, 4) uint8 overlay of the ROIs in ``colors`` (bit → RGB).
 
-    ROIs are drawn in ascending bit order (a later one covers an earlier one where both are
-    set); ``style="fill"`` fills at ``opacity`` and outlines solidly, ``"outline"`` outlines
-    only. ``light`` blends the colours halfway to white (model or semi-automatic drafts).
+    Where ROIs overlap, the one with the higher bit is shown; ``style="fill"`` fills at
+    ``opacity`` and outlines solidly, ``"outline"`` outlines only. ``light`` blends the colours
+    halfway to white (model or semi-automatic drafts). Works on one slice or a stack of slices.
 
     Examples
     --------
@@ -59,20 +85,17 @@ def render_overlay(bits2d: np.ndarray, colors: dict[int, tuple[int, int, int]], 
     if style not in STYLES:
         raise ValueError(f"overlay style must be one of {STYLES}, not {style!r}")
     opacity = float(np.clip(opacity, 0.0, 1.0))
+    top, palette = _top_labels(bits2d, colors)
+    if light:
+        palette = palette + (255 - palette) * 0.5
     rgba = np.zeros(bits2d.shape + (4,), np.uint8)
-    for bit in present_bits(bits2d):
-        if bit not in colors:
-            continue
-        mask = (bits2d >> bit & 1).astype(bool)
-        rgb = np.array(colors[bit], np.float32)
-        if light:
-            rgb = rgb + (255 - rgb) * 0.5
-        edge = mask & ~ndimage.binary_erosion(mask, border_value=0)
-        if style == "fill":
-            rgba[mask, :3] = rgb
-            rgba[mask, 3] = round(opacity * 255)
-        rgba[edge, :3] = rgb
-        rgba[edge, 3] = 255
+    if len(palette) == 1:
+        return rgba
+    rgba[..., :3] = palette.astype(np.uint8)[top]
+    edge = _edges(top)
+    if style == "fill":
+        rgba[..., 3] = np.where(top > 0, np.uint8(round(opacity * 255)), np.uint8(0))
+    rgba[..., 3][edge] = 255
     return rgba
 
 
@@ -107,6 +130,9 @@ def annotated_slices(bits: np.ndarray, plane: str) -> np.ndarray:
 def overlay_thumbnails(bits: np.ndarray, plane: str, factor: int,
                        colors: dict[int, tuple[int, int, int]], **style) -> dict[int, np.ndarray]:
     """Down-sampled overlays (every ``factor``-th pixel) of the annotated ``plane`` slices."""
-    stack = display_stack(bits, plane)
-    return {int(i): render_overlay(stack[i, ::factor, ::factor], colors, **style)
-            for i in annotated_slices(bits, plane)}
+    index = annotated_slices(bits, plane)
+    if not index.size:
+        return {}
+    stack = display_stack(bits, plane)[:, ::factor, ::factor][index]
+    rgba = render_overlay(stack, colors, **style)
+    return {int(i): rgba[k] for k, i in enumerate(index)}

@@ -87,6 +87,13 @@ def _state(hist: History, *, view: bool) -> AnnotationState:
                            hist.version, {k: dict(v) for k, v in hist.provenance.items()})
 
 
+def _checkpoint_quietly(folder: Path, hist: History) -> None:
+    try:
+        write_checkpoint(folder, hist)
+    except OSError:  # a checkpoint only speeds loading up
+        pass
+
+
 def _slices(box) -> tuple[slice, slice, slice]:
     return tuple(slice(a, b) for a, b in box)
 
@@ -104,9 +111,10 @@ class AnnotationStore:
     """
 
     def __init__(self, root: str | os.PathLike, *, checkpoint_every: int = 100,
-                 lock_timeout: float = 30.0) -> None:
+                 lock_timeout: float = 30.0, background_checkpoints: bool = False) -> None:
         self.root = Path(root)
         self.checkpoint_every = max(1, int(checkpoint_every))
+        self.background_checkpoints = background_checkpoints
         self.lock_timeout = lock_timeout
         self._series: dict[str, SeriesAnnotations] = {}
         self._mutex = threading.Lock()
@@ -131,6 +139,7 @@ class AnnotationStore:
             if s is None or s.shape != shape:
                 s = SeriesAnnotations(self.folder_for(series_id), shape, self.checkpoint_every,
                                       self.lock_timeout, series_id)
+                s.background_checkpoints = self.background_checkpoints
                 self._series[series_id] = s
             return s
 
@@ -158,6 +167,7 @@ class SeriesAnnotations:
         self.folder, self.shape, self.series_id = folder, tuple(shape), series_id
         self.checkpoint_every, self.lock_timeout = checkpoint_every, lock_timeout
         self._vdir, self._cdir = folder / "v", folder / "c"
+        self.background_checkpoints = False  # write checkpoints in a thread (servers)
         self._hist: History | None = None
         self._metas: dict[int, dict] = {}
         self._mutex = threading.RLock()
@@ -360,10 +370,11 @@ class SeriesAnnotations:
         self._metas[rid] = rec.meta
         hist.apply(rec)
         if rid % self.checkpoint_every == 0:
-            try:
-                write_checkpoint(self._cdir, hist)
-            except OSError:  # a checkpoint only speeds loading up
-                pass
+            if self.background_checkpoints:  # keep the full-state write off the request path
+                threading.Thread(target=_checkpoint_quietly, args=(self._cdir, hist.copy()),
+                                 daemon=True, name=f"checkpoint-{rid}").start()
+            else:
+                _checkpoint_quietly(self._cdir, hist)
         return rid
 
     def _current(self, *, catch_up: bool) -> History:

@@ -72,6 +72,10 @@ def _number(payload: dict, key: str, kind, default=None, lo=None, hi=None):
         raise EditRefused(f"'{key}' must be a finite {'whole ' if kind is int else ''}number")
     value = kind(value)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
+        if hi is None:
+            raise EditRefused(f"'{key}' must be at least {lo}, not {value}")
+        if lo is None:
+            raise EditRefused(f"'{key}' must be at most {hi}, not {value}")
         raise EditRefused(f"'{key}' must be between {lo} and {hi}, not {value}")
     return value
 

@@ -23,7 +23,7 @@ from flask import jsonify, request
 from ril_dash.errors import EditRefused, StorageError, VersionConflict
 from ril_dash.project.annotation_views import overlay_png, overlay_thumbnail_pngs, plane_summary
 from ril_dash.project.editing import parse_edit_request
-from ril_dash.ui.routes import BadRequest, _float, _int, _series, blueprint
+from ril_dash.ui.routes import BadRequest, _int, _series, blueprint
 from ril_dash.ui.services import get_services
 
 _PNG = "data:image/png;base64,"
@@ -39,19 +39,26 @@ def _version() -> int | None:
     return None if raw in (None, "", "current") else _int("version")
 
 
-def _style() -> dict:
-    style = request.args.get("style", "fill")
+def _style_of(params) -> dict:
+    """Overlay style from query arguments or a JSON body (style, opacity, hidden)."""
+    style = params.get("style", "fill")
     if style not in ("fill", "outline"):
         raise BadRequest("'style' must be 'fill' or 'outline'")
-    opacity = _float("opacity") if "opacity" in request.args else 0.4
-    hidden = request.args.get("hidden", "")
     try:
-        values = frozenset(int(v) for v in hidden.split(",") if v)
-    except ValueError:
-        raise BadRequest("'hidden' must be a comma-separated list of mask values") from None
-    if len(values) > MAX_HIDDEN:
-        raise BadRequest("too many hidden ROIs")
+        opacity = float(params.get("opacity", 0.4))
+        hidden = params.get("hidden", "")
+        if isinstance(hidden, str):
+            hidden = [v for v in hidden.split(",") if v]
+        values = frozenset(int(v) for v in hidden)
+    except (TypeError, ValueError):
+        raise BadRequest("'opacity' must be a number and 'hidden' a list of mask values") from None
+    if not opacity == opacity or len(values) > MAX_HIDDEN:  # NaN or too many
+        raise BadRequest("invalid overlay style")
     return {"style": style, "opacity": min(max(opacity, 0.0), 1.0), "hidden": values}
+
+
+def _style() -> dict:
+    return _style_of(request.args)
 
 
 def _plane() -> str:
@@ -129,8 +136,12 @@ def edit():
     if not isinstance(series, str) or not series:
         raise BadRequest("missing 'series'")
     req = parse_edit_request(body)
-    version = get_services().editor(series).apply(req)
+    services = get_services()
+    version = services.editor(series).apply(req)
+    overlay = overlay_png(services.project.config, services.state(series), req.plane, req.index,
+                          **_style_of(body))
     return jsonify(changed=version is not None, request=dataclasses.asdict(req),
+                   overlay={"index": req.index, "src": _data_url(overlay)},
                    **_summary(series, req.plane))
 
 
@@ -144,6 +155,7 @@ def _history_action(action: str):
         raise BadRequest("'parent' must be a version number")
     services = get_services()
     annotations = services.annotations(series)
+    annotations.refresh()  # another process may have saved versions since
     if action == "rollback":
         target = body.get("version")
         if isinstance(target, bool) or not isinstance(target, int) or \
@@ -152,7 +164,15 @@ def _history_action(action: str):
         version = annotations.rollback(target, services.user, parent=parent)
     else:
         version = getattr(annotations, action)(services.user, parent=parent)
-    return jsonify(changed=version is not None, **_summary(series, plane))
+    extra = {}
+    index = body.get("index")
+    if isinstance(index, int) and not isinstance(index, bool):  # the slice on screen
+        state = services.state(series)
+        n = state.bits.shape[("sagittal", "coronal", "axial").index(plane)]
+        if 0 <= index < n:
+            png = overlay_png(services.project.config, state, plane, index, **_style_of(body))
+            extra["overlay"] = {"index": index, "src": _data_url(png)}
+    return jsonify(changed=version is not None, **extra, **_summary(series, plane))
 
 
 @blueprint.post("/undo")

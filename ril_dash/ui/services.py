@@ -30,7 +30,7 @@ class Services:
                  thumbnail_cache_bytes: int = 256 * 1024**2, user: str = "local") -> None:
         self.project = project
         self.user = user
-        self.store = AnnotationStore(project.config.annotations)
+        self.store = AnnotationStore(project.config.annotations, background_checkpoints=True)
         self.old_states = ByteBudgetLRU(512 * 1024**2, sizeof=lambda s: s.bits.nbytes)
         self.volumes = ByteBudgetLRU(volume_cache_bytes, sizeof=lambda v: v.nbytes)
         self.thumbs = ByteBudgetLRU(thumbnail_cache_bytes, sizeof=lambda t: sum(map(len, t[1])))

@@ -1,15 +1,16 @@
 """The annotation panel of the slice viewer: ROI palette, tools, brush, limits, history, statistics.
 
 Tool settings go to the browser script (``assets/ril_annotate.js``) through one clientside
-callback; the script does the drawing and talks to the annotation routes. The history list and
-the statistics are server callbacks.
+callback; the script does the drawing and talks to the annotation routes. The history list is drawn by the
+script while its section is open (no Dash components per row: a long history stays cheap);
+the statistics are a server callback.
 
 Developer notes::
 
     palette / tool / brush / limits / overlay controls ─clientside settings─► rilAnnotate
     action buttons (fill holes, dilate, erode, clear, undo, redo) ─clientside─► rilAnnotate.act
-    rilAnnotate (after every save) ─set_props─► ANNOT_VERSION ─► history list, undo/redo state
-    history View / Roll back ─clientside─► rilAnnotate.view / rollback
+    rilAnnotate (after every save) ─set_props─► ANNOT_VERSION ─► undo/redo buttons
+    History section (rendered by rilAnnotate from /ril/api/versions while it is open)
     statistics button ─► roi_stats() ─► table + histogram
 """
 
@@ -105,6 +106,8 @@ def annotation_panel(config: ProjectConfig) -> html.Aside:
                                 options=[{"label": "filled", "value": "fill"},
                                          {"label": "outline", "value": "outline"}]),
                  dcc.Slider(id=ids.ANNOT_OPACITY, min=0, max=1, step=0.05, value=0.4, marks=None)),
+        _section("Points", html.Div(id=ids.ANNOT_POINTS, className="ril-points"), open_=False)
+        if any(r.type == "point" for r in rois) else None,
         _section("History", html.Div(id=ids.ANNOT_HISTORY, className="ril-history"),
                  open_=False),
         _section("Statistics",
@@ -134,61 +137,6 @@ clientside_callback(
     dash.ClientsideFunction(namespace="ril_annotate", function_name="action"),
     Output(ids.ANNOT_SINK, "title"),
     Input({"type": ids.ANNOT_ACTION, "action": ALL}, "n_clicks"),
-    prevent_initial_call=True,
-)
-
-
-def _history_row(v, current: int) -> html.Div:
-    what = v.op + (f" → v{v.target}" if v.target else "")
-    who = f"{v.time[11:19]} · {v.user}" if v.time else v.user
-    kind = f" · {v.kind}" if v.kind and v.kind != "manual" else ""
-    return html.Div(className="ril-history-row" + (" ril-current" if v.id == current else ""),
-                    children=[html.Span(f"v{v.id}", className="ril-history-id"),
-                              html.Span(f"{what}{kind}", className="ril-history-op"),
-                              html.Span(who, className="ril-muted-inline"),
-                              html.Button("View", id={"type": ids.HISTORY_VIEW, "version": v.id},
-                                          className="ril-link-button", n_clicks=0),
-                              html.Button("Roll back", id={"type": ids.HISTORY_ROLLBACK,
-                                                           "version": v.id},
-                                          className="ril-link-button", n_clicks=0)])
-
-
-@callback(Output(ids.ANNOT_HISTORY, "children"), Input(ids.ANNOT_VERSION, "data"))
-def show_history(info):
-    if not info or not info.get("series"):
-        return html.Div("No changes yet.", className="ril-muted")
-    versions = get_services().annotations(info["series"]).versions(limit=100)
-    if not versions:
-        return html.Div("No changes yet.", className="ril-muted")
-    banner = []
-    if info.get("viewing") is not None:
-        banner = [html.Div([f"Viewing version {info['viewing']} (read-only). ",
-                            html.Button("Back to the current version",
-                                        id={"type": ids.HISTORY_VIEW, "version": -1},
-                                        className="ril-link-button", n_clicks=0)],
-                           className="ril-alert ril-alert-warning")]
-    original = html.Div([html.Span("v0", className="ril-history-id"),
-                         html.Span("empty", className="ril-history-op"),
-                         html.Button("View", id={"type": ids.HISTORY_VIEW, "version": 0},
-                                     className="ril-link-button", n_clicks=0)],
-                        className="ril-history-row")
-    return banner + [_history_row(v, info["version"]) for v in versions] + [original]
-
-
-clientside_callback(
-    """function (views, rollbacks) {
-        var trig = window.dash_clientside.callback_context.triggered[0];
-        if (!trig || !trig.value) { return window.dash_clientside.no_update; }
-        var id = JSON.parse(trig.prop_id.split(".")[0]);
-        if (id.type === "%s") { window.rilAnnotate.view(id.version < 0 ? null : id.version); }
-        else if (window.confirm("Roll back to version " + id.version + "? This adds a new version; nothing is deleted.")) {
-            window.rilAnnotate.rollback(id.version);
-        }
-        return window.dash_clientside.no_update;
-    }""" % ids.HISTORY_VIEW,
-    Output(ids.ANNOT_SINK, "lang"),
-    Input({"type": ids.HISTORY_VIEW, "version": ALL}, "n_clicks"),
-    Input({"type": ids.HISTORY_ROLLBACK, "version": ALL}, "n_clicks"),
     prevent_initial_call=True,
 )
 

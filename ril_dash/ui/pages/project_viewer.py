@@ -4,7 +4,7 @@ The folder panel on the left mirrors the images tree (e.g. Patient → Study →
 series counts; choosing a folder narrows the grid to it. The grid (AG Grid, community edition,
 virtualised so 10,000 rows stay fast) has one column per hierarchy level, the metadata CSV's
 columns, a quick search box, sorting and per-column filters. Clicking a series name (or
-double-clicking any cell) opens it in the slice viewer.
+double-clicking any cell) opens it in the slice viewer. Series with annotations are in bold.
 
 Developer notes::
 
@@ -22,6 +22,7 @@ import dash
 import dash_ag_grid as dag
 from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 
+from ril_dash.project.annotation_store import annotated_series
 from ril_dash.ui import ids
 from ril_dash.ui.services import get_services
 
@@ -53,11 +54,13 @@ def series_rows(project, folder: str = "") -> list[dict]:
     """One grid row per series under ``folder`` ('' is the whole project)."""
     prefix = folder + "/" if folder else ""
     levels = _level_names(project)
+    edited = annotated_series(project.config.annotations)
     rows = []
     for record in project.series:
         if prefix and not record.id.startswith(prefix):
             continue
-        row = {"id": record.id, "name": record.name, "size_mb": round(record.size / 1e6, 2)}
+        row = {"id": record.id, "name": record.name, "size_mb": round(record.size / 1e6, 2),
+               "annotated": record.id in edited}
         for name, value in zip(levels, record.levels):
             row[f"level:{name}"] = value
         for key, value in project.metadata.get(record.id, {}).items():
@@ -135,6 +138,7 @@ def layout(**_query) -> html.Div:
                 defaultColDef={"sortable": True, "filter": True, "resizable": True,
                                "floatingFilter": False, "minWidth": 110},
                 dashGridOptions=GRID_OPTIONS,
+                rowClassRules={"ril-annotated": "params.data.annotated"},
                 getRowId="params.data.id",
                 columnSize="autoSize",
                 className="ril-grid",

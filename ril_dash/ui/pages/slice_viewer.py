@@ -125,6 +125,7 @@ def layout(series: str | None = None, **_query) -> html.Div:
                           style={"height": "100%", "width": "100%"}),
                 *[html.Div(className=f"ril-orient ril-orient-{side}", id=f"ril-orient-{side}")
                   for side in ("left", "right", "top", "bottom")],
+                html.Div(id="ril-brush-cursor", className="ril-brush-cursor"),
             ]),
             html.Div(className="ril-slider-row", children=[
                 html.Div(id=ids.SLICE_INDICATOR, className="ril-indicator",
