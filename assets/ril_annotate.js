@@ -272,11 +272,13 @@
         var mode = DRAW_TOOLS[s.tool] || (s.tool === "navigate" ? "zoom" : "pan");
         if (A.viewing !== null && DRAW_TOOLS[s.tool]) { mode = "zoom"; }
         var width = s.tool === "brush" || s.tool === "eraser" ? Math.max(1, brushDiameterVox() * pxPerVoxel(gd)) : 2;
-        Plotly.relayout(gd, {
-            dragmode: mode,
-            newshape: {line: {color: erase ? "#ffffff" : roi.color, width: width}, opacity: 0.5,
-                       fillcolor: erase ? "rgba(255,255,255,0.2)" : roi.color, layer: "above"}
-        });
+        var shape = {line: {color: erase ? "#ffffff" : roi.color, width: width}, opacity: 0.5,
+                     fillcolor: erase ? "rgba(255,255,255,0.2)" : roi.color, layer: "above"};
+        var key = mode + JSON.stringify(shape);
+        if (gd._rilToolKey !== key && !(mode === "zoom" && gd.layout.dragmode === "zoom" && !gd._rilToolKey)) {
+            gd._rilToolKey = key;  // a relayout redraws the figure: only when something changed
+            Plotly.relayout(gd, {dragmode: mode, newshape: shape});
+        }
         var port = document.getElementById("ril-viewport");
         if (port) { port.dataset.tool = s.tool; }
     }

@@ -21,7 +21,7 @@
         gen: 0, cfgKey: null, meta: null, plane: null, frame: 0, wc: 0, ww: 1, index: 0,
         full: new Map(), requested: new Set(), queue: [], inflight: 0,
         thumbs: null, factor: 1, shown: null, shownSrc: null, painted: null, timer: null, renders: 0,
-        probeBusy: false, probeNext: null, hooked: null
+        probeBusy: false, probeNext: null, hooked: null, hover: null
     };
 
     function geo() { return st.meta.planes[st.plane]; }
@@ -82,8 +82,9 @@
             if (!src && st.thumbs) { src = st.thumbs[i]; f = st.factor; }
             if (!src) { return; }
             var tag = i + (f === 1 ? "f" : "t"), ov = overlayOf(i), pts = pointsOf(i);
-            var layerTag = ov.src.length + ":" + ov.src.slice(-24) + ":" + pts.x.join(",") + pts.color.join(",");
-            if (!force && st.shown === tag && st.layerTag === layerTag) { return; }
+            var layerTag = ov.src.length + ":" + ov.src.slice(-24);
+            var pointsTag = pts.x.join(",") + "|" + pts.y.join(",") + "|" + pts.color.join(",");
+            if (!force && st.shown === tag && st.layerTag === layerTag && st.pointsTag === pointsTag) { return; }
             st.shown = tag;
             st.shownSrc = src;
             st.layerTag = layerTag;
@@ -91,7 +92,10 @@
             Plotly.restyle(gd, {
                 source: [src, ov.src], x0: [(f - 1) / 2, g], y0: [(f - 1) / 2, g], dx: [f, ov.f], dy: [f, ov.f]
             }, [0, 1]);
-            Plotly.restyle(gd, {x: [pts.x], y: [pts.y], "marker.color": [pts.color], text: [pts.text]}, [2]);
+            if (st.pointsTag !== pointsTag) {  // a second restyle only when the points change
+                st.pointsTag = pointsTag;
+                Plotly.restyle(gd, {x: [pts.x], y: [pts.y], "marker.color": [pts.color], text: [pts.text]}, [2]);
+            }
         });
     }
 
@@ -107,7 +111,7 @@
             fetchFull(st.queue.shift());
         }
     }
-    function fetchFull(i) {
+    function fetchFull(i, then) {
         var gen = st.gen;
         st.inflight += 1;
         fetch("/ril/api/slice?" + query("index=" + i), {credentials: "same-origin"})
@@ -119,7 +123,7 @@
                 if (st.index === i) { render(i); }
             })
             .catch(function () { if (gen === st.gen) { st.requested.delete(i); } })
-            .finally(function () { st.inflight -= 1; pump(); });
+            .finally(function () { st.inflight -= 1; if (then && gen === st.gen) { then(); } pump(); });
     }
     function want(i) {
         if (i < 0 || i >= geo().n || st.full.has(i) || st.requested.has(i)) { return; }
@@ -161,6 +165,7 @@
         st.timer = setTimeout(fetchAround, st.full.has(i) ? 0 : PAUSE_MS);
         var pos = document.getElementById("viewer-position");
         if (pos) { pos.textContent = positionText(); }
+        if (st.hover) { probe(st.hover[0], st.hover[1]); }  // the value under a still cursor
     }
     function step(delta) {
         if (!st.meta || !graphDiv()) { return; }
@@ -202,9 +207,18 @@
         gd.on("plotly_hover", function (ev) {
             var p = ev.points && ev.points[0];
             if (!p) { return; }
-            probe(Math.round(p.y), Math.round(p.x));
+            st.hover = [Math.round(p.y), Math.round(p.x)];
+            probe(st.hover[0], st.hover[1]);
         });
-        gd.on("plotly_unhover", function () { readout("–"); });
+        // plotly also "unhovers" when a new slice is drawn under a still cursor: clear the
+        // read-out only when the pointer really leaves the image
+        gd.on("plotly_unhover", function (ev) {
+            if (ev && ev.event && ev.event.type === "mouseout") { st.hover = null; readout("–"); }
+        });
+        if (port && !port._rilLeave) {
+            port._rilLeave = true;
+            port.addEventListener("mouseleave", function () { st.hover = null; readout("–"); });
+        }
         gd.on("plotly_afterplot", function () { painted(gd); });
         painted(gd);
     }
@@ -278,6 +292,7 @@
         var ov = overlayOf(index === undefined ? st.index : index), pts = pointsOf(st.index);
         var o0 = (ov.f - 1) / 2;
         st.layerTag = null;
+        st.pointsTag = pts.x.join(",") + "|" + pts.y.join(",") + "|" + pts.color.join(",");
         return {
             data: [Object.assign({type: "image", hoverinfo: "none"}, image),
                    {type: "image", hoverinfo: "skip", source: ov.src, x0: o0, y0: o0, dx: ov.f, dy: ov.f},
@@ -328,16 +343,26 @@
         st.cfgKey = key;
         st.full = new Map(); st.requested = new Set(); st.queue = [];
         st.thumbs = null; st.shown = null; st.shownSrc = null; st.painted = null;
-        var n = geo().n;
+        var n = geo().n, first = meta.first_slice;
         st.index = sameView ? Math.min(st.index, n - 1) : Math.floor((n - 1) / 2);
+        if (first && first.plane === plane && first.index === st.index && frame === 0 &&
+                first.window[0] === wc && first.window[1] === ww) {
+            st.full.set(first.index, first.src);  // sent with the page: no request needed
+        }
         orientationLetters();
         if (layer()) { layer().viewChanged(meta, plane, frame, st.index); }
-        fetchFull(st.index);
+        // the first slice goes first: the thumbnail stack and the neighbours are CPU work on
+        // the server that would otherwise delay it
         st.requested.add(st.index);
-        fetchThumbs();
         clearTimeout(st.timer);
-        st.timer = setTimeout(fetchAround, PAUSE_MS);
-        return [figure(), n - 1, st.index];
+        var after = function () {
+            fetchThumbs();
+            st.timer = setTimeout(fetchAround, PAUSE_MS);
+        };
+        if (st.full.has(st.index)) { after(); } else { fetchFull(st.index, after); }
+        var fig = figure(st.index);
+        whenReady(function () {});  // hook the new graph as soon as it shows the figure
+        return [fig, n - 1, st.index];
     }
 
     function preset(name, meta) {

@@ -45,10 +45,11 @@ def _shell(project: Project):
 @dash.callback(Output(ids.PRELOAD, "children"), Input(ids.PRELOAD_TIMER, "n_intervals"),
                prevent_initial_call=True)
 def preload_plotly(_):
-    """Mount a hidden graph once the first page has settled: plotly.js is loaded lazily by the
-    first graph on screen, so this loads it while the user is still choosing a series instead
-    of when they open one (and without slowing the project page down)."""
-    return dcc.Graph(figure={"data": []})
+    """Mount a hidden graph, slider and dropdown once the first page has settled: their code
+    (plotly.js above all) is loaded lazily by the first one on screen, so this loads it while
+    the user is still choosing a series instead of when they open one (and without slowing the
+    project page down)."""
+    return [dcc.Graph(figure={"data": []}), dcc.Slider(0, 1, value=0), dcc.Dropdown([])]
 
 
 def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:

@@ -22,7 +22,7 @@ FULL_SHOWN_JS = """() => {
     const s = v.state();
     const gd = document.querySelector('#viewer-graph .js-plotly-plot');
     return !!(gd && gd.layout && gd.layout.meta && gd.layout.meta.gen === s.gen &&
-              s.shown === s.index + 'f');
+              s.shown === s.index + 'f' && s.painted === s.shown);
 }"""
 
 GRAPH_JS = "document.querySelector('#viewer-graph .js-plotly-plot')"

@@ -168,7 +168,9 @@ def test_window_preset_and_typed_level_change_the_image(arterial, images, ui):
 def test_hover_reads_out_the_voxel_under_the_cursor(arterial, images, ui):
     page = arterial
     row, col = 100, 60
-    page.mouse.move(*ui.client_point(page, row, col))
+    x, y = ui.client_point(page, row, col)
+    page.mouse.move(x + 1, y)  # a pointer arriving over the image, as a hand moves it
+    page.mouse.move(x, y)
     page.wait_for_function(
         "document.querySelector('#viewer-readout').textContent.startsWith('voxel (')")
     text = page.text_content("#viewer-readout")

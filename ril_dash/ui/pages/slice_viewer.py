@@ -16,6 +16,8 @@ Developer notes::
 
 from __future__ import annotations
 
+import base64
+
 import dash
 from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 
@@ -97,6 +99,16 @@ def _controls(geometry: dict) -> html.Aside:
     ])
 
 
+def _first_slice(services, series: str, geometry: dict) -> dict:
+    """The middle slice of the default view, sent with the page so it shows on the first plot."""
+    plane = geometry["default_plane"]
+    index = (geometry["planes"][plane]["n"] - 1) // 2
+    center, width = geometry["window"]
+    png = services.slice_png(series, plane, index, 0, center, width)
+    return {"plane": plane, "index": index, "window": [center, width],
+            "src": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
+
+
 def layout(series: str | None = None, **_query) -> html.Div:
     if not series:
         return _error_page("No series was given. Open one from the project page.")
@@ -105,7 +117,7 @@ def layout(series: str | None = None, **_query) -> html.Div:
         geometry = services.geometry_of(series)
     except RilDashError as exc:
         return _error_page(str(exc))
-    meta = dict(geometry, series=series)
+    meta = dict(geometry, series=series, first_slice=_first_slice(services, series, geometry))
     warnings = [html.Div(w, className="ril-alert ril-alert-warning") for w in geometry["warnings"]]
     return html.Div(className="ril-viewer-page", children=[
         dcc.Store(id=ids.VIEWER_META, data=meta),
