@@ -64,3 +64,25 @@ class RunningServer:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
         return float("nan")
+
+
+def tree_digest(*roots) -> dict[str, str]:
+    """Everything under ``roots``: relative path → sha256 (files), 'link -> target' (symlinks)
+    or 'folder'; hidden files included. Equal digests mean nothing was written there."""
+    import hashlib
+    from pathlib import Path
+
+    digest = {}
+    for root in map(Path, roots):
+        for folder, dirs, files in os.walk(root, followlinks=False):
+            for name in dirs + files:
+                path = os.path.join(folder, name)
+                key = os.path.relpath(path, root.parent)
+                if os.path.islink(path):
+                    digest[key] = "link -> " + os.readlink(path)
+                elif os.path.isfile(path):
+                    with open(path, "rb") as fh:
+                        digest[key] = hashlib.sha256(fh.read()).hexdigest()
+                else:
+                    digest[key] = "folder"
+    return digest

@@ -7,7 +7,6 @@ before it would serve.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 
 import ril_dash
 from ril_dash.project.project import Project
+from support import tree_digest  # noqa: E402  (tests/support.py)
 
 SERIES = ["P001/ST1/arterial.nii.gz", "P001/ST1/venous.nii.gz", "P2/ST1/t1.nii"]
 
@@ -56,11 +56,6 @@ def images(tmp_path: Path) -> Path:
     return root
 
 
-def digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 @pytest.fixture
 def project(tmp_path: Path, images: Path) -> Path:
     result = run_cli("init", tmp_path / "project", "--images", images)
@@ -94,7 +89,7 @@ def test_version():
 
 # ---- init ------------------------------------------------------------------------------------
 def test_init_writes_a_project_that_opens(tmp_path, images):
-    before = digest(images)
+    before = tree_digest(images)
     result = run_cli("init", tmp_path / "project", "--images", images, "--name", "Liver study")
     assert result.returncode == 0, result.stderr
     target = tmp_path / "project" / "project.yaml"
@@ -104,7 +99,7 @@ def test_init_writes_a_project_that_opens(tmp_path, images):
     assert opened.config.name == "Liver study"
     assert sorted(s.id for s in opened.series) == sorted(SERIES)
     assert (tmp_path / "project" / "annotations").is_dir()
-    assert digest(images) == before  # nothing was written inside the images folder
+    assert tree_digest(images) == before  # nothing was written inside the images folder
 
 
 def test_init_refuses_to_overwrite_a_project(project, images):

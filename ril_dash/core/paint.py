@@ -22,6 +22,7 @@ from scipy import ndimage
 
 from ril_dash.core.planes import (display_shape, display_to_canonical, from_display, plane_axes,
                                   slab_bounds)
+from ril_dash.core.stats import mask_box
 from ril_dash.errors import EditRefused
 
 __all__ = ["OVERLAP_MODES", "Delta", "Rules", "bits_dtype", "erase_all", "fill_at", "fill_holes",
@@ -129,27 +130,15 @@ def roi_mask(bits: np.ndarray, bit: int) -> np.ndarray:
     return (bits & bits.dtype.type(1 << int(bit))) != 0
 
 
-def _bbox(mask: np.ndarray):
-    """Half-open bounding box of the True voxels, or None."""
-    out = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        idx = np.flatnonzero(mask.any(axis=other) if other else mask)
-        if idx.size == 0:
-            return None
-        out.append((int(idx[0]), int(idx[-1]) + 1))
-    return out
-
-
 def roi_box(bits: np.ndarray, bit: int):
     """Half-open box of ROI ``bit`` in a 3D array without a full-size temporary, or None."""
     one = bits.dtype.type(1 << bit)
     xy = (np.bitwise_or.reduce(bits, axis=2) & one) != 0
-    inplane = _bbox(xy)
+    inplane = mask_box(xy)
     if inplane is None:
         return None
     crop = bits[_slices(inplane)[0], _slices(inplane)[1]]
-    z = _bbox((np.bitwise_or.reduce(crop, axis=(0, 1)) & one) != 0)
+    z = mask_box((np.bitwise_or.reduce(crop, axis=(0, 1)) & one) != 0)
     return [*inplane, *z]
 
 
@@ -167,7 +156,7 @@ def make_delta(bits: np.ndarray, box, new_values: np.ndarray) -> Delta | None:
     True
     """
     old = bits[_slices(box)]
-    tight = _bbox(old != new_values)
+    tight = mask_box(old != new_values)
     if tight is None:
         return None
     local = _slices(tight)
@@ -207,7 +196,7 @@ def _apply(old: np.ndarray, region: np.ndarray, bit: int, rules: Rules, img, era
 
 def _paint_canonical(bits, axis, slab, c2d, bit, rules, image, erase):
     """Paint the in-plane canonical mask ``c2d`` on slices ``slab`` along ``axis``."""
-    inplane = _bbox(c2d)
+    inplane = mask_box(c2d)
     if inplane is None:
         return None
     others = [a for a in range(3) if a != axis]

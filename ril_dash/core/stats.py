@@ -17,8 +17,16 @@ STAT_KEYS = ("count", "volume_ml", "mean", "sd", "min", "max", "median", "p5", "
              "p95", "bbox")
 
 
-def _mask_box(mask: np.ndarray):
-    """Half-open bounding box of a boolean mask (two cheap passes), or None when empty."""
+def mask_box(mask: np.ndarray):
+    """Half-open bounding box ``[(lo, hi), ...]`` of a boolean mask (two cheap passes), or
+    None when empty.
+
+    Examples
+    --------
+    >>> m = np.zeros((4, 5), bool); m[1:3, 2] = True
+    >>> mask_box(m)
+    [(1, 3), (2, 3)]
+    """
     if mask.ndim == 0:
         return None if not mask else []
     lead = mask.any(axis=-1) if mask.ndim > 1 else mask
@@ -69,7 +77,7 @@ def roi_statistics(image, mask, spacing) -> dict:
         raise ValueError(f"image shape {image.shape} differs from mask shape {mask.shape}")
     out = dict.fromkeys(STAT_KEYS)
     out["count"] = 0
-    box = _mask_box(mask)
+    box = mask_box(mask)
     if box is None:
         return out
     key = tuple(slice(a, b) for a, b in box)

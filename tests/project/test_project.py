@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 import nibabel as nib
@@ -15,6 +13,7 @@ from ril_dash.project.discovery import discover_series
 from ril_dash.project.metadata import load_metadata
 from ril_dash.project.project import Project, init_project
 from ril_dash.project.schema import load_project_config
+from support import tree_digest  # noqa: E402  (tests/support.py)
 
 
 def write_nifti(path: Path) -> None:
@@ -55,18 +54,6 @@ def project_dir(tmp_path: Path, images: Path) -> Path:
     (tmp_path / "project.yaml").write_text(PROJECT_YAML)
     (tmp_path / "metadata.csv").write_text(METADATA)
     return tmp_path
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """sha256 of every file plus an entry per folder, keyed by relative path."""
-    digest = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        digest[rel + "/"] = ",".join(sorted(dirnames + filenames))
-        for name in filenames:
-            digest[os.path.join(rel, name)] = hashlib.sha256(
-                Path(dirpath, name).read_bytes()).hexdigest()
-    return digest
 
 
 def test_open_project(project_dir: Path) -> None:

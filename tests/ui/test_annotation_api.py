@@ -9,10 +9,8 @@ images tree is hashed before the server starts and compared at the end.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
-import os
 
 import nibabel as nib
 import numpy as np
@@ -24,6 +22,7 @@ from ril_dash.core.paint import roi_mask
 from ril_dash.core.planes import display_shape, display_to_canonical
 from ril_dash.core.raster import parse_svg_path, rasterize_brush
 from ril_dash.project.annotation_store import AnnotationStore
+from support import tree_digest  # noqa: E402  (tests/support.py)
 
 pytestmark = pytest.mark.browser
 
@@ -41,20 +40,6 @@ rois:
   - {{name: Kidney, color: "#3498db", value: 2, locked: true}}
   - {{name: Lesion, color: "#2ecc71", value: 3, type: point}}
 """
-
-
-def tree_digest(root) -> dict[str, str]:
-    out = {}
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = os.path.join(folder, name)
-            key = os.path.relpath(path, root)
-            if os.path.isfile(path):
-                with open(path, "rb") as fh:
-                    out[key] = hashlib.sha256(fh.read()).hexdigest()
-            else:
-                out[key] = "folder"
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ images tree is hashed before the server starts and compared after every test of 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import urllib.error
@@ -18,6 +17,7 @@ from urllib.parse import quote, urlencode
 import nibabel as nib
 import numpy as np
 import pytest
+from support import tree_digest  # noqa: E402  (tests/support.py)
 
 pytestmark = pytest.mark.browser
 
@@ -67,24 +67,6 @@ def build_images(root):
     nib.save(nib.Nifti1Image(good[:8, :8, :4], affine), outside / "escaped.nii.gz")
     os.symlink(outside, images / "linked", target_is_directory=True)
     return images, outside
-
-
-def tree_digest(*roots) -> dict[str, str]:
-    """relative path → sha256 (files) or 'link -> target' (symlinks), hidden files included."""
-    digest = {}
-    for root in roots:
-        for folder, dirs, files in os.walk(root, followlinks=False):
-            for name in dirs + files:
-                path = os.path.join(folder, name)
-                key = os.path.relpath(path, root.parent)
-                if os.path.islink(path):
-                    digest[key] = "link -> " + os.readlink(path)
-                elif os.path.isfile(path):
-                    with open(path, "rb") as fh:
-                        digest[key] = hashlib.sha256(fh.read()).hexdigest()
-                else:
-                    digest[key] = "folder"
-    return digest
 
 
 @pytest.fixture(scope="module")
