@@ -429,7 +429,8 @@
             A.settings = Object.assign({}, A.settings, settings);
             if (A.series && styleQuery() !== before) { A.okey = null; resetOverlays(); if (viewer()) { viewer().refresh(); } }
             var gd = viewer() && viewer().graph();
-            if (gd && gd._fullLayout) { hook(gd); applyTool(); }
+            // only a graph that shows the viewer's figure (the viewer calls graphReady otherwise)
+            if (gd && gd._fullLayout && gd.layout && gd.layout.meta) { hook(gd); applyTool(); }
         },
         act: act,
         view: function (version) {

@@ -13,7 +13,7 @@
 (function () {
     "use strict";
     var GRAPH_ID = "viewer-graph", SLIDER_ID = "slice-slider", VIEWPORT_ID = "ril-viewport";
-    var PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3;
+    var PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3, SLIDER_MS = 120;
     var BLACK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABc3UBGAAAAABJRU5ErkJggg==";
     var BLANK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==";
 
@@ -85,13 +85,18 @@
             var layerTag = ov.src.length + ":" + ov.src.slice(-24);
             var pointsTag = pts.x.join(",") + "|" + pts.y.join(",") + "|" + pts.color.join(",");
             if (!force && st.shown === tag && st.layerTag === layerTag && st.pointsTag === pointsTag) { return; }
+            var layerChanged = force || st.layerTag !== layerTag;
             st.shown = tag;
             st.shownSrc = src;
             st.layerTag = layerTag;
             var g = (ov.f - 1) / 2;
-            Plotly.restyle(gd, {
-                source: [src, ov.src], x0: [(f - 1) / 2, g], y0: [(f - 1) / 2, g], dx: [f, ov.f], dy: [f, ov.f]
-            }, [0, 1]);
+            if (layerChanged) {
+                Plotly.restyle(gd, {
+                    source: [src, ov.src], x0: [(f - 1) / 2, g], y0: [(f - 1) / 2, g], dx: [f, ov.f], dy: [f, ov.f]
+                }, [0, 1]);
+            } else {  // the usual case while scrolling through unannotated slices: one trace
+                Plotly.restyle(gd, {source: [src], x0: [(f - 1) / 2], y0: [(f - 1) / 2], dx: [f], dy: [f]}, [0]);
+            }
             if (st.pointsTag !== pointsTag) {  // a second restyle only when the points change
                 st.pointsTag = pointsTag;
                 Plotly.restyle(gd, {x: [pts.x], y: [pts.y], "marker.color": [pts.color], text: [pts.text]}, [2]);
@@ -167,12 +172,27 @@
         if (pos) { pos.textContent = positionText(); }
         if (st.hover) { probe(st.hover[0], st.hover[1]); }  // the value under a still cursor
     }
+    /* Move the Dash slider to where the image is; its callback will echo the value back,
+       possibly after the image has moved on: that echo is recognised and ignored. */
+    function moveSlider(i) {
+        st.sliderAt = performance.now();
+        st.sliderEcho = i;
+        window.dash_clientside.set_props(SLIDER_ID, {value: i});
+    }
     function step(delta) {
         if (!st.meta || !graphDiv()) { return; }
         var i = Math.max(0, Math.min(geo().n - 1, st.index + delta));
         if (i === st.index) { return; }
         show(i);
-        window.dash_clientside.set_props(SLIDER_ID, {value: i});
+        // moving the Dash slider re-renders it: while keys or the wheel scroll fast, do it at
+        // most every SLIDER_MS and once more when they stop (the image never waits for it)
+        clearTimeout(st.sliderTimer);
+        var now = performance.now();
+        if (now - (st.sliderAt || 0) > SLIDER_MS) {
+            moveSlider(i);
+        } else {
+            st.sliderTimer = setTimeout(function () { moveSlider(st.index); }, SLIDER_MS);
+        }
     }
 
     function onKey(ev) {
@@ -378,6 +398,8 @@
                 var trig = window.dash_clientside.callback_context.triggered;
                 var v = (trig.length && trig[0].prop_id.indexOf("drag_value") >= 0 && dragValue != null)
                     ? dragValue : value;
+                if (v === st.sliderEcho) { return positionText(); }  // our own move, not the user's
+                st.sliderEcho = null;
                 if (v != null && v !== st.index) { show(v); }
                 return positionText();
             },
