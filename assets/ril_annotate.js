@@ -270,7 +270,7 @@
         var s = A.settings, roi = A.rois[s.roi] || {color: "#ffffff"};
         var erase = s.tool === "eraser" || s.tool === "lasso_erase";
         var mode = DRAW_TOOLS[s.tool] || (s.tool === "navigate" ? "zoom" : "pan");
-        if (A.viewing !== null && DRAW_TOOLS[s.tool]) { mode = "zoom"; }
+        if (A.viewing !== null && DRAW_TOOLS[s.tool]) { mode = false; }  // read-only: no drawing
         var width = s.tool === "brush" || s.tool === "eraser" ? Math.max(1, brushDiameterVox() * pxPerVoxel(gd)) : 2;
         var shape = {line: {color: erase ? "#ffffff" : roi.color, width: width}, opacity: 0.5,
                      fillcolor: erase ? "rgba(255,255,255,0.2)" : roi.color, layer: "above"};
