@@ -105,6 +105,40 @@ class Volume:
         self.spacing = tuple(float(s) if np.isfinite(s) and s > 0 else 1.0 for s in norms)
         self.orig_axcodes = tuple(aff2axcodes(self.affine))
 
+    # -- canonical <-> file order (annotations are kept canonical; exports use file order) --
+    def to_file_order(self, canonical: np.ndarray) -> np.ndarray:
+        """A canonical (X, Y, Z) array re-arranged into the file's voxel order (same shape as
+        the file's first three dimensions), e.g. to save a mask aligned with the source.
+
+        Examples
+        --------
+        >>> v = Volume(np.arange(24).reshape(2, 3, 4), np.diag([-1.0, 1, 1, 1]))  # LAS
+        >>> np.array_equal(v.to_file_order(v.data[..., 0]), np.arange(24).reshape(2, 3, 4))
+        True
+        """
+        perm = [int(i) for i in np.argsort(self._ornt[:, 0])]
+        arr = np.transpose(canonical, np.argsort(perm))
+        for axis in range(3):
+            if self._ornt[axis, 1] < 0:
+                arr = np.flip(arr, axis)
+        return arr
+
+    def to_canonical(self, file_order: np.ndarray) -> np.ndarray:
+        """A 3D array in the file's voxel order re-arranged into canonical (X, Y, Z) order.
+
+        Examples
+        --------
+        >>> v = Volume(np.zeros((2, 3, 4)), np.diag([-1.0, 1, 1, 1]))
+        >>> m = np.arange(24).reshape(2, 3, 4)
+        >>> np.array_equal(v.to_file_order(v.to_canonical(m)), m)
+        True
+        """
+        arr = file_order
+        for axis in range(3):
+            if self._ornt[axis, 1] < 0:
+                arr = np.flip(arr, axis)
+        return arr.transpose([int(i) for i in np.argsort(self._ornt[:, 0])])
+
     # -- simple properties --------------------------------------------------------------
     @property
     def n_frames(self) -> int:
