@@ -2,7 +2,8 @@
 
 The annotations of a series are one unsigned-integer *bits* array in canonical (X, Y, Z) order
 (bit ``b`` set = the voxel belongs to ROI slot ``b``), a slot table ``{mask_value: bit}``, point
-annotations ``{mask_value: [[x, y, z], ...]}`` and per-slice provenance. Each change is one
+annotations ``{mask_value: [[x, y, z], ...]}``, per-series text values ``{field: value}`` and
+per-slice provenance. Each change is one
 version file holding only the bounding box of the change (see :mod:`ril_dash.project.history`
 for the layout); every ``checkpoint_every`` versions a sparse checkpoint bounds loading time.
 
@@ -19,7 +20,7 @@ import errno
 import os
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,10 +28,10 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from ril_dash.errors import SeriesNotFound, StorageError, VersionConflict
-from ril_dash.project.history import (SUFFIX, History, Points, SlotTable, VersionRecord,
-                                      annotated_series, build_record, clean_strays, diff_box,
-                                      list_versions, read_version, replay, version_name,
-                                      write_checkpoint, write_version)
+from ril_dash.project.history import (SUFFIX, History, Points, SlotTable, Texts, VersionRecord,
+                                      annotated_series, build_record, checkpoint_quietly,
+                                      clean_strays, copy_texts, list_versions, read_version,
+                                      replay, rollback_changes, version_name, write_version)
 
 __all__ = ["AnnotationState", "AnnotationStore", "SeriesAnnotations", "VersionInfo",
            "annotated_series"]
@@ -51,7 +52,8 @@ class AnnotationState:
 
     ``bits`` from :meth:`SeriesAnnotations.load` is a read-only view of the cached array, which
     later commits through the same object update in place: copy it to keep a snapshot.
-    ``provenance`` maps ``(plane, index)`` to ``{"kind", "model", "version", "roi"}``.
+    ``provenance`` maps ``(plane, index)`` to ``{"kind", "model", "version", "roi"}``;
+    ``texts`` maps text field names to their values (see :mod:`ril_dash.project.text_values`).
     """
 
     bits: np.ndarray
@@ -59,6 +61,7 @@ class AnnotationState:
     points: Points
     version: int
     provenance: dict[tuple[str, int], dict]
+    texts: Texts = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,19 +82,14 @@ class VersionInfo:
 
 def _state(hist: History, *, view: bool) -> AnnotationState:
     if not view:  # ``hist`` is already a private copy
-        return AnnotationState(hist.bits, hist.slots, hist.points, hist.version, hist.provenance)
+        return AnnotationState(hist.bits, hist.slots, hist.points, hist.version, hist.provenance,
+                               hist.texts)
     bits = hist.bits.view()
     bits.flags.writeable = False
     return AnnotationState(bits, dict(hist.slots),
                            {k: [list(p) for p in v] for k, v in hist.points.items()},
-                           hist.version, {k: dict(v) for k, v in hist.provenance.items()})
-
-
-def _checkpoint_quietly(folder: Path, hist: History) -> None:
-    try:
-        write_checkpoint(folder, hist)
-    except OSError:  # a checkpoint only speeds loading up
-        pass
+                           hist.version, {k: dict(v) for k, v in hist.provenance.items()},
+                           copy_texts(hist.texts))
 
 
 def _slices(box) -> tuple[slice, slice, slice]:
@@ -232,8 +230,10 @@ class SeriesAnnotations:
 
     # ----------------------------------------------------------------- writing
     def commit(self, parent: int, delta: DeltaLike | None, meta: dict[str, Any],
-               points: Points | None = None, slots: SlotTable | None = None) -> int:
-        """Append one version: ``delta`` (or ``None``), new ``points`` and/or a new slot table.
+               points: Points | None = None, slots: SlotTable | None = None,
+               texts: Texts | None = None) -> int:
+        """Append one version: ``delta`` (or ``None``), new ``points``, a new slot table and/or
+        new ``texts`` (the full ``{field: value}`` dict; ``None`` = unchanged).
 
         ``meta`` holds ``user``, ``op`` and optionally ``tool``, ``roi``, ``provenance``
         (``{"kind": "manual"|"semi-auto"|"model"|"import", "model": "name@version"}``) and
@@ -279,7 +279,9 @@ class SeriesAnnotations:
             entries = [[s["plane"], int(s["index"]),
                         {**meta["provenance"], "version": rid, "roi": s.get("roi", meta.get("roi"))}]
                        for s in meta.get("slices") or ()]
-            return self._publish(hist, meta, box, after, points, slots, entries)
+            texts = None if texts is None else copy_texts(texts)
+            return self._publish(hist, meta, box, after, points, slots, entries,
+                                 texts=None if texts == hist.texts else texts)
 
     def undo(self, user: str, *, parent: int | None = None) -> int | None:
         """Undo the latest not-yet-undone change (a new version); ``None`` if there is none."""
@@ -291,7 +293,8 @@ class SeriesAnnotations:
             rec = read_version(self._vdir / version_name(hist.done[-1]))
             return self._publish(hist, self._derived("undo", user, rec), rec.box, rec.before,
                                  rec.meta.get("points_before") if rec.points_changed else None,
-                                 None, rec.meta.get("prov_before") or [], json_points=True)
+                                 None, rec.meta.get("prov_before") or [], json_points=True,
+                                 texts=rec.meta.get("texts_before") if rec.texts_changed else None)
 
     def redo(self, user: str, *, parent: int | None = None) -> int | None:
         """Re-apply the latest undone change (a new version); ``None`` if there is none."""
@@ -303,24 +306,19 @@ class SeriesAnnotations:
             rec = read_version(self._vdir / version_name(hist.undone[-1]))
             return self._publish(hist, self._derived("redo", user, rec), rec.box, rec.after,
                                  rec.meta.get("points_after") if rec.points_changed else None,
-                                 None, rec.meta.get("prov") or [], json_points=True)
+                                 None, rec.meta.get("prov") or [], json_points=True,
+                                 texts=rec.meta.get("texts_after") if rec.texts_changed else None)
 
     def rollback(self, version: int, user: str, *, parent: int | None = None) -> int:
         """Commit a new version whose state equals that of ``version`` (nothing is deleted)."""
         with self._mutex, self._locked():
             hist = self._current(catch_up=True)
             self._check_parent(parent, hist)
-            old = self._history_at(version)
-            box = diff_box(old.bits, hist.bits)
-            after = None if box is None else old.bits[_slices(box)]
-            points = old.points if old.points != hist.points else None
-            entries = [[p, i, old.provenance.get((p, i))]
-                       for p, i in sorted(set(old.provenance) | set(hist.provenance))
-                       if old.provenance.get((p, i)) != hist.provenance.get((p, i))]
+            box, after, points, texts, entries = rollback_changes(self._history_at(version), hist)
             meta = {"user": user, "op": "rollback", "target": int(version), "tool": None,
                     "roi": None, "provenance": {"kind": "manual", "model": None},
                     "slices": [{"plane": p, "index": i, "roi": None} for p, i, _ in entries]}
-            return self._publish(hist, meta, box, after, points, None, entries)
+            return self._publish(hist, meta, box, after, points, None, entries, texts=texts)
 
     # ----------------------------------------------------------------- internals
     @contextmanager
@@ -352,11 +350,11 @@ class SeriesAnnotations:
                 "slices": rec.meta.get("slices") or []}
 
     def _publish(self, hist: History, meta: dict, box, after, points, slots, entries,
-                 *, json_points: bool = False) -> int:
+                 *, json_points: bool = False, texts: Texts | None = None) -> int:
         """Write version ``hist.version + 1`` (lock held, ``hist`` current) and apply it."""
         rid = hist.version + 1
         rec = build_record(hist, meta, box, after, points, slots, entries, self.shape,
-                           json_points=json_points)
+                           json_points=json_points, texts=texts)
         try:
             write_version(self._vdir, rec)
         except FileExistsError as exc:
@@ -371,10 +369,10 @@ class SeriesAnnotations:
         hist.apply(rec)
         if rid % self.checkpoint_every == 0:
             if self.background_checkpoints:  # keep the full-state write off the request path
-                threading.Thread(target=_checkpoint_quietly, args=(self._cdir, hist.copy()),
+                threading.Thread(target=checkpoint_quietly, args=(self._cdir, hist.copy()),
                                  daemon=True, name=f"checkpoint-{rid}").start()
             else:
-                _checkpoint_quietly(self._cdir, hist)
+                checkpoint_quietly(self._cdir, hist)
         return rid
 
     def _current(self, *, catch_up: bool) -> History:

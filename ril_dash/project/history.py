@@ -14,11 +14,12 @@ and, when voxels changed, ``box`` (``int64`` 3×2, half-open canonical box), ``b
 ``user``, ``time`` (UTC ISO), ``op``, ``tool``, ``roi``, ``target``, ``provenance``
 (``{"kind", "model"}``), ``slices`` (display slices touched), ``slots`` (``{mask_value: bit}``),
 ``shape``, ``prov`` / ``prov_before`` (the change to the per-slice provenance map, as
-``[plane, index, record-or-null]`` entries) and, when point annotations changed,
-``points_before`` / ``points_after``.
+``[plane, index, record-or-null]`` entries), when point annotations changed,
+``points_before`` / ``points_after`` and, when the per-series text values changed,
+``texts_before`` / ``texts_after`` (``{field name: value}``; files without them change none).
 
-A **checkpoint** holds ``meta`` (JSON: version, slots, points, provenance map, undo and redo
-stacks, shape), ``z`` (the indices of non-empty z-slices) and ``slices`` (those slices, X×Y×n).
+A **checkpoint** holds ``meta`` (JSON: version, slots, points, texts, provenance map, undo and
+redo stacks, shape), ``z`` (the indices of non-empty z-slices) and ``slices`` (those slices, X×Y×n).
 
 Policy (locking, compare-and-swap, undo) lives in :mod:`ril_dash.project.annotation_store`.
 """
@@ -40,15 +41,20 @@ from filelock import FileLock, Timeout
 
 from ril_dash.core.atomic_io import _fsync_dir, atomic_write_bytes
 from ril_dash.errors import StorageError
+from ril_dash.project.history_scan import SUFFIX, annotated_series
+
+__all__ = ["SUFFIX", "History", "VersionRecord", "annotated_series", "build_record",
+           "clean_strays", "diff_box", "list_versions", "read_version", "replay",
+           "version_name", "write_checkpoint", "write_version"]
 
 _log = logging.getLogger(__name__)
-SUFFIX = ".ril"
 _RESERVED = ("id", "parent", "time", "shape", "slots", "prov", "prov_before",
-             "points_before", "points_after")
+             "points_before", "points_after", "texts_before", "texts_after")
 VERSION_RE = re.compile(r"^(\d{8})\.npz$")
 SlotTable = dict[int, int]
 Points = dict[int, list[list[int]]]
 ProvKey = tuple[str, int]
+Texts = dict[str, object]  # field name → str | list[str] | float | bool
 
 
 def version_name(version: int) -> str:
@@ -112,10 +118,15 @@ class VersionRecord:
         return self.meta.get("points_after") is not None
 
     @property
+    def texts_changed(self) -> bool:
+        return self.meta.get("texts_after") is not None
+
+    @property
     def undoable(self) -> bool:
         """Whether the linear undo stack holds this version (a normal op that changed something)."""
         return self.meta["op"] not in ("undo", "redo") and bool(
-            self.box is not None or self.points_changed or self.meta.get("prov"))
+            self.box is not None or self.points_changed or self.texts_changed
+            or self.meta.get("prov"))
 
 
 def _json_array(obj) -> np.ndarray:
@@ -193,6 +204,7 @@ class History:
     provenance: dict[ProvKey, dict] = field(default_factory=dict)
     done: list[int] = field(default_factory=list)
     undone: list[int] = field(default_factory=list)
+    texts: Texts = field(default_factory=dict)
 
     @classmethod
     def empty(cls, shape: tuple[int, int, int]) -> History:
@@ -202,7 +214,7 @@ class History:
         return History(self.bits.copy(), self.version, dict(self.slots),
                        {k: [list(p) for p in v] for k, v in self.points.items()},
                        {k: dict(v) for k, v in self.provenance.items()},
-                       list(self.done), list(self.undone))
+                       list(self.done), list(self.undone), copy_texts(self.texts))
 
     def apply(self, rec: VersionRecord) -> None:
         """Apply one version (in place). ``rec.id`` must be ``self.version + 1``."""
@@ -219,6 +231,8 @@ class History:
             self.bits[x0:x1, y0:y1, z0:z1] = rec.after
         if rec.points_changed:
             self.points = points_from_json(meta["points_after"])
+        if rec.texts_changed:
+            self.texts = copy_texts(meta["texts_after"])
         for plane, index, value in meta.get("prov") or ():
             if value is None:
                 self.provenance.pop((plane, int(index)), None)
@@ -237,6 +251,11 @@ class History:
         self.version = rec.id
 
 
+def copy_texts(texts: dict | None) -> Texts:
+    """A copy of a texts dict (lists copied too); ``None`` gives ``{}``."""
+    return {str(k): list(v) if isinstance(v, list) else v for k, v in (texts or {}).items()}
+
+
 def _remove(stack: list[int], item: int) -> None:
     if stack and stack[-1] == item:
         stack.pop()
@@ -250,7 +269,7 @@ def write_checkpoint(folder: Path, hist: History) -> None:
     meta = {
         "version": hist.version, "shape": list(hist.bits.shape),
         "dtype": hist.bits.dtype.str, "slots": {str(k): v for k, v in hist.slots.items()},
-        "points": points_to_json(hist.points), "done": hist.done, "undone": hist.undone,
+        "points": points_to_json(hist.points), "texts": hist.texts, "done": hist.done, "undone": hist.undone,
         "provenance": [[p, i, v] for (p, i), v in hist.provenance.items()],
     }
     buf = io.BytesIO()
@@ -270,7 +289,8 @@ def read_checkpoint(path: Path, shape: tuple[int, int, int]) -> History:
     return History(bits, int(meta["version"]), slots_from_json(meta["slots"]),
                    points_from_json(meta["points"]),
                    {(p, int(i)): dict(v) for p, i, v in meta["provenance"]},
-                   [int(v) for v in meta["done"]], [int(v) for v in meta["undone"]])
+                   [int(v) for v in meta["done"]], [int(v) for v in meta["undone"]],
+                   copy_texts(meta.get("texts")))
 
 
 def list_versions(folder: Path) -> list[int]:
@@ -291,9 +311,10 @@ def stray_temp_files(folder: Path) -> list[Path]:
 
 
 def build_record(hist: History, meta: dict, box, after, points, slots, entries, shape,
-                 *, json_points: bool = False) -> VersionRecord:
+                 *, json_points: bool = False, texts: dict | None = None) -> VersionRecord:
     """The record of version ``hist.version + 1``: ``meta`` completed, ``before`` read from
-    ``hist``, provenance entries with their previous values, points before/after if given."""
+    ``hist``, provenance entries with their previous values, points and texts before/after if
+    given."""
     slots = dict(hist.slots if slots is None else slots)
     dtype = max(hist.bits.dtype, dtype_for_slots(slots), key=lambda d: d.itemsize)
     meta = {k: v for k, v in meta.items() if k not in _RESERVED}
@@ -306,6 +327,9 @@ def build_record(hist: History, meta: dict, box, after, points, slots, entries, 
     if points is not None:
         meta["points_before"] = points_to_json(hist.points)
         meta["points_after"] = points if json_points else points_to_json(points)
+    if texts is not None:
+        meta["texts_before"] = copy_texts(hist.texts)
+        meta["texts_after"] = copy_texts(texts)
     if box is None:
         return VersionRecord(meta)
     sl = tuple(slice(a, b) for a, b in box)
@@ -326,6 +350,26 @@ def diff_box(a: np.ndarray, b: np.ndarray) -> tuple[tuple[int, int], ...] | None
         return None
     return tuple((int(i[0]), int(i[-1]) + 1) for i in
                  (np.flatnonzero(diff.any(axis=ax)) for ax in ((1, 2), (0, 2), (0, 1))))
+
+
+def rollback_changes(old: History, hist: History):
+    """What turns ``hist`` back into ``old``: ``(box, after, points, texts, entries)`` (``None``
+    for what is unchanged; ``entries`` are the provenance changes)."""
+    box = diff_box(old.bits, hist.bits)
+    after = None if box is None else old.bits[tuple(slice(a, b) for a, b in box)]
+    entries = [[p, i, old.provenance.get((p, i))]
+               for p, i in sorted(set(old.provenance) | set(hist.provenance))
+               if old.provenance.get((p, i)) != hist.provenance.get((p, i))]
+    return (box, after, old.points if old.points != hist.points else None,
+            old.texts if old.texts != hist.texts else None, entries)
+
+
+def checkpoint_quietly(folder: Path, hist: History) -> None:
+    """:func:`write_checkpoint`, ignoring ``OSError`` (a checkpoint only speeds loading up)."""
+    try:
+        write_checkpoint(folder, hist)
+    except OSError:
+        pass
 
 
 def replay(vdir: Path, cdir: Path, shape, version: int, label) -> History:
@@ -362,38 +406,3 @@ def clean_strays(folder: Path, subfolders) -> None:
                     p.unlink(missing_ok=True)
     except (Timeout, OSError):
         pass
-
-
-def annotated_series(root: str | os.PathLike) -> set[str]:
-    """Ids of the series under ``root`` that have at least one version (a cheap folder scan).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> (root / "P1" / "a.nii.gz.ril" / "v").mkdir(parents=True)
-    >>> _ = (root / "P1" / "a.nii.gz.ril" / "v" / "00000001.npz").write_bytes(b"")
-    >>> annotated_series(root)
-    {'P1/a.nii.gz'}
-    """
-    root = Path(root)
-    found: set[str] = set()
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for e in entries:
-            if not e.is_dir(follow_symlinks=False):
-                continue
-            if e.name.endswith(SUFFIX):
-                if os.path.exists(os.path.join(e.path, "v", version_name(1))):
-                    rel = Path(e.path).relative_to(root).as_posix()
-                    found.add(rel[: -len(SUFFIX)])
-            else:
-                stack.append(Path(e.path))
-    return found
-
-
