@@ -433,6 +433,13 @@
             if (gd && gd._fullLayout && gd.layout && gd.layout.meta) { hook(gd); applyTool(); }
         },
         act: act,
+        /* the Dash side saved something (a text field): catch up with its version */
+        sync: function (info) {
+            if (info && info.series === A.series && info.version > A.version && !A.busy) {
+                A.version = info.version;
+                loadSummary();
+            }
+        },
         view: function (version) {
             A.viewing = version;
             A.okey = null;

@@ -5,6 +5,8 @@
     ril-dash [--host H] [--port P]                      serve the embedded demo project
     ril-dash serve PROJECT_DIR [--host H] [--port P]     serve a project
     ril-dash init PROJECT_DIR --images DIR [--annotations DIR] [--name NAME]
+    ril-dash export PROJECT_DIR --out DIR [--series GLOB] [--no-per-roi] [--no-combined]
+                    [--copy-images] [--copy-annotations] [--no-excel]
 
 Errors the user can fix (an invalid project.yaml, a missing folder, a port in use) are printed
 as one clear message and the command exits with status 2.
@@ -121,7 +123,59 @@ def build_parser() -> argparse.ArgumentParser:
     p_init.add_argument("--annotations", type=Path, metavar="DIR",
                         help="annotation store (default PROJECT_DIR/annotations)")
     p_init.add_argument("--name", help="project name (default: the folder name)")
+
+    p_imp = sub.add_parser("import-masks", help="import NIfTI masks as annotation versions",
+                           description="Import per-ROI masks, combined bitwise masks or label "
+                                       "maps found under --masks (laid out like the images "
+                                       "folder) as one new annotation version per series.")
+    p_imp.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p_imp.add_argument("--masks", type=Path, required=True, metavar="DIR",
+                       help="folder of masks: <series id without .nii.gz>/<ROI>.nii.gz, "
+                            "<series id without .nii.gz>/combined.nii.gz or <series id>")
+    p_imp.add_argument("--mapping", type=Path, metavar="FILE",
+                       help="value → ROI name mapping (mapping.json of an export, or a CSV "
+                            "with columns value,name); default: the project's mask values")
+    p_imp.add_argument("--user", default="import", help="author recorded in the history")
+
+    p_export = sub.add_parser("export", help="export masks, points and tables for training",
+                              description="Write NIfTI masks aligned with their source images, "
+                                          "points, the mask-value mapping and statistics "
+                                          "tables (CSV and Excel) into --out.")
+    p_export.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p_export.add_argument("--out", type=Path, required=True, metavar="DIR",
+                          help="output folder (outside the images folder and annotation store)")
+    p_export.add_argument("--series", default="all", metavar="GLOB",
+                          help="only series whose id matches GLOB, e.g. 'P1/*' (default: all)")
+    p_export.add_argument("--no-per-roi", dest="per_roi", action="store_false",
+                          help="skip the binary mask of each ROI")
+    p_export.add_argument("--no-combined", dest="combined", action="store_false",
+                          help="skip combined.nii.gz (bitwise OR of the mask values)")
+    p_export.add_argument("--copy-images", action="store_true",
+                          help="also copy the source images into DIR/images")
+    p_export.add_argument("--copy-annotations", action="store_true",
+                          help="also copy the annotation folders into DIR/annotations")
+    p_export.add_argument("--no-excel", dest="excel", action="store_false",
+                          help="skip ril_dash_export.xlsx (the CSV tables are still written)")
     return parser
+
+
+def export(args: argparse.Namespace) -> None:
+    """``ril-dash export``: run :func:`~ril_dash.project.export.export_project` with progress."""
+    from ril_dash.project.export import export_project
+    from ril_dash.project.project import Project
+
+    project = Project.open(args.project_dir)
+
+    def progress(done: int, total: int, series_id: str) -> None:
+        print(f"[{done}/{total}] {series_id}", flush=True)
+
+    report = export_project(project, args.out, series=args.series, per_roi=args.per_roi,
+                            combined=args.combined, copy_images=args.copy_images,
+                            copy_annotations=args.copy_annotations, excel=args.excel,
+                            progress=progress)
+    for series_id, reason in report.skipped:
+        print(f"skipped {series_id}: {reason}", flush=True)
+    print(report.summary(), flush=True)
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -132,8 +186,29 @@ def _run(args: argparse.Namespace) -> None:
         print(f"Created {project.dir / 'project.yaml'} with {len(project.series)} series. "
               f"Edit its ROIs and text fields, then run: ril-dash serve {project.dir}")
         return
+    if args.command == "export":
+        export(args)
+        return
     if args.command == "serve":
         serve(args.project_dir, args.host, args.port)
+        return
+    if args.command == "import-masks":
+        from ril_dash.project.import_masks import import_masks
+        from ril_dash.project.project import Project
+
+        report = import_masks(Project.open(args.project_dir), args.masks, mapping=args.mapping,
+                              user=args.user)
+        for result in report.series:
+            if result.source is not None or result.error is not None:
+                print(result.describe(), file=sys.stderr if result.error else sys.stdout)
+        if not report.imported:
+            refused = len(report.errors)
+            raise CliError(f"nothing was imported from {args.masks}: " + (
+                f"{refused} series refused (see above)" if refused else
+                "no masks matched a series of the project (expected <series id without "
+                ".nii.gz>/<ROI>.nii.gz, .../combined.nii.gz or a label map at <series id>)"))
+        print(f"Imported masks into {len(report.imported)} series; {len(report.errors)} "
+              f"refused, {len(report.missing)} without masks.")
         return
     from ril_dash.demo.demo_project import ensure_demo_project
 

@@ -32,3 +32,11 @@ class EditRefused(RilDashError):
 
 class StorageError(RilDashError):
     """The annotation store could not be written (disk full, permissions); nothing was changed."""
+
+
+class ExportError(RilDashError):
+    """An export that cannot be carried out (an unsafe or unwritable output folder)."""
+
+
+class ImportRefused(RilDashError):
+    """Masks that cannot be imported: wrong geometry, unknown values or ROIs, unreadable files."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from support import CHROMIUM, CHROMIUM_ARGS, RunningServer, free_port  # noqa: F401
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from support import tree_digest  # noqa: E402  (tests/support.py)
 
 import ril_dash
 from ril_dash.project.project import Project
-from support import tree_digest  # noqa: E402  (tests/support.py)
 
 SERIES = ["P001/ST1/arterial.nii.gz", "P001/ST1/venous.nii.gz", "P2/ST1/t1.nii"]
 

@@ -20,8 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ril_dash.core.planes import (display_shape, display_to_canonical, from_display, plane_axes,
-                                  slab_bounds)
+from ril_dash.core.planes import (
+    display_shape,
+    display_to_canonical,
+    from_display,
+    plane_axes,
+    slab_bounds,
+)
 from ril_dash.core.stats import mask_box
 from ril_dash.errors import EditRefused
 

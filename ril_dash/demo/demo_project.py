@@ -36,7 +36,13 @@ import nibabel as nib
 import numpy as np
 from filelock import FileLock
 
-from ril_dash.demo.phantom import DEFAULT_SHAPE, DEFAULT_SPACING, LABELS, PHASES, make_phantom
+from ril_dash.demo.phantom import (
+    DEFAULT_SHAPE,
+    DEFAULT_SPACING,
+    LABELS,
+    PHASES,
+    make_phantom,
+)
 from ril_dash.settings import data_home
 
 DEMO_VERSION = "ril_dash demo project v1"

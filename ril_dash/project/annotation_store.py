@@ -27,11 +27,28 @@ from typing import Any, Protocol
 import numpy as np
 from filelock import FileLock, Timeout
 
+from ril_dash.core.overlay import present_bits
 from ril_dash.errors import SeriesNotFound, StorageError, VersionConflict
-from ril_dash.project.history import (SUFFIX, History, Points, SlotTable, Texts, VersionRecord,
-                                      annotated_series, build_record, checkpoint_quietly,
-                                      clean_strays, copy_texts, list_versions, read_version,
-                                      replay, rollback_changes, version_name, write_version)
+from ril_dash.project.history import (
+    SUFFIX,
+    History,
+    Points,
+    SlotTable,
+    Texts,
+    VersionRecord,
+    annotated_series,
+    build_record,
+    checkpoint_quietly,
+    clean_strays,
+    copy_texts,
+    list_versions,
+    read_version,
+    replay,
+    rollback_changes,
+    version_name,
+    write_version,
+)
+from ril_dash.project.history_scan import write_summary
 
 __all__ = ["AnnotationState", "AnnotationStore", "SeriesAnnotations", "VersionInfo",
            "annotated_series"]
@@ -167,6 +184,7 @@ class SeriesAnnotations:
         self._vdir, self._cdir = folder / "v", folder / "c"
         self.background_checkpoints = False  # write checkpoints in a thread (servers)
         self._hist: History | None = None
+        self._present: set[int] | None = None  # ROI bits with voxels (for the summary)
         self._metas: dict[int, dict] = {}
         self._mutex = threading.RLock()
 
@@ -367,6 +385,7 @@ class SeriesAnnotations:
                                "try again") from exc
         self._metas[rid] = rec.meta
         hist.apply(rec)
+        self._write_summary(hist, rec)
         if rid % self.checkpoint_every == 0:
             if self.background_checkpoints:  # keep the full-state write off the request path
                 threading.Thread(target=checkpoint_quietly, args=(self._cdir, hist.copy()),
@@ -374,6 +393,25 @@ class SeriesAnnotations:
             else:
                 checkpoint_quietly(self._cdir, hist)
         return rid
+
+    def _write_summary(self, hist: History, rec) -> None:
+        """Keep ``summary.json`` (ROIs present, text values) current, updating the set of
+        ROI bits present from the change alone where possible (a full scan only on the first
+        save of this process, or when an ROI lost voxels)."""
+        if self._present is None:
+            self._present = set(present_bits(hist.bits))
+        elif rec.box is not None:
+            added = set(present_bits(rec.after))
+            self._present |= added
+            for bit in set(present_bits(rec.before)) - added:
+                if not (hist.bits & hist.bits.dtype.type(1 << bit)).any():
+                    self._present.discard(bit)
+        rois = [v for v, b in hist.slots.items() if b in self._present]
+        rois += [v for v, pts in hist.points.items() if pts and v not in rois]
+        try:
+            write_summary(self.folder, hist.version, hist.texts, [int(v) for v in rois])
+        except OSError:  # only the project viewer's columns depend on it
+            pass
 
     def _current(self, *, catch_up: bool) -> History:
         if self._hist is None:
@@ -392,6 +430,7 @@ class SeriesAnnotations:
             except FileNotFoundError:
                 return
             hist.apply(rec)
+            self._present = None  # another writer's change: recount on the next save
 
     def _history_at(self, version: int) -> History:
         latest = self._current(catch_up=True).version

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ril_dash.core.overlay import hex_to_rgb, overlay_thumbnails, render_overlay, slice_ranges
+from ril_dash.core.overlay import (
+    hex_to_rgb,
+    overlay_thumbnails,
+    render_overlay,
+    slice_ranges,
+)
 from ril_dash.core.paint import roi_box, roi_mask
 from ril_dash.core.planes import canonical_to_display, display_view, plane_axes
 from ril_dash.core.png import encode_png

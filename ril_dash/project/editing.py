@@ -13,8 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ril_dash.core.paint import (Rules, bits_dtype, erase_all, fill_at, fill_holes, morph,
-                                 paint_region)
+from ril_dash.core.paint import (
+    Rules,
+    bits_dtype,
+    erase_all,
+    fill_at,
+    fill_holes,
+    morph,
+    paint_region,
+)
 from ril_dash.core.planes import PLANES, display_shape, display_to_canonical, plane_axes
 from ril_dash.core.raster import parse_svg_path, rasterize_brush, rasterize_polygon
 from ril_dash.core.volume import Volume

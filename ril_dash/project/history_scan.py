@@ -41,3 +41,47 @@ def annotated_series(root: str | os.PathLike) -> set[str]:
     return found
 
 
+
+
+SUMMARY = "summary.json"
+
+
+def write_summary(folder: Path, version: int, texts: dict, rois: list[int]) -> None:
+    """Write the series' small summary (latest version, text values, ROIs present) for the
+    project viewer. It is derived data: replaced atomically but not fsynced, and a reader
+    ignores a summary older than the latest version."""
+    import json
+
+    tmp = folder / f".{SUMMARY}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"version": version, "texts": texts, "rois": sorted(rois)}))
+    os.replace(tmp, folder / SUMMARY)
+
+
+def read_summaries(root: str | os.PathLike) -> dict[str, dict]:
+    """``{series id: {"version", "texts", "rois"}}`` for the annotated series under ``root``
+    whose summary is current (series without one are left out).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> folder = root / "P1" / "a.nii.gz.ril"; (folder / "v").mkdir(parents=True)
+    >>> _ = (folder / "v" / "00000001.npz").write_bytes(b"")
+    >>> write_summary(folder, 1, {"Phase": "arterial"}, [2, 1])
+    >>> read_summaries(root)
+    {'P1/a.nii.gz': {'version': 1, 'texts': {'Phase': 'arterial'}, 'rois': [1, 2]}}
+    """
+    import json
+
+    root = Path(root)
+    out = {}
+    for series_id in annotated_series(root):
+        folder = root / (series_id + SUFFIX)
+        try:
+            summary = json.loads((folder / SUMMARY).read_text())
+            newer = folder / "v" / f"{int(summary['version']) + 1:08d}.npz"
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not newer.exists():
+            out[series_id] = summary
+    return out

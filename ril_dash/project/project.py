@@ -17,8 +17,7 @@ from ril_dash.errors import InvalidProject, SeriesNotFound
 from ril_dash.project.discovery import SeriesRecord, build_folder_tree, discover_series
 from ril_dash.project.metadata import load_metadata
 from ril_dash.project.project_yaml_writer import default_project_yaml
-from ril_dash.project.schema import (PROJECT_FILE, ProjectConfig,
-                                     load_project_config)
+from ril_dash.project.schema import PROJECT_FILE, ProjectConfig, load_project_config
 
 
 class Project:

@@ -40,8 +40,15 @@ from ril_dash.errors import EditRefused, InvalidProject, StorageError, VersionCo
 from ril_dash.project.annotation_store import AnnotationStore, annotated_series
 from ril_dash.project.history import SUFFIX, read_version, version_name
 from ril_dash.project.project_yaml_writer import dump_project_yaml
-from ril_dash.project.schema import (MAX_MASK_VALUE, MAX_NAME_LENGTH, PROJECT_FILE, ROI_TYPES,
-                                     ProjectConfig, RoiDef, parse_project_yaml)
+from ril_dash.project.schema import (
+    MAX_MASK_VALUE,
+    MAX_NAME_LENGTH,
+    PROJECT_FILE,
+    ROI_TYPES,
+    ProjectConfig,
+    RoiDef,
+    parse_project_yaml,
+)
 
 LOCK_FILE = ".project.yaml.lock"
 LOCK_TIMEOUT = 10.0

@@ -180,3 +180,18 @@ def set_text_values(config: ProjectConfig, annotations: SeriesAnnotations, paren
             "provenance": {"kind": "manual", "model": None}}
     return annotations.commit(state.version if parent is None else parent, None, meta,
                               texts=texts)
+
+
+def format_text_value(value) -> str:
+    """A text annotation as one table cell: lists joined by '; ', yes/no for booleans.
+
+    Examples
+    --------
+    >>> format_text_value(["cyst", "stone"]), format_text_value(True), format_text_value(None)
+    ('cyst; stone', 'yes', '')
+    """
+    if isinstance(value, list):
+        return "; ".join(map(str, value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)

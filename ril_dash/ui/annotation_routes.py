@@ -11,6 +11,8 @@ write is refused (409) instead of silently overwriting someone else's work.
 - ``POST /ril/api/edit`` (JSON edit, see :func:`ril_dash.project.editing.parse_edit_request`)
 - ``POST /ril/api/undo`` / ``/redo`` ``{series, parent}``; ``/rollback`` ``{series, version, parent}``
 - ``GET  /ril/api/versions?series`` → the history, newest first
+- ``GET  /ril/api/texts?series`` → ``{version, texts, missing_required, fields}``;
+  ``POST /ril/api/texts`` ``{series, parent, values: {name: value}}`` → the same (+ ``changed``)
 """
 
 from __future__ import annotations
@@ -21,8 +23,13 @@ import dataclasses
 from flask import jsonify, request
 
 from ril_dash.errors import EditRefused, StorageError, VersionConflict
-from ril_dash.project.annotation_views import overlay_png, overlay_thumbnail_pngs, plane_summary
+from ril_dash.project.annotation_views import (
+    overlay_png,
+    overlay_thumbnail_pngs,
+    plane_summary,
+)
 from ril_dash.project.editing import parse_edit_request
+from ril_dash.project.text_values import fields_json, missing_required, set_text_values
 from ril_dash.ui.routes import BadRequest, _int, _series, blueprint
 from ril_dash.ui.services import get_services
 
@@ -194,3 +201,33 @@ def rollback():
 def versions():
     history = get_services().annotations(_series()).versions(limit=_int("limit", 200))
     return jsonify(versions=[dataclasses.asdict(v) for v in history])
+
+
+def _texts_reply(series: str, **extra):
+    services = get_services()
+    state = services.annotations(series).refresh()
+    config = services.project.config
+    return jsonify(version=state.version, texts=state.texts, **extra,
+                   missing_required=missing_required(config, state.texts),
+                   fields=fields_json(config))
+
+
+@blueprint.get("/texts")
+def texts():
+    return _texts_reply(_series())
+
+
+@blueprint.post("/texts")
+def save_texts():
+    body = _json_body()
+    series, parent, values = body.get("series"), body.get("parent"), body.get("values")
+    if not isinstance(series, str) or not series:
+        raise BadRequest("missing 'series'")
+    if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int)):
+        raise BadRequest("'parent' must be a version number")
+    if not isinstance(values, dict):
+        raise BadRequest("'values' must be an object {field name: value}")
+    services = get_services()
+    version = set_text_values(services.project.config, services.annotations(series), parent,
+                              values, services.user)
+    return _texts_reply(series, changed=version is not None)

@@ -15,9 +15,11 @@ from dash import Input, Output, dcc, html
 
 from ril_dash import __version__
 from ril_dash.project.project import Project
-from ril_dash.settings import Settings
-from ril_dash.ui import ids
-from ril_dash.ui import annotation_routes  # noqa: F401  (adds the annotation routes)
+from ril_dash.settings import Settings, data_home
+from ril_dash.ui import (
+    annotation_routes,  # noqa: F401  (adds the annotation routes)
+    ids,
+)
 from ril_dash.ui.routes import blueprint
 from ril_dash.ui.services import EXTENSION_KEY, Services
 
@@ -35,6 +37,7 @@ def _shell(project: Project):
             html.Nav(className="ril-nav", children=[
                 dcc.Link("Project", href="/", className="ril-nav-link"),
                 dcc.Link("ROIs", href="/rois", className="ril-nav-link"),
+                dcc.Link("Export", href="/export", className="ril-nav-link"),
             ]),
             html.Span(f"v{__version__}", className="ril-version"),
         ]),
@@ -52,6 +55,19 @@ def preload_plotly(_):
     return [dcc.Graph(figure={"data": []}), dcc.Slider(0, 1, value=0), dcc.Dropdown([])]
 
 
+def _background_manager(project: Project) -> dash.DiskcacheManager:
+    """Background callbacks (exports) run in forked worker processes; their progress and
+    results pass through a disk cache in the per-user data folder."""
+    import hashlib
+
+    import diskcache
+
+    key = hashlib.sha1(str(project.dir.resolve()).encode()).hexdigest()[:12]
+    folder = data_home() / "cache" / f"background-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return dash.DiskcacheManager(diskcache.Cache(str(folder)), expire=3600)
+
+
 def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     """Return the Dash app serving ``project``.
 
@@ -64,6 +80,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     """
     app = dash.Dash(
         __name__,
+        background_callback_manager=_background_manager(project),
         use_pages=True,
         pages_folder="",
         assets_folder=str(ASSETS),
@@ -76,11 +93,11 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     app.server.extensions[EXTENSION_KEY] = Services(project, volume_cache_bytes=cache_bytes)
     app.server.register_blueprint(blueprint)
 
-    from ril_dash.ui.pages import project_viewer, slice_viewer  # noqa: F401  (register pages)
+    from ril_dash.ui.pages import export_page, project_viewer, roi_manager, slice_viewer
 
     project_viewer.register()
     slice_viewer.register()
-    from ril_dash.ui.pages import roi_manager  # noqa: E402  (ROI manager page)
     roi_manager.register()
+    export_page.register(project.dir)
     app.layout = _shell(project)
     return app

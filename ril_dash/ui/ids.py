@@ -91,3 +91,19 @@ STATS_RUN = "stats-run"
 STATS_OUT = "stats-out"
 STATS_HISTOGRAM = "stats-histogram"
 SLICE_INDICATOR = "slice-indicator"
+
+# export page
+EXPORT_OUT = "export-out"
+EXPORT_MODE = "export-mode"
+EXPORT_GLOB = "export-glob"
+EXPORT_OPTIONS = "export-options"
+EXPORT_START = "export-start"
+EXPORT_CANCEL = "export-cancel"
+EXPORT_PROGRESS = "export-progress"
+EXPORT_STATUS = "export-status"
+EXPORT_RESULT = "export-result"
+EXPORT_DONE = "export-done"
+
+# text annotations
+TEXT_FIELD = "text-field"
+TEXT_MESSAGE = "text-message"

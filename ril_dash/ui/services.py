@@ -14,9 +14,18 @@ from pathlib import Path
 from flask import current_app
 
 from ril_dash.core.cache import ByteBudgetLRU
-from ril_dash.core.render import probe, render_slice_png, render_thumbnails, viewer_geometry
+from ril_dash.core.render import (
+    probe,
+    render_slice_png,
+    render_thumbnails,
+    viewer_geometry,
+)
 from ril_dash.core.volume import Volume, load_volume
-from ril_dash.project.annotation_store import AnnotationState, AnnotationStore, SeriesAnnotations
+from ril_dash.project.annotation_store import (
+    AnnotationState,
+    AnnotationStore,
+    SeriesAnnotations,
+)
 from ril_dash.project.editing import SeriesEditor
 from ril_dash.project.project import Project
 

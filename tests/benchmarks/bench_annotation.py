@@ -20,9 +20,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
-
-from common import (RunningServer, launch_browser, make_ct_volume, median, percentile, timer,
-                    write_results)
+from common import (
+    RunningServer,
+    launch_browser,
+    make_ct_volume,
+    median,
+    percentile,
+    timer,
+    write_results,
+)
 
 BENCH_DIR = Path(os.environ.get("RIL_DASH_BENCH_DIR", "/tmp/ril-dash-bench"))
 SERIES = "CT512/ct.nii.gz"

@@ -26,10 +26,17 @@ from urllib.parse import quote
 
 import nibabel as nib
 import numpy as np
+from common import (
+    HERE,
+    RunningServer,
+    launch_browser,
+    make_ct_volume,
+    median,
+    percentile,
+    timer,
+    write_results,
+)
 from PIL import Image
-
-from common import (HERE, RunningServer, launch_browser, make_ct_volume, median, percentile,
-                    timer, write_results)
 
 BENCH_DIR = Path(os.environ.get("RIL_DASH_BENCH_DIR", "/tmp/ril-dash-bench"))
 SERIES = "CT512/ct.nii.gz"

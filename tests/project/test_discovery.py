@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 
 from ril_dash.errors import SeriesNotFound
-from ril_dash.project.discovery import (SeriesRecord, build_folder_tree, discover_series,
-                                        natural_key, resolve_series_path)
+from ril_dash.project.discovery import (
+    SeriesRecord,
+    build_folder_tree,
+    discover_series,
+    natural_key,
+    resolve_series_path,
+)
 
 
 def write_nifti(path: Path, shape=(4, 5, 3)) -> Path:

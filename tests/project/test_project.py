@@ -7,13 +7,13 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from support import tree_digest  # noqa: E402  (tests/support.py)
 
 from ril_dash.errors import InvalidProject, SeriesNotFound
 from ril_dash.project.discovery import discover_series
 from ril_dash.project.metadata import load_metadata
 from ril_dash.project.project import Project, init_project
 from ril_dash.project.schema import load_project_config
-from support import tree_digest  # noqa: E402  (tests/support.py)
 
 
 def write_nifti(path: Path) -> None:

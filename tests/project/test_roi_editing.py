@@ -12,9 +12,15 @@ import pytest
 from ril_dash.errors import EditRefused, InvalidProject, VersionConflict
 from ril_dash.project.annotation_store import AnnotationStore
 from ril_dash.project.project import init_project
-from ril_dash.project.roi_editing import (DeleteNeedsConfirmation, add_roi, delete_roi,
-                                          move_roi, read_project_yaml, series_using_roi,
-                                          update_roi)
+from ril_dash.project.roi_editing import (
+    DeleteNeedsConfirmation,
+    add_roi,
+    delete_roi,
+    move_roi,
+    read_project_yaml,
+    series_using_roi,
+    update_roi,
+)
 from ril_dash.project.schema import load_project_config
 
 SHAPE = (6, 5, 4)

@@ -9,8 +9,14 @@ import pytest
 
 from ril_dash.errors import InvalidProject
 from ril_dash.project.project_yaml_writer import default_project_yaml, dump_project_yaml
-from ril_dash.project.schema import (MetadataDef, ProjectConfig, RoiDef, TextFieldDef,
-                                     load_project_config, parse_project_yaml)
+from ril_dash.project.schema import (
+    MetadataDef,
+    ProjectConfig,
+    RoiDef,
+    TextFieldDef,
+    load_project_config,
+    parse_project_yaml,
+)
 
 FULL = """\
 # ril_dash project

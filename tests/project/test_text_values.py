@@ -12,8 +12,12 @@ from ril_dash.errors import EditRefused, VersionConflict
 from ril_dash.project import history
 from ril_dash.project.annotation_store import AnnotationStore
 from ril_dash.project.schema import TextFieldDef
-from ril_dash.project.text_values import (MAX_TEXT, missing_required, set_text_values,
-                                          validate_text_value)
+from ril_dash.project.text_values import (
+    MAX_TEXT,
+    missing_required,
+    set_text_values,
+    validate_text_value,
+)
 
 SHAPE = (6, 5, 4)
 SID = "P1/ct.nii.gz"

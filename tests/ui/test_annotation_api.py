@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import requests
 from PIL import Image
+from support import tree_digest  # noqa: E402  (tests/support.py)
 
 from ril_dash.core.paint import roi_mask
 from ril_dash.core.planes import display_shape, display_to_canonical
 from ril_dash.core.raster import parse_svg_path, rasterize_brush
 from ril_dash.project.annotation_store import AnnotationStore
-from support import tree_digest  # noqa: E402  (tests/support.py)
 
 pytestmark = pytest.mark.browser
 

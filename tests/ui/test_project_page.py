@@ -46,7 +46,7 @@ def project_page(page, demo_server):
 def test_lists_every_series_and_the_top_folders(project_page):
     page = project_page
     wait_rows(page, ALL_IDS)
-    assert page.inner_text("#series-count") == "13 series"
+    assert page.inner_text("#series-count").startswith("13 series · ")
     assert folder_buttons(page) == {"MNI152": "1", "PHANTOM-001": "4", "PHANTOM-002": "4",
                                     "PHANTOM-003": "4"}
     names = page.eval_on_selector_all(
@@ -61,13 +61,14 @@ def test_folder_click_narrows_the_grid_and_shows_sub_folders(project_page):
     page = project_page
     page.click(".ril-folder:has(.ril-folder-name:text-is('PHANTOM-002'))")
     page.wait_for_function(
-        "document.querySelector('#series-count').textContent === '4 series in PHANTOM-002'")
+        "document.querySelector('#series-count').textContent.startsWith('4 series in PHANTOM-002 · ')")
     wait_rows(page, [i for i in PHANTOM_IDS if i.startswith("PHANTOM-002/")])
     assert folder_buttons(page) == {"CT-2026-01-14": "4"}
     assert page.locator(".ril-crumb").all_inner_texts() == ["All series", "PHANTOM-002"]
     # and back to the whole project through the breadcrumb
     page.click(".ril-crumb:text-is('All series')")
-    page.wait_for_function("document.querySelector('#series-count').textContent === '13 series'")
+    page.wait_for_function(
+        "document.querySelector('#series-count').textContent.startsWith('13 series · ')")
     wait_rows(page, ALL_IDS)
     assert page.js_errors == []
 

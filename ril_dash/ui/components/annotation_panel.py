@@ -24,6 +24,7 @@ from ril_dash.errors import RilDashError
 from ril_dash.project.annotation_views import roi_stats
 from ril_dash.project.schema import ProjectConfig
 from ril_dash.ui import ids
+from ril_dash.ui.components.text_fields import text_fields_section
 from ril_dash.ui.services import get_services
 
 TOOLS = [("navigate", "Navigate", "N"), ("brush", "Brush", "B"), ("eraser", "Eraser", "E"),
@@ -54,13 +55,14 @@ def _section(title: str, *children, open_=True):
     return html.Details([html.Summary(title), *children], open=open_, className="ril-annot-section")
 
 
-def annotation_panel(config: ProjectConfig) -> html.Aside:
+def annotation_panel(config: ProjectConfig, texts: dict | None = None) -> html.Aside:
     rois = list(config.rois)
     first = next((r.value for r in rois if not r.locked), rois[0].value if rois else None)
     return html.Aside(className="ril-annot-panel", children=[
         dcc.Store(id=ids.ANNOT_ROIS, data=roi_table(config)),
         dcc.Store(id=ids.ANNOT_VERSION),
         html.Div(id=ids.ANNOT_SINK, style={"display": "none"}),
+        text_fields_section(config, texts or {}),
         _section("ROIs", html.Div("No ROIs are defined; add some in the ROI manager.",
                                   className="ril-muted") if not rois else
                  dcc.RadioItems(id=ids.ANNOT_ROI, value=first, className="ril-roi-list",

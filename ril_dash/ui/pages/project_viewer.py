@@ -23,6 +23,8 @@ import dash_ag_grid as dag
 from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 
 from ril_dash.project.annotation_store import annotated_series
+from ril_dash.project.history_scan import read_summaries
+from ril_dash.project.text_values import format_text_value
 from ril_dash.ui import ids
 from ril_dash.ui.services import get_services
 
@@ -55,6 +57,8 @@ def series_rows(project, folder: str = "") -> list[dict]:
     prefix = folder + "/" if folder else ""
     levels = _level_names(project)
     edited = annotated_series(project.config.annotations)
+    summaries = read_summaries(project.config.annotations)
+    roi_names = {roi.value: roi.name for roi in project.config.rois}
     rows = []
     for record in project.series:
         if prefix and not record.id.startswith(prefix):
@@ -65,8 +69,21 @@ def series_rows(project, folder: str = "") -> list[dict]:
             row[f"level:{name}"] = value
         for key, value in project.metadata.get(record.id, {}).items():
             row[f"meta:{key}"] = value
+        summary = summaries.get(record.id)
+        if summary:
+            row["rois"] = ", ".join(roi_names.get(v, str(v)) for v in summary["rois"])
+            for name, value in summary["texts"].items():
+                row[f"text:{name}"] = format_text_value(value)
         rows.append(row)
     return rows
+
+
+def count_label(rows: list[dict], folder: str = "") -> str:
+    """'13 series · 2 annotated · 11 not annotated' (in a folder: '… in P1')."""
+    annotated = sum(1 for row in rows if row["annotated"])
+    where = f" in {folder}" if folder else ""
+    return (f"{len(rows)} series{where} · {annotated} annotated · "
+            f"{len(rows) - annotated} not annotated")
 
 
 def column_defs(project) -> list[dict]:
@@ -77,6 +94,9 @@ def column_defs(project) -> list[dict]:
     for values in project.metadata.values():
         meta_columns.extend(k for k in values if k not in meta_columns)
     cols += [{"field": f"meta:{key}", "headerName": key} for key in meta_columns]
+    cols += [{"field": f"text:{field.name}", "headerName": field.name}
+             for field in project.config.text_fields]
+    cols.append({"field": "rois", "headerName": "Annotated ROIs", "minWidth": 150})
     cols.append({"field": "size_mb", "headerName": "Size (MB)", "filter": "agNumberColumnFilter",
                  "maxWidth": 130, "type": "numericColumn"})
     cols.append({"field": "id", "headerName": "Path", "minWidth": 260})
@@ -129,7 +149,7 @@ def layout(**_query) -> html.Div:
             html.Div(className="ril-toolbar", children=[
                 dcc.Input(id=ids.SEARCH, type="search", placeholder="Filter series by any column…",
                           debounce=False, className="ril-search", autoComplete="off"),
-                html.Span(f"{len(rows)} series", id=ids.SERIES_COUNT, className="ril-count-label"),
+                html.Span(count_label(rows), id=ids.SERIES_COUNT, className="ril-count-label"),
             ]),
             dag.AgGrid(
                 id=ids.GRID,
@@ -182,8 +202,7 @@ def show_folder_series(folder):
     project = get_services().project
     folder = folder if folder in project.folder_tree() else ""
     rows = series_rows(project, folder)
-    where = f" in {folder}" if folder else ""
-    return rows, f"{len(rows)} series{where}", ""
+    return rows, count_label(rows, folder), ""
 
 
 clientside_callback(

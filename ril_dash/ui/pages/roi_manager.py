@@ -24,9 +24,15 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
 from ril_dash.errors import RilDashError, VersionConflict
-from ril_dash.project.roi_editing import (DeleteNeedsConfirmation, add_roi, delete_roi,
-                                          move_roi, read_project_yaml, series_using_roi,
-                                          update_roi)
+from ril_dash.project.roi_editing import (
+    DeleteNeedsConfirmation,
+    add_roi,
+    delete_roi,
+    move_roi,
+    read_project_yaml,
+    series_using_roi,
+    update_roi,
+)
 from ril_dash.project.schema import ROI_TYPES, load_project_config
 from ril_dash.ui import ids
 from ril_dash.ui.services import get_services

@@ -19,7 +19,15 @@ from __future__ import annotations
 import base64
 
 import dash
-from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    clientside_callback,
+    dcc,
+    html,
+)
 
 from ril_dash.errors import RilDashError
 from ril_dash.ui import ids
@@ -121,7 +129,7 @@ def layout(series: str | None = None, **_query) -> html.Div:
     warnings = [html.Div(w, className="ril-alert ril-alert-warning") for w in geometry["warnings"]]
     return html.Div(className="ril-viewer-page", children=[
         dcc.Store(id=ids.VIEWER_META, data=meta),
-        annotation_panel(services.project.config),
+        annotation_panel(services.project.config, services.state(series).texts),
         html.Div(className="ril-viewer-main", children=[
             html.Div(className="ril-viewer-titlebar", children=[
                 html.Span(series, id=ids.VIEWER_TITLE, className="ril-series-title", title=series),

@@ -1,0 +1,123 @@
+"""The tables of an export: ROI statistics, points, the mask-value mapping; CSV, JSON and Excel.
+
+A table is a :class:`Table` (a sheet name, column names, rows); :func:`write_excel` writes any
+number of them, one sheet each, so later tables (text annotations) only add a ``Table``.
+Every file is written to a temp file beside its destination and then renamed.
+
+The mapping files are the contract with the importer (:mod:`ril_dash.project.import_masks`):
+
+``mapping.json``::
+
+    {"rois": [{"value": 1, "name": "Liver", "radlex": "RID58", "color": "#a0522d",
+               "type": "area"}, ...],
+     "combined": "bitwise OR of values"}
+
+``mapping.csv``: the header ``value,name,radlex,color,type`` and one row per ROI (an empty
+``radlex`` cell means none).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ril_dash.core.atomic_io import atomic_write_text, commit_temp, temp_path_for
+
+__all__ = ["MAPPING_COLUMNS", "POINT_COLUMNS", "STAT_COLUMNS", "Table", "atomic_file",
+           "mapping_table", "write_csv", "write_excel", "write_mapping"]
+
+STAT_COLUMNS = ("series", "roi", "count", "volume_ml", "mean", "sd", "min", "max", "median",
+                "p5", "p25", "p75", "p95")
+POINT_COLUMNS = ("series", "roi", "radlex", "i", "j", "k", "x_mm", "y_mm", "z_mm")
+MAPPING_COLUMNS = ("value", "name", "radlex", "color", "type")
+COMBINED_RULE = "bitwise OR of values"
+_MAX_WIDTH = 60
+
+
+@dataclass
+class Table:
+    """One table of the export: ``name`` is its sheet name (≤ 31 characters)."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: list[list[Any]] = field(default_factory=list)
+
+
+def atomic_file(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(temp)`` on a temp file beside ``path``, then rename it onto ``path``.
+
+    The temp file is removed if ``write`` fails (or is interrupted), so only complete files
+    ever carry the final name.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_path_for(path)
+    try:
+        write(temp)
+        commit_temp(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _cell(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def write_csv(path: Path, table: Table) -> Path:
+    """Write ``table`` as UTF-8 CSV with a header row (None → empty cell)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow([_cell(v) for v in row])
+    atomic_write_text(path, buf.getvalue())
+    return path
+
+
+def mapping_table(rois) -> Table:
+    """The mapping of mask values to ROIs (``rois``: RoiDef-like objects)."""
+    return Table("mapping", MAPPING_COLUMNS,
+                 [[int(r.value), r.name, r.radlex, r.color, r.type] for r in rois])
+
+
+def write_mapping(out_dir: Path, rois) -> list[Path]:
+    """Write ``mapping.json`` and ``mapping.csv``; return their paths."""
+    table = mapping_table(rois)
+    doc = {"rois": [dict(zip(MAPPING_COLUMNS, row)) for row in table.rows],
+           "combined": COMBINED_RULE}
+    json_path = out_dir / "mapping.json"
+    atomic_write_text(json_path, json.dumps(doc, indent=2) + "\n")
+    return [json_path, write_csv(out_dir / "mapping.csv", table)]
+
+
+def write_excel(path: Path, tables: list[Table]) -> Path:
+    """One sheet per table: bold, frozen header row and column widths fitted to the content."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    book.remove(book.active)
+    for table in tables:
+        sheet = book.create_sheet(table.name[:31])
+        sheet.append(list(table.columns))
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        widths = [len(c) for c in table.columns]
+        for row in table.rows:
+            sheet.append([v for v in row])
+            for i, v in enumerate(row):
+                if v is not None:
+                    text = f"{v:.6g}" if isinstance(v, float) else str(v)
+                    widths[i] = max(widths[i], len(text))
+        for i, width in enumerate(widths, start=1):
+            sheet.column_dimensions[get_column_letter(i)].width = min(width + 2, _MAX_WIDTH)
+        sheet.freeze_panes = "A2"
+    return atomic_file(path, lambda temp: book.save(os.fspath(temp)))
