@@ -19,7 +19,7 @@ user was shown).
 Developer notes::
 
     read_project_yaml ─► (config, sha) ─► UI ─► add/update/move/delete(expected_sha256=sha)
-    _edit: lock ─► read ─► CAS ─► change ─► dump ─► parse (validate) ─► [before_write] ─► write
+    edit_project_yaml: lock ─► read ─► CAS ─► change ─► dump ─► parse ─► [before_write] ─► write
     delete_roi's before_write: series_using_roi ─► confirm? ─► commit "delete_roi" per series
 """
 from __future__ import annotations
@@ -179,7 +179,7 @@ def next_free_value(config: ProjectConfig) -> int:
 
 
 # ---------------------------------------------------------------- the read-modify-write
-def _edit(project_dir, expected_sha256: str | None,
+def edit_project_yaml(project_dir, expected_sha256: str | None,
           change: Callable[[ProjectConfig], ProjectConfig],
           before_write: Callable[[ProjectConfig, ProjectConfig], None] | None = None,
           ) -> ProjectConfig:
@@ -245,7 +245,7 @@ def add_roi(project_dir, name: str, radlex: str | None, color: str, value: int |
                                  f"its own value, or leave the value empty.")
         return replace(config, rois=tuple(rois) + (RoiDef(name, radlex, color, v, type, locked),))
 
-    return _edit(project_dir, expected_sha256, change)
+    return edit_project_yaml(project_dir, expected_sha256, change)
 
 
 _UNSET = object()
@@ -286,7 +286,7 @@ def update_roi(project_dir, old_name: str, *, name: str | None = None,
                           locked=roi.locked if new_locked is None else new_locked)
         return replace(config, rois=tuple(rois))
 
-    return _edit(project_dir, expected_sha256, change)
+    return edit_project_yaml(project_dir, expected_sha256, change)
 
 
 def move_roi(project_dir, name: str, offset: int, *,
@@ -302,7 +302,7 @@ def move_roi(project_dir, name: str, offset: int, *,
         rois.insert(j, rois.pop(i))
         return replace(config, rois=tuple(rois))
 
-    return _edit(project_dir, expected_sha256, change)
+    return edit_project_yaml(project_dir, expected_sha256, change)
 
 
 # ---------------------------------------------------------------- deleting
@@ -394,4 +394,4 @@ def delete_roi(project_dir, name: str, *, confirm_series_count: int | None = Non
         for series_id in using:
             _clear_roi(store, root, series_id, roi.value, user)
 
-    return _edit(project_dir, expected_sha256, change, before_write)
+    return edit_project_yaml(project_dir, expected_sha256, change, before_write)

@@ -107,3 +107,10 @@ EXPORT_DONE = "export-done"
 # text annotations
 TEXT_FIELD = "text-field"
 TEXT_MESSAGE = "text-message"
+
+# import form (export page)
+IMPORT_DIR = "import-dir"
+IMPORT_MAPPING = "import-mapping"
+IMPORT_START = "import-start"
+IMPORT_RESULT = "import-result"
+IMPORT_DONE = "import-done"

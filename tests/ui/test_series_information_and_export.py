@@ -49,8 +49,13 @@ def server(tmp_path_factory):
 
 
 def _edit(server, series: str) -> None:
+    from urllib.parse import quote
+
+    summary = json.load(urllib.request.urlopen(
+        f"{server.url}/ril/api/annotations?series={quote(series, safe='')}&plane=axial"))
     body = json.dumps({"series": series, "tool": "lasso", "roi": 1, "plane": "axial",
-                       "index": 2, "parent": 0, "path": "M4,4L20,4L20,20L4,20Z"}).encode()
+                       "index": 2, "parent": summary["version"],
+                       "path": "M4,4L20,4L20,20L4,20Z"}).encode()
     request = urllib.request.Request(server.url + "/ril/api/edit", data=body,
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request) as response:
@@ -111,4 +116,36 @@ def test_export_from_the_ui_runs_in_the_background_with_progress(page, server):
     page.wait_for_selector("#export-result .ril-alert-error", timeout=30_000)
     assert "images" in page.inner_text("#export-result")
     assert not (server.project_dir.parent / "images" / "inside").exists()
+    assert page.js_errors == []
+
+
+def test_import_from_the_ui_restores_exported_masks(page, server, tmp_path):
+    from ril_dash.project.annotation_store import AnnotationStore
+    from ril_dash.project.export import export_project
+    from ril_dash.project.project import Project
+
+    _edit(server, "P1/a.nii.gz")  # P1 now has voxels too
+    project = Project.open(server.project_dir)
+    export_project(project, tmp_path / "out")
+    ann = AnnotationStore(project.config.annotations).series("P1/a.nii.gz", (32, 32, 6))
+    before = ann.refresh().bits.copy()
+    body = json.dumps({"series": "P1/a.nii.gz", "tool": "clear", "roi": 1, "plane": "axial",
+                       "index": 2, "parent": ann.version}).encode()
+    urllib.request.urlopen(urllib.request.Request(
+        server.url + "/ril/api/edit", data=body, headers={"Content-Type": "application/json"}))
+    assert not ann.refresh().bits.any()
+
+    page.goto(server.url + "/export")
+    page.fill("#import-dir", str(tmp_path / "out" / "masks"))
+    page.fill("#import-mapping", str(tmp_path / "out" / "mapping.json"))
+    page.click("#import-start")
+    page.wait_for_selector("#import-done", timeout=30_000)
+    assert page.inner_text("#import-done").startswith("Imported masks into 2 series")
+    state = ann.refresh()
+    assert np.array_equal(state.bits, before)
+    assert ann.versions(limit=1)[0].op == "import"
+
+    page.fill("#import-dir", str(tmp_path / "nowhere"))
+    page.click("#import-start")
+    page.wait_for_selector("#import-result .ril-alert-error")
     assert page.js_errors == []

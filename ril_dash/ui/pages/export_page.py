@@ -1,4 +1,5 @@
-"""Export page (``/export``): masks, mapping files and tables for training, in the background.
+"""Export page (``/export``): masks, mapping files and tables for training, in the background;
+and the form to import masks (:mod:`ril_dash.ui.components.import_form`).
 
 The export runs in a Dash background callback (a separate process, so the server keeps serving)
 with a progress bar. Cancel is cooperative: the Cancel button leaves a marker file in the output
@@ -22,6 +23,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from ril_dash.errors import RilDashError
 from ril_dash.ui import ids
+from ril_dash.ui.components.import_form import import_section
 
 CANCEL_MARKER = ".cancel-export"
 OPTIONS = [("per_roi", "one binary mask per ROI"), ("combined", "combined mask (bitwise OR)"),
@@ -39,8 +41,8 @@ _PROJECT_DIR: Path | None = None
 def register(project_dir: Path) -> None:
     global _PROJECT_DIR
     _PROJECT_DIR = Path(project_dir)
-    dash.register_page(__name__, path="/export", name="Export", title="ril_dash – export",
-                       layout=layout)
+    dash.register_page(__name__, path="/export", name="Export",
+                       title="ril_dash – export and import", layout=layout)
 
 
 def default_folder() -> str:
@@ -71,6 +73,8 @@ def layout(**_query) -> html.Div:
         html.Progress(id=ids.EXPORT_PROGRESS, value="0", max="1", className="ril-progress"),
         html.Div(id=ids.EXPORT_STATUS, className="ril-muted"),
         html.Div(id=ids.EXPORT_RESULT),
+        html.Hr(className="ril-rule"),
+        import_section(),
     ])
 
 
