@@ -35,6 +35,7 @@ from ril_dash.project.roi_editing import (
 )
 from ril_dash.project.schema import ROI_TYPES, load_project_config
 from ril_dash.ui import ids
+from ril_dash.ui.components.text_field_manager import text_field_section
 from ril_dash.ui.services import get_services
 
 LOCKED = "locked"
@@ -179,6 +180,7 @@ def layout(**_query) -> html.Div:
         _delete_dialog(),
         _edit_form(),
         _add_form(),
+        text_field_section(),
     ])
 
 
