@@ -11,7 +11,6 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-
 from support import RunningServer  # tests/support.py
 
 pytestmark = pytest.mark.browser

@@ -41,6 +41,13 @@ def row(page, name: str):
         has=page.locator(".ril-tf-name", has_text=name))
 
 
+def choose_type(page, kind: str) -> None:
+    page.click("#tf-add-type")
+    page.click(f".dash-dropdown-option:has(input[value='{kind}'])")
+    page.wait_for_function(
+        "(k) => document.querySelector('#tf-add-type-value').textContent === k", arg=kind)
+
+
 def fields(project_dir) -> tuple[TextFieldDef, ...]:
     return load_project_config(project_dir).text_fields
 
@@ -53,13 +60,9 @@ def test_add_edit_move_delete_choice_field(page, server, project_dir):
 
     # the values box is only shown for choice types
     assert page.locator("#tf-add-values-field").is_visible()
-    page.click("#tf-add-type")
-    page.click(".Select-menu-outer >> text=text" if page.locator(".Select-menu-outer").count()
-               else "[role=option]:text-is('text')")
+    choose_type(page, "text")
     page.wait_for_selector("#tf-add-values-field", state="hidden")
-    page.click("#tf-add-type")
-    page.click(".Select-menu-outer >> text=choice" if page.locator(".Select-menu-outer").count()
-               else "[role=option]:text-is('choice')")
+    choose_type(page, "choice")
     page.wait_for_selector("#tf-add-values-field", state="visible")
 
     # a choice field without values is refused with an alert, nothing written
@@ -116,9 +119,8 @@ def test_add_edit_move_delete_choice_field(page, server, project_dir):
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     script = "<img src=x onerror=alert(1)>"
-    page.click("#tf-add-type")
-    page.click(".Select-menu-outer >> text=yes_no" if page.locator(".Select-menu-outer").count()
-               else "[role=option]:text-is('yes_no')")
+    choose_type(page, "yes_no")
+    page.uncheck("#tf-add-required input[type=checkbox]")
     page.fill("#tf-add-name", script)
     page.click("#tf-add")
     wait_names(page, ["Image quality", script])

@@ -43,7 +43,8 @@ _CHANGE_OUTPUTS = [Output(ids.TF_TABLE, "children", allow_duplicate=True),
 
 
 def _reload(services) -> None:
-    from ril_dash.ui.pages.roi_manager import reload_project  # the page imports this module
+    # imported here: the page imports this module
+    from ril_dash.ui.pages.roi_manager import reload_project
 
     reload_project(services)
 
@@ -281,9 +282,9 @@ def open_delete(_):
     if not _clicked():
         return (dash.no_update,) * 3
     name = ctx.triggered_id["field"]
-    return (name, False,
-            f"Delete the text field {name}? Values already saved stay in each series' history; "
-            f"the field is no longer shown or exported.")
+    message = (f"Delete the text field {name}? Values already saved stay in each series' "
+               f"history; the field is no longer shown or exported.")
+    return name, False, message
 
 
 @callback(*_CHANGE_OUTPUTS, Output(ids.TF_DELETE_DIALOG, "hidden", allow_duplicate=True),
