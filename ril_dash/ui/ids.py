@@ -14,6 +14,7 @@ FOLDER_STORE = "folder-selected"
 FOLDER_FILTER = "folder-filter"
 SERIES_COUNT = "series-count"
 PROJECT_ERRORS = "project-errors"
+EXPORT_LINK = "export-link"
 
 # slice viewer
 VIEWER_GRAPH = "viewer-graph"

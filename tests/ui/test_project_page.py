@@ -65,6 +65,13 @@ def test_folder_click_narrows_the_grid_and_shows_sub_folders(project_page):
     wait_rows(page, [i for i in PHANTOM_IDS if i.startswith("PHANTOM-002/")])
     assert folder_buttons(page) == {"CT-2026-01-14": "4"}
     assert page.locator(".ril-crumb").all_inner_texts() == ["All series", "PHANTOM-002"]
+    # "Export these series" carries the folder to the export page
+    assert page.get_attribute("#export-link", "href") == "/export?glob=PHANTOM-002%2F%2A"
+    page.click("#export-link")
+    page.wait_for_selector("#export-glob")
+    assert page.input_value("#export-glob") == "PHANTOM-002/*"
+    page.go_back()
+    page.wait_for_selector(".ril-folder")
     # and back to the whole project through the breadcrumb
     page.click(".ril-crumb:text-is('All series')")
     page.wait_for_function(

@@ -49,7 +49,8 @@ def default_folder() -> str:
     return str(_PROJECT_DIR / "exports" / time.strftime("export-%Y%m%d-%H%M%S"))
 
 
-def layout(**_query) -> html.Div:
+def layout(glob: str | None = None, **_query) -> html.Div:
+    """``?glob=PATTERN`` (from the project viewer's "Export these series") preselects series."""
     return html.Div(className="ril-page", children=[
         html.H2("Export masks and tables"),
         html.P("Masks are written aligned with their source images (same shape, affine and "
@@ -58,11 +59,11 @@ def layout(**_query) -> html.Div:
         dcc.Input(id=ids.EXPORT_OUT, value=default_folder(), className="ril-search ril-wide",
                   debounce=False),
         html.Label("Series", className="ril-sub"),
-        dcc.RadioItems(id=ids.EXPORT_MODE, value="all", inline=True,
+        dcc.RadioItems(id=ids.EXPORT_MODE, value="glob" if glob else "all", inline=True,
                        options=[{"label": "all", "value": "all"},
                                 {"label": "matching", "value": "glob"}]),
         dcc.Input(id=ids.EXPORT_GLOB, placeholder="e.g. PHANTOM-00*/*/arterial.nii.gz",
-                  className="ril-search ril-wide"),
+                  value=glob or None, className="ril-search ril-wide"),
         html.Label("Include", className="ril-sub"),
         dcc.Checklist(id=ids.EXPORT_OPTIONS, value=DEFAULTS,
                       options=[{"label": label, "value": value} for value, label in OPTIONS]),

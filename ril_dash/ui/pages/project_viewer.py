@@ -17,6 +17,7 @@ Developer notes::
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import dash
 import dash_ag_grid as dag
@@ -150,6 +151,8 @@ def layout(**_query) -> html.Div:
                 dcc.Input(id=ids.SEARCH, type="search", placeholder="Filter series by any column…",
                           debounce=False, className="ril-search", autoComplete="off"),
                 html.Span(count_label(rows), id=ids.SERIES_COUNT, className="ril-count-label"),
+                dcc.Link("Export these series", href="/export", id=ids.EXPORT_LINK,
+                         className="ril-nav-link ril-export-link"),
             ]),
             dag.AgGrid(
                 id=ids.GRID,
@@ -195,6 +198,7 @@ def show_folders(folder, text):
     Output(ids.GRID, "rowData"),
     Output(ids.SERIES_COUNT, "children"),
     Output(ids.FOLDER_FILTER, "value"),
+    Output(ids.EXPORT_LINK, "href"),
     Input(ids.FOLDER_STORE, "data"),
     prevent_initial_call=True,
 )
@@ -202,7 +206,8 @@ def show_folder_series(folder):
     project = get_services().project
     folder = folder if folder in project.folder_tree() else ""
     rows = series_rows(project, folder)
-    return rows, count_label(rows, folder), ""
+    link = "/export" + (f"?glob={quote(folder + '/*', safe='')}" if folder else "")
+    return rows, count_label(rows, folder), "", link
 
 
 clientside_callback(
