@@ -7,7 +7,7 @@ form and a delete confirmation sit below it. All changes go through
 hash of project.yaml the page last saw -- the same ``ROI_SHA`` store as the ROI section, so
 edits in either section keep the other's hash current). Errors are shown as alerts; names are
 rendered as text, never as HTML. After every change the server reloads the project config
-(``roi_manager.reload_project``) so the viewer shows the new fields.
+(:func:`ril_dash.ui.components.yaml_edits.reload_project`) so the viewer shows the new fields.
 
 Developer notes::
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
-from ril_dash.errors import RilDashError, VersionConflict
+from ril_dash.errors import RilDashError
 from ril_dash.project.roi_editing import read_project_yaml
 from ril_dash.project.schema import FIELD_TYPES
 from ril_dash.project.text_field_editing import (
@@ -32,6 +32,12 @@ from ril_dash.project.text_field_editing import (
     update_text_field,
 )
 from ril_dash.ui import ids
+from ril_dash.ui.components.yaml_edits import (
+    apply_change,
+    clicked,
+    error_alert,
+    reload_project,
+)
 from ril_dash.ui.services import get_services
 
 REQUIRED = "required"
@@ -40,18 +46,6 @@ _CHANGE_OUTPUTS = [Output(ids.TF_TABLE, "children", allow_duplicate=True),
                    Output(ids.ROI_SHA, "data", allow_duplicate=True),
                    Output(ids.TF_ALERT, "children", allow_duplicate=True),
                    Output(ids.TF_STATUS, "children", allow_duplicate=True)]
-
-
-def _reload(services) -> None:
-    # imported here: the page imports this module
-    from ril_dash.ui.pages.roi_manager import reload_project
-
-    reload_project(services)
-
-
-def _alert(message: str) -> html.Div:
-    return html.Div([html.Strong("Not saved. "), html.Span(message)],
-                    className="ril-alert ril-alert-error")
 
 
 # ---------------------------------------------------------------- rendering
@@ -153,10 +147,10 @@ def text_field_section() -> html.Section:
     try:
         config, _sha = read_project_yaml(services.project.dir)
         if config.text_fields != services.project.config.text_fields:  # changed elsewhere
-            _reload(services)
+            reload_project(services)
         table = text_field_table(config)
     except RilDashError as exc:
-        alert = _alert(str(exc))
+        alert = error_alert(str(exc))
     return html.Section(className="ril-tf-section", children=[
         dcc.Store(id=ids.TF_EDIT_TARGET, data=None),
         dcc.Store(id=ids.TF_DELETE_TARGET, data=None),
@@ -173,28 +167,11 @@ def text_field_section() -> html.Section:
 
 
 # ---------------------------------------------------------------- changes
+
+
+
 def _change(action, done: str):
-    """Run ``action()``; return the table, the new hash, an alert (error) and a status (done)."""
-    services = get_services()
-    try:
-        action()
-    except VersionConflict as exc:  # show what is on disk now, so the user can redo the change
-        try:
-            config, sha = read_project_yaml(services.project.dir)
-            _reload(services)
-        except RilDashError:
-            return dash.no_update, dash.no_update, _alert(str(exc)), None
-        return text_field_table(config), sha, _alert(str(exc)), None
-    except RilDashError as exc:
-        return dash.no_update, dash.no_update, _alert(str(exc)), None
-    _reload(services)
-    config, sha = read_project_yaml(services.project.dir)
-    return text_field_table(config), sha, None, done
-
-
-def _clicked() -> bool:
-    return bool(ctx.triggered_id) and bool(ctx.triggered and ctx.triggered[0]["value"])
-
+    return apply_change(action, done, text_field_table)
 
 @callback(Output(ids.TF_ADD_VALUES_FIELD, "style"), Input(ids.TF_ADD_TYPE, "value"))
 def show_add_values(kind):
@@ -221,7 +198,7 @@ def add(_, name, kind, values, required, sha):
           Input({"type": ids.TF_MOVE_BUTTON, "field": ALL, "offset": ALL}, "n_clicks"),
           State(ids.ROI_SHA, "data"), prevent_initial_call=True)
 def move(_, sha):
-    if not _clicked():
+    if not clicked():
         return (dash.no_update,) * 4
     name, offset = ctx.triggered_id["field"], int(ctx.triggered_id["offset"])
     project_dir = get_services().project.dir
@@ -236,7 +213,7 @@ def move(_, sha):
           Input({"type": ids.TF_EDIT_BUTTON, "field": ALL}, "n_clicks"),
           prevent_initial_call=True)
 def open_edit(_):
-    if not _clicked():
+    if not clicked():
         return (dash.no_update,) * 8
     name = ctx.triggered_id["field"]
     field = next((f for f in get_services().project.config.text_fields if f.name == name), None)
@@ -279,7 +256,7 @@ def cancel_edit(_):
           Input({"type": ids.TF_DELETE_BUTTON, "field": ALL}, "n_clicks"),
           prevent_initial_call=True)
 def open_delete(_):
-    if not _clicked():
+    if not clicked():
         return (dash.no_update,) * 3
     name = ctx.triggered_id["field"]
     message = (f"Delete the text field {name}? Values already saved stay in each series' "

@@ -6,7 +6,7 @@ below it. All changes go through :mod:`ril_dash.project.roi_editing` (locked, va
 atomic, compare-and-swap on the file hash this page last saw), so an invalid change is never
 written and a change made meanwhile by someone else is reported instead of overwritten. Saving
 rewrites project.yaml, which drops its comments. After every change the running server reloads
-the project config (:func:`reload_project`). Names are always rendered as text, never as HTML.
+the project config (:func:`ril_dash.ui.components.yaml_edits.reload_project`). Names are always rendered as text, never as HTML.
 
 Developer notes::
 
@@ -23,7 +23,7 @@ import getpass
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
-from ril_dash.errors import RilDashError, VersionConflict
+from ril_dash.errors import RilDashError
 from ril_dash.project.roi_editing import (
     DeleteNeedsConfirmation,
     add_roi,
@@ -33,9 +33,15 @@ from ril_dash.project.roi_editing import (
     series_using_roi,
     update_roi,
 )
-from ril_dash.project.schema import ROI_TYPES, load_project_config
+from ril_dash.project.schema import ROI_TYPES
 from ril_dash.ui import ids
 from ril_dash.ui.components.text_field_manager import text_field_section
+from ril_dash.ui.components.yaml_edits import (
+    apply_change,
+    clicked,
+    error_alert,
+    reload_project,
+)
 from ril_dash.ui.services import get_services
 
 LOCKED = "locked"
@@ -51,21 +57,11 @@ def register() -> None:
                        layout=layout)
 
 
-def reload_project(services) -> None:
-    """Make the running server use project.yaml as it is on disk now."""
-    services.project.config = load_project_config(services.project.dir)
-
-
 def _user() -> str:
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name (containers)
         return "ril_dash"
-
-
-def _alert(message: str) -> html.Div:
-    return html.Div([html.Strong("Not saved. "), html.Span(message)],
-                    className="ril-alert ril-alert-error")
 
 
 # ---------------------------------------------------------------- rendering
@@ -166,7 +162,7 @@ def layout(**_query) -> html.Div:
             reload_project(services)
         table = roi_table(config)
     except RilDashError as exc:
-        alert = _alert(str(exc))
+        alert = error_alert(str(exc))
     return html.Div(className="ril-roi-page", children=[
         dcc.Store(id=ids.ROI_SHA, data=sha),
         dcc.Store(id=ids.ROI_EDIT_TARGET, data=None),
@@ -185,28 +181,11 @@ def layout(**_query) -> html.Div:
 
 
 # ---------------------------------------------------------------- changes
+
+
+
 def _change(action, done: str):
-    """Run ``action()``; return the table, the new hash, an alert (error) and a status (done)."""
-    services = get_services()
-    try:
-        action()
-    except VersionConflict as exc:  # show what is on disk now, so the user can redo the change
-        try:
-            config, sha = read_project_yaml(services.project.dir)
-            reload_project(services)
-        except RilDashError:
-            return dash.no_update, dash.no_update, _alert(str(exc)), None
-        return roi_table(config), sha, _alert(str(exc)), None
-    except RilDashError as exc:
-        return dash.no_update, dash.no_update, _alert(str(exc)), None
-    reload_project(services)
-    config, sha = read_project_yaml(services.project.dir)
-    return roi_table(config), sha, None, done
-
-
-def _clicked() -> bool:
-    return bool(ctx.triggered_id) and bool(ctx.triggered and ctx.triggered[0]["value"])
-
+    return apply_change(action, done, roi_table)
 
 @callback(*_CHANGE_OUTPUTS,
           Output(ids.ROI_ADD_NAME, "value"), Output(ids.ROI_ADD_RADLEX, "value"),
@@ -228,7 +207,7 @@ def add(_, name, radlex, color, kind, locked, sha):
           Input({"type": ids.ROI_MOVE_BUTTON, "roi": ALL, "offset": ALL}, "n_clicks"),
           State(ids.ROI_SHA, "data"), prevent_initial_call=True)
 def move(_, sha):
-    if not _clicked():
+    if not clicked():
         return (dash.no_update,) * 4
     name, offset = ctx.triggered_id["roi"], int(ctx.triggered_id["offset"])
     project_dir = get_services().project.dir
@@ -243,7 +222,7 @@ def move(_, sha):
           Input({"type": ids.ROI_EDIT_BUTTON, "roi": ALL}, "n_clicks"),
           prevent_initial_call=True)
 def open_edit(_):
-    if not _clicked():
+    if not clicked():
         return (dash.no_update,) * 8
     name = ctx.triggered_id["roi"]
     roi = next((r for r in get_services().project.config.rois if r.name == name), None)
@@ -285,7 +264,7 @@ def cancel_edit(_):
           Input({"type": ids.ROI_DELETE_BUTTON, "roi": ALL}, "n_clicks"),
           prevent_initial_call=True)
 def open_delete(_):
-    if not _clicked():
+    if not clicked():
         return (dash.no_update,) * 6
     name = ctx.triggered_id["roi"]
     project = get_services().project
@@ -295,7 +274,7 @@ def open_delete(_):
     try:
         count = len(series_using_roi(project, roi.value))
     except RilDashError as exc:
-        return (dash.no_update,) * 5 + (_alert(str(exc)),)
+        return (dash.no_update,) * 5 + (error_alert(str(exc)),)
     if count:
         message = (f"{roi.name} has annotations in {count} series; deleting it removes them "
                    f"from the current masks (they stay in each series' history). Type "
@@ -316,7 +295,7 @@ def confirm_delete(_, target, text, sha):
         return (dash.no_update,) * 5
     if target["count"] and (text or "").strip() != CONFIRM_WORD:
         return (dash.no_update, dash.no_update,
-                _alert(f"Type {CONFIRM_WORD} in the box to confirm deleting {target['name']}."),
+                error_alert(f"Type {CONFIRM_WORD} in the box to confirm deleting {target['name']}."),
                 None, dash.no_update)
     project_dir = get_services().project.dir
 
