@@ -24,10 +24,10 @@ from typing import Any, Mapping, NoReturn
 
 import yaml
 
+from ril_dash.core.paint import OVERLAP_MODES
 from ril_dash.errors import InvalidProject
 
 PROJECT_FILE = "project.yaml"
-OVERLAP_MODES = ("one_roi_per_voxel", "multi_label")
 ROI_TYPES = ("area", "point")
 FIELD_TYPES = ("choice", "multi_choice", "text", "number", "yes_no")
 MAX_NAME_LENGTH = 64

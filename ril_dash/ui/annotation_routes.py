@@ -17,11 +17,11 @@ write is refused (409) instead of silently overwriting someone else's work.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 
 from flask import jsonify, request
 
+from ril_dash.core.png import png_data_url
 from ril_dash.errors import EditRefused, StorageError, VersionConflict
 from ril_dash.project.annotation_views import (
     overlay_png,
@@ -33,12 +33,11 @@ from ril_dash.project.text_values import fields_json, missing_required, set_text
 from ril_dash.ui.routes import BadRequest, _int, _series, blueprint
 from ril_dash.ui.services import get_services
 
-_PNG = "data:image/png;base64,"
 MAX_HIDDEN = 64
 
 
 def _data_url(png: bytes | None) -> str:
-    return _PNG + base64.b64encode(png).decode("ascii") if png else ""
+    return png_data_url(png) if png else ""
 
 
 def _version() -> int | None:

@@ -14,17 +14,16 @@ Routes (all GET):
 
 from __future__ import annotations
 
-import base64
 import math
 
 from flask import Blueprint, Response, jsonify, request
 
+from ril_dash.core.png import png_data_url
 from ril_dash.errors import RilDashError, SeriesNotFound
 from ril_dash.ui.services import get_services
 
 blueprint = Blueprint("ril_api", __name__, url_prefix="/ril/api")
 
-_PNG_PREFIX = "data:image/png;base64,"
 
 
 class BadRequest(ValueError):
@@ -89,7 +88,7 @@ def slice_image() -> Response:
     series, plane = _series(), request.args.get("plane", "")
     center, width = _window()
     png = get_services().slice_png(series, plane, _int("index"), _int("frame", 0), center, width)
-    body = _PNG_PREFIX + base64.b64encode(png).decode("ascii")
+    body = png_data_url(png)
     response = Response(body, mimetype="text/plain")
     response.headers["Cache-Control"] = "private, max-age=60"
     return response
@@ -100,7 +99,7 @@ def thumbnails() -> Response:
     series, plane = _series(), request.args.get("plane", "")
     center, width = _window()
     factor, pngs = get_services().thumbnails(series, plane, _int("frame", 0), center, width)
-    images = [_PNG_PREFIX + base64.b64encode(p).decode("ascii") for p in pngs]
+    images = [png_data_url(p) for p in pngs]
     return jsonify(factor=factor, images=images)
 
 

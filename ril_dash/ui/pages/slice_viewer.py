@@ -16,8 +16,6 @@ Developer notes::
 
 from __future__ import annotations
 
-import base64
-
 import dash
 from dash import (
     ClientsideFunction,
@@ -29,6 +27,7 @@ from dash import (
     html,
 )
 
+from ril_dash.core.png import png_data_url
 from ril_dash.errors import RilDashError
 from ril_dash.ui import ids
 from ril_dash.ui.components.annotation_panel import annotation_panel
@@ -114,7 +113,7 @@ def _first_slice(services, series: str, geometry: dict) -> dict:
     center, width = geometry["window"]
     png = services.slice_png(series, plane, index, 0, center, width)
     return {"plane": plane, "index": index, "window": [center, width],
-            "src": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
+            "src": png_data_url(png)}
 
 
 def layout(series: str | None = None, **_query) -> html.Div:
