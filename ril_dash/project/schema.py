@@ -34,7 +34,7 @@ MAX_NAME_LENGTH = 64
 MAX_MASK_VALUE = 2**31 - 1
 
 _TOP_KEYS = ("name", "images", "annotations", "hierarchy", "metadata", "settings", "rois",
-             "text_fields")
+             "text_fields", "workflow")
 _METADATA_KEYS = ("file", "path_column")
 _SETTINGS_KEYS = ("overlap",)
 _ROI_KEYS = ("name", "radlex", "color", "value", "type", "locked")
@@ -93,6 +93,9 @@ class ProjectConfig:
     source: Path | None = None
     lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}),
                                      compare=False, repr=False)
+    #: the composed YAML node of the optional ``workflow:`` section (None if absent), validated
+    #: later by :mod:`ril_dash.workflow.schema` so its errors keep the file's line numbers
+    workflow_node: yaml.Node | None = field(default=None, compare=False, repr=False)
 
     def line_of(self, path: str) -> int | None:
         """Return the line a field was read from, or None if unknown."""
@@ -325,8 +328,12 @@ class _Parser:
                           f"case); rename one of them")
             seen[text_field.name.casefold()] = i
             fields.append(text_field)
+        workflow_node = keys.get("workflow")
+        if workflow_node is not None:
+            self.lines["workflow"] = workflow_node.start_mark.line + 1
         return ProjectConfig(name, images, annotations, hierarchy, metadata, overlap,
-                             tuple(rois), tuple(fields), None, MappingProxyType(self.lines))
+                             tuple(rois), tuple(fields), None, MappingProxyType(self.lines),
+                             workflow_node)
 
 
 _NULL = yaml.ScalarNode(_TAG + "null", "")
