@@ -7,6 +7,8 @@
     ril-dash init PROJECT_DIR --images DIR [--annotations DIR] [--name NAME]
     ril-dash export PROJECT_DIR --out DIR [--series GLOB] [--no-per-roi] [--no-combined]
                     [--copy-images] [--copy-annotations] [--no-excel]
+    ril-dash users PROJECT_DIR add NAME [--admin] [--display-name X] [--password-stdin]
+    ril-dash users PROJECT_DIR remove NAME | passwd NAME [--password-stdin] | list
 
 Errors the user can fix (an invalid project.yaml, a missing folder, a port in use) are printed
 as one clear message and the command exits with status 2.
@@ -156,6 +158,27 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also copy the annotation folders into DIR/annotations")
     p_export.add_argument("--no-excel", dest="excel", action="store_false",
                           help="skip ril_dash_export.xlsx (the CSV tables are still written)")
+
+    p_users = sub.add_parser("users", help="manage the users file (logins for serving)",
+                             description="Add, remove, re-password or list the users of "
+                                         "PROJECT_DIR/users.yaml. Passwords are asked on the "
+                                         "terminal (or read from stdin with --password-stdin) "
+                                         "and stored only as salted hashes.")
+    p_users.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    users_sub = p_users.add_subparsers(dest="users_action", metavar="ACTION", required=True)
+    p_uadd = users_sub.add_parser("add", help="add a user")
+    p_uadd.add_argument("name", metavar="NAME", help="1-64 letters, digits or . _ - @")
+    p_uadd.add_argument("--admin", action="store_true", help="may manage the project")
+    p_uadd.add_argument("--display-name", metavar="X", help="name shown in the app")
+    p_uadd.add_argument("--password-stdin", action="store_true",
+                        help="read the password as one line from stdin (for scripts)")
+    p_urm = users_sub.add_parser("remove", help="remove a user")
+    p_urm.add_argument("name", metavar="NAME")
+    p_upw = users_sub.add_parser("passwd", help="change a user's password")
+    p_upw.add_argument("name", metavar="NAME")
+    p_upw.add_argument("--password-stdin", action="store_true",
+                       help="read the password as one line from stdin (for scripts)")
+    users_sub.add_parser("list", help="list the users")
     return parser
 
 
@@ -191,6 +214,11 @@ def _run(args: argparse.Namespace) -> None:
         return
     if args.command == "serve":
         serve(args.project_dir, args.host, args.port)
+        return
+    if args.command == "users":
+        from ril_dash.project.users import users_cli
+
+        users_cli(args)
         return
     if args.command == "import-masks":
         from ril_dash.project.import_masks import import_masks

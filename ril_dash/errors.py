@@ -40,3 +40,19 @@ class ExportError(RilDashError):
 
 class ImportRefused(RilDashError):
     """Masks that cannot be imported: wrong geometry, unknown values or ROIs, unreadable files."""
+
+
+class LockHeld(RilDashError):
+    """A series is being edited by someone else (another user, host or server process)."""
+
+
+class InvalidWorkflow(RilDashError):
+    """A workflow description (``workflow:`` in project.yaml or its own file) is malformed."""
+
+
+class TransitionNotAllowed(RilDashError):
+    """A workflow action that this user may not take on this series now (says what they may do)."""
+
+
+class InvalidUsers(RilDashError):
+    """The users file is malformed, or a user change is refused (duplicate, weak password)."""
