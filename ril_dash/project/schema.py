@@ -343,6 +343,32 @@ def _child(node: yaml.MappingNode, key: str) -> yaml.Node:
     return next(v for k, v in node.value if k.value == key)
 
 
+def compose_yaml(text: str, source_name: str, error: type[Exception]) -> yaml.Node | None:
+    """The YAML node tree of ``text`` (line numbers kept), or ``None`` for an empty document;
+    a syntax error raises ``error`` naming the file, the line and what to check.
+
+    Examples
+    --------
+    >>> compose_yaml("a: [1, 2]", "x.yaml", ValueError).value[0][0].value
+    'a'
+    >>> try:
+    ...     compose_yaml("a: [1", "x.yaml", ValueError)
+    ... except ValueError as exc:
+    ...     print(str(exc).split(":")[0])
+    x.yaml line 1
+    """
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise error(f"{source_name}{line}: YAML syntax error: {problem}; check the "
+                    f"indentation and quoting there") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{source_name}: YAML syntax error: {exc}") from None
+
+
 def parse_project_yaml(text: str, *, project_dir: str | os.PathLike,
                        source_name: str = PROJECT_FILE) -> ProjectConfig:
     """Parse and validate the text of a project.yaml.
@@ -377,16 +403,7 @@ def parse_project_yaml(text: str, *, project_dir: str | os.PathLike,
     ril_dash.errors.InvalidProject: project.yaml line 3: colour: unknown key 'colour' ...
     """
     project_dir = Path(project_dir).expanduser().resolve()
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        raise InvalidProject(f"{source_name}{line}: YAML syntax error: {problem}; check the "
-                             f"indentation and quoting there") from None
-    except yaml.YAMLError as exc:
-        raise InvalidProject(f"{source_name}: YAML syntax error: {exc}") from None
+    root = compose_yaml(text, source_name, InvalidProject)
     if root is None:
         raise InvalidProject(f"{source_name} line 1: the file is empty; it needs at least "
                              f"`name:` and `images:`")

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, NoReturn
 import yaml
 
 from ril_dash.errors import InvalidWorkflow
-from ril_dash.project.schema import _NULL, _TAG, _describe, _Parser
+from ril_dash.project.schema import _NULL, _TAG, _describe, _Parser, compose_yaml
 
 if TYPE_CHECKING:  # pragma: no cover
     from ril_dash.project.schema import ProjectConfig
@@ -232,16 +232,7 @@ def parse_workflow_yaml(text: str, *, source_name: str = WORKFLOW_FILE) -> Workf
     ...
     ril_dash.errors.InvalidWorkflow: workflow.yaml line 2: workflow.start_pool: no pool named 'b'...
     """
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        raise InvalidWorkflow(f"{source_name}{line}: YAML syntax error: {problem}; check the "
-                              f"indentation and quoting there") from None
-    except yaml.YAMLError as exc:
-        raise InvalidWorkflow(f"{source_name}: YAML syntax error: {exc}") from None
+    root = compose_yaml(text, source_name, InvalidWorkflow)
     if root is None:
         raise InvalidWorkflow(f"{source_name} line 1: the file is empty; it needs "
                               f"`workflow:` with `start_pool:` and `pools:`")
