@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 import numpy as np
 from common import (
+    BENCH_DIR,
+    CT_SERIES,
     RunningServer,
     launch_browser,
     make_ct_volume,
@@ -30,8 +32,7 @@ from common import (
     write_results,
 )
 
-BENCH_DIR = Path(os.environ.get("RIL_DASH_BENCH_DIR", "/tmp/ril-dash-bench"))
-SERIES = "CT512/ct.nii.gz"
+SERIES = CT_SERIES
 N_ROIS = 10
 SAVES = 40
 STROKES = 15

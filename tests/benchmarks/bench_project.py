@@ -12,15 +12,15 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from common import BENCH_DIR as COMMON_BENCH_DIR
 from common import HERE, RunningServer, launch_browser, median, timer, write_results
 
-BENCH_DIR = Path(os.environ.get("RIL_DASH_BENCH_DIR", "/tmp/ril-dash-bench")) / "p10k"
+BENCH_DIR = COMMON_BENCH_DIR / "p10k"
 N_PATIENTS, N_STUDIES, N_SERIES = 1000, 2, 5
 RUNS = 3
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import os
 import random
 import sys
 from pathlib import Path
@@ -27,6 +26,8 @@ from urllib.parse import quote
 import nibabel as nib
 import numpy as np
 from common import (
+    BENCH_DIR,
+    CT_SERIES,
     HERE,
     RunningServer,
     launch_browser,
@@ -38,8 +39,7 @@ from common import (
 )
 from PIL import Image
 
-BENCH_DIR = Path(os.environ.get("RIL_DASH_BENCH_DIR", "/tmp/ril-dash-bench"))
-SERIES = "CT512/ct.nii.gz"
+SERIES = CT_SERIES
 MID = 149
 COLD_RUNS = 3
 REOPENS = 4

@@ -9,6 +9,7 @@ test run (``python -m pytest`` ignores this folder); run them with
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -20,6 +21,10 @@ sys.path.insert(0, str(HERE.parent))  # tests/support.py
 from support import CHROMIUM, CHROMIUM_ARGS, RunningServer  # noqa: E402,F401
 
 RESULTS = HERE / "results"
+#: where generated benchmark data is kept between runs
+BENCH_DIR = Path(os.environ.get("RIL_DASH_BENCH_DIR", "/tmp/ril-dash-bench"))
+#: the 512×512×300 CT made by :func:`make_ct_volume`, relative to ``BENCH_DIR / "images"``
+CT_SERIES = "CT512/ct.nii.gz"
 
 
 def percentile(values, q: float) -> float:
