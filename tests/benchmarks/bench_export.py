@@ -19,12 +19,13 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from common import BENCH_DIR as COMMON_BENCH_DIR
 from common import median, timer, write_results
 
 N_SERIES = int(os.environ.get("RIL_DASH_BENCH_EXPORT_SERIES", "100"))
 SHAPE = (256, 256, 64)
 RUNS = int(os.environ.get("RIL_DASH_BENCH_EXPORT_RUNS", "3"))
-BENCH_DIR = Path(os.environ.get("RIL_DASH_BENCH_DIR", "/tmp/ril-dash-bench")) / "export"
+BENCH_DIR = COMMON_BENCH_DIR / "export"
 YAML = """\
 name: Export benchmark
 images: images
