@@ -57,9 +57,11 @@ def write_summary(folder: Path, version: int, texts: dict, rois: list[int]) -> N
     os.replace(tmp, folder / SUMMARY)
 
 
-def read_summaries(root: str | os.PathLike) -> dict[str, dict]:
+def read_summaries(root: str | os.PathLike,
+                   series_ids: set[str] | None = None) -> dict[str, dict]:
     """``{series id: {"version", "texts", "rois"}}`` for the annotated series under ``root``
-    whose summary is current (series without one are left out).
+    whose summary is current (series without one are left out); ``series_ids`` saves the
+    folder scan when the caller already has :func:`annotated_series`.
 
     Examples
     --------
@@ -75,7 +77,7 @@ def read_summaries(root: str | os.PathLike) -> dict[str, dict]:
 
     root = Path(root)
     out = {}
-    for series_id in annotated_series(root):
+    for series_id in annotated_series(root) if series_ids is None else series_ids:
         folder = root / (series_id + SUFFIX)
         try:
             summary = json.loads((folder / SUMMARY).read_text())

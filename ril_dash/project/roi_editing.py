@@ -39,10 +39,17 @@ from ril_dash.core.paint import Rules, erase_all
 from ril_dash.errors import EditRefused, InvalidProject, StorageError, VersionConflict
 from ril_dash.project.annotation_store import AnnotationStore, annotated_series
 from ril_dash.project.history import SUFFIX, read_version, version_name
+from ril_dash.project.named_items import (
+    check_offset,
+    check_unique_name,
+    clean_bool,
+    clean_name,
+    find_index,
+    moved,
+)
 from ril_dash.project.project_yaml_writer import dump_project_yaml
 from ril_dash.project.schema import (
     MAX_MASK_VALUE,
-    MAX_NAME_LENGTH,
     PROJECT_FILE,
     ROI_TYPES,
     ProjectConfig,
@@ -98,17 +105,6 @@ def read_project_yaml(project_dir: str | os.PathLike) -> tuple[ProjectConfig, st
 
 
 # ---------------------------------------------------------------- validation of user input
-def _clean_name(name) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidProject("The ROI name is empty; give the ROI a name, e.g. Liver.")
-    name = name.strip()
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidProject(f"The ROI name is {len(name)} characters long; use at most "
-                             f"{MAX_NAME_LENGTH}.")
-    if any(ord(c) < 32 for c in name):
-        raise InvalidProject("The ROI name contains a line break or control character; "
-                             "use one line of text.")
-    return name
 
 
 def _clean_radlex(radlex) -> str | None:
@@ -126,29 +122,6 @@ def _clean_colour(color) -> str:
     if not isinstance(color, str) or not _COLOUR_RE.match(color.strip()):
         raise InvalidProject(f"{str(color)[:40]!r} is not a colour; use #rrggbb, e.g. #a0522d.")
     return color.strip().lower()
-
-
-def _clean_bool(value, what: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InvalidProject(f"{what} must be true or false, got {value!r}.")
-    return bool(value)
-
-
-def _find(rois: list[RoiDef], name: str) -> int:
-    key = str(name).strip().casefold()
-    for i, roi in enumerate(rois):
-        if roi.name.casefold() == key:
-            return i
-    known = ", ".join(r.name for r in rois) or "none"
-    raise InvalidProject(f"There is no ROI named {str(name)[:80]!r} (ROIs: {known}); reload "
-                         f"the ROI list.")
-
-
-def _check_unique_name(rois: list[RoiDef], name: str, skip: int | None = None) -> None:
-    for i, roi in enumerate(rois):
-        if i != skip and roi.name.casefold() == name.casefold():
-            raise InvalidProject(f"An ROI named {roi.name!r} already exists (ROI names ignore "
-                                 f"case); choose another name.")
 
 
 def next_free_value(config: ProjectConfig) -> int:
@@ -224,10 +197,10 @@ def add_roi(project_dir, name: str, radlex: str | None, color: str, value: int |
     VersionConflict
         ``expected_sha256`` is not the file's current hash.
     """
-    name = _clean_name(name)
+    name = clean_name(name, "ROI", "Liver")
     radlex = _clean_radlex(radlex)
     color = _clean_colour(color)
-    locked = _clean_bool(locked, "locked")
+    locked = clean_bool(locked, "locked")
     if type not in ROI_TYPES:
         raise InvalidProject(f"{type!r} is not an ROI type; use one of {', '.join(ROI_TYPES)}.")
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
@@ -237,7 +210,7 @@ def add_roi(project_dir, name: str, radlex: str | None, color: str, value: int |
 
     def change(config: ProjectConfig) -> ProjectConfig:
         rois = list(config.rois)
-        _check_unique_name(rois, name)
+        check_unique_name(rois, name, "ROI")
         v = next_free_value(config) if value is None else int(value)
         if v in {r.value for r in rois}:
             other = next(r.name for r in rois if r.value == v)
@@ -261,14 +234,14 @@ def update_roi(project_dir, old_name: str, *, name: str | None = None,
     value and kind of an ROI are fixed once created (existing masks would be re-labelled).
     ``radlex=None`` (like every other ``None``) leaves the field as it is.
     """
-    new_name = None if name is None else _clean_name(name)
+    new_name = None if name is None else clean_name(name, "ROI", "Liver")
     new_radlex = _UNSET if radlex is _UNSET or radlex is None else _clean_radlex(radlex)
     new_color = None if color is None else _clean_colour(color)
-    new_locked = None if locked is None else _clean_bool(locked, "locked")
+    new_locked = None if locked is None else clean_bool(locked, "locked")
 
     def change(config: ProjectConfig) -> ProjectConfig:
         rois = list(config.rois)
-        i = _find(rois, old_name)
+        i = find_index(rois, old_name, "ROI", "reload the ROI list")
         roi = rois[i]
         if value is not None and value != roi.value:
             raise InvalidProject(f"The mask value of {roi.name!r} ({roi.value}) cannot be "
@@ -279,7 +252,7 @@ def update_roi(project_dir, old_name: str, *, name: str | None = None,
                                  f"existing annotations were made as {roi.type}s and would be "
                                  f"silently re-interpreted. Add a new ROI instead.")
         if new_name is not None:
-            _check_unique_name(rois, new_name, skip=i)
+            check_unique_name(rois, new_name, "ROI", skip=i)
         rois[i] = replace(roi, name=roi.name if new_name is None else new_name,
                           radlex=roi.radlex if new_radlex is _UNSET else new_radlex,
                           color=roi.color if new_color is None else new_color,
@@ -292,17 +265,9 @@ def update_roi(project_dir, old_name: str, *, name: str | None = None,
 def move_roi(project_dir, name: str, offset: int, *,
              expected_sha256: str | None = None) -> ProjectConfig:
     """Move an ROI ``offset`` places (−1 up, +1 down), clamped to the list's ends."""
-    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
-        raise InvalidProject(f"offset must be a whole number (-1 up, +1 down), got {offset!r}.")
-
-    def change(config: ProjectConfig) -> ProjectConfig:
-        rois = list(config.rois)
-        i = _find(rois, name)
-        j = min(max(i + int(offset), 0), len(rois) - 1)
-        rois.insert(j, rois.pop(i))
-        return replace(config, rois=tuple(rois))
-
-    return edit_project_yaml(project_dir, expected_sha256, change)
+    check_offset(offset)
+    return edit_project_yaml(project_dir, expected_sha256, lambda config: replace(
+        config, rois=moved(config.rois, name, offset, "ROI", "reload the ROI list")))
 
 
 # ---------------------------------------------------------------- deleting
@@ -374,13 +339,13 @@ def delete_roi(project_dir, name: str, *, confirm_series_count: int | None = Non
 
     def change(config: ProjectConfig) -> ProjectConfig:
         rois = list(config.rois)
-        roi = rois.pop(_find(rois, name))
+        roi = rois.pop(find_index(rois, name, "ROI", "reload the ROI list"))
         if roi.locked:
             raise EditRefused(f"{roi.name!r} is locked; unlock it before deleting it.")
         return replace(config, rois=tuple(rois))
 
     def before_write(old: ProjectConfig, new: ProjectConfig) -> None:
-        roi = old.rois[_find(list(old.rois), name)]
+        roi = old.rois[find_index(list(old.rois), name, "ROI", "reload the ROI list")]
         root = old.annotations
         store = AnnotationStore(root)
         using = series_using_roi(old, roi.value, store=store)

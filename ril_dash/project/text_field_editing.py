@@ -22,13 +22,18 @@ import os
 from collections.abc import Iterable
 from dataclasses import replace
 
-import numpy as np
-
 from ril_dash.errors import InvalidProject, VersionConflict
+from ril_dash.project.named_items import (
+    check_offset,
+    check_unique_name,
+    clean_bool,
+    clean_name,
+    find_index,
+    moved,
+)
 from ril_dash.project.roi_editing import edit_project_yaml
 from ril_dash.project.schema import (
     FIELD_TYPES,
-    MAX_NAME_LENGTH,
     ProjectConfig,
     TextFieldDef,
 )
@@ -38,18 +43,6 @@ MAX_VALUE_LENGTH = 100
 
 
 # ---------------------------------------------------------------- validation of user input
-def _clean_name(name) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidProject("The text field name is empty; give the field a name, e.g. "
-                             "Contrast phase.")
-    name = name.strip()
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidProject(f"The text field name is {len(name)} characters long; use at most "
-                             f"{MAX_NAME_LENGTH}.")
-    if any(ord(c) < 32 for c in name):
-        raise InvalidProject("The text field name contains a line break or control character; "
-                             "use one line of text.")
-    return name
 
 
 def _clean_type(kind) -> str:
@@ -109,29 +102,6 @@ def _clean_values(values, kind: str, name: str) -> tuple[str, ...]:
     return values
 
 
-def _clean_bool(value, what: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InvalidProject(f"{what} must be true or false, got {value!r}.")
-    return bool(value)
-
-
-def _find(fields: list[TextFieldDef], name) -> int:
-    key = str(name).strip().casefold()
-    for i, f in enumerate(fields):
-        if f.name.casefold() == key:
-            return i
-    known = ", ".join(f.name for f in fields) or "none"
-    raise InvalidProject(f"There is no text field named {str(name)[:80]!r} (text fields: "
-                         f"{known}); reload the page.")
-
-
-def _check_unique_name(fields: list[TextFieldDef], name: str, skip: int | None = None) -> None:
-    for i, f in enumerate(fields):
-        if i != skip and f.name.casefold() == name.casefold():
-            raise InvalidProject(f"A text field named {f.name!r} already exists (names ignore "
-                                 f"case); choose another name.")
-
-
 def _edit(project_dir, expected_sha256, change) -> ProjectConfig:
     try:
         return edit_project_yaml(project_dir, expected_sha256, change)
@@ -157,14 +127,14 @@ def add_text_field(project_dir: str | os.PathLike, name: str, type: str,
     VersionConflict
         ``expected_sha256`` is not the file's current hash.
     """
-    name = _clean_name(name)
+    name = clean_name(name, "text field", "Contrast phase")
     kind = _clean_type(type)
     values = _clean_values(values, kind, name)
-    required = _clean_bool(required, "required")
+    required = clean_bool(required, "required")
 
     def change(config: ProjectConfig) -> ProjectConfig:
         fields = list(config.text_fields)
-        _check_unique_name(fields, name)
+        check_unique_name(fields, name, "text field")
         return replace(config, text_fields=tuple(fields)
                        + (TextFieldDef(name, kind, values, required),))
 
@@ -181,19 +151,19 @@ def update_text_field(project_dir: str | os.PathLike, old_name: str, *, name: st
     fixed once created. Removing an allowed value that series use is allowed (their saved values
     stay in the history).
     """
-    new_name = None if name is None else _clean_name(name)
-    new_required = None if required is None else _clean_bool(required, "required")
+    new_name = None if name is None else clean_name(name, "text field", "Contrast phase")
+    new_required = None if required is None else clean_bool(required, "required")
 
     def change(config: ProjectConfig) -> ProjectConfig:
         fields = list(config.text_fields)
-        i = _find(fields, old_name)
+        i = find_index(fields, old_name, "text field", "reload the page")
         field = fields[i]
         if type is not None and type != field.type:
             raise InvalidProject(f"The type of {field.name!r} ({field.type}) cannot be changed: "
                                  f"values already saved would no longer fit a {type} field. "
                                  f"Add a new field instead.")
         if new_name is not None:
-            _check_unique_name(fields, new_name, skip=i)
+            check_unique_name(fields, new_name, "text field", skip=i)
         final_name = field.name if new_name is None else new_name
         new_values = (field.values if values is None
                       else _clean_values(values, field.type, final_name))
@@ -207,17 +177,10 @@ def update_text_field(project_dir: str | os.PathLike, old_name: str, *, name: st
 def move_text_field(project_dir: str | os.PathLike, name: str, offset: int, *,
                     expected_sha256: str | None = None) -> ProjectConfig:
     """Move a field ``offset`` places (−1 up, +1 down), clamped to the list's ends."""
-    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
-        raise InvalidProject(f"offset must be a whole number (-1 up, +1 down), got {offset!r}.")
-
-    def change(config: ProjectConfig) -> ProjectConfig:
-        fields = list(config.text_fields)
-        i = _find(fields, name)
-        j = min(max(i + int(offset), 0), len(fields) - 1)
-        fields.insert(j, fields.pop(i))
-        return replace(config, text_fields=tuple(fields))
-
-    return _edit(project_dir, expected_sha256, change)
+    check_offset(offset)
+    return _edit(project_dir, expected_sha256, lambda config: replace(
+        config, text_fields=moved(config.text_fields, name, offset, "text field",
+                                  "reload the page")))
 
 
 def delete_text_field(project_dir: str | os.PathLike, name: str, *,
@@ -227,7 +190,7 @@ def delete_text_field(project_dir: str | os.PathLike, name: str, *,
 
     def change(config: ProjectConfig) -> ProjectConfig:
         fields = list(config.text_fields)
-        fields.pop(_find(fields, name))
+        fields.pop(find_index(fields, name, "text field", "reload the page"))
         return replace(config, text_fields=tuple(fields))
 
     return _edit(project_dir, expected_sha256, change)

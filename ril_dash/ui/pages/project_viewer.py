@@ -58,7 +58,7 @@ def series_rows(project, folder: str = "") -> list[dict]:
     prefix = folder + "/" if folder else ""
     levels = _level_names(project)
     edited = annotated_series(project.config.annotations)
-    summaries = read_summaries(project.config.annotations)
+    summaries = read_summaries(project.config.annotations, edited)
     roi_names = {roi.value: roi.name for roi in project.config.rois}
     rows = []
     for record in project.series:
