@@ -123,7 +123,7 @@
         var el = document.getElementById("slice-indicator");
         var v = viewer(), view = v && v.view();
         if (!el || !view || !A.summary) { return; }
-        var n = view.geo.n, ranges = A.summary.ranges, html = [];
+        var n = view.geo.n, ranges = A.summary.ranges;
         el.textContent = "";
         Object.keys(ranges).forEach(function (value) {
             var roi = A.rois[value];
@@ -141,9 +141,8 @@
                 seg.addEventListener("click", function () { viewer().goTo(r[0]); });
                 row.appendChild(seg);
             });
-            html.push(row);
+            el.appendChild(row);
         });
-        html.forEach(function (row) { el.appendChild(row); });
     }
 
     /* ---- point list: select (jump to its slice) or delete -------------------------- */
@@ -301,8 +300,6 @@
             var tool = A.settings.tool;
             if (tool === "fill" || tool === "point") {
                 send({tool: tool, row: Math.round(p.y), col: Math.round(p.x)});
-            } else if (tool === "navigate" && p.curveNumber === 2 && p.customdata) {
-                // nothing: points are deleted from the list in the panel
             }
         });
         applyTool();

@@ -2,7 +2,6 @@
 
 # shell
 URL = "ril-url"
-MESSAGE = "ril-message"
 PRELOAD = "plotly-preload"
 PRELOAD_TIMER = "plotly-preload-timer"
 
@@ -13,13 +12,11 @@ FOLDERS = "folder-tree"
 FOLDER_STORE = "folder-selected"
 FOLDER_FILTER = "folder-filter"
 SERIES_COUNT = "series-count"
-PROJECT_ERRORS = "project-errors"
 EXPORT_LINK = "export-link"
 
 # slice viewer
 VIEWER_GRAPH = "viewer-graph"
 VIEWER_META = "viewer-meta"
-VIEWER_STATE = "viewer-state"
 VIEWER_TITLE = "viewer-title"
 VIEWER_POSITION = "viewer-position"
 VIEWER_READOUT = "viewer-readout"
@@ -32,7 +29,6 @@ FRAME_BOX = "frame-box"
 WINDOW_PRESET = "window-preset"
 WINDOW_CENTER = "window-center"
 WINDOW_WIDTH = "window-width"
-ZOOM_RESET = "zoom-reset"
 
 # ROI manager
 ROI_TABLE = "roi-table"
