@@ -56,3 +56,11 @@ class TransitionNotAllowed(RilDashError):
 
 class InvalidUsers(RilDashError):
     """The users file is malformed, or a user change is refused (duplicate, weak password)."""
+
+
+class PermissionDenied(RilDashError):
+    """The logged-in user has no right to do this (to this series); says who may."""
+
+
+class NotLoggedIn(RilDashError):
+    """A request without a valid session on a server that requires logins."""

@@ -43,3 +43,13 @@ class Settings:
     debug: bool = False
     #: bytes of decoded volumes kept in memory per server process
     volume_cache_bytes: int = 3 * 1024**3
+    #: multi-user mode: every request needs a logged-in user (always on beyond loopback)
+    login_required: bool = False
+    #: a workflow file given at run time (else the ``workflow:`` of project.yaml, if any)
+    workflow_file: Path | None = None
+    #: waitress worker threads
+    threads: int = 8
+    #: mark the session cookie Secure (set when a TLS proxy serves the app over HTTPS)
+    secure_cookies: bool = False
+    #: seconds a series lease lasts unless the open viewer renews it
+    lease_seconds: float = 120.0

@@ -22,6 +22,7 @@ from ril_dash.ui import (
 )
 from ril_dash.ui.routes import blueprint
 from ril_dash.ui.services import EXTENSION_KEY, Services
+from ril_dash.workflow.schema import Workflow, load_workflow_file, workflow_from_project
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -68,6 +69,15 @@ def _background_manager(project: Project) -> dash.DiskcacheManager:
     return dash.DiskcacheManager(diskcache.Cache(str(folder)), expire=3600)
 
 
+def load_workflow(project: Project, settings: Settings) -> Workflow | None:
+    """The workflow in force: the file given at run time, else project.yaml's, else None.
+
+    Raises InvalidWorkflow (naming the file, line and field) when it is malformed."""
+    if settings.workflow_file is not None:
+        return load_workflow_file(settings.workflow_file)
+    return workflow_from_project(project.config)
+
+
 def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     """Return the Dash app serving ``project``.
 
@@ -89,8 +99,10 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
         suppress_callback_exceptions=True,
     )
     app.enable_dev_tools(debug=False, dev_tools_props_check=False)
-    cache_bytes = settings.volume_cache_bytes if settings else 3 * 1024**3
-    app.server.extensions[EXTENSION_KEY] = Services(project, volume_cache_bytes=cache_bytes)
+    settings = settings or Settings(project_dir=project.dir)
+    app.server.extensions[EXTENSION_KEY] = Services(
+        project, volume_cache_bytes=settings.volume_cache_bytes,
+        workflow=load_workflow(project, settings), lease_seconds=settings.lease_seconds)
     app.server.register_blueprint(blueprint)
 
     from ril_dash.ui.pages import export_page, project_viewer, roi_manager, slice_viewer

@@ -27,7 +27,10 @@ from ril_dash.project.annotation_store import (
     SeriesAnnotations,
 )
 from ril_dash.project.editing import SeriesEditor
+from ril_dash.project.audit import AuditLog
 from ril_dash.project.project import Project
+from ril_dash.project.series_locks import SeriesLocks
+from ril_dash.workflow.schema import Workflow
 
 EXTENSION_KEY = "ril_dash"
 
@@ -36,10 +39,16 @@ class Services:
     """Cached access to the project's series for one server process."""
 
     def __init__(self, project: Project, volume_cache_bytes: int = 3 * 1024**3,
-                 thumbnail_cache_bytes: int = 256 * 1024**2, user: str = "local") -> None:
+                 thumbnail_cache_bytes: int = 256 * 1024**2, user: str = "local",
+                 workflow: Workflow | None = None, lease_seconds: float = 120.0) -> None:
         self.project = project
         self.user = user
+        #: the workflow in force (None: no pools; every user may do everything but admin tasks)
+        self.workflow = workflow
         self.store = AnnotationStore(project.config.annotations, background_checkpoints=True)
+        #: series leases, shared with every server on this project (in the annotation store)
+        self.locks = SeriesLocks(project.config.annotations, lease_seconds=lease_seconds)
+        self.audit = AuditLog.for_project(project.dir)
         self.old_states = ByteBudgetLRU(512 * 1024**2, sizeof=lambda s: s.bits.nbytes)
         self.volumes = ByteBudgetLRU(volume_cache_bytes, sizeof=lambda v: v.nbytes)
         self.thumbs = ByteBudgetLRU(thumbnail_cache_bytes, sizeof=lambda t: sum(map(len, t[1])))
