@@ -37,12 +37,17 @@ from ril_dash.core.planes import PLANES, display_stack, display_to_canonical, pl
 from ril_dash.core.voxel_reader import read_voxels
 from ril_dash.errors import InvalidImage
 
-__all__ = ["PLANES", "Volume", "load_volume"]
+__all__ = ["PLANES", "Volume", "canonical_shape", "load_volume"]
 
 _POS, _NEG = ("R", "A", "S"), ("L", "P", "I")
 _GZIP_MAX_RATIO = 1100  # deflate cannot expand more than ~1032:1
 _OBLIQUE_WARN_RAD = math.radians(2.0)
 _READ_ERRORS = (EOFError, zlib.error, OSError, ValueError, struct.error, HeaderDataError)
+
+
+def _canonical_order(ornt: np.ndarray) -> list[int]:
+    """The file axes in canonical (X, Y, Z) order, for an orientation from ``io_orientation``."""
+    return [int(i) for i in np.argsort(ornt[:, 0])]
 
 
 class Volume:
@@ -94,8 +99,7 @@ class Volume:
         for axis in range(3):
             if self._ornt[axis, 1] < 0:
                 arr = np.flip(arr, axis)
-        perm = [int(i) for i in np.argsort(self._ornt[:, 0])]
-        arr = arr.transpose(perm + [3])
+        arr = arr.transpose(_canonical_order(self._ornt) + [3])
         if arr.flags.writeable:
             arr = arr.view()
             arr.flags.writeable = False
@@ -116,8 +120,7 @@ class Volume:
         >>> np.array_equal(v.to_file_order(v.data[..., 0]), np.arange(24).reshape(2, 3, 4))
         True
         """
-        perm = [int(i) for i in np.argsort(self._ornt[:, 0])]
-        arr = np.transpose(canonical, np.argsort(perm))
+        arr = np.transpose(canonical, np.argsort(_canonical_order(self._ornt)))
         for axis in range(3):
             if self._ornt[axis, 1] < 0:
                 arr = np.flip(arr, axis)
@@ -137,7 +140,7 @@ class Volume:
         for axis in range(3):
             if self._ornt[axis, 1] < 0:
                 arr = np.flip(arr, axis)
-        return arr.transpose([int(i) for i in np.argsort(self._ornt[:, 0])])
+        return arr.transpose(_canonical_order(self._ornt))
 
     # -- simple properties --------------------------------------------------------------
     @property
@@ -351,6 +354,62 @@ def load_volume(path, *, max_voxels: int = 2_000_000_000 // 2) -> Volume:
     """
     path = Path(path)
     name = f'"{path.name}" ({path})'
+    img, shape, squeezed, gzipped = _open_checked(path, name, max_voxels)
+    dtype = np.dtype(img.get_data_dtype())
+    n_bytes = math.prod(shape) * dtype.itemsize
+    try:
+        data = read_voxels(path, img, gzipped)
+    except MemoryError:
+        raise InvalidImage(f"Image {name} ({n_bytes:,} bytes) does not fit in memory. Crop or "
+                           "down-sample it.") from None
+    except _READ_ERRORS as exc:
+        raise InvalidImage(f"Image {name} is truncated or corrupt ({type(exc).__name__}: "
+                           f"{exc}). Copy or export it again.") from None
+    data = np.asarray(data).reshape(squeezed)
+    affine, warnings = _display_affine(img, path, name, min(len(shape), 3))
+    if data.dtype.kind == "f":
+        data4 = data.reshape(data.shape + (1,) * (4 - data.ndim))
+        try:
+            if _all_nonfinite(data4):
+                warnings.append(f"Image {name} contains no finite values (all NaN or infinite); "
+                                "it will show as a blank image.")
+        except _READ_ERRORS as exc:
+            raise InvalidImage(f"Image {name} is truncated or corrupt ({exc}). Copy or export "
+                               "it again.") from None
+    return Volume(data, affine, path=path, warnings=warnings)
+
+
+def canonical_shape(path, *, max_voxels: int = 2_000_000_000 // 2) -> tuple[int, int, int]:
+    """The canonical (X, Y, Z) shape :func:`load_volume` gives ``path``, from its header alone.
+
+    No voxel is read, so this is cheap even for a large compressed image (e.g. to open a
+    series' annotations without loading the image).
+
+    Raises
+    ------
+    InvalidImage
+        As :func:`load_volume`, for every problem its header shows.
+
+    Examples
+    --------
+    >>> import tempfile, os, nibabel as nib, numpy as np
+    >>> f = os.path.join(tempfile.mkdtemp(), "pir.nii.gz")
+    >>> pir = np.array([[0, 0, 1.0, 0], [-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 1]])
+    >>> nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), pir), f)
+    >>> canonical_shape(f), load_volume(f).data.shape[:3]
+    ((6, 4, 5), (6, 4, 5))
+    """
+    path = Path(path)
+    name = f'"{path.name}" ({path})'
+    img, shape, _, _ = _open_checked(path, name, max_voxels)
+    affine, _ = _display_affine(img, path, name, min(len(shape), 3))
+    file_shape = (shape + (1, 1))[:3]
+    return tuple(file_shape[i] for i in _canonical_order(io_orientation(affine)))
+
+
+def _open_checked(path: Path, name: str, max_voxels: int):
+    """The image's header checks of :func:`load_volume`: ``(img, shape, squeezed shape,
+    gzipped)`` or :class:`InvalidImage`; no voxel is read."""
     if not path.exists():
         raise InvalidImage(f"Image {name} does not exist. Check the path, or rescan the project "
                            "if the file was moved or deleted.")
@@ -398,19 +457,13 @@ def load_volume(path, *, max_voxels: int = 2_000_000_000 // 2) -> Volume:
         raise InvalidImage(f"Image {name} is truncated or its header is corrupt: it needs "
                            f"{need:,} bytes but the file has {file_size:,}. Copy or export it "
                            "again.")
+    return img, shape, squeezed, gzipped
 
-    try:
-        data = read_voxels(path, img, gzipped)
-    except MemoryError:
-        raise InvalidImage(f"Image {name} ({n_bytes:,} bytes) does not fit in memory. Crop or "
-                           "down-sample it.") from None
-    except _READ_ERRORS as exc:
-        raise InvalidImage(f"Image {name} is truncated or corrupt ({type(exc).__name__}: "
-                           f"{exc}). Copy or export it again.") from None
-    data = np.asarray(data).reshape(squeezed)
 
+def _display_affine(img, path: Path, name: str, n_spatial: int) -> tuple[np.ndarray, list[str]]:
+    """The affine :func:`load_volume` uses (repaired when spacing or orientation is unusable)
+    and the warnings about it; from the header alone."""
     warnings: list[str] = []
-    n_spatial = min(len(shape), 3)
     raw = _raw_zooms(img, path)[:n_spatial]
     bad = [i for i, z in enumerate(raw) if not np.isfinite(z) or z == 0]
     affine = img.affine
@@ -433,13 +486,4 @@ def load_volume(path, *, max_voxels: int = 2_000_000_000 // 2) -> Volume:
     elif np.max(obliquity(affine)) > _OBLIQUE_WARN_RAD:
         warnings.append(f"Image {name} is oblique; it is shown in the closest standard "
                         "orientation without resampling.")
-    if data.dtype.kind == "f":
-        data4 = data.reshape(data.shape + (1,) * (4 - data.ndim))
-        try:
-            if _all_nonfinite(data4):
-                warnings.append(f"Image {name} contains no finite values (all NaN or infinite); "
-                                "it will show as a blank image.")
-        except _READ_ERRORS as exc:
-            raise InvalidImage(f"Image {name} is truncated or corrupt ({exc}). Copy or export "
-                               "it again.") from None
-    return Volume(data, affine, path=path, warnings=warnings)
+    return affine, warnings

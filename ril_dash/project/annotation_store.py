@@ -7,6 +7,13 @@ per-slice provenance. Each change is one
 version file holding only the bounding box of the change (see :mod:`ril_dash.project.history`
 for the layout); every ``checkpoint_every`` versions a sparse checkpoint bounds loading time.
 
+A series may also carry a workflow state (``{"pool", "owner"}``), set only by *transition*
+versions (:meth:`SeriesAnnotations.commit_transition`), which change nothing else, are not
+undoable and are never reverted by undo, redo or rollback. Every write takes an optional
+``guard``, called under the lock with the current workflow state before anything is written,
+so a right to write (e.g. "holds the series") is checked atomically with the write. The rules
+themselves live in :mod:`ril_dash.project.workflow_state`.
+
 The series ``P1/ST1/arterial.nii.gz`` lives in ``<root>/P1/ST1/arterial.nii.gz.ril/``. Commits
 run under a :class:`filelock.FileLock` of that folder, check that their parent is the latest
 version (:class:`~ril_dash.errors.VersionConflict` otherwise) and publish with ``os.link`` so a
@@ -19,6 +26,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +39,7 @@ from ril_dash.core.overlay import present_bits
 from ril_dash.errors import SeriesNotFound, StorageError, VersionConflict
 from ril_dash.project.history import (
     SUFFIX,
+    TRANSITION,
     History,
     Points,
     SlotTable,
@@ -50,9 +59,12 @@ from ril_dash.project.history import (
 )
 from ril_dash.project.history_scan import write_summary
 
-__all__ = ["AnnotationState", "AnnotationStore", "SeriesAnnotations", "VersionInfo",
+__all__ = ["AnnotationState", "AnnotationStore", "Guard", "SeriesAnnotations", "VersionInfo",
            "annotated_series"]
 PROVENANCE_KINDS = ("manual", "semi-auto", "model", "import")
+#: called under the series lock with the current workflow state (``{"pool", "owner"}`` or None);
+#: raising refuses the write (nothing is written, the exception propagates)
+Guard = Callable[[dict | None], None]
 
 
 class DeltaLike(Protocol):
@@ -70,7 +82,8 @@ class AnnotationState:
     ``bits`` from :meth:`SeriesAnnotations.load` is a read-only view of the cached array, which
     later commits through the same object update in place: copy it to keep a snapshot.
     ``provenance`` maps ``(plane, index)`` to ``{"kind", "model", "version", "roi"}``;
-    ``texts`` maps text field names to their values (see :mod:`ril_dash.project.text_values`).
+    ``texts`` maps text field names to their values (see :mod:`ril_dash.project.text_values`);
+    ``workflow`` is the workflow state ``{"pool", "owner"}`` (None: never transitioned).
     """
 
     bits: np.ndarray
@@ -79,11 +92,13 @@ class AnnotationState:
     version: int
     provenance: dict[tuple[str, int], dict]
     texts: Texts = field(default_factory=dict)
+    workflow: dict | None = None
 
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """One line of the history (:meth:`SeriesAnnotations.versions`)."""
+    """One line of the history (:meth:`SeriesAnnotations.versions`); ``label`` describes a
+    transition (e.g. ``"assign analysts → reviewers by ana"``), None for other ops."""
 
     id: int
     parent: int
@@ -95,18 +110,23 @@ class VersionInfo:
     target: int | None
     kind: str | None
     model: str | None
+    label: str | None = None
+
+
+def _copy(workflow: dict | None) -> dict | None:
+    return None if workflow is None else dict(workflow)
 
 
 def _state(hist: History, *, view: bool) -> AnnotationState:
     if not view:  # ``hist`` is already a private copy
         return AnnotationState(hist.bits, hist.slots, hist.points, hist.version, hist.provenance,
-                               hist.texts)
+                               hist.texts, hist.workflow)
     bits = hist.bits.view()
     bits.flags.writeable = False
     return AnnotationState(bits, dict(hist.slots),
                            {k: [list(p) for p in v] for k, v in hist.points.items()},
                            hist.version, {k: dict(v) for k, v in hist.provenance.items()},
-                           copy_texts(hist.texts))
+                           copy_texts(hist.texts), _copy(hist.workflow))
 
 
 def _slices(box) -> tuple[slice, slice, slice]:
@@ -231,7 +251,8 @@ class SeriesAnnotations:
                 prov = meta.get("provenance") or {}
                 out.append(VersionInfo(i, meta["parent"], meta.get("user", ""), meta["time"],
                                        meta["op"], meta.get("tool"), meta.get("roi"),
-                                       meta.get("target"), prov.get("kind"), prov.get("model")))
+                                       meta.get("target"), prov.get("kind"), prov.get("model"),
+                                       meta.get("label")))
             return out
 
     @property
@@ -249,13 +270,14 @@ class SeriesAnnotations:
     # ----------------------------------------------------------------- writing
     def commit(self, parent: int, delta: DeltaLike | None, meta: dict[str, Any],
                points: Points | None = None, slots: SlotTable | None = None,
-               texts: Texts | None = None) -> int:
+               texts: Texts | None = None, *, guard: Guard | None = None) -> int:
         """Append one version: ``delta`` (or ``None``), new ``points``, a new slot table and/or
         new ``texts`` (the full ``{field: value}`` dict; ``None`` = unchanged).
 
         ``meta`` holds ``user``, ``op`` and optionally ``tool``, ``roi``, ``provenance``
         (``{"kind": "manual"|"semi-auto"|"model"|"import", "model": "name@version"}``) and
         ``slices`` (``[{"plane": "axial", "index": 12, "roi": 1}]``, the display slices touched).
+        ``guard`` (see :data:`Guard`) may refuse the write under the lock.
 
         Returns
         -------
@@ -272,8 +294,9 @@ class SeriesAnnotations:
             A malformed delta (box outside the volume, ``before`` not the current contents).
         """
         meta = dict(meta)
-        if meta.get("op") in (None, "undo", "redo", "rollback"):
-            raise ValueError("commit() needs a normal 'op'; use undo(), redo() or rollback()")
+        if meta.get("op") in (None, "undo", "redo", "rollback", TRANSITION) or "workflow" in meta:
+            raise ValueError("commit() needs a normal 'op' and no 'workflow'; use undo(), redo(), "
+                             "rollback() or commit_transition()")
         prov = dict(meta.get("provenance") or {"kind": "manual", "model": None})
         if prov.get("kind") not in PROVENANCE_KINDS:
             raise ValueError(f"provenance kind must be one of {PROVENANCE_KINDS}")
@@ -289,7 +312,7 @@ class SeriesAnnotations:
                 raise ValueError(f"delta arrays {after.shape} do not match the box {ext}")
         with self._mutex, self._locked():
             hist = self._current(catch_up=True)
-            self._check_parent(parent, hist)
+            self._check(guard, parent, hist)
             if box is not None and not np.array_equal(hist.bits[_slices(box)], delta.before):
                 raise ValueError(f"delta.before does not match version {hist.version} of "
                                  f"{self.series_id or self.folder}")
@@ -301,11 +324,12 @@ class SeriesAnnotations:
             return self._publish(hist, meta, box, after, points, slots, entries,
                                  texts=None if texts == hist.texts else texts)
 
-    def undo(self, user: str, *, parent: int | None = None) -> int | None:
+    def undo(self, user: str, *, parent: int | None = None,
+             guard: Guard | None = None) -> int | None:
         """Undo the latest not-yet-undone change (a new version); ``None`` if there is none."""
         with self._mutex, self._locked():
             hist = self._current(catch_up=True)
-            self._check_parent(parent, hist)
+            self._check(guard, parent, hist)
             if not hist.done:
                 return None
             rec = read_version(self._vdir / version_name(hist.done[-1]))
@@ -314,11 +338,12 @@ class SeriesAnnotations:
                                  None, rec.meta.get("prov_before") or [], json_points=True,
                                  texts=rec.meta.get("texts_before") if rec.texts_changed else None)
 
-    def redo(self, user: str, *, parent: int | None = None) -> int | None:
+    def redo(self, user: str, *, parent: int | None = None,
+             guard: Guard | None = None) -> int | None:
         """Re-apply the latest undone change (a new version); ``None`` if there is none."""
         with self._mutex, self._locked():
             hist = self._current(catch_up=True)
-            self._check_parent(parent, hist)
+            self._check(guard, parent, hist)
             if not hist.undone:
                 return None
             rec = read_version(self._vdir / version_name(hist.undone[-1]))
@@ -327,16 +352,38 @@ class SeriesAnnotations:
                                  None, rec.meta.get("prov") or [], json_points=True,
                                  texts=rec.meta.get("texts_after") if rec.texts_changed else None)
 
-    def rollback(self, version: int, user: str, *, parent: int | None = None) -> int:
-        """Commit a new version whose state equals that of ``version`` (nothing is deleted)."""
+    def rollback(self, version: int, user: str, *, parent: int | None = None,
+                 guard: Guard | None = None) -> int:
+        """Commit a new version whose state equals that of ``version`` (nothing is deleted; the
+        workflow state is left as it is)."""
         with self._mutex, self._locked():
             hist = self._current(catch_up=True)
-            self._check_parent(parent, hist)
+            self._check(guard, parent, hist)
             box, after, points, texts, entries = rollback_changes(self._history_at(version), hist)
             meta = {"user": user, "op": "rollback", "target": int(version), "tool": None,
                     "roi": None, "provenance": {"kind": "manual", "model": None},
                     "slices": [{"plane": p, "index": i, "roi": None} for p, i, _ in entries]}
             return self._publish(hist, meta, box, after, points, None, entries, texts=texts)
+
+    def commit_transition(self, decide: Callable[[dict | None], dict[str, Any]]) -> int:
+        """Append a transition version on top of the latest version, whoever wrote it.
+
+        Under the lock, ``decide(current workflow state or None)`` returns the version's meta:
+        ``user``, ``workflow`` (the new state ``{"pool": str, "owner": str | None}``) and
+        anything else to record (``label``, ...). If it raises, nothing is written and the
+        exception propagates. Returns the new version id.
+        """
+        with self._mutex, self._locked():
+            hist = self._current(catch_up=True)
+            meta = dict(decide(_copy(hist.workflow)))
+            workflow = meta.get("workflow")
+            if not (isinstance(workflow, dict) and isinstance(workflow.get("pool"), str)
+                    and isinstance(workflow.get("owner"), (str, type(None)))):
+                raise ValueError(f"a transition needs workflow={{'pool': str, 'owner': str or "
+                                 f"None}}, not {workflow!r}")
+            meta.update(op=TRANSITION, target=None, slices=[],
+                        workflow={"pool": workflow["pool"], "owner": workflow.get("owner")})
+            return self._publish(hist, meta, None, None, None, None, [])
 
     # ----------------------------------------------------------------- internals
     @contextmanager
@@ -353,6 +400,12 @@ class SeriesAnnotations:
             raise StorageError(f"the annotations of {self.series_id or self.folder} are locked by "
                                f"another writer for more than {self.lock_timeout} s; "
                                "try again") from exc
+
+    def _check(self, guard: Guard | None, parent: int | None, hist: History) -> None:
+        """Run ``guard`` on the current workflow state, then check ``parent`` (lock held)."""
+        if guard is not None:
+            guard(_copy(hist.workflow))
+        self._check_parent(parent, hist)
 
     def _check_parent(self, parent: int | None, hist: History) -> None:
         if parent is not None and parent != hist.version:
@@ -409,8 +462,9 @@ class SeriesAnnotations:
         rois = [v for v, b in hist.slots.items() if b in self._present]
         rois += [v for v, pts in hist.points.items() if pts and v not in rois]
         try:
-            write_summary(self.folder, hist.version, hist.texts, [int(v) for v in rois])
-        except OSError:  # only the project viewer's columns depend on it
+            write_summary(self.folder, hist.version, hist.texts, [int(v) for v in rois],
+                          hist.workflow)
+        except OSError:  # derived data: its readers fall back to the versions or skip it
             pass
 
     def _current(self, *, catch_up: bool) -> History:

@@ -26,7 +26,7 @@ from ril_dash.core.planes import PLANES, display_shape, display_to_canonical, pl
 from ril_dash.core.raster import parse_svg_path, rasterize_brush, rasterize_polygon
 from ril_dash.core.volume import Volume
 from ril_dash.errors import EditRefused
-from ril_dash.project.annotation_store import SeriesAnnotations
+from ril_dash.project.annotation_store import Guard, SeriesAnnotations
 from ril_dash.project.schema import ProjectConfig, RoiDef
 
 #: tool → (operation recorded in the history, needs a path, needs a click)
@@ -147,14 +147,19 @@ def parse_edit_request(payload: dict) -> EditRequest:
 
 
 class SeriesEditor:
-    """Applies :class:`EditRequest` objects to one series for one user."""
+    """Applies :class:`EditRequest` objects to one series for one user.
+
+    ``guard`` (e.g. :func:`ril_dash.project.workflow_state.annotate_guard`) is checked under the
+    store lock at every save, so an edit is refused if the user lost the right to annotate.
+    """
 
     def __init__(self, config: ProjectConfig, volume: Volume, annotations: SeriesAnnotations,
-                 user: str) -> None:
+                 user: str, *, guard: Guard | None = None) -> None:
         self.config = config
         self.volume = volume
         self.annotations = annotations
         self.user = user
+        self.guard = guard
 
     def roi(self, value: int) -> RoiDef:
         for roi in self.config.rois:
@@ -201,7 +206,8 @@ class SeriesEditor:
                 "provenance": {"kind": "manual", "model": None},
                 "slices": self._slices_touched(req, delta.box, roi.value)}
         return self.annotations.commit(req.parent, delta, meta,
-                                       slots=slots if slots != state.slots else None)
+                                       slots=slots if slots != state.slots else None,
+                                       guard=self.guard)
 
     # ------------------------------------------------------------------------ internals
     def _operate(self, req: EditRequest, bits: np.ndarray, bit: int, rules: Rules):
@@ -265,4 +271,4 @@ class SeriesEditor:
         meta = {"user": self.user, "op": "points", "tool": req.tool, "roi": roi.value,
                 "provenance": {"kind": "manual", "model": None},
                 "slices": [{"plane": req.plane, "index": req.index, "roi": roi.value}]}
-        return self.annotations.commit(req.parent, None, meta, points=points)
+        return self.annotations.commit(req.parent, None, meta, points=points, guard=self.guard)

@@ -17,9 +17,14 @@ and, when voxels changed, ``box`` (``int64`` 3×2, half-open canonical box), ``b
 ``[plane, index, record-or-null]`` entries), when point annotations changed,
 ``points_before`` / ``points_after`` and, when the per-series text values changed,
 ``texts_before`` / ``texts_after`` (``{field name: value}``; files without them change none).
+A version with op ``"transition"`` changes nothing of the above; it carries ``workflow``
+(``{"pool", "owner"}``, the series' workflow state from then on) and a ``label``. Undo, redo and
+rollback never change the workflow state; the rules live in :mod:`ril_dash.workflow.machine` and
+:mod:`ril_dash.project.workflow_state`.
 
-A **checkpoint** holds ``meta`` (JSON: version, slots, points, texts, provenance map, undo and
-redo stacks, shape), ``z`` (the indices of non-empty z-slices) and ``slices`` (those slices, X×Y×n).
+A **checkpoint** holds ``meta`` (JSON: version, slots, points, texts, workflow state,
+provenance map, undo and redo stacks, shape), ``z`` (the indices of non-empty z-slices) and
+``slices`` (those slices, X×Y×n).
 
 Policy (locking, compare-and-swap, undo) lives in :mod:`ril_dash.project.annotation_store`.
 """
@@ -43,9 +48,10 @@ from ril_dash.core.atomic_io import _fsync_dir, atomic_write_bytes
 from ril_dash.errors import StorageError
 from ril_dash.project.history_scan import SUFFIX, annotated_series
 
-__all__ = ["SUFFIX", "History", "VersionRecord", "annotated_series", "build_record",
-           "clean_strays", "diff_box", "list_versions", "read_version", "replay",
-           "version_name", "write_checkpoint", "write_version"]
+__all__ = ["SUFFIX", "TRANSITION", "History", "VersionRecord", "annotated_series",
+           "build_record", "clean_strays", "diff_box", "latest_workflow", "list_versions",
+           "read_version", "replay", "version_name", "workflow_of", "write_checkpoint",
+           "write_version"]
 
 _log = logging.getLogger(__name__)
 _RESERVED = ("id", "parent", "time", "shape", "slots", "prov", "prov_before",
@@ -55,6 +61,21 @@ SlotTable = dict[int, int]
 Points = dict[int, list[list[int]]]
 ProvKey = tuple[str, int]
 Texts = dict[str, object]  # field name → str | list[str] | float | bool
+TRANSITION = "transition"  # the op of a version that records a new workflow state
+
+
+def workflow_of(meta: dict) -> dict | None:
+    """The workflow state (``{"pool", "owner"}``) a version's ``meta`` sets, or None.
+
+    Examples
+    --------
+    >>> workflow_of({"op": "transition", "workflow": {"pool": "a", "owner": None}})
+    {'pool': 'a', 'owner': None}
+    >>> workflow_of({"op": "paint"}) is None
+    True
+    """
+    wf = meta.get("workflow")
+    return dict(wf) if meta.get("op") == TRANSITION and isinstance(wf, dict) else None
 
 
 def version_name(version: int) -> str:
@@ -124,7 +145,7 @@ class VersionRecord:
     @property
     def undoable(self) -> bool:
         """Whether the linear undo stack holds this version (a normal op that changed something)."""
-        return self.meta["op"] not in ("undo", "redo") and bool(
+        return self.meta["op"] not in ("undo", "redo", TRANSITION) and bool(
             self.box is not None or self.points_changed or self.texts_changed
             or self.meta.get("prov"))
 
@@ -205,6 +226,7 @@ class History:
     done: list[int] = field(default_factory=list)
     undone: list[int] = field(default_factory=list)
     texts: Texts = field(default_factory=dict)
+    workflow: dict | None = None  # set by transition versions only (None: never transitioned)
 
     @classmethod
     def empty(cls, shape: tuple[int, int, int]) -> History:
@@ -214,7 +236,8 @@ class History:
         return History(self.bits.copy(), self.version, dict(self.slots),
                        {k: [list(p) for p in v] for k, v in self.points.items()},
                        {k: dict(v) for k, v in self.provenance.items()},
-                       list(self.done), list(self.undone), copy_texts(self.texts))
+                       list(self.done), list(self.undone), copy_texts(self.texts),
+                       None if self.workflow is None else dict(self.workflow))
 
     def apply(self, rec: VersionRecord) -> None:
         """Apply one version (in place). ``rec.id`` must be ``self.version + 1``."""
@@ -238,6 +261,9 @@ class History:
                 self.provenance.pop((plane, int(index)), None)
             else:
                 self.provenance[(plane, int(index))] = dict(value)
+        workflow = workflow_of(meta)
+        if workflow is not None:
+            self.workflow = workflow
         op, target = meta["op"], meta.get("target")
         if op == "undo":
             _remove(self.done, target)
@@ -269,7 +295,8 @@ def write_checkpoint(folder: Path, hist: History) -> None:
     meta = {
         "version": hist.version, "shape": list(hist.bits.shape),
         "dtype": hist.bits.dtype.str, "slots": {str(k): v for k, v in hist.slots.items()},
-        "points": points_to_json(hist.points), "texts": hist.texts, "done": hist.done, "undone": hist.undone,
+        "points": points_to_json(hist.points), "texts": hist.texts, "workflow": hist.workflow,
+        "done": hist.done, "undone": hist.undone,
         "provenance": [[p, i, v] for (p, i), v in hist.provenance.items()],
     }
     buf = io.BytesIO()
@@ -290,7 +317,32 @@ def read_checkpoint(path: Path, shape: tuple[int, int, int]) -> History:
                    points_from_json(meta["points"]),
                    {(p, int(i)): dict(v) for p, i, v in meta["provenance"]},
                    [int(v) for v in meta["done"]], [int(v) for v in meta["undone"]],
-                   copy_texts(meta.get("texts")))
+                   copy_texts(meta.get("texts")), meta.get("workflow"))
+
+
+def latest_workflow(folder: Path) -> dict | None:
+    """The workflow state after the latest version of the annotation folder ``folder`` (None:
+    never transitioned), reading only metadata: versions newest first, down to the newest
+    readable checkpoint. For when ``summary.json`` is missing or stale."""
+    vdir, cdir = folder / "v", folder / "c"
+    versions = list_versions(vdir)
+    checkpoints = list_versions(cdir) if versions else []
+    for v in reversed(versions):
+        while checkpoints and checkpoints[-1] > v:
+            checkpoints.pop()
+        if checkpoints and checkpoints[-1] == v:
+            try:
+                with np.load(cdir / version_name(v), allow_pickle=False) as z:
+                    return _load_json(z["meta"]).get("workflow")
+            except Exception:  # noqa: BLE001 - damaged checkpoint: read the versions instead
+                checkpoints.pop()
+        try:
+            workflow = workflow_of(read_version(vdir / version_name(v), arrays=False).meta)
+        except (OSError, ValueError, KeyError):  # a writer's publish that it took back
+            continue
+        if workflow is not None:
+            return workflow
+    return None
 
 
 def list_versions(folder: Path) -> list[int]:

@@ -46,20 +46,23 @@ def annotated_series(root: str | os.PathLike) -> set[str]:
 SUMMARY = "summary.json"
 
 
-def write_summary(folder: Path, version: int, texts: dict, rois: list[int]) -> None:
-    """Write the series' small summary (latest version, text values, ROIs present) for the
-    project viewer. It is derived data: replaced atomically but not fsynced, and a reader
-    ignores a summary older than the latest version."""
+def write_summary(folder: Path, version: int, texts: dict, rois: list[int],
+                  workflow: dict | None = None) -> None:
+    """Write the series' small summary (latest version, text values, ROIs present, workflow
+    state ``{"pool", "owner"}`` or None) for the project viewer and the workflow board. It is
+    derived data: replaced atomically but not fsynced, and a reader ignores a summary older than
+    the latest version."""
     import json
 
     tmp = folder / f".{SUMMARY}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"version": version, "texts": texts, "rois": sorted(rois)}))
+    tmp.write_text(json.dumps({"version": version, "texts": texts, "rois": sorted(rois),
+                               "workflow": workflow}))
     os.replace(tmp, folder / SUMMARY)
 
 
 def read_summaries(root: str | os.PathLike,
                    series_ids: set[str] | None = None) -> dict[str, dict]:
-    """``{series id: {"version", "texts", "rois"}}`` for the annotated series under ``root``
+    """``{series id: {"version", "texts", "rois", "workflow"}}`` for the annotated series under ``root``
     whose summary is current (series without one are left out); ``series_ids`` saves the
     folder scan when the caller already has :func:`annotated_series`.
 
@@ -69,9 +72,10 @@ def read_summaries(root: str | os.PathLike,
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> folder = root / "P1" / "a.nii.gz.ril"; (folder / "v").mkdir(parents=True)
     >>> _ = (folder / "v" / "00000001.npz").write_bytes(b"")
-    >>> write_summary(folder, 1, {"Phase": "arterial"}, [2, 1])
-    >>> read_summaries(root)
-    {'P1/a.nii.gz': {'version': 1, 'texts': {'Phase': 'arterial'}, 'rois': [1, 2]}}
+    >>> write_summary(folder, 1, {"Phase": "arterial"}, [2, 1], {"pool": "a", "owner": "ana"})
+    >>> read_summaries(root)["P1/a.nii.gz"]  # doctest: +NORMALIZE_WHITESPACE
+    {'version': 1, 'texts': {'Phase': 'arterial'}, 'rois': [1, 2],
+     'workflow': {'pool': 'a', 'owner': 'ana'}}
     """
     import json
 

@@ -131,7 +131,7 @@ class SeriesLocks:
                 if cur.same_owner(user, host, pid):
                     return self._write(path, replace(cur, renewed_at=now,
                                                      expires_at=now + self.lease_seconds))
-                raise LockHeld(self._held_message(cur))
+                raise LockHeld(self.held_message(cur))
             lease = Lease(series_id=series_id, user=str(user), host=str(host), pid=int(pid),
                           acquired_at=now, renewed_at=now, expires_at=now + self.lease_seconds,
                           token=uuid.uuid4().hex)
@@ -148,7 +148,7 @@ class SeriesLocks:
                 return self._write(path, replace(cur, renewed_at=now,
                                                  expires_at=now + self.lease_seconds))
             if cur is not None and not cur.expired(now):
-                raise LockHeld(self._held_message(cur))
+                raise LockHeld(self.held_message(cur))
             broken = (data or {}).get("broken")
             if broken and (broken.get("previous") or {}).get("token") == lease.token:
                 raise LockHeld(f"your lock on {lease.series_id} was broken by "
@@ -262,7 +262,7 @@ class SeriesLocks:
             raise StorageError(f"could not write the lock file {path}: {exc}") from exc
 
     @staticmethod
-    def _held_message(cur: Lease) -> str:
+    def held_message(cur: Lease) -> str:
         return (f"{cur.series_id} is being edited by {cur.user} since {_fmt(cur.acquired_at)} "
                 f"(until {_fmt(cur.expires_at)}) on host {cur.host}")
 

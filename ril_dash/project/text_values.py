@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from ril_dash.errors import EditRefused, VersionConflict
-from ril_dash.project.annotation_store import SeriesAnnotations
+from ril_dash.project.annotation_store import Guard, SeriesAnnotations
 from ril_dash.project.schema import ProjectConfig, TextFieldDef
 
 __all__ = ["MAX_TEXT", "field_by_name", "fields_json", "missing_required", "set_text_values",
@@ -143,9 +143,10 @@ def missing_required(config: ProjectConfig, texts: dict) -> list[str]:
 
 
 def set_text_values(config: ProjectConfig, annotations: SeriesAnnotations, parent: int | None,
-                    changes: dict, user: str) -> int | None:
+                    changes: dict, user: str, *, guard: Guard | None = None) -> int | None:
     """Validate ``changes`` (``{field name: raw value}``; ``None``/``""`` clears) and save them
-    as one version (op ``"text"``, provenance manual) on top of ``parent``.
+    as one version (op ``"text"``, provenance manual) on top of ``parent``; ``guard`` is checked
+    under the store lock (see :meth:`SeriesAnnotations.commit`).
 
     Returns the new version, or ``None`` when no value changed.
 
@@ -155,6 +156,8 @@ def set_text_values(config: ProjectConfig, annotations: SeriesAnnotations, paren
         An unknown field or an invalid value (nothing is saved).
     VersionConflict
         ``parent`` is not the latest version.
+    Exception
+        Whatever ``guard`` raises (e.g. :class:`~ril_dash.errors.PermissionDenied`).
     """
     if not isinstance(changes, dict):
         raise EditRefused("'values' must be an object {field name: value}")
@@ -179,7 +182,7 @@ def set_text_values(config: ProjectConfig, annotations: SeriesAnnotations, paren
     meta = {"user": user, "op": "text", "tool": None, "roi": None,
             "provenance": {"kind": "manual", "model": None}}
     return annotations.commit(state.version if parent is None else parent, None, meta,
-                              texts=texts)
+                              texts=texts, guard=guard)
 
 
 def format_text_value(value) -> str:

@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from ril_dash.core.volume import PLANES, Volume, load_volume
+from ril_dash.core.volume import PLANES, Volume, canonical_shape, load_volume
 from ril_dash.errors import InvalidImage, RilDashError
 
 
@@ -250,3 +250,71 @@ def test_thumbnails_match_strided_slices(marker_files, plane, max_size):
 def test_thumbnail_factor_one_when_small():
     factor, thumbs = Volume(np.zeros((10, 12, 3))).thumbnails("axial")
     assert factor == 1 and thumbs.shape == (3, 12, 10)
+
+
+# -- canonical shape from the header alone ---------------------------------------------------
+PIR = np.array([[0, 0, 0.5, 0], [-3.0, 0, 0, 0], [0, -2.0, 0, 0], [0, 0, 0, 1]])
+
+
+def _same_shape_as_load(path):
+    shape = canonical_shape(path)
+    assert shape == load_volume(path).data.shape[:3], path.name
+    assert all(type(n) is int for n in shape)
+    return shape
+
+
+def test_canonical_shape_of_reoriented_files(marker_files, nx):
+    for path in marker_files.values():  # RAS, LAS, LPS, PIR, oblique RAS / LPS
+        assert _same_shape_as_load(path) == nx.SHAPE
+
+
+@pytest.mark.parametrize("shape,affine,expected", [
+    ((20, 30), None, (20, 30, 1)),                                   # 2D
+    ((20, 30), np.diag([-1.0, 1, 1, 1]), (20, 30, 1)),               # 2D, LAS
+    ((9,), None, (9, 1, 1)),                                         # 1D
+    ((6, 7, 8, 3), PIR, (8, 6, 7)),                                  # 4D, permuted
+    ((5, 6, 7, 1, 3), np.diag([1.0, -1, -1, 1]), (5, 6, 7)),         # 5D with a singleton
+    ((4, 5, 6), np.diag([-1.0, -1, 1, 1]), (4, 5, 6)),               # LPS
+])
+def test_canonical_shape_matches_load_volume(save, shape, affine, expected):
+    path = save(np.zeros(shape, np.int16), "img.nii.gz", affine)
+    assert _same_shape_as_load(path) == expected
+
+
+def test_canonical_shape_when_load_volume_repairs_the_affine(save, nx, tmp_path):
+    # qform only (PIR) with an unusable pixdim: load_volume rebuilds the affine from the qform
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape((4, 5, 6))
+    hdr.set_data_dtype(np.int16)
+    hdr.set_qform(PIR, code=1)
+    hdr.set_sform(None, code=0)
+    path = tmp_path / "q.nii"
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), None, hdr), path)
+    nx.patch_pixdim(path, (0.0, 3.0, 2.0))
+    assert any("voxel spacing" in w for w in load_volume(path).warnings)
+    assert _same_shape_as_load(path) == (6, 4, 5)
+    # no usable affine at all: shown as RAS
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape((4, 5, 6))
+    hdr.set_data_dtype(np.int16)
+    hdr.set_qform(None, code=0)
+    hdr.set_sform(np.array([[0, 0, 1.0, 0], [0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1]]), code=2)
+    path = tmp_path / "flat.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), None, hdr), path)
+    assert any("no usable orientation" in w for w in load_volume(path).warnings)
+    assert _same_shape_as_load(path) == (4, 5, 6)
+
+
+def test_canonical_shape_reads_no_voxels(save, tmp_path):
+    good = save(np.random.default_rng(0).integers(0, 9, (32, 32, 32)).astype(np.int16),
+                "g.nii.gz", PIR)
+    raw = good.read_bytes()
+    cut = tmp_path / "cut.nii.gz"
+    cut.write_bytes(raw[: len(raw) // 2])  # the header survives, the voxels do not
+    assert canonical_shape(cut) == (32, 32, 32)
+    with pytest.raises(InvalidImage, match="truncated or corrupt"):
+        load_volume(cut)
+    with pytest.raises(InvalidImage, match="does not exist"):
+        canonical_shape(tmp_path / "nope.nii.gz")
+    with pytest.raises(InvalidImage, match="limit"):
+        canonical_shape(good, max_voxels=100)

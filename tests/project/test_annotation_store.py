@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ril_dash.errors import SeriesNotFound, StorageError, VersionConflict
-from ril_dash.project import history
+from ril_dash.project import history, history_scan
 from ril_dash.project.annotation_store import AnnotationStore, annotated_series
 
 SHAPE = (12, 10, 6)
@@ -314,3 +314,104 @@ def test_commit_timing_vs_bare_savez(tmp_path):
     size = Path(s.folder / "v" / "00000015.npz").stat().st_size
     print(f"\nmedian commit {np.median(times) * 1e3:.1f} ms (file {size} B) vs bare savez_compressed"
           f" + os.replace {np.median(bare) * 1e3:.1f} ms")
+
+
+# ------------------------------------------------------------------ workflow state and guards
+def _to(pool, owner=None, user="ann", label=None):
+    return lambda current: {"user": user, "workflow": {"pool": pool, "owner": owner},
+                            "label": label, "from": current}
+
+
+def test_transition_versions_carry_the_workflow_state(store):
+    s = store.series(SID, SHAPE)
+    assert s.load().workflow is None and not s.folder.exists()
+    assert s.commit_transition(_to("a", "ann", label="acquire a by ann")) == 1  # creates folder
+    s.commit(1, paint(s.load().bits, ((0, 2), (0, 2), (0, 1))), meta(), slots={1: 0})
+    assert s.commit_transition(_to("b", label="assign a → b by ann")) == 3
+    st = s.load()
+    assert st.workflow == {"pool": "b", "owner": None} and st.bits.sum() == 4
+    infos = s.versions()
+    assert [(v.op, v.label) for v in infos] == [("transition", "assign a → b by ann"),
+                                                ("paint", None),
+                                                ("transition", "acquire a by ann")]
+    meta3 = history.read_version(s.folder / "v" / "00000003.npz").meta
+    assert meta3["from"] == {"pool": "a", "owner": "ann"} and meta3["parent"] == 2
+    # transitions are not undoable: undo takes back the paint, redo re-applies it
+    assert s.undo("ann") == 4 and s.load().bits.sum() == 0 and s.undo("ann") is None
+    assert s.redo("ann") == 5 and s.load().bits.sum() == 4
+    # rolling back to before every transition leaves the workflow state alone
+    assert s.rollback(0, "ann") == 6 and s.load().bits.sum() == 0
+    assert s.load().workflow == {"pool": "b", "owner": None}
+    assert s.state_at(1).workflow == {"pool": "a", "owner": "ann"} and s.state_at(0).workflow is None
+    fresh = AnnotationStore(store.root).series(SID, SHAPE)
+    assert fresh.load().workflow == {"pool": "b", "owner": None}
+    summary = history_scan.read_summaries(store.root)[SID]
+    assert summary["workflow"] == {"pool": "b", "owner": None} and summary["version"] == 6
+
+
+def test_transition_refused_by_decide_writes_nothing(store):
+    s = store.series(SID, SHAPE)
+    s.commit_transition(_to("a", "ann"))
+
+    def refuse(current):
+        assert current == {"pool": "a", "owner": "ann"}
+        raise PermissionError("no")
+
+    with pytest.raises(PermissionError):
+        s.commit_transition(refuse)
+    for bad in ({"pool": 3}, {"pool": "a", "owner": 5}, None):
+        with pytest.raises(ValueError, match="transition needs"):
+            s.commit_transition(lambda current, bad=bad: {"user": "x", "workflow": bad})
+    with pytest.raises(ValueError, match="commit_transition"):
+        s.commit(1, None, meta(op="transition"))
+    with pytest.raises(ValueError, match="commit_transition"):
+        s.commit(1, None, meta(workflow={"pool": "b", "owner": None}))
+    assert os.listdir(s.folder / "v") == ["00000001.npz"] and s.refresh().version == 1
+
+
+def test_workflow_state_survives_checkpoints(tmp_path):
+    store = AnnotationStore(tmp_path, checkpoint_every=4)
+    s = store.series(SID, SHAPE)
+    s.commit_transition(_to("a", "ann"))
+    for i in range(2, 11):
+        s.commit(i - 1, paint(s.load().bits, ((i % 12, i % 12 + 1), (0, 1), (0, 1)), xor=True),
+                 meta())
+    assert sorted(os.listdir(s.folder / "c")) == ["00000004.npz", "00000008.npz"]
+    for v in (1, 2, 3):  # the transition is known from the checkpoints only
+        (s.folder / "v" / f"{v:08d}.npz").unlink()
+    fresh = AnnotationStore(tmp_path, checkpoint_every=4).series(SID, SHAPE)
+    assert fresh.load().workflow == {"pool": "a", "owner": "ann"} and fresh.version == 10
+    assert history.latest_workflow(s.folder) == {"pool": "a", "owner": "ann"}
+
+
+@pytest.mark.parametrize("action", ["commit", "texts", "undo", "redo", "rollback"])
+def test_guard_refusal_writes_nothing(store, action):
+    s = store.series(SID, SHAPE)
+    s.commit(0, paint(s.load().bits, ((0, 2), (0, 2), (0, 1))), meta(), slots={1: 0})
+    s.commit(1, paint(s.load().bits, ((3, 4), (0, 2), (0, 1))), meta())
+    s.undo("ann")
+    s.commit_transition(_to("a", "bob"))
+    seen = []
+
+    def guard(workflow):
+        seen.append(workflow)
+        raise PermissionError("held by bob")
+
+    files, state = sorted(os.listdir(s.folder / "v")), s.load()
+    calls = {"commit": lambda: s.commit(4, paint(s.load().bits, ((5, 6), (0, 1), (0, 1))), meta(),
+                                        guard=guard),
+             "texts": lambda: s.commit(4, None, meta(op="text"), texts={"a": "b"}, guard=guard),
+             "undo": lambda: s.undo("ann", guard=guard),
+             "redo": lambda: s.redo("ann", guard=guard),
+             "rollback": lambda: s.rollback(0, "ann", guard=guard)}
+    with pytest.raises(PermissionError):
+        calls[action]()
+    assert seen == [{"pool": "a", "owner": "bob"}]
+    assert sorted(os.listdir(s.folder / "v")) == files
+    fresh = AnnotationStore(store.root).series(SID, SHAPE).load()
+    assert fresh.version == state.version == 4 and np.array_equal(fresh.bits, state.bits)
+    assert fresh.texts == {} and fresh.workflow == {"pool": "a", "owner": "bob"}
+    # a guard that lets it through sees the state after catching up with other writers
+    AnnotationStore(store.root).series(SID, SHAPE).commit_transition(_to("a", "ann"))
+    seen.clear()
+    assert s.undo("ann", guard=seen.append) == 6 and seen == [{"pool": "a", "owner": "ann"}]

@@ -198,14 +198,26 @@ def test_killed_holder_lease_expires(tmp_path):
         assert ready.wait(30)
         os.kill(proc.pid, signal.SIGKILL)
         proc.join(10)
+        assert proc.exitcode == -signal.SIGKILL
         locks = SeriesLocks(tmp_path, lease_seconds=60, lock_timeout=5)
         with pytest.raises(LockHeld, match="being edited by alice"):
             locks.acquire(SID, "bob", "ws2", 22)
         lease = locks.holder(SID)
-        assert lease is not None
-        time.sleep(max(0.0, lease.expires_at - time.time()) + 0.05)
-        assert locks.holder(SID) is None
-        assert locks.acquire(SID, "bob", "ws2", 22).user == "bob"
+        assert lease is not None and (lease.user, lease.pid) == ("alice", proc.pid)
+        # bob keeps trying: refused while the dead holder's lease runs, granted once it expired
+        refusals, deadline = 1, time.time() + 30
+        while True:
+            tried_at = time.time()
+            try:
+                bob = locks.acquire(SID, "bob", "ws2", 22)
+                break
+            except LockHeld as exc:  # an expired lease of a dead process must not block
+                assert "being edited by alice" in str(exc) and tried_at < lease.expires_at
+                assert time.time() < deadline
+                refusals += 1
+                time.sleep(0.05)
+        assert time.time() >= lease.expires_at and bob.acquired_at >= lease.expires_at
+        assert refusals >= 2 and locks.holder(SID) == bob
     finally:
         if proc.is_alive():
             os.kill(proc.pid, signal.SIGKILL)
