@@ -2,13 +2,18 @@
 
 ::
 
-    ril-dash [--host H] [--port P]                      serve the embedded demo project
-    ril-dash serve PROJECT_DIR [--host H] [--port P]     serve a project
+    ril-dash [SERVER OPTIONS]                           serve the embedded demo project
+    ril-dash serve PROJECT_DIR [SERVER OPTIONS]         serve a project
     ril-dash init PROJECT_DIR --images DIR [--annotations DIR] [--name NAME]
     ril-dash export PROJECT_DIR --out DIR [--series GLOB] [--no-per-roi] [--no-combined]
                     [--copy-images] [--copy-annotations] [--no-excel]
     ril-dash users PROJECT_DIR add NAME [--admin] [--display-name X] [--password-stdin]
     ril-dash users PROJECT_DIR remove NAME | passwd NAME [--password-stdin] | list
+
+SERVER OPTIONS: ``--host H --port P --login --workflow FILE --threads N --secure-cookies
+--lease-seconds S``. On 127.0.0.1 (the default) one local user works without logging in; any
+other ``--host``, or ``--login``, requires logins from the project's users file, which must hold
+at least one user (:func:`startup_checks` says how to add one).
 
 Errors the user can fix (an invalid project.yaml, a missing folder, a port in use) are printed
 as one clear message and the command exits with status 2.
@@ -25,6 +30,11 @@ from pathlib import Path
 from ril_dash import __version__
 from ril_dash.errors import RilDashError
 from ril_dash.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
+
+DEFAULT_THREADS = Settings.threads
+DEFAULT_LEASE = Settings.lease_seconds
+MAX_THREADS = 256
+MIN_LEASE, MAX_LEASE = 10.0, 24 * 3600.0
 
 
 class CliError(RilDashError):
@@ -54,33 +64,102 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def check_address(host: str, port: int) -> None:
-    """Refuse addresses this version must not serve on (before any work is done)."""
-    if not _is_loopback(host):
-        raise CliError(
-            f"refusing to serve on {host}: serving beyond this computer needs user logins, "
-            f"which this version does not have yet. Use --host 127.0.0.1 (the default).")
+    """Refuse a port out of range (before any work is done)."""
+    if not host or any(ch.isspace() for ch in host):
+        raise CliError(f"--host must be an address or host name, not {host!r}")
     if not 1 <= port <= 65535:
         raise CliError(f"--port must be between 1 and 65535, not {port}")
 
 
-def serve(project_dir: Path, host: str, port: int) -> None:
-    """Open the project, build the app and serve it with waitress until interrupted."""
-    check_address(host, port)
+def settings_from_args(project_dir: Path, args: argparse.Namespace) -> Settings:
+    """Check the serving options and turn them into :class:`Settings`.
+
+    Logins are required with ``--login`` and whenever the server listens beyond this computer.
+    """
+    check_address(args.host, args.port)
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise CliError(f"--threads must be between 1 and {MAX_THREADS}, not {args.threads}")
+    if not MIN_LEASE <= args.lease_seconds <= MAX_LEASE:
+        raise CliError(f"--lease-seconds must be between {MIN_LEASE:g} and {MAX_LEASE:g} "
+                       f"seconds, not {args.lease_seconds:g}")
+    return Settings(project_dir=Path(project_dir), host=args.host, port=args.port,
+                    login_required=bool(args.login) or not _is_loopback(args.host),
+                    workflow_file=args.workflow, threads=args.threads,
+                    secure_cookies=bool(args.secure_cookies), lease_seconds=args.lease_seconds)
+
+
+def startup_checks(project, settings: Settings) -> list:
+    """Everything that must hold before a server starts; return who can log in.
+
+    Validates the workflow (InvalidWorkflow names the file, line and field). With logins on it
+    also validates the users file (InvalidUsers names the line and field), refuses a users file
+    without users (saying how to add one) and checks that file locks work in the annotation
+    folder and the project folder: several server processes or users share them.
+
+    Returns the :class:`~ril_dash.project.users.User` entries, sorted by name (empty when
+    logins are off).
+    """
+    users = []
+    if settings.login_required:
+        from ril_dash.project.users import UsersFile
+
+        users_file = UsersFile.for_project(project.dir)
+        users = sorted(users_file.load().values(), key=lambda u: u.name)
+        if not users:
+            why = ("--login was given" if _is_loopback(settings.host)
+                   else f"serving on {settings.host} (beyond this computer) needs logins")
+            raise CliError(
+                f"{why}, but {users_file.path} holds no users. Add one first with: "
+                f"ril-dash users {project.dir} add NAME --admin   (it asks for the password), "
+                f"then start the server again.")
+    from ril_dash.ui.app import load_workflow
+
+    load_workflow(project, settings)
+    if settings.login_required:
+        from ril_dash.project import series_locks
+
+        for folder in dict.fromkeys((Path(project.config.annotations), Path(project.dir))):
+            reason = series_locks.check_locking_works(folder)
+            if reason:
+                raise CliError(
+                    f"{reason}. Several users or server processes cannot share this project "
+                    f"safely without working file locks (network mounts often lack them): "
+                    f"move the project and its annotation folder to a local disk or a share "
+                    f"with working locks, or serve a single user on 127.0.0.1 without --login.")
+    return users
+
+
+def _url(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "::"):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def serve(settings: Settings) -> None:
+    """Open the project, check it, build the app and serve it with waitress until interrupted."""
     from ril_dash.project.project import Project
 
-    project = Project.open(project_dir)
-    check_port_free(host, port)
+    project = Project.open(settings.project_dir)
+    users = startup_checks(project, settings)
+    check_port_free(settings.host, settings.port)
 
     import waitress
 
     from ril_dash.ui.app import create_app
 
-    settings = Settings(project_dir=Path(project_dir), host=host, port=port)
     app = create_app(project, settings)
-    server = waitress.create_server(app.server, host=host, port=port, threads=8,
-                                    channel_timeout=120)
+    server = waitress.create_server(app.server, host=settings.host, port=settings.port,
+                                    threads=settings.threads, channel_timeout=120)
     print(f"ril_dash {__version__}: serving '{project.config.name}' "
-          f"({len(project.series)} series) at http://{host}:{port}  (Ctrl+C to stop)", flush=True)
+          f"({len(project.series)} series) at {_url(settings.host, settings.port)}  "
+          f"(Ctrl+C to stop)", flush=True)
+    if settings.login_required:
+        who = ", ".join(f"{u.name} (admin)" if u.admin else u.name for u in users)
+        print(f"Logins required. {len(users)} user{'s' if len(users) != 1 else ''} can log in: "
+              f"{who}. Manage them with: ril-dash users {project.dir} list|add|remove|passwd",
+              flush=True)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -89,12 +168,27 @@ def serve(project_dir: Path, host: str, port: int) -> None:
 
 def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True) -> None:
     # Sub-commands must not overwrite values given before the command with their defaults.
-    host_default = DEFAULT_HOST if top_level else argparse.SUPPRESS
-    port_default = DEFAULT_PORT if top_level else argparse.SUPPRESS
-    parser.add_argument("--host", default=host_default,
-                        help=f"address to listen on (default {DEFAULT_HOST}: this computer only)")
-    parser.add_argument("--port", type=int, default=port_default,
+    def default(value):
+        return value if top_level else argparse.SUPPRESS
+
+    parser.add_argument("--host", default=default(DEFAULT_HOST),
+                        help=f"address to listen on (default {DEFAULT_HOST}: this computer "
+                             f"only; any other address requires logins)")
+    parser.add_argument("--port", type=int, default=default(DEFAULT_PORT),
                         help=f"port to listen on (default {DEFAULT_PORT})")
+    parser.add_argument("--login", action="store_true", default=default(False),
+                        help="require logins even on 127.0.0.1 (users from PROJECT_DIR/"
+                             "users.yaml, see 'ril-dash users')")
+    parser.add_argument("--workflow", type=Path, metavar="FILE", default=default(None),
+                        help="workflow file to use (default: the workflow: of project.yaml)")
+    parser.add_argument("--threads", type=int, metavar="N", default=default(DEFAULT_THREADS),
+                        help=f"worker threads of the server (default {DEFAULT_THREADS})")
+    parser.add_argument("--secure-cookies", action="store_true", default=default(False),
+                        help="mark the login cookie Secure (when an HTTPS proxy serves the app)")
+    parser.add_argument("--lease-seconds", type=float, metavar="S",
+                        default=default(DEFAULT_LEASE),
+                        help=f"how long a series stays reserved for its editor without "
+                             f"activity (default {DEFAULT_LEASE:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,7 +307,7 @@ def _run(args: argparse.Namespace) -> None:
         export(args)
         return
     if args.command == "serve":
-        serve(args.project_dir, args.host, args.port)
+        serve(settings_from_args(args.project_dir, args))
         return
     if args.command == "users":
         from ril_dash.project.users import users_cli
@@ -240,8 +334,8 @@ def _run(args: argparse.Namespace) -> None:
         return
     from ril_dash.demo.demo_project import ensure_demo_project
 
-    check_address(args.host, args.port)
-    serve(ensure_demo_project(), args.host, args.port)
+    settings_from_args(Path("."), args)  # refuse bad options before building the demo
+    serve(settings_from_args(ensure_demo_project(), args))
 
 
 def main(argv: list[str] | None = None) -> int:

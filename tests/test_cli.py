@@ -20,6 +20,7 @@ from support import tree_digest  # noqa: E402  (tests/support.py)
 
 import ril_dash
 from ril_dash.project.project import Project
+from ril_dash.project.users import UsersFile
 
 SERIES = ["P001/ST1/arterial.nii.gz", "P001/ST1/venous.nii.gz", "P2/ST1/t1.nii"]
 
@@ -67,7 +68,8 @@ def project(tmp_path: Path, images: Path) -> Path:
 @pytest.mark.parametrize("command, words", [
     ([], ["usage: ril-dash", "serve", "init", "demo", "--host", "--port", "--version",
           "demo project"]),
-    (["serve"], ["usage: ril-dash serve", "PROJECT_DIR", "project.yaml", "--host", "--port"]),
+    (["serve"], ["usage: ril-dash serve", "PROJECT_DIR", "project.yaml", "--host", "--port",
+                 "--login", "--workflow", "--threads", "--secure-cookies", "--lease-seconds"]),
     (["init"], ["usage: ril-dash init", "PROJECT_DIR", "--images", "--annotations", "--name",
                 "never written"]),
     (["demo"], ["usage: ril-dash demo", "--host", "--port", "demo project"]),
@@ -156,14 +158,115 @@ def test_serve_on_a_port_in_use(project):
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "example.org"])
-def test_serve_refuses_a_non_loopback_host(project, host):
-    message = assert_user_error(run_cli("serve", project, "--host", host), f"serve on {host}")
-    assert "127.0.0.1" in message
+def test_serve_beyond_this_computer_needs_a_user(project, host):
+    message = assert_user_error(run_cli("serve", project, "--host", host), f"serving on {host}",
+                                str(project / "users.yaml"), "holds no users")
+    assert f"ril-dash users {project} add NAME --admin" in message
 
 
-def test_demo_refuses_a_non_loopback_host(demo_home):
-    assert_user_error(run_cli("demo", "--host", "0.0.0.0", home=demo_home), "0.0.0.0")
-    assert_user_error(run_cli("--host", "0.0.0.0", home=demo_home), "0.0.0.0")
+def test_login_needs_a_user_too(project):
+    message = assert_user_error(run_cli("serve", project, "--login"), "--login",
+                                "holds no users")
+    assert f"ril-dash users {project} add NAME --admin" in message
+
+
+def test_the_users_check_comes_before_binding(project):
+    with socket.socket() as sock:  # the port is taken: binding first would complain of it
+        sock.bind(("0.0.0.0", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        message = assert_user_error(run_cli("serve", project, "--host", "0.0.0.0",
+                                            "--port", port), "ril-dash users")
+    assert "port" not in message
+
+
+def test_demo_beyond_this_computer_needs_a_user(demo_home):
+    for args in (["demo", "--host", "0.0.0.0"], ["--host", "0.0.0.0"]):
+        message = assert_user_error(run_cli(*args, home=demo_home), "serving on 0.0.0.0",
+                                    "ril-dash users")
+        assert str(demo_home / "demo-project") in message
+
+
+def test_serve_refuses_a_malformed_users_file(project):
+    (project / "users.yaml").write_text(
+        "users:\n  alice:\n    password: plain-text-password\n")
+    assert_user_error(run_cli("serve", project, "--login"), "users.yaml line 3",
+                      "users.alice.password", "salted hash")
+    (project / "users.yaml").write_text("users:\n  bob:\n    pasword: x\n")
+    assert_user_error(run_cli("serve", project, "--host", "0.0.0.0"), "line 3", "'pasword'")
+
+
+BAD_WORKFLOW = """\
+workflow:
+  start_pool: analysts
+  pools:
+    analysts: {users: [ana], rights: [annotate, fly]}
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["--login"]], ids=["single-user", "logins"])
+def test_serve_refuses_a_malformed_workflow(project, tmp_path, extra):
+    if extra:
+        UsersFile.for_project(project).add("alice", "alice-secret-1", admin=True)
+    workflow = tmp_path / "workflow.yaml"
+    workflow.write_text(BAD_WORKFLOW)
+    assert_user_error(run_cli("serve", project, "--workflow", workflow, *extra),
+                      str(workflow), "line 4", "fly")
+    assert_user_error(run_cli("serve", project, "--workflow", tmp_path / "missing.yaml"),
+                      "missing.yaml", "no such workflow file")
+
+
+@pytest.mark.parametrize("option, words", [
+    (["--threads", "0"], ["--threads", "between 1 and"]),
+    (["--lease-seconds", "1"], ["--lease-seconds", "between"]),
+    (["--host", ""], ["--host"]),
+], ids=["threads", "lease", "host"])
+def test_serve_refuses_bad_server_options(project, option, words):
+    assert_user_error(run_cli("serve", project, *option), *words)
+
+
+def test_startup_checks_refuse_a_folder_without_working_locks(project, monkeypatch):
+    from ril_dash.cli import CliError, startup_checks
+    from ril_dash.project import series_locks
+    from ril_dash.settings import Settings
+
+    UsersFile.for_project(project).add("alice", "alice-secret-1", admin=True)
+    UsersFile.for_project(project).add("bob", "bob-secret-22")
+    opened = Project.open(project)
+    settings = Settings(project_dir=project, host="0.0.0.0", login_required=True)
+    assert [u.name for u in startup_checks(opened, settings)] == ["alice", "bob"]
+    checked = []
+
+    def broken(folder):
+        checked.append(Path(folder))
+        return f"file locks do not work in {folder}: another process took a lock"
+
+    monkeypatch.setattr(series_locks, "check_locking_works", broken)
+    with pytest.raises(CliError) as info:
+        startup_checks(opened, settings)
+    message = str(info.value)
+    assert "file locks do not work" in message and "cannot share this project" in message
+    assert "network mounts" in message
+    assert checked == [Path(opened.config.annotations)]
+    # single-user mode does not need shared locks
+    assert startup_checks(opened, Settings(project_dir=project)) == []
+
+
+def test_wsgi_needs_a_project_and_a_user(project):
+    from ril_dash.cli import CliError
+    from ril_dash.wsgi import WsgiConfigError, create_wsgi_app, settings_from_env
+
+    with pytest.raises(WsgiConfigError, match="RIL_DASH_PROJECT"):
+        create_wsgi_app({})
+    with pytest.raises(WsgiConfigError, match="RIL_DASH_SECURE_COOKIES"):
+        settings_from_env({"RIL_DASH_PROJECT": str(project), "RIL_DASH_SECURE_COOKIES": "si"})
+    settings = settings_from_env({"RIL_DASH_PROJECT": str(project),
+                                  "RIL_DASH_WORKFLOW": "/w.yaml",
+                                  "RIL_DASH_SECURE_COOKIES": "TRUE"})
+    assert settings.login_required and settings.secure_cookies
+    assert settings.workflow_file == Path("/w.yaml") and settings.project_dir == project
+    with pytest.raises(CliError, match="holds no users"):
+        create_wsgi_app({"RIL_DASH_PROJECT": str(project)})
 
 
 @pytest.mark.parametrize("port", ["0", "65536", "-1"])
@@ -175,9 +278,9 @@ def test_serve_refuses_a_non_numeric_port(project):
     assert_user_error(run_cli("serve", project, "--port", "http"), "--port", "'http'")
 
 
-@pytest.mark.parametrize("option, words", [(["--host", "0.0.0.0"], ["serve on 0.0.0.0"]),
+@pytest.mark.parametrize("option, words", [(["--threads", "0"], ["--threads"]),
                                            (["--port", "0"], ["--port", "65535"])],
-                         ids=["host", "port"])
+                         ids=["threads", "port"])
 def test_options_before_the_command_are_not_ignored(tmp_path, option, words):
     # tmp_path holds no project: if the option were ignored this fails on the project, fast,
     # instead of starting a server

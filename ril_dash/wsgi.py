@@ -1,0 +1,81 @@
+"""WSGI entry point for production servers: ``ril_dash.wsgi:application``.
+
+::
+
+    RIL_DASH_PROJECT=/data/liver-study gunicorn -w 4 --threads 8 -b 0.0.0.0:8050 \\
+        ril_dash.wsgi:application
+    RIL_DASH_PROJECT=/data/liver-study waitress-serve --listen=0.0.0.0:8050 \\
+        ril_dash.wsgi:application
+
+Configured by environment variables:
+
+- ``RIL_DASH_PROJECT`` (required): the project folder.
+- ``RIL_DASH_WORKFLOW``: a workflow file (else the ``workflow:`` of project.yaml, if any).
+- ``RIL_DASH_SECURE_COOKIES``: ``1``/``true``/``yes`` marks the login cookie Secure (behind an
+  HTTPS proxy).
+
+Logins are always required here. The app is built when ``application`` is first looked up
+(``from ril_dash.wsgi import application``, which is what gunicorn and waitress-serve do at
+start), after the same checks as ``ril-dash serve --login``; a failed check raises
+:class:`~ril_dash.errors.RilDashError` with the message that says what to fix. Several
+processes (gunicorn workers, several hosts) share state only through the project's files:
+sessions, series leases, annotations and the audit log, all under file locks.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from ril_dash.errors import RilDashError
+from ril_dash.settings import Settings
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+_lock = threading.Lock()
+_application = None
+
+
+class WsgiConfigError(RilDashError):
+    """The environment variables that configure the WSGI app are missing or malformed."""
+
+
+def settings_from_env(environ: os._Environ | dict | None = None) -> Settings:
+    """The :class:`Settings` described by the ``RIL_DASH_*`` environment variables."""
+    env = os.environ if environ is None else environ
+    project = env.get("RIL_DASH_PROJECT", "").strip()
+    if not project:
+        raise WsgiConfigError("set RIL_DASH_PROJECT to the project folder (the one holding "
+                              "project.yaml) before starting ril_dash.wsgi:application")
+    workflow = env.get("RIL_DASH_WORKFLOW", "").strip()
+    secure = env.get("RIL_DASH_SECURE_COOKIES", "").strip().lower()
+    if secure not in _TRUE + _FALSE:
+        raise WsgiConfigError(f"RIL_DASH_SECURE_COOKIES must be 1/true/yes or 0/false/no, "
+                              f"not {secure!r}")
+    return Settings(project_dir=Path(project).expanduser(), host="0.0.0.0",
+                    login_required=True, workflow_file=Path(workflow) if workflow else None,
+                    secure_cookies=secure in _TRUE)
+
+
+def create_wsgi_app(environ: os._Environ | dict | None = None):
+    """Check the project and return the Flask (WSGI) app of a fresh Dash app for it."""
+    from ril_dash.cli import startup_checks
+    from ril_dash.project.project import Project
+    from ril_dash.ui.app import create_app
+
+    settings = settings_from_env(environ)
+    project = Project.open(settings.project_dir)
+    startup_checks(project, settings)
+    return create_app(project, settings).server
+
+
+def __getattr__(name: str):
+    """``application`` is built on first access (thread-safe), not at import."""
+    global _application
+    if name != "application":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _lock:
+        if _application is None:
+            _application = create_wsgi_app()
+    return _application
