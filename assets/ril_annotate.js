@@ -23,7 +23,8 @@
                    style: "fill", opacity: 0.4, hidden: [], scope: "slice"},
         rois: {}, series: null, plane: null, frame: 0, version: 0, viewing: null,
         summary: null, overlays: new Map(), othumbs: null, ofactor: 1, okey: null,
-        queue: [], busy: false, hooked: null, edits: 0, lastEditMs: null
+        queue: [], busy: false, hooked: null, edits: 0, lastEditMs: null,
+        readOnly: false, lease: null, leaseTimer: null
     };
 
     function viewer() { return window.rilViewer || null; }
@@ -34,6 +35,81 @@
         el.textContent = text || "";
         el.className = "ril-annot-message" + (text ? " ril-annot-" + (kind || "info") : "");
     }
+
+    /* ---- the series lease: edit alone, others see the series read-only ---------------- */
+    function leaseBanner(info) {
+        var banner = document.getElementById("lease-banner");
+        if (!banner) { return; }
+        banner.hidden = !!info.editable;
+        var reason = banner.querySelector(".ril-lease-reason");
+        if (reason) { reason.textContent = info.reason || ""; }
+        var brk = document.getElementById("lease-break");
+        if (brk) { brk.hidden = !info.can_break; }
+    }
+    function setReadOnly(info) {
+        A.readOnly = !info.editable;
+        var page = document.querySelector(".ril-viewer-page");
+        if (page) { page.classList.toggle("ril-read-only", A.readOnly); }
+        var panel = document.querySelector(".ril-annot-panel");
+        if (panel) { panel.classList.toggle("ril-read-only", A.readOnly); }
+        leaseBanner(info);
+        if (A.readOnly) { A.queue = []; stopLease(); }
+        applyTool();
+    }
+    function leasePost(series, action) {
+        return fetch("/ril/api/lease", {method: "POST", credentials: "same-origin",
+                                        headers: {"Content-Type": "application/json"},
+                                        body: JSON.stringify({series: series, action: action})})
+            .then(function (r) {
+                if (r.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search)); }
+                return r.json();
+            });
+    }
+    function stopLease() {
+        if (A.leaseTimer) { clearInterval(A.leaseTimer); }
+        A.leaseTimer = null;
+        A.lease = null;
+    }
+    function startLease(meta) {
+        var editing = meta.editing || {editable: true};
+        if (A.lease === meta.series) { return; }
+        releaseLease(false);  // another series was open before (navigation inside the app)
+        setReadOnly(editing);
+        if (!editing.editable) { return; }
+        A.lease = meta.series;
+        var every = Math.max(5, (editing.lease_seconds || 120) / 3) * 1000, last = Date.now();
+        A.leaseTimer = setInterval(function () {  // leaving the viewer releases at once
+            if (!document.getElementById("viewer-graph")) { releaseLease(false); return; }
+            if (Date.now() - last < every) { return; }
+            last = Date.now();
+            leasePost(A.lease, "renew").then(function (info) {
+                if (info && info.editable === false) {
+                    setReadOnly(info);
+                    message(info.reason || "This series is read-only now.", "warn");
+                }
+            }).catch(function () {});
+        }, 1000);
+    }
+    function releaseLease(beacon) {
+        var series = A.lease;
+        stopLease();
+        if (!series) { return; }
+        var body = JSON.stringify({series: series, action: "release"});
+        if (beacon && navigator.sendBeacon) {
+            navigator.sendBeacon("/ril/api/lease", new Blob([body], {type: "application/json"}));
+        } else {
+            leasePost(series, "release").catch(function () {});
+        }
+    }
+    window.addEventListener("pagehide", function () { releaseLease(true); });
+    document.addEventListener("click", function (ev) {
+        var id = ev.target && ev.target.id;
+        if ((id !== "lease-retry" && id !== "lease-break") || !A.series) { return; }
+        if (id === "lease-break" && !window.confirm("End the other user's editing session? Their unsaved stroke (if any) is refused and they see the series read-only.")) { return; }
+        leasePost(A.series, id === "lease-retry" ? "renew" : "break").then(function (info) {
+            if (info.editable) { window.location.reload(); } else { leaseBanner(info); }
+        }).catch(function () {});
+    });
 
     /* ---- overlays ------------------------------------------------------------------- */
     function styleQuery() {
@@ -269,7 +345,7 @@
         var s = A.settings, roi = A.rois[s.roi] || {color: "#ffffff"};
         var erase = s.tool === "eraser" || s.tool === "lasso_erase";
         var mode = DRAW_TOOLS[s.tool] || (s.tool === "navigate" ? "zoom" : "pan");
-        if (A.viewing !== null && DRAW_TOOLS[s.tool]) { mode = false; }  // read-only: no drawing
+        if ((A.viewing !== null || A.readOnly) && DRAW_TOOLS[s.tool]) { mode = false; }  // read-only: no drawing
         var width = s.tool === "brush" || s.tool === "eraser" ? Math.max(1, brushDiameterVox() * pxPerVoxel(gd)) : 2;
         var shape = {line: {color: erase ? "#ffffff" : roi.color, width: width}, opacity: 0.5,
                      fillcolor: erase ? "rgba(255,255,255,0.2)" : roi.color, layer: "above"};
@@ -312,6 +388,7 @@
 
     /* ---- talking to the server ------------------------------------------------------ */
     function send(edit) {
+        if (A.readOnly) { message("This series is read-only for you (see the note above the image).", "warn"); return; }
         if (A.viewing !== null) { message("You are viewing an old version (read-only). Go back to the current version to edit.", "warn"); return; }
         var s = A.settings, view = viewer().view();
         if (s.roi === null || !A.rois[s.roi]) { message("Choose an ROI first.", "warn"); return; }
@@ -340,6 +417,12 @@
                     message(body.error + " Reloaded the latest version.", "warn");
                     A.queue = [];
                     loadSummary();
+                    return;
+                }
+                if (status === 401) { window.location.assign("/login"); return; }
+                if (status === 423 || status === 403) {
+                    setReadOnly({editable: false, reason: body.error, can_break: false});
+                    message(body.error, "error");
                     return;
                 }
                 if (status !== 200) { message(body.error || "The edit failed.", "error"); return; }
@@ -376,6 +459,7 @@
 
     function act(action) {
         if (!A.series) { return; }
+        if (A.readOnly) { message("This series is read-only for you (see the note above the image).", "warn"); return; }
         var s = A.settings, view = viewer().view();
         if (action === "undo" || action === "redo") {
             post("/ril/api/" + action, {series: A.series, plane: A.plane, index: view.index,
@@ -393,6 +477,7 @@
         /* called by ril_viewer.js */
         viewChanged: function (meta, plane, frame) {
             A.series = meta.series; A.plane = plane; A.frame = frame;
+            startLease(meta);
             A.okey = null;
             A.summary = null;
             loadSummary();
@@ -455,6 +540,7 @@
         state: function () {
             return {version: A.version, viewing: A.viewing, edits: A.edits, busy: A.busy, queued: A.queue.length,
                     tool: A.settings.tool, roi: A.settings.roi, lastEditMs: A.lastEditMs,
+                    readOnly: A.readOnly, lease: A.lease,
                     overlays: A.overlays.size, summary: A.summary};
         }
     };

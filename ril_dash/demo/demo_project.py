@@ -12,6 +12,7 @@ Layout::
 
     demo-project/
       .ril-dash-demo  project.yaml  metadata.csv  NOTICE-MNI152.md
+      workflow.yaml                                        (example: --workflow workflow.yaml)
       images/PHANTOM-00N/CT-2026-01-14/<phase>.nii.gz      (int16 HU, LAS affine)
       images/MNI152/T1-2009a/t1.nii.gz
       ground_truth/<same relpath as images>                (uint8 label maps) + labels.json
@@ -45,7 +46,7 @@ from ril_dash.demo.phantom import (
 )
 from ril_dash.settings import data_home
 
-DEMO_VERSION = "ril_dash demo project v1"
+DEMO_VERSION = "ril_dash demo project v2"
 STAMP_NAME = ".ril-dash-demo"
 DEMO_DIRNAME = "demo-project"
 #: (patient id, seed, study date) of the phantom patients
@@ -61,6 +62,32 @@ _MNI_FILES = {
     "wm": "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
 }
 _FOV_MM = tuple(n * s for n, s in zip(DEFAULT_SHAPE, DEFAULT_SPACING))
+
+#: The example workflow (analysts → reviewers → scientists), used with
+#: ``ril-dash serve DEMO --login --workflow DEMO/workflow.yaml`` once the users exist.
+WORKFLOW_YAML = """\
+# Example workflow: analysts draw, reviewers approve or send back, scientists export.
+# Serve with:  ril-dash serve PROJECT --login --workflow PROJECT/workflow.yaml
+# after adding the users:  ril-dash users PROJECT add ana   (and bob, rita, sam, root --admin)
+workflow:
+  start_pool: analysts            # where new series start
+  pools:
+    analysts:
+      users: [ana, bob]
+      rights: [annotate]
+      assign_to: [reviewers]
+    reviewers:
+      users: [rita]
+      rights: [review, annotate]
+      assign_to: [analysts, scientists]
+      approve_to: scientists
+      send_back_to: analysts
+    scientists:
+      users: [sam]
+      rights: [read, export]
+      assign_to: [reviewers]
+  admins: [root]                  # may do anything, break locks, read the audit log
+"""
 
 PROJECT_YAML = """\
 name: ril_dash demo project
@@ -212,6 +239,7 @@ def _build(folder: Path, shape, progress: Callable[[str], None]) -> None:
     })
     _write_metadata(folder / "metadata.csv", rows)
     (folder / "project.yaml").write_text(PROJECT_YAML, encoding="utf-8")
+    (folder / "workflow.yaml").write_text(WORKFLOW_YAML, encoding="utf-8")
 
 
 def _current_umask() -> int:

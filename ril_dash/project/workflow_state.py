@@ -155,3 +155,13 @@ def board_states(store_root: str | os.PathLike, series_ids: Iterable[str],
                   else latest_workflow(root / (series_id + SUFFIX)))
         out[series_id] = state_of(record, workflow)
     return out
+
+
+def exportable_series(store_root: str | os.PathLike, series_ids: Iterable[str],
+                      workflow: Workflow | None, user: str) -> list[str] | None:
+    """The series ``user`` may export now: None means all of them (no workflow, or an admin);
+    otherwise those whose current pool gives ``user`` the ``export`` right."""
+    if workflow is None or workflow.is_admin(user):
+        return None
+    states = board_states(store_root, series_ids, workflow)
+    return [s for s, state in states.items() if can(workflow, state, user, "export")]

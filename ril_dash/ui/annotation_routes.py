@@ -30,6 +30,7 @@ from ril_dash.project.annotation_views import (
 )
 from ril_dash.project.editing import parse_edit_request
 from ril_dash.project.text_values import fields_json, missing_required, set_text_values
+from ril_dash.ui import access
 from ril_dash.ui.routes import BadRequest, _int, _series, blueprint
 from ril_dash.ui.services import get_services
 
@@ -143,7 +144,11 @@ def edit():
         raise BadRequest("missing 'series'")
     req = parse_edit_request(body)
     services = get_services()
-    version = services.editor(series).apply(req)
+    guard = access.edit_guard(series)
+    user = access.current_user()
+    version = services.editor(series, user, guard).apply(req)
+    if version is not None:
+        services.audit.record(user, "save", series, {"version": version, "tool": req.tool})
     overlay = overlay_png(services.project.config, services.state(series), req.plane, req.index,
                           **_style_of(body))
     return jsonify(changed=version is not None, request=dataclasses.asdict(req),
@@ -160,6 +165,8 @@ def _history_action(action: str):
     if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int)):
         raise BadRequest("'parent' must be a version number")
     services = get_services()
+    guard = access.edit_guard(series)
+    user = access.current_user()
     annotations = services.annotations(series)
     annotations.refresh()  # another process may have saved versions since
     if action == "rollback":
@@ -167,9 +174,11 @@ def _history_action(action: str):
         if isinstance(target, bool) or not isinstance(target, int) or \
                 not 0 <= target <= annotations.version:
             raise BadRequest("'version' must be an existing version number")
-        version = annotations.rollback(target, services.user, parent=parent)
+        version = annotations.rollback(target, user, parent=parent, guard=guard)
     else:
-        version = getattr(annotations, action)(services.user, parent=parent)
+        version = getattr(annotations, action)(user, parent=parent, guard=guard)
+    if version is not None:
+        services.audit.record(user, action, series, {"version": version})
     extra = {}
     index = body.get("index")
     if isinstance(index, int) and not isinstance(index, bool):  # the slice on screen
@@ -227,6 +236,10 @@ def save_texts():
     if not isinstance(values, dict):
         raise BadRequest("'values' must be an object {field name: value}")
     services = get_services()
+    guard = access.edit_guard(series)
+    user = access.current_user()
     version = set_text_values(services.project.config, services.annotations(series), parent,
-                              values, services.user)
+                              values, user, guard=guard)
+    if version is not None:
+        services.audit.record(user, "text_change", series, {"version": version})
     return _texts_reply(series, changed=version is not None)

@@ -14,12 +14,15 @@ import dash
 from dash import Input, Output, dcc, html
 
 from ril_dash import __version__
+from ril_dash.errors import LockHeld, NotLoggedIn, PermissionDenied
 from ril_dash.project.project import Project
 from ril_dash.settings import Settings, data_home
 from ril_dash.ui import (
     annotation_routes,  # noqa: F401  (adds the annotation routes)
     ids,
+    lease_routes,  # noqa: F401  (adds the lease routes)
 )
+from ril_dash.ui.auth import current_user, display_name_of, install_auth, logins_enabled
 from ril_dash.ui.routes import blueprint
 from ril_dash.ui.services import EXTENSION_KEY, Services
 from ril_dash.workflow.schema import Workflow, load_workflow_file, workflow_from_project
@@ -27,7 +30,29 @@ from ril_dash.workflow.schema import Workflow, load_workflow_file, workflow_from
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
+def _user_header() -> tuple[list, list]:
+    """(nav links, user block) of the header for the user of this request."""
+    from ril_dash.ui.access import is_admin
+
+    try:
+        user = current_user()
+    except NotLoggedIn:  # outside a request (nothing is shown to anybody then)
+        return [], []
+    links = [dcc.Link("Workflow", href="/workflow", className="ril-nav-link")]
+    if is_admin(user):
+        links.append(dcc.Link("Audit", href="/audit", className="ril-nav-link"))
+    if not logins_enabled():
+        return links, []
+    return links, [
+        html.Span(display_name_of(user), className="ril-user", title=f"logged in as {user}"),
+        html.Form(html.Button("Log out", type="submit", className="ril-button ril-logout"),
+                  method="POST", action="/logout", className="ril-logout-form"),
+    ]
+
+
 def _shell(project: Project):
+    """The page frame; evaluated for every request of ``/_dash-layout`` (it shows the user)."""
+    links, user_block = _user_header()
     return html.Div(className="ril-shell", children=[
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Interval(id=ids.PRELOAD_TIMER, interval=1500, max_intervals=1),
@@ -39,8 +64,10 @@ def _shell(project: Project):
                 dcc.Link("Project", href="/", className="ril-nav-link"),
                 dcc.Link("ROIs", href="/rois", className="ril-nav-link"),
                 dcc.Link("Export", href="/export", className="ril-nav-link"),
+                *links,
             ]),
             html.Span(f"v{__version__}", className="ril-version"),
+            *user_block,
         ]),
         html.Main(dash.page_container, className="ril-main"),
     ])
@@ -78,6 +105,27 @@ def load_workflow(project: Project, settings: Settings) -> Workflow | None:
     return workflow_from_project(project.config)
 
 
+def _lease_releaser(server):
+    """``on_logout``: give up the series leases of a user who logs out."""
+
+    def release(user: str) -> None:
+        release_leases_of = getattr(server.extensions[EXTENSION_KEY], "release_leases_of", None)
+        if release_leases_of is not None:
+            release_leases_of(user)
+
+    return release
+
+
+def _refuse_denied_callbacks(server) -> None:
+    """A Dash callback that raises a rights error answers 401/403/423 with the reason (the page
+    shows nothing new), never a 500: forged callback requests are refused like any other."""
+    from flask import jsonify
+
+    for error, status in ((NotLoggedIn, 401), (PermissionDenied, 403), (LockHeld, 423)):
+        server.register_error_handler(
+            error, lambda exc, status=status: (jsonify(error=str(exc)), status))
+
+
 def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     """Return the Dash app serving ``project``.
 
@@ -86,7 +134,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     project : Project
         The opened project (already validated).
     settings : Settings, optional
-        Server settings; only the cache size is used here.
+        Server settings: cache size, logins, cookies, workflow file, lease length.
     """
     app = dash.Dash(
         __name__,
@@ -103,13 +151,26 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     app.server.extensions[EXTENSION_KEY] = Services(
         project, volume_cache_bytes=settings.volume_cache_bytes,
         workflow=load_workflow(project, settings), lease_seconds=settings.lease_seconds)
+    install_auth(app.server, project.dir, login_required=settings.login_required,
+                 secure_cookies=settings.secure_cookies, on_logout=_lease_releaser(app.server))
     app.server.register_blueprint(blueprint)
 
-    from ril_dash.ui.pages import export_page, project_viewer, roi_manager, slice_viewer
+    _refuse_denied_callbacks(app.server)
+
+    from ril_dash.ui.pages import (
+        audit_page,
+        export_page,
+        project_viewer,
+        roi_manager,
+        slice_viewer,
+        workflow_board,
+    )
 
     project_viewer.register()
     slice_viewer.register()
     roi_manager.register()
-    export_page.register(project.dir)
-    app.layout = _shell(project)
+    export_page.register(project.dir, app.server.extensions[EXTENSION_KEY].workflow)
+    workflow_board.register()
+    audit_page.register()
+    app.layout = lambda: _shell(project)  # per request: the header shows the user
     return app

@@ -19,7 +19,14 @@ import math
 from flask import Blueprint, Response, jsonify, request
 
 from ril_dash.core.png import png_data_url
-from ril_dash.errors import RilDashError, SeriesNotFound
+from ril_dash.errors import (
+    LockHeld,
+    NotLoggedIn,
+    PermissionDenied,
+    RilDashError,
+    SeriesNotFound,
+)
+from ril_dash.ui import access
 from ril_dash.ui.services import get_services
 
 blueprint = Blueprint("ril_api", __name__, url_prefix="/ril/api")
@@ -54,9 +61,11 @@ def _float(name: str) -> float:
 
 
 def _series() -> str:
+    """The ``series`` query parameter, once the logged-in user may open that series."""
     series = request.args.get("series")
     if not series:
         raise BadRequest("missing parameter 'series'")
+    access.require(series, "read")
     return series
 
 
@@ -76,6 +85,21 @@ def _bad_request(error: Exception):
 @blueprint.errorhandler(SeriesNotFound)
 def _not_found(error: Exception):
     return jsonify(error=str(error)), 404
+
+
+@blueprint.errorhandler(NotLoggedIn)
+def _not_logged_in(error: Exception):
+    return jsonify(error=str(error), login="/login"), 401
+
+
+@blueprint.errorhandler(PermissionDenied)
+def _forbidden(error: Exception):
+    return jsonify(error=str(error), forbidden=True), 403
+
+
+@blueprint.errorhandler(LockHeld)
+def _locked(error: Exception):
+    return jsonify(error=str(error), locked=True), 423
 
 
 @blueprint.errorhandler(RilDashError)

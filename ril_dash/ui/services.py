@@ -20,14 +20,14 @@ from ril_dash.core.render import (
     render_thumbnails,
     viewer_geometry,
 )
-from ril_dash.core.volume import Volume, load_volume
+from ril_dash.core.volume import Volume, canonical_shape, load_volume
 from ril_dash.project.annotation_store import (
     AnnotationState,
     AnnotationStore,
     SeriesAnnotations,
 )
-from ril_dash.project.editing import SeriesEditor
 from ril_dash.project.audit import AuditLog
+from ril_dash.project.editing import SeriesEditor
 from ril_dash.project.project import Project
 from ril_dash.project.series_locks import SeriesLocks
 from ril_dash.workflow.schema import Workflow
@@ -39,10 +39,9 @@ class Services:
     """Cached access to the project's series for one server process."""
 
     def __init__(self, project: Project, volume_cache_bytes: int = 3 * 1024**3,
-                 thumbnail_cache_bytes: int = 256 * 1024**2, user: str = "local",
+                 thumbnail_cache_bytes: int = 256 * 1024**2,
                  workflow: Workflow | None = None, lease_seconds: float = 120.0) -> None:
         self.project = project
-        self.user = user
         #: the workflow in force (None: no pools; every user may do everything but admin tasks)
         self.workflow = workflow
         self.store = AnnotationStore(project.config.annotations, background_checkpoints=True)
@@ -80,8 +79,12 @@ class Services:
     # -- annotations ---------------------------------------------------------------------------
     def annotations(self, series_id: str) -> SeriesAnnotations:
         """The annotation history of a series (shared by all requests of this process)."""
-        shape = tuple(int(n) for n in self.volume(series_id).data.shape[:3])
-        return self.store.series(series_id, shape)
+        return self.store.series(series_id, self.shape_of(series_id))
+
+    def shape_of(self, series_id: str) -> tuple[int, int, int]:
+        """The canonical (X, Y, Z) shape of a series, from its header only (cached)."""
+        key = ("shape", *self._key(series_id))
+        return self.geometry.get_or_load(key, lambda: canonical_shape(self.series_path(series_id)))
 
     def state(self, series_id: str, version: int | None = None) -> AnnotationState:
         """The latest annotations (picking up other processes' saves), or those of ``version``."""
@@ -91,9 +94,21 @@ class Services:
         return self.old_states.get_or_load((series_id, version),
                                            lambda: annotations.state_at(version))
 
-    def editor(self, series_id: str) -> SeriesEditor:
+    def editor(self, series_id: str, user: str, guard=None) -> SeriesEditor:
+        """An editor of ``series_id`` for ``user``; ``guard`` is checked under the store's lock
+        when each change is saved (see :func:`ril_dash.ui.access.edit_guard`)."""
         return SeriesEditor(self.project.config, self.volume(series_id),
-                            self.annotations(series_id), self.user)
+                            self.annotations(series_id), user, guard=guard)
+
+    def release_leases_of(self, user: str) -> int:
+        """Give up every lease ``user`` holds (at logout); returns how many."""
+        released = 0
+        for lease in self.locks.all():
+            if lease.user == user:
+                self.locks.release(lease)
+                self.audit.record(user, "unlock", lease.series_id, {"reason": "logout"})
+                released += 1
+        return released
 
     # -- images --------------------------------------------------------------------------------
     def slice_png(self, series_id: str, plane: str, index: int, frame: int,

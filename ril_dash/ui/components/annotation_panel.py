@@ -23,7 +23,7 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, 
 from ril_dash.errors import RilDashError
 from ril_dash.project.annotation_views import roi_stats
 from ril_dash.project.schema import ProjectConfig
-from ril_dash.ui import ids
+from ril_dash.ui import access, ids
 from ril_dash.ui.components.text_fields import text_fields_section
 from ril_dash.ui.services import get_services
 
@@ -51,18 +51,24 @@ def _roi_label(roi) -> html.Span:
                      title=f"{roi.name} ({roi.radlex or 'no RadLex ID'}, mask value {roi.value})")
 
 
-def _section(title: str, *children, open_=True):
-    return html.Details([html.Summary(title), *children], open=open_, className="ril-annot-section")
+def _section(title: str, *children, open_=True, edit_only=False):
+    """A collapsible section; ``edit_only`` ones are hidden while the series is read-only."""
+    return html.Details([html.Summary(title), *children], open=open_,
+                        className="ril-annot-section" + (" ril-edit-only" if edit_only else ""))
 
 
-def annotation_panel(config: ProjectConfig, texts: dict | None = None) -> html.Aside:
+def annotation_panel(config: ProjectConfig, texts: dict | None = None, *,
+                     read_only: bool = False) -> html.Aside:
+    """The panel; ``read_only`` (someone else edits the series, or the user may not) hides the
+    editing sections and disables the text inputs (the server refuses edits regardless)."""
     rois = list(config.rois)
     first = next((r.value for r in rois if not r.locked), rois[0].value if rois else None)
-    return html.Aside(className="ril-annot-panel", children=[
+    return html.Aside(className="ril-annot-panel" + (" ril-read-only" if read_only else ""),
+                      children=[
         dcc.Store(id=ids.ANNOT_ROIS, data=roi_table(config)),
         dcc.Store(id=ids.ANNOT_VERSION),
         html.Div(id=ids.ANNOT_SINK, style={"display": "none"}),
-        text_fields_section(config, texts or {}),
+        text_fields_section(config, texts or {}, disabled=read_only),
         _section("ROIs", html.Div("No ROIs are defined; add some in the ROI manager.",
                                   className="ril-muted") if not rois else
                  dcc.RadioItems(id=ids.ANNOT_ROI, value=first, className="ril-roi-list",
@@ -89,7 +95,8 @@ def annotation_panel(config: ProjectConfig, texts: dict | None = None) -> html.A
                                          "value": "on"}]),
                  html.Div(className="ril-wl-inputs", children=[
                      dcc.Input(id=ids.ANNOT_LO, type="number", placeholder="low", value=-100),
-                     dcc.Input(id=ids.ANNOT_HI, type="number", placeholder="high", value=300)])),
+                     dcc.Input(id=ids.ANNOT_HI, type="number", placeholder="high", value=300)]),
+                 edit_only=True),
         _section("Operations",
                  html.Div([html.Button(label, id={"type": ids.ANNOT_ACTION, "action": action},
                                        className="ril-button", n_clicks=0)
@@ -101,7 +108,8 @@ def annotation_panel(config: ProjectConfig, texts: dict | None = None) -> html.A
                                        className="ril-button", n_clicks=0, title="Ctrl+Z"),
                            html.Button("Redo", id={"type": ids.ANNOT_ACTION, "action": "redo"},
                                        className="ril-button", n_clicks=0,
-                                       title="Ctrl+Shift+Z")], className="ril-button-row")),
+                                       title="Ctrl+Shift+Z")], className="ril-button-row"),
+                 edit_only=True),
         html.Div(id=ids.ANNOT_MESSAGE, className="ril-annot-message", role="status"),
         _section("Overlay",
                  dcc.RadioItems(id=ids.ANNOT_STYLE, value="fill", inline=True,
@@ -165,6 +173,7 @@ def show_statistics(_, roi, scope, meta, plane, index, frame):
     services = get_services()
     series = meta["series"]
     try:
+        access.require(series, "read")
         where = {"plane": plane, "index": int(index)} if scope == "slice" else {}
         result = roi_stats(services.project.config, services.state(series),
                            services.volume(series), int(roi), frame=int(frame or 0), **where)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dash import Input, Output, State, callback, dcc, html
 
 from ril_dash.errors import RilDashError
-from ril_dash.ui import ids
+from ril_dash.ui import access, ids
 from ril_dash.ui.services import get_services
 
 
@@ -48,8 +48,11 @@ def run_import(_clicks, folder, mapping):
                         "ril-alert-error")
     services = get_services()
     try:
+        user = access.require_admin("import masks")
         report = import_masks(services.project, str(folder).strip(),
-                              mapping=(mapping or "").strip() or None, user=services.user)
+                              mapping=(mapping or "").strip() or None, user=user)
+        services.audit.record(user, "import", None, {"folder": str(folder).strip(),
+                                                     "series": len(report.imported)})
     except (RilDashError, OSError) as exc:
         return html.Div(str(exc), className="ril-alert ril-alert-error")
     lines = [html.Div(f"Imported masks into {len(report.imported)} series; "

@@ -28,33 +28,39 @@ from dash import (
 
 from ril_dash.errors import RilDashError
 from ril_dash.project.schema import ProjectConfig, TextFieldDef
-from ril_dash.ui import ids
+from ril_dash.ui import access, ids
 from ril_dash.ui.services import get_services
 
 
-def _input(field: TextFieldDef, value):
+def _input(field: TextFieldDef, value, disabled: bool = False):
     fid = {"type": ids.TEXT_FIELD, "name": field.name}
     if field.type == "choice":
-        return dcc.Dropdown(id=fid, value=value, clearable=not field.required,
+        return dcc.Dropdown(id=fid, value=value, clearable=not field.required, disabled=disabled,
                             options=[{"label": v, "value": v} for v in field.values])
-    if field.type == "multi_choice":
-        return dcc.Checklist(id=fid, value=value or [], inline=True,
-                             options=[{"label": v, "value": v} for v in field.values])
-    if field.type == "yes_no":
-        return dcc.RadioItems(id=fid, value=value, inline=True,
-                              options=[{"label": "yes", "value": True},
-                                       {"label": "no", "value": False}])
+    if field.type in ("multi_choice", "yes_no"):
+        options = ([{"label": v, "value": v} for v in field.values]
+                   if field.type == "multi_choice" else
+                   [{"label": "yes", "value": True}, {"label": "no", "value": False}])
+        for option in options:
+            option["disabled"] = disabled
+        if field.type == "multi_choice":
+            return dcc.Checklist(id=fid, value=value or [], inline=True, options=options)
+        return dcc.RadioItems(id=fid, value=value, inline=True, options=options)
     kind = "number" if field.type == "number" else "text"
-    return dcc.Input(id=fid, type=kind, value=value, debounce=True, className="ril-wide-input")
+    return dcc.Input(id=fid, type=kind, value=value, debounce=True, className="ril-wide-input",
+                     disabled=disabled)
 
 
-def text_fields_section(config: ProjectConfig, texts: dict) -> html.Details | None:
-    """The "Series information" section, or None when the project defines no text fields."""
+def text_fields_section(config: ProjectConfig, texts: dict, *,
+                        disabled: bool = False) -> html.Details | None:
+    """The "Series information" section, or None when the project defines no text fields.
+
+    ``disabled``: shown read-only (the server refuses changes regardless)."""
     if not config.text_fields:
         return None
     rows = [html.Div(className="ril-text-field", children=[
         html.Span(field.name + (" *" if field.required else ""), className="ril-sub"),
-        _input(field, texts.get(field.name))]) for field in config.text_fields]
+        _input(field, texts.get(field.name), disabled)]) for field in config.text_fields]
     return html.Details([html.Summary("Series information"), *rows,
                          html.Div(id=ids.TEXT_MESSAGE, className="ril-annot-message")],
                         open=True, className="ril-annot-section")
@@ -77,12 +83,16 @@ def save_text(values, meta, info):
         return "Viewing an old version (read-only): nothing was saved.", dash.no_update
     services = get_services()
     series = meta["series"]
-    annotations = services.annotations(series)
-    parent = (info or {}).get("version", annotations.version)
     value = ctx.triggered[0]["value"]
     try:
+        guard = access.edit_guard(series)
+        user = access.current_user()
+        annotations = services.annotations(series)
+        parent = (info or {}).get("version", annotations.version)
         version = set_text_values(services.project.config, annotations, parent,
-                                  {trigger["name"]: value}, services.user)
+                                  {trigger["name"]: value}, user, guard=guard)
+        if version is not None:
+            services.audit.record(user, "text_change", series, {"version": version})
     except RilDashError as exc:
         return html.Span(str(exc), className="ril-annot-error"), dash.no_update
     state = services.state(series)
@@ -118,6 +128,7 @@ def show_saved_texts(info, shown, field_ids):
     if not info or not info.get("series") or not field_ids:
         return [dash.no_update] * len(field_ids or [])
     version = info.get("viewing")
+    access.require(info["series"], "read")
     texts = get_services().state(info["series"], version).texts
     saved = [texts.get(fid["name"]) for fid in field_ids]
     return [dash.no_update if s == v else s for s, v in zip(saved, shown)]

@@ -17,6 +17,7 @@ from dash import ctx, html
 from ril_dash.errors import RilDashError, VersionConflict
 from ril_dash.project.roi_editing import read_project_yaml
 from ril_dash.project.schema import load_project_config
+from ril_dash.ui import access
 from ril_dash.ui.services import get_services
 
 
@@ -39,6 +40,7 @@ def apply_change(action: Callable[[], object], done: str, table: Callable):
     """Run ``action()``; return (table rows, new hash, alert, status) for the page."""
     services = get_services()
     try:
+        access.require_admin("change the project's ROIs and text fields")
         action()
     except VersionConflict as exc:
         try:

@@ -21,9 +21,13 @@ from pathlib import Path
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from ril_dash.errors import RilDashError
-from ril_dash.ui import ids
+from ril_dash.errors import ExportError, PermissionDenied, RilDashError
+from ril_dash.project.audit import AuditLog
+from ril_dash.project.workflow_state import exportable_series
+from ril_dash.ui import access, ids
+from ril_dash.ui.auth import logins_enabled, user_of_cookies
 from ril_dash.ui.components.import_form import import_section
+from ril_dash.workflow.schema import Workflow
 
 CANCEL_MARKER = ".cancel-export"
 OPTIONS = [("per_roi", "one binary mask per ROI"), ("combined", "combined mask (bitwise OR)"),
@@ -33,29 +37,53 @@ OPTIONS = [("per_roi", "one binary mask per ROI"), ("combined", "combined mask (
            ("copy_annotations", "copies of the annotation data")]
 DEFAULTS = ["per_roi", "combined", "points", "mapping", "tables", "excel"]
 
-#: the project this server process exports (set once by create_app; background jobs run in
-#: forked processes without a Flask app context, so they find it here)
+#: the project this server process exports and the workflow in force (set once by create_app;
+#: background jobs run in forked processes without a Flask app context, so they find them here)
 _PROJECT_DIR: Path | None = None
+_WORKFLOW: Workflow | None = None
+EXPORTS = "exports"
 
 
-def register(project_dir: Path) -> None:
-    global _PROJECT_DIR
-    _PROJECT_DIR = Path(project_dir)
+def register(project_dir: Path, workflow: Workflow | None = None) -> None:
+    global _PROJECT_DIR, _WORKFLOW
+    _PROJECT_DIR, _WORKFLOW = Path(project_dir), workflow
     dash.register_page(__name__, path="/export", name="Export",
                        title="ril_dash – export and import", layout=layout)
 
 
 def default_folder() -> str:
-    return str(_PROJECT_DIR / "exports" / time.strftime("export-%Y%m%d-%H%M%S"))
+    """A new folder name: under the project's exports/ folder (a full path with logins off)."""
+    name = time.strftime("export-%Y%m%d-%H%M%S")
+    return name if logins_enabled() else str(_PROJECT_DIR / EXPORTS / name)
+
+
+def output_folder(typed: str) -> Path:
+    """Where an export goes. With logins on, users name a folder inside ``<project>/exports/``
+    (nothing else on the server can be written); with logins off, any folder."""
+    typed = str(typed).strip()
+    if not logins_enabled():
+        return Path(typed).expanduser()
+    base = (_PROJECT_DIR / EXPORTS).resolve()
+    out = (base / typed).resolve()
+    if not typed or out == base or not out.is_relative_to(base):
+        raise ExportError(f"Name a new folder inside {EXPORTS}/ of the project (like "
+                          f"'my-export'), not {typed[:80]!r}.")
+    return out
 
 
 def layout(glob: str | None = None, **_query) -> html.Div:
     """``?glob=PATTERN`` (from the project viewer's "Export these series") preselects series."""
+    if not access.may_export_any():
+        return html.Div(className="ril-page", children=[
+            html.H2("Export masks and tables"),
+            html.Div("Your pools have no export right; ask an administrator.",
+                     className="ril-alert ril-alert-warning", id=ids.EXPORT_RESULT)])
+    where = f"inside {EXPORTS}/ of the project" if logins_enabled() else "on the server"
     return html.Div(className="ril-page", children=[
         html.H2("Export masks and tables"),
         html.P("Masks are written aligned with their source images (same shape, affine and "
                "qform/sform codes), in folders that mirror the dataset.", className="ril-muted"),
-        html.Label("Output folder (on the server)", htmlFor=ids.EXPORT_OUT),
+        html.Label(f"Output folder ({where})", htmlFor=ids.EXPORT_OUT),
         dcc.Input(id=ids.EXPORT_OUT, value=default_folder(), className="ril-search ril-wide",
                   debounce=False),
         html.Label("Series", className="ril-sub"),
@@ -74,8 +102,7 @@ def layout(glob: str | None = None, **_query) -> html.Div:
         html.Progress(id=ids.EXPORT_PROGRESS, value="0", max="1", className="ril-progress"),
         html.Div(id=ids.EXPORT_STATUS, className="ril-muted"),
         html.Div(id=ids.EXPORT_RESULT),
-        html.Hr(className="ril-rule"),
-        import_section(),
+        *([html.Hr(className="ril-rule"), import_section()] if access.is_admin() else []),
     ])
 
 
@@ -110,15 +137,30 @@ def _summary(report, out: Path) -> list:
     prevent_initial_call=True,
 )
 def run_export(set_progress, _clicks, out, mode, pattern, options):
-    from ril_dash.project.export import export_project
+    from ril_dash.project.export import export_project, select_series
     from ril_dash.project.project import Project
 
     if not out or not str(out).strip():
         return html.Div("Choose an output folder.", className="ril-alert ril-alert-error")
-    out_dir = Path(str(out).strip()).expanduser()
+    try:
+        user = user_of_cookies(dash.callback_context.cookies)
+        if user is None:
+            raise PermissionDenied("Log in first.")
+        project = Project.open(_PROJECT_DIR)
+        allowed = exportable_series(project.config.annotations, [s.id for s in project.series],
+                                    _WORKFLOW, user)
+        if allowed is not None and not allowed:
+            raise PermissionDenied(f"{user} may export no series now: no series is in a pool "
+                                   f"whose members may export.")
+        out_dir = output_folder(out)
+    except RilDashError as exc:
+        return html.Div(str(exc), className="ril-alert ril-alert-error")
     marker = out_dir / CANCEL_MARKER
     options = set(options or [])
     series = "all" if mode != "glob" else (pattern or "").strip() or "all"
+    if allowed is not None:
+        chosen = set(select_series(project, series)[0])
+        series = [s for s in allowed if s in chosen]
 
     def progress(done, total, series_id):
         set_progress((str(done), str(max(total, 1)), f"{done} / {total}  {series_id or ''}"))
@@ -126,7 +168,7 @@ def run_export(set_progress, _clicks, out, mode, pattern, options):
     try:
         marker.unlink(missing_ok=True)
         report = export_project(
-            Project.open(_PROJECT_DIR), out_dir, series=series,
+            project, out_dir, series=series,
             per_roi="per_roi" in options, combined="combined" in options,
             points="points" in options, mapping="mapping" in options,
             tables="tables" in options, excel="excel" in options,
@@ -136,6 +178,8 @@ def run_export(set_progress, _clicks, out, mode, pattern, options):
         return html.Div(str(exc), className="ril-alert ril-alert-error")
     finally:
         marker.unlink(missing_ok=True)
+    AuditLog.for_project(_PROJECT_DIR).record(user, "export", None, {
+        "folder": str(out_dir), "series": len(report.exported), "masks": report.n_masks})
     return _summary(report, out_dir)
 
 
@@ -148,9 +192,9 @@ def run_export(set_progress, _clicks, out, mode, pattern, options):
 def cancel_export(_clicks, out):
     """Ask the running export to stop after the series it is writing."""
     try:
-        folder = Path(str(out).strip()).expanduser()
+        folder = output_folder(out)
         if folder.is_dir():
             (folder / CANCEL_MARKER).touch()
-    except OSError:
+    except (OSError, RilDashError):
         pass
     return "cancel requested"

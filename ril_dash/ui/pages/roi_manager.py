@@ -18,8 +18,6 @@ Developer notes::
 
 from __future__ import annotations
 
-import getpass
-
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
@@ -34,7 +32,7 @@ from ril_dash.project.roi_editing import (
     update_roi,
 )
 from ril_dash.project.schema import ROI_TYPES
-from ril_dash.ui import ids
+from ril_dash.ui import access, ids
 from ril_dash.ui.components.text_field_manager import text_field_section
 from ril_dash.ui.components.yaml_edits import (
     apply_change,
@@ -57,11 +55,6 @@ def register() -> None:
                        layout=layout)
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name (containers)
-        return "ril_dash"
 
 
 # ---------------------------------------------------------------- rendering
@@ -302,7 +295,7 @@ def confirm_delete(_, target, text, sha):
     def action():
         try:
             delete_roi(project_dir, target["name"], confirm_series_count=target["count"] or None,
-                       expected_sha256=sha, user=_user())
+                       expected_sha256=sha, user=access.current_user())
         except DeleteNeedsConfirmation as exc:
             raise DeleteNeedsConfirmation(
                 f"{target['name']} now has annotations in {len(exc.series)} series (it had "

@@ -29,7 +29,7 @@ from dash import (
 
 from ril_dash.core.png import png_data_url
 from ril_dash.errors import RilDashError
-from ril_dash.ui import ids
+from ril_dash.ui import access, ids
 from ril_dash.ui.components.annotation_panel import annotation_panel
 from ril_dash.ui.services import get_services
 
@@ -106,6 +106,21 @@ def _controls(geometry: dict) -> html.Aside:
     ])
 
 
+def lease_banner(editing: dict) -> html.Div:
+    """"Read only: being edited by X since T", with Try again (and Break lock for admins).
+
+    The buttons are handled by ``assets/ril_annotate.js`` (POST /ril/api/lease)."""
+    hidden = editing["editable"]
+    return html.Div(id=ids.LEASE_BANNER, hidden=hidden, role="status",
+                    className="ril-alert ril-alert-warning ril-lease-banner", children=[
+        html.Span(editing["reason"] or "", className="ril-lease-reason"),
+        html.Button("Try again", id=ids.LEASE_RETRY, className="ril-button"),
+        html.Button("Break lock", id=ids.LEASE_BREAK, className="ril-button ril-danger",
+                    hidden=not editing["can_break"],
+                    title="End the other user's editing session (admins only)"),
+    ])
+
+
 def _first_slice(services, series: str, geometry: dict) -> dict:
     """The middle slice of the default view, sent with the page so it shows on the first plot."""
     plane = geometry["default_plane"]
@@ -121,19 +136,25 @@ def layout(series: str | None = None, **_query) -> html.Div:
         return _error_page("No series was given. Open one from the project page.")
     services = get_services()
     try:
+        access.require(series, "read")
         geometry = services.geometry_of(series)
+        editing = access.editing_status(series, take=True)
     except RilDashError as exc:
         return _error_page(str(exc))
-    meta = dict(geometry, series=series, first_slice=_first_slice(services, series, geometry))
+    meta = dict(geometry, series=series, first_slice=_first_slice(services, series, geometry),
+                editing=dict(editing, lease_seconds=services.locks.lease_seconds))
     warnings = [html.Div(w, className="ril-alert ril-alert-warning") for w in geometry["warnings"]]
-    return html.Div(className="ril-viewer-page", children=[
+    return html.Div(className="ril-viewer-page" + ("" if editing["editable"] else
+                                                   " ril-read-only"), children=[
         dcc.Store(id=ids.VIEWER_META, data=meta),
-        annotation_panel(services.project.config, services.state(series).texts),
+        annotation_panel(services.project.config, services.state(series).texts,
+                         read_only=not editing["editable"]),
         html.Div(className="ril-viewer-main", children=[
             html.Div(className="ril-viewer-titlebar", children=[
                 html.Span(series, id=ids.VIEWER_TITLE, className="ril-series-title", title=series),
                 html.Span("", id=ids.VIEWER_POSITION, className="ril-position"),
             ]),
+            lease_banner(editing),
             html.Div(warnings, id=ids.VIEWER_WARNINGS),
             html.Div(className="ril-viewport", id="ril-viewport", tabIndex="0", children=[
                 dcc.Graph(id=ids.VIEWER_GRAPH, className="ril-graph", responsive=True,

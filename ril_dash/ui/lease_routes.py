@@ -1,0 +1,45 @@
+"""HTTP routes of series leases (on the slice API blueprint of :mod:`ril_dash.ui.routes`).
+
+The viewer takes the lease of its series when it opens (in the page layout), renews it while it
+stays open and gives it up when the page is left (``navigator.sendBeacon``); a closed laptop or a
+crashed browser simply lets the lease expire. See :mod:`ril_dash.ui.access` for the rules.
+
+- ``GET  /ril/api/lease?series`` → ``{editable, reason, holder, can_break}`` (takes nothing)
+- ``POST /ril/api/lease {series, action}`` with ``action`` one of ``renew`` (take or renew),
+  ``release`` or ``break`` (admins: break whoever's lease, then take it) → the same object
+"""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from ril_dash.ui import access
+from ril_dash.ui.routes import BadRequest, _series, blueprint
+from ril_dash.ui.services import get_services
+
+ACTIONS = ("renew", "release", "break")
+
+
+@blueprint.get("/lease")
+def lease_status():
+    return jsonify(access.editing_status(_series(), take=False))
+
+
+@blueprint.post("/lease")
+def lease_action():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object {series, action}")
+    series, action = body.get("series"), body.get("action")
+    if not isinstance(series, str) or not series:
+        raise BadRequest("missing 'series'")
+    if action not in ACTIONS:
+        raise BadRequest(f"'action' must be one of {', '.join(ACTIONS)}")
+    get_services().project.get_series(series)  # unknown or escaping ids: 404
+    access.require(series, "read")
+    if action == "release":
+        released = access.release_lease(series)
+        return jsonify(released=released, **access.editing_status(series, take=False))
+    if action == "break":
+        access.break_lease(series)
+    return jsonify(access.editing_status(series, take=True))

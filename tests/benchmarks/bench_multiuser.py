@@ -1,0 +1,208 @@
+"""Benchmark: 25 simulated users against one multi-user server (logins, workflow, leases on).
+
+Each simulated user is its own process with its own HTTP session: it logs in, holds its own
+series in the workflow, opens it (the viewer takes the lease) and then works like an annotator:
+it reads the slice it is on and its two neighbours, draws a brush stroke (``POST
+/ril/api/edit``), waits a think time of 1.0–2.0 s, moves one slice and repeats. The paint
+commit latency is the round trip of the edit request (rasterise, rules, durable save, new
+overlay). The same script with one user gives the single-user figure, in the same run, against
+a server started the same way.
+
+Afterwards every series is read back from the store: each acknowledged stroke must be there (one
+version per stroke, by its user; nothing lost) and every response must have been 200.
+
+Usage: ``python tests/benchmarks/bench_multiuser.py [--users 25] [--seconds 40]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import BENCH_DIR, RunningServer, median, percentile, write_results  # noqa: E402
+
+PASSWORD = "bench-password-1"
+SHAPE = (256, 256, 48)
+
+
+def make_project(n_users: int) -> Path:
+    """A project with one 256×256×48 CT per user, a users file and a one-pool workflow."""
+    import nibabel as nib
+    import numpy as np
+
+    from ril_dash.demo.phantom import make_phantom
+    from ril_dash.project.project import init_project
+    from ril_dash.project.users import UsersFile
+
+    root = BENCH_DIR / f"multiuser-{n_users}"
+    if root.exists():
+        shutil.rmtree(root)
+    images = root / "images"
+    phantom = make_phantom(3, "portal-venous", shape=SHAPE, spacing=(1.4, 1.4, 4.0))
+    image = nib.Nifti1Image(phantom.hu.astype(np.int16), phantom.affine)
+    image.set_data_dtype(np.int16)
+    for i in range(n_users):
+        path = images / f"user{i:02d}" / "ct.nii.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(image, path)
+    init_project(root, images, name=f"bench {n_users} users")
+    users = UsersFile.for_project(root)
+    for i in range(n_users):
+        users.add(f"user{i:02d}", PASSWORD)
+    names = ", ".join(f"user{i:02d}" for i in range(n_users))
+    (root / "workflow.yaml").write_text(
+        "workflow:\n  start_pool: analysts\n  pools:\n"
+        f"    analysts: {{users: [{names}], rights: [annotate]}}\n")
+    return root
+
+
+def hold_series(root: Path, n_users: int) -> None:
+    """Each user acquires their own series (as they would on the workflow board)."""
+    from ril_dash.core.volume import canonical_shape
+    from ril_dash.project.annotation_store import AnnotationStore
+    from ril_dash.project.project import Project
+    from ril_dash.project.workflow_state import transition
+    from ril_dash.workflow.schema import load_workflow_file
+
+    project = Project.open(root)
+    workflow = load_workflow_file(root / "workflow.yaml")
+    store = AnnotationStore(project.config.annotations)
+    for i in range(n_users):
+        series = f"user{i:02d}/ct.nii.gz"
+        shape = canonical_shape(project.series_path(series))
+        transition(store.series(series, shape), workflow, f"user{i:02d}", "acquire")
+
+
+def simulated_user(url: str, index: int, seconds: float, start_at: float, out) -> None:
+    """One annotator's loop; puts (commit latencies, slice latencies, errors, strokes) on out."""
+    import requests
+
+    user, series = f"user{index:02d}", f"user{index:02d}/ct.nii.gz"
+    rng = random.Random(index)
+    http = requests.Session()
+    commits, slices, errors, strokes = [], [], [], 0
+    try:
+        r = http.post(url + "/login", data={"user": user, "password": PASSWORD, "next": "/"},
+                      allow_redirects=False)
+        if r.status_code != 302:
+            raise RuntimeError(f"login failed for {user}: {r.status_code}")
+        r = http.get(url + "/view", params={"series": series})  # page + lease
+        lease = http.post(url + "/ril/api/lease", json={"series": series, "action": "renew"})
+        if not lease.json().get("editable"):
+            raise RuntimeError(f"{user} cannot edit: {lease.text}")
+        version = http.get(url + "/ril/api/annotations",
+                           params={"series": series, "plane": "axial"}).json()["version"]
+        index_z = SHAPE[2] // 2
+        while time.time() < start_at:
+            time.sleep(0.01)
+        end = start_at + seconds
+        while time.time() < end:
+            for z in (index_z, index_z + 1, index_z - 1):
+                t0 = time.perf_counter()
+                r = http.get(url + "/ril/api/slice", params={
+                    "series": series, "plane": "axial", "index": z, "frame": 0,
+                    "wc": 40, "ww": 400})
+                slices.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors.append(f"slice {r.status_code}")
+            x0, y0 = rng.randint(40, 200), rng.randint(40, 200)
+            path = "M{},{}L{},{}L{},{}".format(x0, y0, x0 + 12, y0 + 3, x0 + 20, y0 + 10)
+            body = {"series": series, "roi": 1, "plane": "axial", "index": index_z,
+                    "frame": 0, "tool": "brush", "path": path, "brush": 5,
+                    "brush_unit": "vox", "depth": 0, "parent": version}
+            t0 = time.perf_counter()
+            r = http.post(url + "/ril/api/edit", json=body)
+            commits.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                errors.append(f"edit {r.status_code}: {r.text[:200]}")
+            else:
+                reply = r.json()
+                version = reply["version"]
+                strokes += 1 if reply["changed"] else 0
+            index_z = max(1, min(SHAPE[2] - 2, index_z + rng.choice((-1, 1))))
+            time.sleep(rng.uniform(1.0, 2.0))
+    except Exception as exc:  # noqa: BLE001 - reported as an error of this user
+        errors.append(repr(exc))
+    out.put((index, commits, slices, errors, strokes))
+
+
+def run(n_users: int, seconds: float) -> dict:
+    root = make_project(n_users)
+    hold_series(root, n_users)
+    server = RunningServer(["serve", str(root), "--login", "--workflow",
+                            str(root / "workflow.yaml"), "--threads", "32"])
+    try:
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue()
+        start_at = time.time() + 8 + 0.2 * n_users  # all logged in and warmed up by then
+        procs = [ctx.Process(target=simulated_user, args=(server.url, i, seconds, start_at, out))
+                 for i in range(n_users)]
+        for p in procs:
+            p.start()
+        results = [out.get(timeout=seconds + 300) for _ in procs]
+        for p in procs:
+            p.join(30)
+    finally:
+        server.stop()
+    return {"root": root, "results": sorted(results)}
+
+
+def check_saved(root: Path, results) -> tuple[int, int]:
+    """(strokes acknowledged, strokes found in the store by their users)."""
+    from ril_dash.core.volume import canonical_shape
+    from ril_dash.project.annotation_store import AnnotationStore
+    from ril_dash.project.project import Project
+
+    project = Project.open(root)
+    store = AnnotationStore(project.config.annotations)
+    acked = found = 0
+    for index, _commits, _slices, _errors, strokes in results:
+        series = f"user{index:02d}/ct.nii.gz"
+        annotations = store.series(series, canonical_shape(project.series_path(series)))
+        mine = [v for v in annotations.versions() if v.op == "paint" and
+                v.user == f"user{index:02d}"]
+        acked += strokes
+        found += len(mine)
+    return acked, found
+
+
+def summarise(label: str, run_: dict) -> dict:
+    results = run_["results"]
+    commits = [c for r in results for c in r[1]]
+    slices = [s for r in results for s in r[2]]
+    errors = [e for r in results for e in r[3]]
+    acked, found = check_saved(run_["root"], results)
+    for e in errors[:10]:
+        print(f"  {label} error: {e}")
+    return {"commits": len(commits), "commit_p50_ms": round(median(commits) * 1000, 1),
+            "commit_p95_ms": round(percentile(commits, 95) * 1000, 1),
+            "slice_p50_ms": round(median(slices) * 1000, 1),
+            "slice_p95_ms": round(percentile(slices, 95) * 1000, 1),
+            "errors": len(errors), "strokes_acknowledged": acked, "strokes_in_store": found}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=25)
+    parser.add_argument("--seconds", type=float, default=40)
+    args = parser.parse_args()
+    single = summarise("1 user", run(1, args.seconds))
+    many = summarise(f"{args.users} users", run(args.users, args.seconds))
+    figures = {f"single user: {k}": v for k, v in single.items()}
+    figures.update({f"{args.users} users: {k}": v for k, v in many.items()})
+    figures["p95 commit ratio (many / single)"] = round(
+        many["commit_p95_ms"] / single["commit_p95_ms"], 2)
+    figures["lost strokes"] = many["strokes_acknowledged"] - many["strokes_in_store"] + \
+        single["strokes_acknowledged"] - single["strokes_in_store"]
+    write_results("multiuser", figures)
+
+
+if __name__ == "__main__":
+    main()
