@@ -273,7 +273,7 @@
             row.appendChild(Object.assign(document.createElement("span"), {className: c[0], textContent: c[1]}));
         });
         row.appendChild(button("View", function () { window.rilAnnotate.view(id); }));
-        if (id > 0) {
+        if (id > 0 && !A.readOnly) {
             row.appendChild(button("Roll back", function () {
                 if (window.confirm("Roll back to version " + id + "? This adds a new version; nothing is deleted.")) {
                     window.rilAnnotate.rollback(id);
@@ -297,7 +297,7 @@
                     box.appendChild(banner);
                 }
                 body.versions.forEach(function (v) {
-                    var what = v.op + (v.target ? " → v" + v.target : "") + (v.kind && v.kind !== "manual" ? " · " + v.kind : "");
+                    var what = v.label ? v.label : v.op + (v.target ? " → v" + v.target : "") + (v.kind && v.kind !== "manual" ? " · " + v.kind : "");
                     var who = (v.time ? v.time.slice(11, 19) + " · " : "") + v.user;
                     box.appendChild(historyRow(v.id, what, who, v.id === A.version));
                 });
