@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ril_dash.project.sessions import SessionStore
 from ril_dash.project.users import UsersFile
 
 
@@ -59,14 +60,20 @@ def test_add_list_passwd_remove(project):
     assert lines[1].split() == ["bob", "user", "bob"]
     assert "scrypt" not in r.stdout and "pbkdf2" not in r.stdout
 
+    sessions = SessionStore.for_project(project)
+    old_token = sessions.create("bob")
     r = run_users(project, "passwd", "bob", "--password-stdin", stdin="new bob pass\n")
     assert r.returncode == 0, r.stderr
     assert "new bob pass" not in r.stdout + r.stderr
     assert uf.verify("bob", "new bob pass") and not uf.verify("bob", "bob password")
+    assert sessions.lookup(old_token) is None and "ended 1 session" in r.stdout
 
+    token = sessions.create("bob")
+    kept = sessions.create("alice")
     r = run_users(project, "remove", "bob")
     assert r.returncode == 0, r.stderr
     assert [n for n, _, _ in uf.list()] == ["alice"]
+    assert sessions.lookup(token) is None and sessions.lookup(kept).user == "alice"
 
 
 def test_list_without_users(project):

@@ -248,6 +248,10 @@ def _current_umask() -> int:
     return mask
 
 
+#: what a rebuild carries over from the previous demo besides its annotations
+KEPT_ON_REBUILD = ("users.yaml", ".sessions", "audit.log.jsonl")
+
+
 def _has_annotations(folder: Path) -> bool:
     ann = folder / "annotations"
     return ann.is_dir() and any(ann.iterdir())
@@ -278,6 +282,9 @@ def _install(temp: Path, root: Path, progress: Callable[[str], None]) -> None:
         shutil.rmtree(temp / "annotations")
         os.rename(old / "annotations", temp / "annotations")
         progress("Kept the annotations of the previous demo project")
+    for name in KEPT_ON_REBUILD:  # the lab's users, sessions and audit trail
+        if os.path.lexists(old / name):
+            os.rename(old / name, temp / name)
     os.rename(temp, root)
     if (old / STAMP_NAME).is_file():
         shutil.rmtree(old, ignore_errors=True)

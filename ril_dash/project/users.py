@@ -32,6 +32,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ril_dash.core.atomic_io import commit_temp, temp_path_for
 from ril_dash.errors import InvalidUsers
+from ril_dash.project.sessions import SessionStore
 
 USERS_FILE = "users.yaml"
 LOCK_TIMEOUT = 30.0
@@ -436,11 +437,13 @@ def users_cli(args) -> None:
         print(f"Added {'admin ' if args.admin else ''}user {name} to {users.path}.")
     elif action == "remove":
         users.remove(name)
-        print(f"Removed user {name} from {users.path}.")
+        ended = SessionStore.for_project(project_dir).delete_user(name)
+        print(f"Removed user {name} from {users.path} (ended {ended} session(s)).")
     elif action == "passwd":
         if name not in users.load():
             raise InvalidUsers(f"no user {name!r} in {users.path}")
         users.set_password(name, read_password(name, args.password_stdin))
-        print(f"Changed the password of {name}.")
+        ended = SessionStore.for_project(project_dir).delete_user(name)
+        print(f"Changed the password of {name} (ended {ended} session(s)).")
     else:  # pragma: no cover - argparse requires an action
         raise InvalidUsers("choose one of add, remove, passwd, list")

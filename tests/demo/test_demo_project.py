@@ -173,6 +173,20 @@ def test_outdated_stamp_rebuilds_and_keeps_annotations(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".demo-project.lock", "demo-project"]
 
 
+def test_rebuild_keeps_users_sessions_and_audit_log(tmp_path):
+    root = _make(tmp_path / "demo-project")
+    (root / STAMP_NAME).write_text("ril_dash demo project v0\n")
+    (root / "users.yaml").write_text("users: {}\n")
+    (root / ".sessions").mkdir()
+    (root / ".sessions" / "a.json").write_text("{}")
+    (root / "audit.log.jsonl").write_text('{"action": "login"}\n')
+    assert _make(root) == root
+    assert (root / "users.yaml").read_text() == "users: {}\n"
+    assert (root / ".sessions" / "a.json").read_text() == "{}"
+    assert (root / "audit.log.jsonl").read_text() == '{"action": "login"}\n'
+    assert (root / "workflow.yaml").is_file()
+
+
 def test_other_shape_rebuilds(tmp_path):
     root = _make(tmp_path / "demo-project")
     ensure_demo_project(root, progress=None, shape=(32, 32, 4))
