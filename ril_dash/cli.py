@@ -10,8 +10,8 @@
     ril-dash users PROJECT_DIR add NAME [--admin] [--display-name X] [--password-stdin]
     ril-dash users PROJECT_DIR remove NAME | passwd NAME [--password-stdin] | list
 
-SERVER OPTIONS: ``--host H --port P --login --workflow FILE --threads N --secure-cookies
---lease-seconds S``. On 127.0.0.1 (the default) one local user works without logging in; any
+SERVER OPTIONS: ``--host H --port P --login --workflow FILE --threads N --workers N
+--secure-cookies --lease-seconds S``. On 127.0.0.1 (the default) one local user works without logging in; any
 other ``--host``, or ``--login``, requires logins from the project's users file, which must hold
 at least one user (:func:`startup_checks` says how to add one).
 
@@ -32,6 +32,7 @@ from ril_dash.errors import RilDashError
 from ril_dash.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
 
 DEFAULT_THREADS = Settings.threads
+MAX_WORKERS = 32
 DEFAULT_LEASE = Settings.lease_seconds
 MAX_THREADS = 256
 MIN_LEASE, MAX_LEASE = 10.0, 24 * 3600.0
@@ -79,12 +80,15 @@ def settings_from_args(project_dir: Path, args: argparse.Namespace) -> Settings:
     check_address(args.host, args.port)
     if not 1 <= args.threads <= MAX_THREADS:
         raise CliError(f"--threads must be between 1 and {MAX_THREADS}, not {args.threads}")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise CliError(f"--workers must be between 1 and {MAX_WORKERS}, not {args.workers}")
     if not MIN_LEASE <= args.lease_seconds <= MAX_LEASE:
         raise CliError(f"--lease-seconds must be between {MIN_LEASE:g} and {MAX_LEASE:g} "
                        f"seconds, not {args.lease_seconds:g}")
     return Settings(project_dir=Path(project_dir), host=args.host, port=args.port,
                     login_required=bool(args.login) or not _is_loopback(args.host),
-                    workflow_file=args.workflow, threads=args.threads,
+                    workflow_file=args.workflow, threads=args.threads, workers=args.workers,
+                    volume_cache_bytes=Settings.volume_cache_bytes // args.workers,
                     secure_cookies=bool(args.secure_cookies), lease_seconds=args.lease_seconds)
 
 
@@ -145,25 +149,24 @@ def serve(settings: Settings) -> None:
     users = startup_checks(project, settings)
     check_port_free(settings.host, settings.port)
 
-    import waitress
+    from ril_dash.serving import serve_forever
 
-    from ril_dash.ui.app import create_app
+    def build_app():
+        from ril_dash.ui.app import create_app
 
-    app = create_app(project, settings)
-    server = waitress.create_server(app.server, host=settings.host, port=settings.port,
-                                    threads=settings.threads, channel_timeout=120)
+        return create_app(project, settings).server
+
+    workers = f", {settings.workers} processes" if settings.workers > 1 else ""
     print(f"ril_dash {__version__}: serving '{project.config.name}' "
-          f"({len(project.series)} series) at {_url(settings.host, settings.port)}  "
+          f"({len(project.series)} series) at {_url(settings.host, settings.port)}{workers}  "
           f"(Ctrl+C to stop)", flush=True)
     if settings.login_required:
         who = ", ".join(f"{u.name} (admin)" if u.admin else u.name for u in users)
         print(f"Logins required. {len(users)} user{'s' if len(users) != 1 else ''} can log in: "
               f"{who}. Manage them with: ril-dash users {project.dir} list|add|remove|passwd",
               flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+    serve_forever(build_app, settings.host, settings.port, threads=settings.threads,
+                  workers=settings.workers)
 
 
 def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True) -> None:
@@ -183,6 +186,9 @@ def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True)
                         help="workflow file to use (default: the workflow: of project.yaml)")
     parser.add_argument("--threads", type=int, metavar="N", default=default(DEFAULT_THREADS),
                         help=f"worker threads of the server (default {DEFAULT_THREADS})")
+    parser.add_argument("--workers", type=int, metavar="N", default=default(1),
+                        help="server processes sharing the port and the project (default 1; "
+                             "more use more cores, each with its own image cache)")
     parser.add_argument("--secure-cookies", action="store_true", default=default(False),
                         help="mark the login cookie Secure (when an HTTPS proxy serves the app)")
     parser.add_argument("--lease-seconds", type=float, metavar="S",

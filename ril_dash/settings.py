@@ -47,8 +47,10 @@ class Settings:
     login_required: bool = False
     #: a workflow file given at run time (else the ``workflow:`` of project.yaml, if any)
     workflow_file: Path | None = None
-    #: waitress worker threads
+    #: waitress worker threads (per process)
     threads: int = 8
+    #: server processes sharing the listening socket (``ril_dash.serving``)
+    workers: int = 1
     #: mark the session cookie Secure (set when a TLS proxy serves the app over HTTPS)
     secure_cookies: bool = False
     #: seconds a series lease lasts unless the open viewer renews it
