@@ -42,7 +42,7 @@
         if (!banner) { return; }
         banner.hidden = !!info.editable;
         var reason = banner.querySelector(".ril-lease-reason");
-        if (reason) { reason.textContent = info.reason || ""; }
+        if (reason) { reason.textContent = info.reason || info.error || ""; }
         var brk = document.getElementById("lease-break");
         if (brk) { brk.hidden = !info.can_break; }
     }
@@ -62,7 +62,13 @@
                                         body: JSON.stringify({series: series, action: action})})
             .then(function (r) {
                 if (r.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search)); }
-                return r.json();
+                // a refusal (403: no right to the series any more, 404: gone) is read-only too
+                return r.json().then(function (info) {
+                    if (r.status === 403 || r.status === 404) {
+                        info = {editable: false, reason: "Read only: " + info.error, can_break: false};
+                    }
+                    return info;
+                });
             });
     }
     function stopLease() {

@@ -86,3 +86,116 @@ def tree_digest(*roots) -> dict[str, str]:
                 else:
                     digest[key] = "folder"
     return digest
+
+
+# -- a logged-in user talking to the app as the Dash renderer does -------------------------------
+def dash_id(component_id) -> str:
+    """A component id as Dash writes it in prop ids (dict ids: sorted compact JSON)."""
+    import json
+
+    if isinstance(component_id, str):
+        return component_id
+    return json.dumps(component_id, sort_keys=True, separators=(",", ":"))
+
+
+class DashUser:
+    """A ``requests`` session logged in as ``user`` that posts callbacks like the browser.
+
+    ``callback(output, inputs, state)`` posts ``/_dash-update-component`` with the body Dash's
+    renderer sends: ``output`` is the callback's output key without the ``@hash`` suffixes of
+    ``allow_duplicate`` outputs (``"..a.children...b.data.."`` for several outputs); inputs and
+    state are ``(id, property, value)`` triples, or lists of them for a pattern-matching ALL.
+    Background callbacks are polled (``cacheKey`` / ``job``) until they answer.
+    """
+
+    def __init__(self, url: str, user: str, password: str, *, origin: bool = False) -> None:
+        import requests
+
+        self.url, self.user = url, user
+        self.http = requests.Session()
+        if origin:
+            self.http.headers["Origin"] = url
+        reply = self.http.post(url + "/login", allow_redirects=False, timeout=30,
+                               data={"user": user, "password": password, "next": "/"})
+        if reply.status_code != 303:
+            raise AssertionError(f"login of {user} failed: {reply.status_code} {reply.text}")
+        self._outputs: dict[str, str] | None = None
+
+    def get(self, path: str, **kw):
+        return self.http.get(self.url + path, timeout=60, **kw)
+
+    def post(self, path: str, **kw):
+        return self.http.post(self.url + path, timeout=60, **kw)
+
+    def output_key(self, output: str) -> str:
+        """The callback map key of ``output`` (with the ``@hash`` suffixes Dash added)."""
+        import re
+
+        if self._outputs is None:
+            deps = self.get("/_dash-dependencies").json()
+            self._outputs = {re.sub(r"@[0-9a-f]{64}", "", d["output"]): d["output"]
+                             for d in deps}
+        return self._outputs[output]
+
+    def callback(self, output: str, inputs, state=(), changed=None, params=None,
+                 outputs=None):
+        """Post the callback of ``output``; ``outputs`` overrides the output specs sent
+        (needed for pattern-matching outputs, which the renderer sends resolved)."""
+        import json
+
+        key = self.output_key(output)
+        multi = key.startswith("..")
+        if outputs is None:
+            outputs = []
+            for part in (key[2:-2].split("...") if multi else [key]):
+                cid, _, prop = part.rpartition(".")
+                outputs.append({"id": json.loads(cid) if cid.startswith("{") else cid,
+                                "property": prop.split("@")[0]})
+
+        def spec(item):
+            if isinstance(item, list):
+                return [spec(x) for x in item]
+            cid, prop, value = item
+            return {"id": cid, "property": prop, "value": value}
+
+        if changed is None:
+            first = inputs[0][0] if isinstance(inputs[0], list) else inputs[0]
+            changed = [f"{dash_id(first[0])}.{first[1]}"]
+        body = {"output": key, "outputs": outputs if multi else outputs[0],
+                "inputs": [spec(x) for x in inputs], "state": [spec(x) for x in state],
+                "changedPropIds": changed}
+        return self.post("/_dash-update-component", json=body, params=params)
+
+    def background(self, output: str, inputs, state=(), timeout: float = 120):
+        """Run a background callback to its end; return the last reply."""
+        reply = self.callback(output, inputs, state)
+        if reply.status_code != 200 or "cacheKey" not in reply.json():
+            return reply
+        handles = reply.json()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reply = self.callback(output, inputs, state, params={
+                "cacheKey": handles["cacheKey"], "job": handles["job"]})
+            if reply.status_code != 200 or "response" in reply.json():
+                return reply
+            time.sleep(0.2)
+        raise AssertionError(f"the background callback {output} did not finish")
+
+    def page(self, path: str, search: str = ""):
+        """The layout Dash's pages callback sends for ``path`` + ``search`` (JSON)."""
+        reply = self.callback(".._pages_content.children..._pages_store.data..",
+                              [("_pages_location", "pathname", path),
+                               ("_pages_location", "search", search)])
+        assert reply.status_code == 200, reply.text
+        return reply.json()["response"]["_pages_content"]["children"]
+
+
+def layout_texts(node) -> list[str]:
+    """Every text child in a Dash layout (JSON), in order."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, list):
+        return [t for item in node for t in layout_texts(item)]
+    if isinstance(node, dict):
+        return layout_texts(node.get("props", {}).get("children"))
+    return []

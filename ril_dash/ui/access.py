@@ -18,6 +18,8 @@ is never the check. The rules:
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import has_request_context, request
 
 from ril_dash.errors import LockHeld, PermissionDenied
@@ -27,6 +29,7 @@ from ril_dash.ui.auth import current_user, users_admin
 from ril_dash.ui.services import get_services
 from ril_dash.workflow import machine
 from ril_dash.workflow.machine import SeriesState
+from ril_dash.workflow.schema import Workflow
 
 VERBS = {"read": "open", "annotate": "annotate", "review": "review", "export": "export"}
 #: a lease is renewed by an edit only when less than this share of it is left
@@ -38,6 +41,16 @@ def is_admin(user: str | None = None) -> bool:
     user = current_user() if user is None else user
     workflow = get_services().workflow
     return users_admin(user) or (workflow is not None and workflow.is_admin(user))
+
+
+def workflow_for(user: str | None = None) -> Workflow | None:
+    """The workflow in force as its rules must see ``user`` (default: the logged-in user): an
+    admin of the users file is one of its admins too (None when no workflow is in force)."""
+    workflow = get_services().workflow
+    user = current_user() if user is None else user
+    if workflow is None or workflow.is_admin(user) or not users_admin(user):
+        return workflow
+    return dataclasses.replace(workflow, admins=workflow.admins | {user})
 
 
 def series_state(series: str) -> SeriesState | None:
@@ -75,7 +88,9 @@ def may(series: str, right: str, user: str | None = None) -> bool:
 
 def require(series: str, right: str) -> str:
     """Return the logged-in user if they may exercise ``right`` on ``series``, else raise
-    :class:`PermissionDenied` saying why."""
+    :class:`PermissionDenied` saying why (:class:`SeriesNotFound` for an id that is not a
+    series of the project, before anything else is looked at or written)."""
+    get_services().project.get_series(series)
     user = current_user()
     if not may(series, right, user):
         state = series_state(series)
@@ -139,7 +154,7 @@ def edit_guard(series: str):
     left = None if lease is None else lease.expires_at - services.locks.clock()
     if not _mine(lease, user) or left < services.locks.lease_seconds * RENEW_WHEN_LEFT:
         take_lease(series, user)
-    return annotate_guard(services.workflow, user)
+    return None if is_admin(user) else annotate_guard(services.workflow, user)
 
 
 def editing_status(series: str, *, take: bool) -> dict:
@@ -155,7 +170,12 @@ def editing_status(series: str, *, take: bool) -> dict:
             "can_break": False}
     if not may(series, "annotate", user):
         state = series_state(series)
-        info["reason"] = f"Read only: {_reason(state, user, 'annotate')}."
+        reason = _reason(state, user, "annotate")
+        if holder is not None and not _mine(holder, user):  # and who is editing it now
+            reason += f"; {services.locks.held_message(holder)}"
+            info["holder"] = {"user": holder.user, "since": holder.acquired_at,
+                              "host": holder.host}
+        info["reason"] = f"Read only: {reason}."
         return info
     try:
         if take:

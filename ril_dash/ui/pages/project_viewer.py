@@ -26,8 +26,10 @@ from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, ht
 from ril_dash.project.annotation_store import annotated_series
 from ril_dash.project.history_scan import read_summaries
 from ril_dash.project.text_values import format_text_value
-from ril_dash.ui import ids
+from ril_dash.project.workflow_state import board_states
+from ril_dash.ui import access, ids
 from ril_dash.ui.services import get_services
+from ril_dash.workflow.machine import can
 
 FOLDER_BUTTON = "folder-button"
 MAX_FOLDERS_SHOWN = 100
@@ -53,25 +55,46 @@ def _level_names(project) -> list[str]:
     return names[:depth] + [f"Level {i + 1}" for i in range(len(names), depth)]
 
 
+def _workflow_view(project, ids_: list[str]):
+    """(states, readable) for the logged-in user: each series' workflow state (None without a
+    workflow) and a test of whether they may open it (and so see its annotations)."""
+    services = get_services()
+    workflow = services.workflow
+    if workflow is None:
+        return None, lambda _id: True
+    states = board_states(project.config.annotations, ids_, workflow)
+    user = access.current_user()
+    if access.is_admin(user):
+        return states, lambda _id: True
+    return states, lambda i: states[i].owner == user or can(workflow, states[i], user, "read")
+
+
 def series_rows(project, folder: str = "") -> list[dict]:
-    """One grid row per series under ``folder`` ('' is the whole project)."""
+    """One grid row per series under ``folder`` ('' is the whole project).
+
+    With a workflow, rows also give the pool and holder; the annotations (text values, ROIs) of
+    a series the user may not open are left out, and its row is marked ``restricted``."""
     prefix = folder + "/" if folder else ""
     levels = _level_names(project)
     edited = annotated_series(project.config.annotations)
     summaries = read_summaries(project.config.annotations, edited)
     roi_names = {roi.value: roi.name for roi in project.config.rois}
+    chosen = [r for r in project.series if not prefix or r.id.startswith(prefix)]
+    states, readable = _workflow_view(project, [r.id for r in chosen])
     rows = []
-    for record in project.series:
-        if prefix and not record.id.startswith(prefix):
-            continue
+    for record in chosen:
         row = {"id": record.id, "name": record.name, "size_mb": round(record.size / 1e6, 2),
                "annotated": record.id in edited}
         for name, value in zip(levels, record.levels):
             row[f"level:{name}"] = value
         for key, value in project.metadata.get(record.id, {}).items():
             row[f"meta:{key}"] = value
+        if states is not None:
+            row["pool"], row["owner"] = states[record.id].pool, states[record.id].owner or ""
         summary = summaries.get(record.id)
-        if summary:
+        if not readable(record.id):
+            row["restricted"] = True
+        elif summary:
             row["rois"] = ", ".join(roi_names.get(v, str(v)) for v in summary["rois"])
             for name, value in summary["texts"].items():
                 row[f"text:{name}"] = format_text_value(value)
@@ -98,6 +121,9 @@ def column_defs(project) -> list[dict]:
     cols += [{"field": f"text:{field.name}", "headerName": field.name}
              for field in project.config.text_fields]
     cols.append({"field": "rois", "headerName": "Annotated ROIs", "minWidth": 150})
+    if get_services().workflow is not None:
+        cols += [{"field": "pool", "headerName": "Pool"}, {"field": "owner",
+                                                           "headerName": "Held by"}]
     cols.append({"field": "size_mb", "headerName": "Size (MB)", "filter": "agNumberColumnFilter",
                  "maxWidth": 130, "type": "numericColumn"})
     cols.append({"field": "id", "headerName": "Path", "minWidth": 260})
@@ -161,7 +187,8 @@ def layout(**_query) -> html.Div:
                 defaultColDef={"sortable": True, "filter": True, "resizable": True,
                                "floatingFilter": False, "minWidth": 110},
                 dashGridOptions=GRID_OPTIONS,
-                rowClassRules={"ril-annotated": "params.data.annotated"},
+                rowClassRules={"ril-annotated": "params.data.annotated",
+                               "ril-restricted": "params.data.restricted"},
                 getRowId="params.data.id",
                 columnSize="autoSize",
                 className="ril-grid",

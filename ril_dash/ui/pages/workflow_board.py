@@ -32,7 +32,7 @@ from dash import (
     html,
 )
 
-from ril_dash.errors import RilDashError
+from ril_dash.errors import PermissionDenied, RilDashError, SeriesNotFound
 from ril_dash.project.workflow_state import board_states, transition
 from ril_dash.ui import access, ids
 from ril_dash.ui.pages.project_viewer import GRID_OPTIONS
@@ -206,7 +206,8 @@ def actions_for(selected, _refresh):
             return html.Div("You may not see this series.", className="ril-muted")
     except RilDashError as exc:
         return html.Div(str(exc), className="ril-alert ril-alert-error")
-    allowed = machine.allowed_actions(services.workflow, state, user)
+    workflow = access.workflow_for(user)
+    allowed = machine.allowed_actions(workflow, state, user)
     held = f"held by {state.owner}" if state.owner else "nobody holds it"
     children = [html.Div(series, className="ril-series-title", title=series),
                 html.Div(f"In {state.pool}, {held}.", className="ril-muted"),
@@ -217,7 +218,7 @@ def actions_for(selected, _refresh):
                                  className="ril-muted"))
     for action in allowed:
         if action is Action.ASSIGN:
-            targets = machine.assign_targets(services.workflow, state, user)
+            targets = machine.assign_targets(workflow, state, user)
             children.append(html.Div(className="ril-assign", children=[
                 dcc.Dropdown(id={"type": ids.WF_ASSIGN_TARGET, "series": series},
                              clearable=False,
@@ -260,7 +261,7 @@ def take_action(clicks, selected, targets, refresh):
     if not ctx.triggered_id or not any(clicks or []) or not selected:
         return dash.no_update, dash.no_update
     action = ctx.triggered_id["action"]
-    series = selected[0]["id"]
+    series = _selected_series(selected)
     try:
         target = _target(targets[0]) if action == "assign" and targets else None
         result = perform(series, action, target)
@@ -270,6 +271,19 @@ def take_action(clicks, selected, targets, refresh):
                      id=ids.WF_DONE), (refresh or 0) + 1)
 
 
+def _selected_series(selected) -> str:
+    """The series of the grid's selected row; the grid only lists the project's series, so
+    anything else is a forged request and is refused (403) without a message."""
+    row = selected[0] if isinstance(selected, list) and selected else None
+    series = row.get("id") if isinstance(row, dict) else None
+    try:
+        get_services().project.get_series(series)
+    except SeriesNotFound:
+        raise PermissionDenied(f"{str(series)[:200]!r} is not a series of this project.") \
+            from None
+    return series
+
+
 def perform(series: str, action: str, target: Target | None):
     """Take ``action`` on ``series`` for the logged-in user (checked again under the lock)."""
     services = get_services()
@@ -277,7 +291,8 @@ def perform(series: str, action: str, target: Target | None):
         raise RilDashError("This project has no workflow.")
     services.project.get_series(series)
     user = access.current_user()
-    result = transition(services.annotations(series), services.workflow, user, action, target)
+    result = transition(services.annotations(series), access.workflow_for(user), user, action,
+                        target)
     services.audit.record(user, "transition", series, {"label": result.label,
                                                        "version": result.version})
     access.end_lease_unless(series, result.after.owner)
