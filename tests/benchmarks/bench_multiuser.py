@@ -4,7 +4,9 @@ Each simulated user is its own process with its own HTTP session: it logs in, ho
 series in the workflow, opens it (the viewer takes the lease) and then works like an annotator:
 after a warm-up of 8 slice reads (not measured: each server process decodes the volume once), it
 reads the slice it is on and its two neighbours, draws a brush stroke (``POST
-/ril/api/edit``), waits a think time of 1.0–2.0 s, moves one slice and repeats. The paint
+/ril/api/edit``), waits a think time of 1.0–2.0 s, moves one slice and repeats. Users start at
+random moments within one think time (people do not work in step; a synchronised start would
+measure 25 simultaneous clicks instead). The paint
 commit latency is the round trip of the edit request (rasterise, rules, durable save, new
 overlay). The same script with one user gives the single-user figure, in the same run, against
 a server started the same way.
@@ -108,9 +110,10 @@ def simulated_user(url: str, index: int, seconds: float, start_at: float, out) -
             http.get(url + "/ril/api/slice", params={"series": series, "plane": "axial",
                                                      "index": z, "frame": 0, "wc": 40,
                                                      "ww": 400})
+        end = start_at + seconds
+        start_at += rng.uniform(0.0, 2.0)  # people do not start in step: one think time apart
         while time.time() < start_at:
             time.sleep(0.01)
-        end = start_at + seconds
         while time.time() < end:
             for z in (index_z, index_z + 1, index_z - 1):
                 t0 = time.perf_counter()
@@ -212,7 +215,7 @@ def main() -> None:
         many["commit_p95_ms"] / single["commit_p95_ms"], 2)
     figures["lost strokes"] = many["strokes_acknowledged"] - many["strokes_in_store"] + \
         single["strokes_acknowledged"] - single["strokes_in_store"]
-    write_results("multiuser", figures)
+    write_results(f"multiuser-{args.workers}proc", figures)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Benchmarks print their figures and write them to ``tests/benchmarks/results/NAME.json``; they
 compare every figure with a baseline measured in the same run. They are not part of the normal
 test run (``python -m pytest`` ignores this folder); run them with
-``python tests/benchmarks/run_all.py``.
+``python tests/benchmarks/bench_NAME.py``.
 """
 
 from __future__ import annotations
