@@ -150,10 +150,12 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     settings = settings or Settings(project_dir=project.dir)
     app.server.extensions[EXTENSION_KEY] = Services(
         project, volume_cache_bytes=settings.volume_cache_bytes,
-        workflow=load_workflow(project, settings), lease_seconds=settings.lease_seconds)
+        workflow=load_workflow(project, settings), lease_seconds=settings.lease_seconds,
+        workflow_from_project=settings.workflow_file is None)
     install_auth(app.server, project.dir, login_required=settings.login_required,
                  secure_cookies=settings.secure_cookies, on_logout=_lease_releaser(app.server))
     app.server.register_blueprint(blueprint)
+    app.server.before_request(app.server.extensions[EXTENSION_KEY].refresh_config)
 
     _refuse_denied_callbacks(app.server)
 
@@ -169,7 +171,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     project_viewer.register()
     slice_viewer.register()
     roi_manager.register()
-    export_page.register(project.dir, app.server.extensions[EXTENSION_KEY].workflow)
+    export_page.register(project.dir, settings.workflow_file)
     workflow_board.register()
     audit_page.register()
     app.layout = lambda: _shell(project)  # per request: the header shows the user

@@ -8,7 +8,9 @@ process (tests) and no per-user state is kept here.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from pathlib import Path
 
 from flask import current_app
@@ -21,6 +23,7 @@ from ril_dash.core.render import (
     viewer_geometry,
 )
 from ril_dash.core.volume import Volume, canonical_shape, load_volume
+from ril_dash.errors import RilDashError
 from ril_dash.project.annotation_store import (
     AnnotationState,
     AnnotationStore,
@@ -29,10 +32,12 @@ from ril_dash.project.annotation_store import (
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.editing import SeriesEditor
 from ril_dash.project.project import Project
+from ril_dash.project.schema import PROJECT_FILE, load_project_config
 from ril_dash.project.series_locks import SeriesLocks
-from ril_dash.workflow.schema import Workflow
+from ril_dash.workflow.schema import Workflow, workflow_from_project
 
 EXTENSION_KEY = "ril_dash"
+log = logging.getLogger(__name__)
 
 
 class Services:
@@ -40,18 +45,52 @@ class Services:
 
     def __init__(self, project: Project, volume_cache_bytes: int = 3 * 1024**3,
                  thumbnail_cache_bytes: int = 256 * 1024**2,
-                 workflow: Workflow | None = None, lease_seconds: float = 120.0) -> None:
+                 workflow: Workflow | None = None, lease_seconds: float = 120.0,
+                 workflow_from_project: bool = False) -> None:
         self.project = project
         #: the workflow in force (None: no pools; every user may do everything but admin tasks)
         self.workflow = workflow
+        #: the workflow is project.yaml's (so it follows edits of the file), not --workflow's
+        self.workflow_from_project = workflow_from_project
         self.store = AnnotationStore(project.config.annotations, background_checkpoints=True)
         #: series leases, shared with every server on this project (in the annotation store)
         self.locks = SeriesLocks(project.config.annotations, lease_seconds=lease_seconds)
         self.audit = AuditLog.for_project(project.dir)
+        self._config_mutex = threading.Lock()
+        self._config_seen = self._config_stamp()
         self.old_states = ByteBudgetLRU(512 * 1024**2, sizeof=lambda s: s.bits.nbytes)
         self.volumes = ByteBudgetLRU(volume_cache_bytes, sizeof=lambda v: v.nbytes)
         self.thumbs = ByteBudgetLRU(thumbnail_cache_bytes, sizeof=lambda t: sum(map(len, t[1])))
         self.geometry = ByteBudgetLRU(4096 * 1024, sizeof=lambda g: 1024)
+
+    # -- project.yaml -----------------------------------------------------------------------
+    def _config_stamp(self) -> tuple | None:
+        try:
+            st = os.stat(self.project.dir / PROJECT_FILE)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def refresh_config(self) -> None:
+        """Use project.yaml as it is on disk now if it changed (another server process, or
+        another server on the share, edited the ROIs or text fields). One stat per request; an
+        invalid file on disk keeps the last valid definitions (the editor refused to write it,
+        so someone edited it by hand) and is logged."""
+        stamp = self._config_stamp()
+        if stamp is None or stamp == self._config_seen:
+            return
+        with self._config_mutex:
+            if stamp == self._config_seen:
+                return
+            try:
+                config = load_project_config(self.project.dir)
+                if self.workflow_from_project:
+                    self.workflow = workflow_from_project(config)
+                self.project.config = config
+            except RilDashError as exc:
+                log.error("project.yaml changed but is invalid; keeping the last valid "
+                          "definitions: %s", exc)
+            self._config_seen = stamp
 
     # -- series and volumes ------------------------------------------------------------------
     def series_path(self, series_id: str) -> Path:

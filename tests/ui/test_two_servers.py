@@ -20,6 +20,15 @@ PASSWORDS = {"alice": "alice-secret-1", "bob": "bob-secret-22"}
 SERIES = "PHANTOM-001/CT-2026-01-14/arterial.nii.gz"
 
 
+class Pair(tuple):
+    """The two servers, unpacking like a pair, with the project folder they share."""
+
+    def __new__(cls, first, second, project):
+        pair = super().__new__(cls, (first, second))
+        pair.project = project
+        return pair
+
+
 @pytest.fixture(scope="module")
 def servers(demo_home, tmp_path_factory):
     project = tmp_path_factory.mktemp("two") / "project"
@@ -32,7 +41,7 @@ def servers(demo_home, tmp_path_factory):
     env = {"RIL_DASH_HOME": str(demo_home)}
     first = RunningServer(["serve", str(project), "--login"], env=env)
     second = RunningServer(["serve", str(project), "--login"], env=env)
-    yield first, second
+    yield Pair(first, second, project)
     first.stop()
     second.stop()
 
@@ -84,3 +93,22 @@ def test_a_session_from_one_server_works_on_the_other(servers):
     assert reply.status_code == 200
     assert requests.get(second.url + "/ril/api/annotations",
                         params={"series": SERIES, "plane": "axial"}).status_code == 401
+
+
+def test_a_definition_changed_elsewhere_is_used_at_once(servers):
+    """project.yaml edited by another process (the other server's ROI page): both servers use
+    the new definitions from their next request on."""
+    from ril_dash.project.text_field_editing import add_text_field
+
+    first, second = servers
+    alice = login(first.url, "alice")
+    project = servers.project
+
+    def fields(url):
+        reply = alice.get(url + "/ril/api/texts", params={"series": SERIES})
+        assert reply.status_code == 200
+        return [f["name"] for f in reply.json()["fields"]]
+
+    assert "Reader" not in fields(first.url) and "Reader" not in fields(second.url)
+    add_text_field(project, "Reader", "text")
+    assert fields(first.url)[-1] == "Reader" and fields(second.url)[-1] == "Reader"

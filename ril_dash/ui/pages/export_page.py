@@ -27,7 +27,7 @@ from ril_dash.project.workflow_state import exportable_series
 from ril_dash.ui import access, ids
 from ril_dash.ui.auth import logins_enabled, user_of_cookies, users_admin
 from ril_dash.ui.components.import_form import import_section
-from ril_dash.workflow.schema import Workflow
+from ril_dash.workflow.schema import Workflow, load_workflow_file, workflow_from_project
 
 CANCEL_MARKER = ".cancel-export"
 OPTIONS = [("per_roi", "one binary mask per ROI"), ("combined", "combined mask (bitwise OR)"),
@@ -40,13 +40,21 @@ DEFAULTS = ["per_roi", "combined", "points", "mapping", "tables", "excel"]
 #: the project this server process exports and the workflow in force (set once by create_app;
 #: background jobs run in forked processes without a Flask app context, so they find them here)
 _PROJECT_DIR: Path | None = None
-_WORKFLOW: Workflow | None = None
+_WORKFLOW_FILE: Path | None = None
 EXPORTS = "exports"
 
 
-def register(project_dir: Path, workflow: Workflow | None = None) -> None:
-    global _PROJECT_DIR, _WORKFLOW
-    _PROJECT_DIR, _WORKFLOW = Path(project_dir), workflow
+def register(project_dir: Path, workflow_file: Path | None = None) -> None:
+    """Register the page; ``workflow_file`` is the ``--workflow`` file (None: project.yaml's)."""
+    global _PROJECT_DIR, _WORKFLOW_FILE
+    _PROJECT_DIR, _WORKFLOW_FILE = Path(project_dir), workflow_file
+
+
+def _workflow(project) -> Workflow | None:
+    """The workflow in force now, read afresh (a job may start long after the server did)."""
+    if _WORKFLOW_FILE is not None:
+        return load_workflow_file(_WORKFLOW_FILE)
+    return workflow_from_project(project.config)
     dash.register_page(__name__, path="/export", name="Export",
                        title="ril_dash – export and import", layout=layout)
 
@@ -149,7 +157,7 @@ def run_export(set_progress, _clicks, out, mode, pattern, options):
         project = Project.open(_PROJECT_DIR)
         # admins (of the workflow or of the users file) may export every series
         allowed = exportable_series(project.config.annotations, [s.id for s in project.series],
-                                    None if users_admin(user) else _WORKFLOW, user)
+                                    None if users_admin(user) else _workflow(project), user)
         if allowed is not None and not allowed:
             raise PermissionDenied(f"{user} may export no series now: no series is in a pool "
                                    f"whose members may export.")
