@@ -48,6 +48,8 @@ def register(project_dir: Path, workflow_file: Path | None = None) -> None:
     """Register the page; ``workflow_file`` is the ``--workflow`` file (None: project.yaml's)."""
     global _PROJECT_DIR, _WORKFLOW_FILE
     _PROJECT_DIR, _WORKFLOW_FILE = Path(project_dir), workflow_file
+    dash.register_page(__name__, path="/export", name="Export",
+                       title="ril_dash – export and import", layout=layout)
 
 
 def _workflow(project) -> Workflow | None:
@@ -55,8 +57,6 @@ def _workflow(project) -> Workflow | None:
     if _WORKFLOW_FILE is not None:
         return load_workflow_file(_WORKFLOW_FILE)
     return workflow_from_project(project.config)
-    dash.register_page(__name__, path="/export", name="Export",
-                       title="ril_dash – export and import", layout=layout)
 
 
 def default_folder() -> str:
