@@ -15,7 +15,7 @@ import sys
 
 import pytest
 import requests
-from support import RunningServer
+from support import RunningServer, layout_texts
 
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.users import UsersFile
@@ -107,14 +107,6 @@ def find(node, class_name: str) -> list[dict]:
     return found
 
 
-def texts(node) -> list[str]:
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, list):
-        return [t for item in node for t in texts(item)]
-    if isinstance(node, dict):
-        return texts(node.get("props", {}).get("children"))
-    return []
 
 
 # ---- without a session: every route is closed -------------------------------------------
@@ -291,15 +283,15 @@ def test_header_shows_the_user_as_text(server):
     (form,) = find(layout, "ril-logout-form")
     assert form["type"] == "Form" and form["props"]["method"] == "POST"
     assert form["props"]["action"] == "/logout"
-    links = texts(find(layout, "ril-nav"))
+    links = layout_texts(find(layout, "ril-nav"))
     assert "Workflow" in links and "Audit" in links  # alice is an admin
     page = http.get(server.url + "/logout", timeout=30).text
     assert "Alice &quot;Al&quot; O&#x27;Brien &amp; Co" in page
     assert ALICE_DISPLAY not in page
 
     bob = logged_in(server, "bob").get(server.url + "/_dash-layout", timeout=30).json()
-    assert texts(find(bob, "ril-user")) == ["bob"]
-    links = texts(find(bob, "ril-nav"))
+    assert layout_texts(find(bob, "ril-user")) == ["bob"]
+    links = layout_texts(find(bob, "ril-nav"))
     assert "Workflow" in links and "Audit" not in links
 
 
@@ -402,7 +394,7 @@ def test_a_wsgi_process_shares_sessions(server, project_dir, demo_home):
 def test_logins_off_shows_no_login(demo_server):
     layout = requests.get(demo_server.url + "/_dash-layout", timeout=30).json()
     assert find(layout, "ril-user") == [] and find(layout, "ril-logout-form") == []
-    links = texts(find(layout, "ril-nav"))
+    links = layout_texts(find(layout, "ril-nav"))
     assert "Workflow" in links and "Audit" in links  # the local user is an admin
     reply = requests.get(demo_server.url + "/login", allow_redirects=False, timeout=30)
     assert reply.status_code == 303 and reply.headers["Location"] == "/"

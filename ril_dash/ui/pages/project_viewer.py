@@ -237,13 +237,18 @@ def show_folder_series(folder):
     return rows, count_label(rows, folder), "", link
 
 
-clientside_callback(
-    "function (text) { return Object.assign(%s, {quickFilterText: text || ''}); }"
-    % json.dumps(GRID_OPTIONS),
-    Output(ids.GRID, "dashGridOptions", allow_duplicate=True),
-    Input(ids.SEARCH, "value"),
-    prevent_initial_call=True,
-)
+def quick_search(grid_id: str, search_id: str) -> None:
+    """Let the text box ``search_id`` filter the grid ``grid_id`` in the browser (any column)."""
+    clientside_callback(
+        "function (text) { return Object.assign(%s, {quickFilterText: text || ''}); }"
+        % json.dumps(GRID_OPTIONS),
+        Output(grid_id, "dashGridOptions", allow_duplicate=True),
+        Input(search_id, "value"),
+        prevent_initial_call=True,
+    )
+
+
+quick_search(ids.GRID, ids.SEARCH)
 
 
 clientside_callback(

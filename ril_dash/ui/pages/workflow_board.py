@@ -26,7 +26,6 @@ from dash import (
     Output,
     State,
     callback,
-    clientside_callback,
     ctx,
     dcc,
     html,
@@ -35,7 +34,7 @@ from dash import (
 from ril_dash.errors import PermissionDenied, RilDashError, SeriesNotFound
 from ril_dash.project.workflow_state import board_states, transition
 from ril_dash.ui import access, ids
-from ril_dash.ui.pages.project_viewer import GRID_OPTIONS
+from ril_dash.ui.pages.project_viewer import GRID_OPTIONS, quick_search
 from ril_dash.ui.services import get_services
 from ril_dash.workflow import machine
 from ril_dash.workflow.machine import Action, Target
@@ -181,13 +180,7 @@ def board(show, pool, _refresh, _tick):
     return shown, pool_cards(rows, pool), f"{len(shown)} shown · {mine} held by you"
 
 
-clientside_callback(
-    "function (text) { return Object.assign(%s, {quickFilterText: text || ''}); }"
-    % json.dumps(GRID_OPTIONS),
-    Output(ids.WF_GRID, "dashGridOptions", allow_duplicate=True),
-    Input(ids.WF_SEARCH, "value"),
-    prevent_initial_call=True,
-)
+quick_search(ids.WF_GRID, ids.WF_SEARCH)
 
 
 @callback(
