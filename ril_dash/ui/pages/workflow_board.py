@@ -51,23 +51,27 @@ def register() -> None:
                        title="ril_dash – workflow", layout=layout)
 
 
-def visible_rows(user: str) -> list[dict]:
-    """Grid rows of every series ``user`` may see, with pool, holder and current editor."""
+def board_rows(user: str) -> tuple[list[dict], dict[str, tuple[int, int]]]:
+    """(grid rows of the series ``user`` may see, with pool, holder and current editor;
+    ``{pool: (waiting, held)}`` counted over every series: queue sizes are no secret)."""
     services = get_services()
     workflow = services.workflow
     ids_ = [s.id for s in services.project.series]
     states = board_states(services.project.config.annotations, ids_, workflow)
     editing = {lease.series_id: lease.user for lease in services.locks.all()}
     admin = access.is_admin(user)
+    counts = {name: [0, 0] for name in workflow.pools}
     rows = []
     for series_id in ids_:
         state = states[series_id]
+        if state.pool in counts:
+            counts[state.pool][1 if state.owner else 0] += 1
         if not admin and state.owner != user and not machine.can(workflow, state, user, "read"):
             continue
         rows.append({"id": series_id, "series": series_id, "pool": state.pool,
                      "owner": state.owner or "", "editing": editing.get(series_id, ""),
                      "mine": state.owner == user})
-    return rows
+    return rows, {name: (w, h) for name, (w, h) in counts.items()}
 
 
 def _filtered(rows: list[dict], show: str, pool: str | None, user: str) -> list[dict]:
@@ -82,15 +86,12 @@ def _filtered(rows: list[dict], show: str, pool: str | None, user: str) -> list[
     return rows
 
 
-def pool_cards(rows: list[dict], chosen: str | None) -> list:
+def pool_cards(counts: dict[str, tuple[int, int]], chosen: str | None) -> list:
     """One card per pool: series waiting (nobody holds them) and held."""
-    workflow = get_services().workflow
     cards = []
-    for name in workflow.pools:
-        in_pool = [r for r in rows if r["pool"] == name]
-        held = sum(1 for r in in_pool if r["owner"])
+    for name, (waiting, held) in counts.items():
         cards.append(html.Button(
-            [html.Strong(name), html.Span(f"{len(in_pool) - held} waiting · {held} held",
+            [html.Strong(name), html.Span(f"{waiting} waiting · {held} held",
                                           className="ril-muted-inline")],
             id={"type": ids.WF_POOL_CARD, "pool": name}, n_clicks=0,
             className="ril-pool-card" + (" ril-pool-chosen" if name == chosen else ""),
@@ -174,10 +175,10 @@ def board(show, pool, _refresh, _tick):
     if get_services().workflow is None:
         return [], [], ""
     user = access.current_user()
-    rows = visible_rows(user)
+    rows, counts = board_rows(user)
     shown = _filtered(rows, show, pool, user)
     mine = sum(1 for r in rows if r["mine"])
-    return shown, pool_cards(rows, pool), f"{len(shown)} shown · {mine} held by you"
+    return shown, pool_cards(counts, pool), f"{len(shown)} shown · {mine} held by you"
 
 
 quick_search(ids.WF_GRID, ids.WF_SEARCH)
