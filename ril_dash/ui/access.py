@@ -157,6 +157,10 @@ def edit_guard(series: str):
     return None if is_admin(user) else annotate_guard(services.workflow, user)
 
 
+def _holder_info(lease: Lease) -> dict:
+    return {"user": lease.user, "since": lease.acquired_at, "host": lease.host}
+
+
 def editing_status(series: str, *, take: bool) -> dict:
     """Whether the logged-in user can edit ``series`` now, for the viewer.
 
@@ -173,8 +177,7 @@ def editing_status(series: str, *, take: bool) -> dict:
         reason = _reason(state, user, "annotate")
         if holder is not None and not _mine(holder, user):  # and who is editing it now
             reason += f"; {services.locks.held_message(holder)}"
-            info["holder"] = {"user": holder.user, "since": holder.acquired_at,
-                              "host": holder.host}
+            info["holder"] = _holder_info(holder)
         info["reason"] = f"Read only: {reason}."
         return info
     try:
@@ -185,9 +188,7 @@ def editing_status(series: str, *, take: bool) -> dict:
     except LockHeld as exc:
         holder = services.locks.holder(series)
         info["reason"] = f"Read only: {exc}."
-        if holder is not None:
-            info["holder"] = {"user": holder.user, "since": holder.acquired_at,
-                              "host": holder.host}
+        info["holder"] = None if holder is None else _holder_info(holder)
         info["can_break"] = is_admin(user)
         return info
     info["editable"] = True
