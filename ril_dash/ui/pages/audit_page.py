@@ -55,7 +55,7 @@ def layout(**_query) -> html.Div:
         ]),
         html.Div(className="ril-board-grid", children=[dag.AgGrid(
             id=ids.AUDIT_GRID, rowData=[],
-            columnDefs=[{"field": "time", "headerName": "Time", "flex": 2},
+            columnDefs=[{"field": "time", "headerName": "Time (server)", "flex": 2},
                         {"field": "user", "headerName": "User", "flex": 1},
                         {"field": "action", "headerName": "Action", "flex": 1},
                         {"field": "series", "headerName": "Series", "flex": 3},
@@ -76,7 +76,7 @@ def audit_rows(user: str | None, action: str | None, series: str | None,
                                         limit=None if series else MAX_ROWS)
     if series:
         entries = [e for e in entries if series in (e.get("series") or "")][:MAX_ROWS]
-    return [{"time": e.get("time"), "user": e.get("user"), "action": e.get("action"),
+    return [{"time": str(e.get("time") or "")[:19].replace("T", " "), "user": e.get("user"), "action": e.get("action"),
              "series": e.get("series") or "",
              "detail": "" if e.get("detail") is None else json.dumps(e["detail"],
                                                                       ensure_ascii=False)}
