@@ -64,3 +64,44 @@ def test_two_workers_serve_restart_and_stop(demo_home):
                      open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", 30)
     finally:
         server.stop()
+
+
+def test_a_background_export_and_a_lease_across_two_workers(demo_home, tmp_path):
+    """Requests of one user land on both processes: the export job started by one is polled
+    through either, and a lease taken through one holds in the other."""
+    import shutil
+
+    from support import DashUser
+
+    from ril_dash.project.users import UsersFile
+
+    project = tmp_path / "project"
+    shutil.copytree(demo_home / "demo-project", project,
+                    ignore=shutil.ignore_patterns("annotations", "users.yaml", ".sessions"))
+    (project / "annotations").mkdir()
+    UsersFile.for_project(project).add("alice", "alice-secret-1", admin=True)
+    UsersFile.for_project(project).add("bob", "bob-secret-22")
+    server = RunningServer(["serve", str(project), "--login", "--workers", "2"],
+                           env={"RIL_DASH_HOME": str(demo_home)})
+    try:
+        wait_for(lambda: len(children_of(server.proc.pid)) == 2)
+        alice = DashUser(server.url, "alice", "alice-secret-1")
+        series = "PHANTOM-001/CT-2026-01-14/arterial.nii.gz"
+        edit = {"series": series, "roi": 1, "plane": "axial", "index": 20, "frame": 0,
+                "tool": "brush", "path": "M100,100L120,110", "brush": 5, "brush_unit": "vox",
+                "depth": 0, "parent": 0}
+        assert alice.post("/ril/api/edit", json=edit).status_code == 200
+        reply = alice.background("export-result.children", [("export-start", "n_clicks", 1)], [
+            ("export-out", "value", "two-workers"), ("export-mode", "value", "all"),
+            ("export-glob", "value", None), ("export-options", "value", ["per_roi"])])
+        assert reply.status_code == 200, reply.text
+        assert "Exported 1 series (1 mask files)" in reply.text
+        masks = list((project / "exports" / "two-workers").rglob("*.nii.gz"))
+        assert len(masks) == 1 and "PHANTOM-001" in str(masks[0])
+
+        bob = DashUser(server.url, "bob", "bob-secret-22")
+        for _ in range(6):  # whichever process answers, alice's lease holds
+            reply = bob.post("/ril/api/edit", json=dict(edit, parent=1))
+            assert reply.status_code == 423 and "being edited by alice" in reply.json()["error"]
+    finally:
+        server.stop()
