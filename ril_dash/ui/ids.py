@@ -61,6 +61,7 @@ ROI_DELETE_CANCEL = "roi-delete-cancel"
 ROI_EDIT_BUTTON = "roi-edit-button"
 ROI_MOVE_BUTTON = "roi-move-button"
 ROI_DELETE_BUTTON = "roi-delete-button"
+ROI_READ_ONLY = "roi-read-only"
 
 # annotation panel
 ANNOT_ROIS = "annot-rois"

@@ -412,7 +412,14 @@ def test_forged_callbacks_are_refused(project, users, store, tmp_path):
                               "'analysts' may only assign to: reviewers")
     assert stored(project, store, S_FORGE)[0] == version
 
-    # project.yaml changes and imports are for admins
+    # project.yaml changes and imports are for admins: the ROI page says so, shows no editing
+    # controls (the page class hides them) and the server refuses a forged change
+    page = ana.page("/rois")
+    assert "Only an administrator changes the ROIs and text fields; you see them read-only." \
+        in layout_texts(page)
+    assert "ril-defs-read-only" in page["props"]["className"]
+    page = users["root"].page("/rois")
+    assert "ril-defs-read-only" not in page["props"]["className"]
     yaml_sha = sha256(project / "project.yaml")
     reply = ana.callback(
         "..roi-table.children...roi-sha.data...roi-alert.children...roi-status.children..."

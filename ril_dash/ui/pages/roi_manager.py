@@ -156,13 +156,18 @@ def layout(**_query) -> html.Div:
         table = roi_table(config)
     except RilDashError as exc:
         alert = error_alert(str(exc))
-    return html.Div(className="ril-roi-page", children=[
+    admin = access.is_admin()
+    page_class = "ril-roi-page" + ("" if admin else " ril-defs-read-only")
+    return html.Div(className=page_class, children=[
         dcc.Store(id=ids.ROI_SHA, data=sha),
         dcc.Store(id=ids.ROI_EDIT_TARGET, data=None),
         dcc.Store(id=ids.ROI_DELETE_TARGET, data=None),
         html.H1("ROIs"),
         html.P("The regions of interest of the whole project (project.yaml). Saving a change "
                "rewrites project.yaml; comments in it are not kept.", className="ril-muted"),
+        None if admin else html.Div("Only an administrator changes the ROIs and text fields; "
+                                    "you see them read-only.", id=ids.ROI_READ_ONLY,
+                                    className="ril-alert ril-alert-warning"),
         html.Div(alert, id=ids.ROI_ALERT, role="alert"),
         html.Div(id=ids.ROI_STATUS, role="status", className="ril-roi-status"),
         html.Table(table, id=ids.ROI_TABLE, className="ril-roi-table"),
