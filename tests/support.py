@@ -199,3 +199,21 @@ def layout_texts(node) -> list[str]:
     if isinstance(node, dict):
         return layout_texts(node.get("props", {}).get("children"))
     return []
+
+
+def project_copy(demo_home, target, users=()):
+    """A private copy of the demo project at ``target``: an empty annotation store, none of the
+    original's users, sessions or audit log, and ``users`` as ``(name, password, admin)``."""
+    import shutil
+    from pathlib import Path
+
+    from ril_dash.project.users import UsersFile
+
+    target = Path(target)
+    shutil.copytree(Path(demo_home) / "demo-project", target, ignore=shutil.ignore_patterns(
+        "annotations", "users.yaml", ".sessions", "audit.log.jsonl"))
+    (target / "annotations").mkdir()
+    users_file = UsersFile.for_project(target)
+    for name, password, admin in users:
+        users_file.add(name, password, admin=admin)
+    return target

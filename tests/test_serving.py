@@ -7,7 +7,7 @@ import signal
 import time
 
 import requests
-from support import RunningServer
+from support import RunningServer, project_copy
 
 
 def children_of(pid: int) -> set[int]:
@@ -69,18 +69,10 @@ def test_two_workers_serve_restart_and_stop(demo_home):
 def test_a_background_export_and_a_lease_across_two_workers(demo_home, tmp_path):
     """Requests of one user land on both processes: the export job started by one is polled
     through either, and a lease taken through one holds in the other."""
-    import shutil
-
     from support import DashUser
 
-    from ril_dash.project.users import UsersFile
-
-    project = tmp_path / "project"
-    shutil.copytree(demo_home / "demo-project", project,
-                    ignore=shutil.ignore_patterns("annotations", "users.yaml", ".sessions"))
-    (project / "annotations").mkdir()
-    UsersFile.for_project(project).add("alice", "alice-secret-1", admin=True)
-    UsersFile.for_project(project).add("bob", "bob-secret-22")
+    project = project_copy(demo_home, tmp_path / "project", [
+        ("alice", "alice-secret-1", True), ("bob", "bob-secret-22", False)])
     server = RunningServer(["serve", str(project), "--login", "--workers", "2"],
                            env={"RIL_DASH_HOME": str(demo_home)})
     try:

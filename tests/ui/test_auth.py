@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 
 import pytest
 import requests
-from support import RunningServer, layout_texts
+from support import RunningServer, layout_texts, project_copy
 
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.users import UsersFile
@@ -35,14 +34,10 @@ PRELOAD_CALLBACK = {  # the body Dash's renderer posts for the preload callback 
 @pytest.fixture(scope="module")
 def project_dir(demo_home, tmp_path_factory):
     """A private copy of the demo project with three users."""
-    target = tmp_path_factory.mktemp("auth") / "project"
-    shutil.copytree(demo_home / "demo-project", target,
-                    ignore=shutil.ignore_patterns("annotations"))
-    (target / "annotations").mkdir()
-    users = UsersFile.for_project(target)
-    users.add("alice", PASSWORDS["alice"], admin=True, display_name=ALICE_DISPLAY)
-    users.add("bob", PASSWORDS["bob"])
-    users.add("carol", PASSWORDS["carol"])
+    target = project_copy(demo_home, tmp_path_factory.mktemp("auth") / "project",
+                          [("bob", PASSWORDS["bob"], False), ("carol", PASSWORDS["carol"], False)])
+    UsersFile.for_project(target).add("alice", PASSWORDS["alice"], admin=True,
+                                      display_name=ALICE_DISPLAY)
     return target
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import yaml
 from skimage.draw import polygon as sk_polygon
-from support import DashUser, RunningServer, layout_texts, tree_digest
+from support import DashUser, RunningServer, layout_texts, project_copy, tree_digest
 
 from ril_dash.core.paint import roi_mask
 from ril_dash.core.planes import display_to_canonical
@@ -31,7 +31,6 @@ from ril_dash.core.volume import canonical_shape
 from ril_dash.project.annotation_store import AnnotationStore, annotated_series
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.series_locks import SeriesLocks
-from ril_dash.project.users import UsersFile
 
 USERS = ("ana", "bob", "rita", "sam", "root", "ada")  # ada: an admin of the users file only
 EVIL_POOL = "<img src=x onerror=alert(1)>"
@@ -69,13 +68,8 @@ def project(demo_home, tmp_path_factory):
     """A private copy of the demo project with the workflow's users, and symlinks in its images
     folder that point outside the project (discovery must ignore them)."""
     root = tmp_path_factory.mktemp("rights")
-    target = root / "project"
-    shutil.copytree(demo_home / "demo-project", target,
-                    ignore=shutil.ignore_patterns("annotations"))
-    (target / "annotations").mkdir()
-    users = UsersFile.for_project(target)
-    for user in USERS:
-        users.add(user, password(user), admin=user in ("root", "ada"))
+    target = project_copy(demo_home, root / "project",
+                          [(user, password(user), user in ("root", "ada")) for user in USERS])
     workflow = yaml.safe_load((target / "workflow.yaml").read_text())
     workflow["workflow"]["pools"][EVIL_POOL] = {"users": [], "rights": ["read"]}
     (root / "workflow.yaml").write_text(yaml.safe_dump(workflow, sort_keys=False))

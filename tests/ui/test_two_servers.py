@@ -8,13 +8,9 @@ is valid on the other.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import requests
-from support import RunningServer
-
-from ril_dash.project.users import UsersFile
+from support import RunningServer, project_copy
 
 PASSWORDS = {"alice": "alice-secret-1", "bob": "bob-secret-22"}
 SERIES = "PHANTOM-001/CT-2026-01-14/arterial.nii.gz"
@@ -31,13 +27,8 @@ class Pair(tuple):
 
 @pytest.fixture(scope="module")
 def servers(demo_home, tmp_path_factory):
-    project = tmp_path_factory.mktemp("two") / "project"
-    shutil.copytree(demo_home / "demo-project", project,
-                    ignore=shutil.ignore_patterns("annotations"))
-    (project / "annotations").mkdir()
-    users = UsersFile.for_project(project)
-    for name, password in PASSWORDS.items():
-        users.add(name, password)
+    project = project_copy(demo_home, tmp_path_factory.mktemp("two") / "project",
+                           [(name, password, False) for name, password in PASSWORDS.items()])
     env = {"RIL_DASH_HOME": str(demo_home)}
     first = RunningServer(["serve", str(project), "--login"], env=env)
     second = RunningServer(["serve", str(project), "--login"], env=env)

@@ -9,11 +9,9 @@ project's files in this process.
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
-from support import DashUser, RunningServer
+from support import DashUser, RunningServer, project_copy
 
 from ril_dash.core.paint import roi_mask
 from ril_dash.core.planes import display_to_canonical
@@ -21,7 +19,6 @@ from ril_dash.core.raster import parse_svg_path, rasterize_brush
 from ril_dash.core.volume import canonical_shape
 from ril_dash.project.annotation_store import AnnotationStore
 from ril_dash.project.series_locks import SeriesLocks
-from ril_dash.project.users import UsersFile
 
 pytestmark = pytest.mark.browser
 
@@ -39,13 +36,8 @@ def password(user: str) -> str:
 
 @pytest.fixture(scope="module")
 def server(demo_home, tmp_path_factory):
-    project = tmp_path_factory.mktemp("workflow-browser") / "project"
-    shutil.copytree(demo_home / "demo-project", project,
-                    ignore=shutil.ignore_patterns("annotations"))
-    (project / "annotations").mkdir()
-    users = UsersFile.for_project(project)
-    for user in USERS:
-        users.add(user, password(user), admin=user == "root")
+    project = project_copy(demo_home, tmp_path_factory.mktemp("workflow-browser") / "project",
+                           [(user, password(user), user == "root") for user in USERS])
     server = RunningServer(["serve", str(project), "--login",
                             "--workflow", str(project / "workflow.yaml"),
                             "--lease-seconds", str(LEASE_SECONDS)],
