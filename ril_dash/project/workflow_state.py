@@ -39,7 +39,7 @@ from pathlib import Path
 from ril_dash.errors import PermissionDenied
 from ril_dash.project.annotation_store import Guard, SeriesAnnotations
 from ril_dash.project.history import SUFFIX, latest_workflow
-from ril_dash.project.history_scan import read_summaries
+from ril_dash.project.history_scan import annotated_series, read_summaries
 from ril_dash.workflow.machine import (
     Action,
     SeriesState,
@@ -142,17 +142,26 @@ def annotate_guard(workflow: Workflow | None, user: str) -> Guard | None:
 
 
 def board_states(store_root: str | os.PathLike, series_ids: Iterable[str],
-                 workflow: Workflow) -> dict[str, SeriesState]:
+                 workflow: Workflow, *, annotated: set[str] | None = None,
+                 summaries: Mapping[str, dict] | None = None) -> dict[str, SeriesState]:
     """``{series id: state}`` for ``series_ids``, from the summaries of the annotation store
-    under ``store_root`` (a series never annotated is in the initial state; a missing or stale
-    summary falls back to reading version metadata)."""
+    under ``store_root``: a series without versions is in the initial state; a missing or stale
+    summary falls back to reading version metadata. A caller that already has
+    :func:`annotated_series` and :func:`read_summaries` of the store passes them in."""
     root, ids = Path(store_root), list(series_ids)
-    summaries = read_summaries(root, set(ids))
+    if annotated is None:
+        annotated = annotated_series(root)
+    if summaries is None:
+        summaries = read_summaries(root, annotated.intersection(ids))
     out = {}
     for series_id in ids:
         summary = summaries.get(series_id)
-        record = (summary.get("workflow") if summary is not None
-                  else latest_workflow(root / (series_id + SUFFIX)))
+        if series_id not in annotated:
+            record = None
+        elif summary is not None:
+            record = summary.get("workflow")
+        else:
+            record = latest_workflow(root / (series_id + SUFFIX))
         out[series_id] = state_of(record, workflow)
     return out
 

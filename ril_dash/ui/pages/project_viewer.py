@@ -55,14 +55,15 @@ def _level_names(project) -> list[str]:
     return names[:depth] + [f"Level {i + 1}" for i in range(len(names), depth)]
 
 
-def _workflow_view(project, ids_: list[str]):
+def _workflow_view(project, ids_: list[str], annotated: set[str], summaries: dict):
     """(states, readable) for the logged-in user: each series' workflow state (None without a
     workflow) and a test of whether they may open it (and so see its annotations)."""
     services = get_services()
     workflow = services.workflow
     if workflow is None:
         return None, lambda _id: True
-    states = board_states(project.config.annotations, ids_, workflow)
+    states = board_states(project.config.annotations, ids_, workflow, annotated=annotated,
+                          summaries=summaries)
     user = access.current_user()
     if access.is_admin(user):
         return states, lambda _id: True
@@ -80,7 +81,7 @@ def series_rows(project, folder: str = "") -> list[dict]:
     summaries = read_summaries(project.config.annotations, edited)
     roi_names = {roi.value: roi.name for roi in project.config.rois}
     chosen = [r for r in project.series if not prefix or r.id.startswith(prefix)]
-    states, readable = _workflow_view(project, [r.id for r in chosen])
+    states, readable = _workflow_view(project, [r.id for r in chosen], edited, summaries)
     rows = []
     for record in chosen:
         row = {"id": record.id, "name": record.name, "size_mb": round(record.size / 1e6, 2),
