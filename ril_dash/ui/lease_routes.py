@@ -15,7 +15,6 @@ from flask import jsonify, request
 
 from ril_dash.ui import access
 from ril_dash.ui.routes import BadRequest, _series, blueprint
-from ril_dash.ui.services import get_services
 
 ACTIONS = ("renew", "release", "break")
 
@@ -35,8 +34,7 @@ def lease_action():
         raise BadRequest("missing 'series'")
     if action not in ACTIONS:
         raise BadRequest(f"'action' must be one of {', '.join(ACTIONS)}")
-    get_services().project.get_series(series)  # unknown or escaping ids: 404
-    access.require(series, "read")
+    access.require(series, "read")  # unknown or escaping ids: 404
     if action == "release":
         released = access.release_lease(series)
         return jsonify(released=released, **access.editing_status(series, take=False))

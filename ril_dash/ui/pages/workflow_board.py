@@ -17,6 +17,7 @@ Developer notes::
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import dash
 import dash_ag_grid as dag
@@ -205,7 +206,7 @@ def actions_for(selected, _refresh):
     held = f"held by {state.owner}" if state.owner else "nobody holds it"
     children = [html.Div(series, className="ril-series-title", title=series),
                 html.Div(f"In {state.pool}, {held}.", className="ril-muted"),
-                dcc.Link("Open in the viewer", href=f"/view?series={_quote(series)}",
+                dcc.Link("Open in the viewer", href=f"/view?series={quote(series, safe='/')}",
                          className="ril-link")]
     if not allowed:
         children.append(html.Div("The workflow allows you no action on this series now.",
@@ -226,11 +227,6 @@ def actions_for(selected, _refresh):
                                         n_clicks=0,
                                         id={"type": ids.WF_ACTION, "action": action.value}))
     return children
-
-
-def _quote(series: str) -> str:
-    from urllib.parse import quote
-    return quote(series, safe="/")
 
 
 def _target(raw) -> Target | None:
