@@ -154,7 +154,7 @@ def edit_guard(series: str):
     left = None if lease is None else lease.expires_at - services.locks.clock()
     if not _mine(lease, user) or left < services.locks.lease_seconds * RENEW_WHEN_LEFT:
         take_lease(series, user)
-    return None if is_admin(user) else annotate_guard(services.workflow, user)
+    return annotate_guard(workflow_for(user), user)  # admins of either kind pass
 
 
 def _holder_info(lease: Lease) -> dict:
