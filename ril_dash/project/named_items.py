@@ -1,6 +1,6 @@
-"""Checks shared by the editors of named project.yaml lists (ROIs, text fields): names, flags,
-finding an item by name, unique names, adding, changing, removing and reordering items. ``what`` names the
-kind of item in the messages ("ROI", "text field")."""
+"""What the editors of named project.yaml lists (ROIs, text fields) share: checks of names and
+flags, finding an item by name, unique names, adding, changing, removing and reordering items.
+``what`` names the kind of item in the messages ("ROI", "text field")."""
 
 from __future__ import annotations
 
