@@ -11,7 +11,6 @@ import pytest
 
 from ril_dash.errors import EditRefused, InvalidProject, VersionConflict
 from ril_dash.project.annotation_store import AnnotationStore
-from ril_dash.project.project import init_project
 from ril_dash.project.roi_editing import (
     DeleteNeedsConfirmation,
     add_roi,
@@ -24,12 +23,6 @@ from ril_dash.project.roi_editing import (
 from ril_dash.project.schema import load_project_config
 
 SHAPE = (6, 5, 4)
-
-
-@pytest.fixture
-def proj(tmp_path):
-    (tmp_path / "images").mkdir()
-    return init_project(tmp_path / "proj", tmp_path / "images", name="Study").dir
 
 
 def yaml_bytes(proj) -> bytes:
