@@ -7,7 +7,7 @@ the new project.yaml, records a ``definitions`` audit line naming the change, an
 new :class:`~ril_dash.project.schema.ProjectConfig`. Deleting an ROI clears its voxels as a new
 version of each series that used it, in the actor's name.
 
-Every command takes ``(services, actor, name, …)`` followed by the keyword arguments of the
+Every command takes ``(services, actor, name, …)`` (``name``: the ROI or field changed) followed by the keyword arguments of the
 domain function it wraps, e.g.::
 
     add_roi(services, actor, "Liver", "RID58", "#c8763c", expected_sha256=sha)
@@ -35,14 +35,15 @@ def _command(change: Callable[..., ProjectConfig], label: str, *, pass_user: boo
     """The application command for the domain function ``change`` (audited as ``label``)."""
 
     @functools.wraps(change)
-    def command(services: Services, actor: Actor, name: str, *args, **kwargs) -> ProjectConfig:
+    def command(services: Services, actor: Actor, item: str, /, *args,
+                **kwargs) -> ProjectConfig:
         rights.require_admin(services, actor, WHAT)
         if pass_user:
             kwargs["user"] = actor.user
-        config = change(services.project.dir, name, *args, **kwargs)
+        config = change(services.project.dir, item, *args, **kwargs)
         services.reload_config()
-        detail = {"change": label, "name": name}
-        if kwargs.get("name") not in (None, name):
+        detail = {"change": label, "name": item}
+        if kwargs.get("name") not in (None, item):
             detail["new_name"] = kwargs["name"]
         services.audit.record(actor.user, "definitions", None, detail)
         return config

@@ -4,9 +4,9 @@ A :class:`~ril_dash.ui.components.list_editor_spec.ListEditor` describes one kin
 id prefix, the table's columns, the fields of the Add and Edit forms, the change functions of
 :mod:`ril_dash.project` to call and the delete-confirmation rule. :func:`editor_section` draws
 it (a table with per-row Edit / ↑ / ↓ / Delete buttons, a delete dialog, an Edit form, an Add
-form) and :func:`register_callbacks` wires it, once per kind at import. Every change runs
-through :func:`ril_dash.ui.components.yaml_edits.apply_change` (rights check, reload, redraw)
-with the hash of project.yaml the page last saw (``ids.ROI_SHA``, shared by all editors of the
+form) and :func:`register_callbacks` wires it, once per kind at import. Every change is an
+application command (:mod:`ril_dash.application.definitions`: admins only, audited) run
+through :func:`ril_dash.ui.components.yaml_edits.apply_change` (error or redraw) with the hash of project.yaml the page last saw (``ids.ROI_SHA``, shared by all editors of the
 page), so a change made meanwhile by someone else is reported instead of overwritten. Names
 are always rendered as text, never as HTML. Element ids are ``ids.editor_id(prefix, part)``;
 classes ``ril-<prefix>-row``, ``ril-<prefix>-<column>`` and ``ril-<prefix>-<button>`` mark
@@ -16,8 +16,8 @@ editing controls from users who are not admins).
 Developer notes::
 
     editor_section(editor, config) ─► stores + alert + status + table + dialog + forms
-    Add / Save / ↑↓ / Delete-confirm ─► apply_change(editor.changes.add|update|…(...,
-        expected_sha256=ROI_SHA)) ─► table, ROI_SHA, alert (error) / status (done)
+    Add / Save / ↑↓ / Delete-confirm ─► apply_change(editor.changes.add|update|…(services,
+        actor, name, ..., expected_sha256=ROI_SHA)) ─► table, ROI_SHA, alert / status
     Edit button ─► edit form filled + shown     Delete button ─► editor.delete_check ─► dialog
 """
 
@@ -31,13 +31,12 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
 from ril_dash.errors import RilDashError
 from ril_dash.project.roi_editing import read_project_yaml
-from ril_dash.ui import ids
+from ril_dash.ui import access, ids
 from ril_dash.ui.components.list_editor_spec import Field, ListEditor
 from ril_dash.ui.components.yaml_edits import (
     apply_change,
     clicked,
     error_alert,
-    reload_project,
 )
 from ril_dash.ui.services import get_services
 
@@ -139,7 +138,7 @@ def current_config(editors: Sequence[ListEditor]):
     except RilDashError as exc:
         return None, None, error_alert(str(exc))
     if any(e.items(config) != e.items(services.project.config) for e in editors):
-        reload_project(services)
+        services.reload_config()
     return config, sha, None
 
 
@@ -199,10 +198,10 @@ def register_callbacks(editor: ListEditor) -> ListEditor:
         form = _form(editor.add_fields, values[:-1])
         if toggle and not toggle.shown(form[toggle.by]):
             form[toggle.field] = None  # what the hidden box holds is ignored
-        project_dir = get_services().project.dir
-        sha = values[-1]
-        out = change(lambda: editor.changes.add(project_dir, **form, expected_sha256=sha),
-                     f"Added {form['name'].strip()}.")
+        services, who, sha = get_services(), access.actor(), values[-1]
+        name = form.pop("name")
+        out = change(lambda: editor.changes.add(services, who, name, **form, expected_sha256=sha),
+                     f"Added {name.strip()}.")
         return *out, *(("" if out[2] is None else no,) * len(cleared))
 
     @callback(*changed, Input({"type": editor.id("move-button"), "item": ALL, "offset": ALL},
@@ -211,8 +210,9 @@ def register_callbacks(editor: ListEditor) -> ListEditor:
         if not clicked():
             return (no,) * 4
         name, offset = ctx.triggered_id["item"], int(ctx.triggered_id["offset"])
-        project_dir = get_services().project.dir
-        return change(lambda: editor.changes.move(project_dir, name, offset, expected_sha256=sha),
+        services, who = get_services(), access.actor()
+        return change(lambda: editor.changes.move(services, who, name, offset,
+                                                  expected_sha256=sha),
                       f"Moved {name} {'up' if offset < 0 else 'down'}.")
 
     edit_outputs = [Output(editor.id("edit-target"), "data"),
@@ -245,9 +245,8 @@ def register_callbacks(editor: ListEditor) -> ListEditor:
         item = _find(editor, target)
         if toggle and item is not None and not toggle.shown(getattr(item, toggle.by)):
             form[toggle.field] = None  # a hidden field stays as it is
-        project_dir = get_services().project.dir
-        sha = values[-1]
-        out = change(lambda: editor.changes.update(project_dir, target, **form,
+        services, who, sha = get_services(), access.actor(), values[-1]
+        out = change(lambda: editor.changes.update(services, who, target, **form,
                                                    expected_sha256=sha),
                      f"Saved {form['name'].strip()}.")
         return *out, (out[2] is None) or no
@@ -281,8 +280,8 @@ def register_callbacks(editor: ListEditor) -> ListEditor:
         if target["typed"] and (text or "").strip() != CONFIRM_WORD:
             return (no, no, error_alert(f"Type {CONFIRM_WORD} in the box to confirm deleting "
                                         f"{name}."), None, no)
-        project_dir = get_services().project.dir
-        out = change(lambda: editor.changes.delete(project_dir, name, **target["confirmed"],
+        services, who = get_services(), access.actor()
+        out = change(lambda: editor.changes.delete(services, who, name, **target["confirmed"],
                                                    expected_sha256=sha), f"Deleted {name}.")
         return *out, True
 

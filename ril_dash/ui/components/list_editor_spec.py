@@ -100,9 +100,10 @@ class DeleteCheck:
 
 
 class Changes(NamedTuple):
-    """The functions that change one list of project.yaml. Each takes ``project_dir`` first
-    and ``expected_sha256=`` last: ``add(dir, **add_form)``, ``update(dir, name, **edit_form)``,
-    ``move(dir, name, offset)``, ``delete(dir, name, **DeleteCheck.confirmed)``."""
+    """The application commands that change one list of project.yaml
+    (:mod:`ril_dash.application.definitions`). Each takes ``(services, actor, name)`` first and
+    ``expected_sha256=`` last: ``add(…, **add_form)``, ``update(…, **edit_form)``,
+    ``move(…, offset)``, ``delete(…, **DeleteCheck.confirmed)``."""
 
     add: Callable[..., object]
     update: Callable[..., object]

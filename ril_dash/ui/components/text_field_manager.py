@@ -12,13 +12,13 @@ reloads the project config so the viewer shows the new fields.
 from __future__ import annotations
 
 from ril_dash.project.schema import FIELD_TYPES
-from ril_dash.project.text_field_editing import (
-    CHOICE_TYPES,
+from ril_dash.application.definitions import (
     add_text_field,
     delete_text_field,
     move_text_field,
     update_text_field,
 )
+from ril_dash.project.text_field_editing import CHOICE_TYPES
 from ril_dash.ui import ids
 from ril_dash.ui.components.list_editor import register_callbacks
 from ril_dash.ui.components.list_editor_spec import (

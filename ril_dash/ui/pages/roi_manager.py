@@ -21,14 +21,8 @@ from __future__ import annotations
 import dash
 from dash import dcc, html
 
-from ril_dash.project.roi_editing import (
-    DeleteNeedsConfirmation,
-    add_roi,
-    delete_roi,
-    move_roi,
-    series_using_roi,
-    update_roi,
-)
+from ril_dash.application.definitions import add_roi, delete_roi, move_roi, update_roi
+from ril_dash.project.roi_editing import DeleteNeedsConfirmation, series_using_roi
 from ril_dash.project.schema import ROI_TYPES
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.list_editor import (
@@ -70,11 +64,12 @@ def _delete_check(project, roi) -> DeleteCheck:
                        f"{CONFIRM_WORD} to confirm.", typed=True, confirmed={"count": count})
 
 
-def _delete_roi(project_dir, name: str, *, count: int, expected_sha256: str | None) -> None:
+def _delete_roi(services, actor, name: str, /, *, count: int,
+                expected_sha256: str | None) -> None:
     """Delete an ROI the user saw used in ``count`` series (clearing its annotations)."""
     try:
-        delete_roi(project_dir, name, confirm_series_count=count or None,
-                   expected_sha256=expected_sha256, user=access.current_user())
+        delete_roi(services, actor, name, confirm_series_count=count or None,
+                   expected_sha256=expected_sha256)
     except DeleteNeedsConfirmation as exc:
         raise DeleteNeedsConfirmation(
             f"{name} now has annotations in {len(exc.series)} series (it had {count} when you "
