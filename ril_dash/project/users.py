@@ -4,14 +4,15 @@
 
     users:
       alice:
-        password: "scrypt:32768:8:1$…$…"   # werkzeug salted hash, never the password itself
+        password: "scrypt:32768:8:1$…$…"   # a salted hash, never the password itself
         admin: true
         display_name: Alice Martin
 
 The file is read with the strict reader of :mod:`ril_dash.strict_yaml` (its own wording kept), so
 every error names the file, the line and the field. User names are 1–64 characters of ASCII
-letters, digits and ``._-@``; passwords are only ever stored as werkzeug salted hashes
-(scrypt or pbkdf2) and checked with :func:`werkzeug.security.check_password_hash`.
+letters, digits and ``._-@``; passwords are only ever stored as salted hashes (scrypt, or
+pbkdf2 in files written by others) in werkzeug's format, made and checked with the standard
+library by :mod:`ril_dash.project.passwords`.
 
 Every change (:meth:`UsersFile.add`, :meth:`~UsersFile.remove`, :meth:`~UsersFile.set_password`)
 is a read-modify-write under a :class:`filelock.FileLock` (``users.yaml.lock`` beside the file),
@@ -28,10 +29,10 @@ from pathlib import Path
 
 import yaml
 from filelock import FileLock, Timeout
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from ril_dash.core.atomic_io import commit_temp, temp_path_for
 from ril_dash.errors import InvalidUsers
+from ril_dash.project.passwords import hash_password, is_valid_hash, verify_password
 from ril_dash.project.sessions import SessionStore
 from ril_dash.strict_yaml import StrictParser, is_null, is_scalar
 
@@ -42,7 +43,6 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 MAX_NAME_LENGTH = 64
 MAX_DISPLAY_NAME_LENGTH = 128
-HASH_METHODS = ("scrypt", "pbkdf2")
 
 _NAME_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}", re.ASCII)
 _HTML_CHARS = set("<>&\"'`/\\")
@@ -56,7 +56,7 @@ def users_path(project_dir: str | os.PathLike) -> Path:
 
 @dataclass(frozen=True)
 class User:
-    """One entry of the users file (``password_hash`` is the stored werkzeug hash)."""
+    """One entry of the users file (``password_hash`` is the stored salted hash)."""
 
     name: str
     password_hash: str
@@ -118,10 +118,8 @@ def check_password_policy(name: str, password: object) -> str:
 
 
 def hash_problem(value: str) -> str | None:
-    """Why ``value`` is not a werkzeug salted hash of an accepted method, or None."""
-    method, _, rest = value.partition(":")
-    parts = value.split("$")
-    if method not in HASH_METHODS or len(parts) != 3 or not parts[1] or not parts[2] or not rest:
+    """Why ``value`` is not a salted hash that :func:`verify_password` can check, or None."""
+    if not is_valid_hash(value):
         return ("password must be a salted hash (scrypt:… or pbkdf2:…) written by "
                 "'ril-dash users PROJECT_DIR passwd NAME', never a plain password")
     return None
@@ -133,7 +131,7 @@ _dummy_hash: str | None = None
 def _dummy() -> str:
     global _dummy_hash
     if _dummy_hash is None:
-        _dummy_hash = generate_password_hash("ril-dash dummy password for timing")
+        _dummy_hash = hash_password("ril-dash dummy password for timing")
     return _dummy_hash
 
 
@@ -301,9 +299,9 @@ class UsersFile:
         if not isinstance(password, str):
             password = ""
         if user is None:
-            check_password_hash(_dummy(), password)
+            verify_password(_dummy(), password)
             return False
-        return check_password_hash(user.password_hash, password)
+        return verify_password(user.password_hash, password)
 
     # -- changes --
 
@@ -316,7 +314,7 @@ class UsersFile:
         problem = display_name_problem(display_name)
         if problem:
             raise InvalidUsers(f"user {name}: {problem}")
-        password_hash = generate_password_hash(password)  # outside the lock: it is slow
+        password_hash = hash_password(password)  # outside the lock: it is slow
         user = User(name, password_hash, bool(admin), display_name)
 
         def change(users: dict[str, User]) -> None:
@@ -343,7 +341,7 @@ class UsersFile:
         if not isinstance(name, str):
             raise InvalidUsers("invalid user name")
         check_password_policy(name, password)
-        password_hash = generate_password_hash(password)
+        password_hash = hash_password(password)
 
         def change(users: dict[str, User]) -> None:
             if name not in users:
