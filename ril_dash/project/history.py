@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from ril_dash.core.atomic_io import _fsync_dir, atomic_write_bytes
+from ril_dash.core.atomic_io import fsync_dir, atomic_write_bytes
 from ril_dash.errors import StorageError
 from ril_dash.project.history_scan import SUFFIX, annotated_series
 
@@ -188,7 +188,7 @@ def write_version(folder: Path, record: VersionRecord) -> Path:
             os.fsync(fh.fileno())
         os.link(temp, final)
         linked = True
-        _fsync_dir(folder)
+        fsync_dir(folder)
         os.unlink(temp)
     except BaseException:
         try:
