@@ -10,8 +10,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pytest
 
 from ril_dash.project.annotation_store import AnnotationStore
+
+pytestmark = pytest.mark.slow  # every test runs `python -m ril_dash` as a process
 
 ROOT = Path(__file__).resolve().parents[1]
 YAML = """\

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 from ril_dash.core.volume import load_volume
 from ril_dash.project.annotation_store import AnnotationStore
 from ril_dash.project.project import Project, init_project
+
+pytestmark = pytest.mark.slow  # every test runs `python -m ril_dash` as a process
 
 AFFINE = np.diag([-1.0, 1.0, 2.0, 1.0])
 SHAPE = (6, 5, 4)

@@ -33,7 +33,7 @@ from ril_dash.project.annotation_views import (
 from ril_dash.project.editing import parse_edit_request
 from ril_dash.project.text_values import fields_json, missing_required
 from ril_dash.ui import access
-from ril_dash.ui.routes import BadRequest, _int, _series, blueprint
+from ril_dash.ui.routes import BadRequest, blueprint, int_arg, series_arg
 from ril_dash.ui.services import get_services
 
 MAX_HIDDEN = 64
@@ -45,7 +45,7 @@ def _data_url(png: bytes | None) -> str:
 
 def _version() -> int | None:
     raw = request.args.get("version")
-    return None if raw in (None, "", "current") else _int("version")
+    return None if raw in (None, "", "current") else int_arg("version")
 
 
 def _style_of(params) -> dict:
@@ -123,15 +123,15 @@ def _storage(error):
 
 @blueprint.get("/annotations")
 def annotations_summary():
-    return jsonify(_summary(_series(), _plane(), _version()))
+    return jsonify(_summary(series_arg(), _plane(), _version()))
 
 
 @blueprint.get("/overlay")
 def overlay():
     services = get_services()
-    series, plane = _series(), _plane()
+    series, plane = series_arg(), _plane()
     state = services.state(series, _version())
-    index = _int("index")
+    index = int_arg("index")
     n = state.bits.shape[("sagittal", "coronal", "axial").index(plane)]
     if not 0 <= index < n:
         raise BadRequest(f"slice {index} is outside 0..{n - 1}")
@@ -142,8 +142,8 @@ def overlay():
 @blueprint.get("/overlay_thumbs")
 def overlay_thumbs():
     services = get_services()
-    series, plane = _series(), _plane()
-    factor = _int("factor", 1)
+    series, plane = series_arg(), _plane()
+    factor = int_arg("factor", 1)
     if not 1 <= factor <= 64:
         raise BadRequest("'factor' must be between 1 and 64")
     state = services.state(series, _version())
@@ -203,7 +203,7 @@ def rollback():
 
 @blueprint.get("/versions")
 def versions():
-    history = get_services().annotations(_series()).versions(limit=_int("limit", 200))
+    history = get_services().annotations(series_arg()).versions(limit=int_arg("limit", 200))
     return jsonify(versions=[dataclasses.asdict(v) for v in history])
 
 
@@ -218,7 +218,7 @@ def _texts_reply(series: str, state: AnnotationState | None = None, **extra):
 
 @blueprint.get("/texts")
 def texts():
-    return _texts_reply(_series())
+    return _texts_reply(series_arg())
 
 
 @blueprint.post("/texts")
