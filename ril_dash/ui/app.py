@@ -13,9 +13,10 @@ from pathlib import Path
 import dash
 from dash import Input, Output, dcc, html
 
+import ril_dash
 from ril_dash import __version__
 from ril_dash.application.leases import release_leases_of
-from ril_dash.errors import LockHeld, NotLoggedIn, PermissionDenied
+from ril_dash.errors import LockHeld, NotLoggedIn, PermissionDenied, RilDashError
 from ril_dash.project.project import Project
 from ril_dash.settings import Settings, data_home
 from ril_dash.ui import (
@@ -27,7 +28,35 @@ from ril_dash.ui.auth import current_user, display_name_of, install_auth, logins
 from ril_dash.ui.routes import blueprint
 from ril_dash.ui.services import EXTENSION_KEY, Services, services_of_app
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+#: a file every copy of the browser assets holds (the viewer's script)
+ASSET_MARK = "ril_viewer.js"
+
+
+class AssetsMissing(RilDashError):
+    """The browser scripts and styles are not where this copy of ril_dash expects them."""
+
+
+def assets_folder() -> Path:
+    """The folder of the browser scripts and styles that belong to the running ``ril_dash``.
+
+    They are the package ``ril_dash.assets``: pyproject.toml maps the repository's top-level
+    ``assets/`` folder onto it. A wheel install holds it inside the package
+    (``site-packages/ril_dash/assets``); in a checkout (installed editable, or run as
+    ``python run.py``) it is the ``assets/`` folder beside ``ril_dash/``. Both places are
+    looked up from the package's own ``__file__``, so code imported from one checkout never
+    serves another checkout's scripts. Raises :class:`AssetsMissing` (with what to do) when
+    neither holds them: the viewer would open without its scripts otherwise.
+    """
+    package = Path(ril_dash.__file__).resolve().parent
+    places = (package / "assets", package.parent / "assets")
+    for folder in places:
+        if (folder / ASSET_MARK).is_file():
+            return folder
+    raise AssetsMissing(
+        f"the browser scripts of ril_dash are missing (no {ASSET_MARK} in "
+        f"{' or '.join(str(p) for p in places)}): this installation is incomplete. Reinstall "
+        f"ril_dash (pip install --force-reinstall ril_dash-*.whl, or pip install -e . in a "
+        f"checkout).")
 
 
 def _user_header() -> tuple[list, list]:
@@ -130,7 +159,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
         background_callback_manager=_background_manager(project),
         use_pages=True,
         pages_folder="",
-        assets_folder=str(ASSETS),
+        assets_folder=str(assets_folder()),
         title=f"ril_dash – {project.config.name}",
         update_title=None,
         suppress_callback_exceptions=True,
