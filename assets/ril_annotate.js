@@ -6,50 +6,74 @@
  *   point tools use clicks. Each finished shape is sent to /ril/api/edit with the version the
  *   user sees, the server rasterises it exactly, saves, and the shape is removed; the overlay of
  *   the slice is then re-fetched. Edits are queued so strokes drawn quickly keep their order.
- * - Overlays (RGBA PNGs) are cached per slice for the current annotation version, with a
- *   low-resolution stack for fast scrolling; slices that hold no ROI need no request at all.
+ * - Overlays (RGBA PNGs) are the "roi" layer of the image (rilLayers, ril.js): its cache holds
+ *   them per slice for the current annotation version, with a low-resolution stack for fast
+ *   scrolling; slices that hold no ROI need no request at all.
  * - Keyboard: B brush, E eraser, L lasso, F fill, P point, N navigate, [ ] brush size,
  *   Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo / redo, 1–9 select an ROI.
- * Messages from the server are shown as plain text.
+ * Messages from the server are shown as plain text; requests that fail (overlays, annotations,
+ * the lease) are reported in the viewer's status line and retried. Component ids come from the
+ * page (rilPage.el); window and document listeners exist only while a viewer is open.
  */
 (function () {
     "use strict";
     var DRAW_TOOLS = {brush: "drawopenpath", eraser: "drawopenpath", lasso: "drawclosedpath",
                       lasso_erase: "drawclosedpath"};
     var KEY_TOOLS = {b: "brush", e: "eraser", l: "lasso", f: "fill", p: "point", n: "navigate"};
+    var page = window.rilPage;
+    var ROI = window.rilLayers.register({name: "roi", order: 10,
+                                         palette: "the ROI colours of project.yaml (applied by the server)"});
 
     var A = {
         settings: {tool: "navigate", roi: null, brush: 5, unit: "vox", threshold: null, depth: 0,
                    style: "fill", opacity: 0.4, hidden: [], scope: "slice"},
         rois: {}, series: null, plane: null, frame: 0, version: 0, viewing: null,
-        summary: null, overlays: new Map(), othumbs: null, ofactor: 1, okey: null,
-        queue: [], busy: false, hooked: null, edits: 0, lastEditMs: null,
+        summary: null, okey: null, failures: {},
+        queue: [], busy: false, idle: [], hooked: null, edits: 0, lastEditMs: null,
         readOnly: false, lease: null, leaseTimer: null
     };
 
     function viewer() { return window.rilViewer || null; }
-    function set(id, props) { if (window.dash_clientside && window.dash_clientside.set_props) { window.dash_clientside.set_props(id, props); } }
+    function set(name, props) {
+        if (window.dash_clientside && window.dash_clientside.set_props && page.id(name)) {
+            window.dash_clientside.set_props(page.id(name), props);
+        }
+    }
     function message(text, kind) {
-        var el = document.getElementById("annot-message");
+        var el = page.el("message");
         if (!el) { return; }
         el.textContent = text || "";
         el.className = "ril-annot-message" + (text ? " ril-annot-" + (kind || "info") : "");
     }
 
+    /* A request for `what` failed: say so in the status line under `key`, and call retry()
+       after a growing wait (only while the same view is shown: `still()` says so). */
+    function failed(key, what, failure, retry, still) {
+        var wait = page.backoff(A.failures[key] = (A.failures[key] || 0) + 1);
+        page.reason(failure).then(function (why) {
+            if (still()) { page.problem(key, "Could not load " + what + ": " + why + " — retrying"); }
+        });
+        page.later(function () { if (still()) { retry(); } }, wait);
+    }
+    function worked(key) {
+        A.failures[key] = 0;
+        page.solved(key);
+    }
+
     /* ---- the series lease: edit alone, others see the series read-only ---------------- */
     function leaseBanner(info) {
-        var banner = document.getElementById("lease-banner");
+        var banner = page.el("leaseBanner");
         if (!banner) { return; }
         banner.hidden = !!info.editable;
         var reason = banner.querySelector(".ril-lease-reason");
         if (reason) { reason.textContent = info.reason || info.error || ""; }
-        var brk = document.getElementById("lease-break");
+        var brk = page.el("leaseBreak");
         if (brk) { brk.hidden = !info.can_break; }
     }
     function setReadOnly(info) {
         A.readOnly = !info.editable;
-        var page = document.querySelector(".ril-viewer-page");
-        if (page) { page.classList.toggle("ril-read-only", A.readOnly); }
+        var open = page.session();
+        if (open) { open.root.classList.toggle("ril-read-only", A.readOnly); }
         var panel = document.querySelector(".ril-annot-panel");
         if (panel) { panel.classList.toggle("ril-read-only", A.readOnly); }
         leaseBanner(info);
@@ -62,13 +86,14 @@
                                         body: JSON.stringify({series: series, action: action})})
             .then(function (r) {
                 if (r.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search)); }
+                if (r.status >= 500) { return Promise.reject(r); }  // a failure, not an answer
                 // a refusal (403: no right to the series any more, 404: gone) is read-only too
                 return r.json().then(function (info) {
                     if (r.status === 403 || r.status === 404) {
                         info = {editable: false, reason: "Read only: " + info.error, can_break: false};
                     }
                     return info;
-                });
+                }, function () { return Promise.reject(r); });
             });
     }
     function stopLease() {
@@ -84,38 +109,56 @@
         if (!editing.editable) { return; }
         A.lease = meta.series;
         var every = Math.max(5, (editing.lease_seconds || 120) / 3) * 1000, last = Date.now();
-        A.leaseTimer = setInterval(function () {  // leaving the viewer releases at once
-            if (!document.getElementById("viewer-graph")) { releaseLease(false); return; }
+        A.leaseTimer = setInterval(function () {  // leaving the viewer stops it (onLeave)
             if (Date.now() - last < every) { return; }
             last = Date.now();
             leasePost(A.lease, "renew").then(function (info) {
+                page.solved("lease");
                 if (info && info.editable === false) {
                     setReadOnly(info);
                     message(info.reason || "This series is read-only now.", "warn");
                 }
-            }).catch(function () {});
+            }, function (failure) {  // tried again at the next renewal
+                page.reason(failure).then(function (why) {
+                    page.problem("lease", "Could not renew your editing lease: " + why + " — retrying");
+                });
+            });
         }, 1000);
     }
     function releaseLease(beacon) {
         var series = A.lease;
         stopLease();
-        if (!series) { return; }
+        if (series) { giveUp(series, beacon); }
+    }
+    /* Tell the server that this page no longer edits `series`. */
+    function giveUp(series, beacon) {
         var body = JSON.stringify({series: series, action: "release"});
         if (beacon && navigator.sendBeacon) {
             navigator.sendBeacon("/ril/api/lease", new Blob([body], {type: "application/json"}));
-        } else {
-            leasePost(series, "release").catch(function () {});
+            return;
         }
+        // the viewer is gone: nowhere to show a failure, and the lease expires by itself
+        leasePost(series, "release").catch(function (failure) {
+            page.reason(failure).then(function (why) {
+                console.warn("ril_dash: the lease of " + series + " was not released (" + why +
+                             "); it expires after the server's lease time.");
+            });
+        });
     }
-    window.addEventListener("pagehide", function () { releaseLease(true); });
-    document.addEventListener("click", function (ev) {
+    function onLeaseButton(ev) {
         var id = ev.target && ev.target.id;
-        if ((id !== "lease-retry" && id !== "lease-break") || !A.series) { return; }
-        if (id === "lease-break" && !window.confirm("End the other user's editing session? Their unsaved stroke (if any) is refused and they see the series read-only.")) { return; }
-        leasePost(A.series, id === "lease-retry" ? "renew" : "break").then(function (info) {
+        var retry = id === page.id("leaseRetry");
+        if ((!retry && id !== page.id("leaseBreak")) || !A.series) { return; }
+        if (!retry && !window.confirm("End the other user's editing session? Their unsaved stroke (if any) is refused and they see the series read-only.")) { return; }
+        leasePost(A.series, retry ? "renew" : "break").then(function (info) {
+            page.solved("lease");
             if (info.editable) { window.location.reload(); } else { leaseBanner(info); }
-        }).catch(function () {});
-    });
+        }, function (failure) {
+            page.reason(failure).then(function (why) {
+                page.problem("lease", (retry ? "Could not try again: " : "Could not break the lock: ") + why);
+            });
+        });
+    }
 
     /* ---- overlays ------------------------------------------------------------------- */
     function styleQuery() {
@@ -136,26 +179,30 @@
         var key = overlayKey();
         if (key === A.okey) { return; }
         A.okey = key;
-        A.overlays = new Map();
-        A.othumbs = null;
+        ROI.cache.clear();
         // the low-resolution stack is for scrolling: wait until edits pause before rebuilding it
         clearTimeout(A.thumbTimer);
         A.thumbTimer = setTimeout(fetchOverlayThumbs, A.edits ? 800 : 0);
     }
-    function fetchOverlay(i, then) {
+    function onScreen(i) { var v = viewer(); return !!(v && v.view() && v.view().index === i); }
+    function fetchOverlay(i) {
         var key = A.okey;
-        if (!hasAnnotation(i)) { A.overlays.set(i, ""); if (then) { then(); } return; }
+        if (!hasAnnotation(i)) { ROI.cache.put(i, ""); return; }
         fetch("/ril/api/overlay?series=" + encodeURIComponent(A.series) + "&plane=" + A.plane +
               "&index=" + i + styleQuery(), {credentials: "same-origin"})
             .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
             .then(function (body) {
                 if (key !== A.okey) { return; }
-                A.overlays.set(i, body.overlay);
-                if (then) { then(); }
-                var v = viewer();
-                if (v && v.view() && v.view().index === i) { v.refresh(); }
-            })
-            .catch(function () {});
+                ROI.cache.put(i, body.overlay);
+                worked("overlay");
+                if (onScreen(i)) { viewer().refresh(); }
+            }, function (failure) {  // reported for the slice on screen; others on the next move
+                var still = function () { return key === A.okey && onScreen(i) && !ROI.cache.has(i); };
+                if (still()) {
+                    failed("overlay", "the ROI overlay of slice " + (i + 1), failure,
+                           function () { fetchOverlay(i); }, still);
+                }
+            });
     }
     function fetchOverlayThumbs() {
         var v = viewer(), view = v && v.view();
@@ -167,42 +214,52 @@
             .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
             .then(function (body) {
                 if (key !== A.okey) { return; }
-                A.othumbs = body.images;
-                A.ofactor = factor;
+                ROI.cache.setStack(body.images, factor);
+                worked("overlays");
                 viewer().refresh();
-            })
-            .catch(function () {});
+            }, function (failure) {
+                failed("overlays", "the ROI overlays for fast scrolling", failure, fetchOverlayThumbs,
+                       function () { return key === A.okey; });
+            });
     }
     function loadSummary(then) {
         var q = "/ril/api/annotations?series=" + encodeURIComponent(A.series) + "&plane=" + A.plane +
             (A.viewing !== null ? "&version=" + A.viewing : "");
+        var view = [A.series, A.plane, A.viewing].join("|");
         fetch(q, {credentials: "same-origin"})
             .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
-            .then(function (body) { applySummary(body); if (then) { then(); } })
-            .catch(function () {});
+            .then(function (body) {
+                if (view !== [A.series, A.plane, A.viewing].join("|")) { return; }  // a stale answer
+                worked("annotations");
+                applySummary(body);
+                if (then) { then(); }
+            }, function (failure) {
+                failed("annotations", "the annotations of this series", failure, function () { loadSummary(then); },
+                       function () { return view === [A.series, A.plane, A.viewing].join("|"); });
+            });
     }
     function applySummary(body) {
         A.summary = body;
         A.version = body.version;
         var given = body.overlay;  // an edit's answer carries the new overlay of its slice
-        set("annot-version", {data: {series: A.series, version: body.version, can_undo: body.can_undo,
+        set("version", {data: {series: A.series, version: body.version, can_undo: body.can_undo,
                                      can_redo: body.can_redo, viewing: A.viewing}});
         drawIndicator();
         drawPoints();
         loadHistory();
         resetOverlays();
         var v = viewer();
-        if (given && A.viewing === null) { A.overlays.set(given.index, given.src); }
+        if (given && A.viewing === null) { ROI.cache.put(given.index, given.src); }
         if (v && v.view()) {
             var i = v.view().index;
-            if (!(given && given.index === i)) { A.overlays.delete(i); fetchOverlay(i); }
+            if (!(given && given.index === i)) { ROI.cache.drop(i); fetchOverlay(i); }
             v.refresh();
         }
     }
 
     /* ---- slice indicator: which slices hold which ROI (click to jump) ---------------- */
     function drawIndicator() {
-        var el = document.getElementById("slice-indicator");
+        var el = page.el("indicator");
         var v = viewer(), view = v && v.view();
         if (!el || !view || !A.summary) { return; }
         var n = view.geo.n, ranges = A.summary.ranges;
@@ -229,7 +286,7 @@
 
     /* ---- point list: select (jump to its slice) or delete -------------------------- */
     function drawPoints() {
-        var el = document.getElementById("annot-points");
+        var el = page.el("points");
         if (!el) { return; }
         el.textContent = "";
         var pts = (A.summary && A.summary.points) || [];
@@ -262,7 +319,7 @@
 
     /* ---- history: drawn only while its section is open ------------------------------ */
     function historyBox() {
-        var el = document.getElementById("annot-history"), d = el && el.closest("details");
+        var el = page.el("history"), d = el && el.closest("details");
         return d && d.open ? el : null;
     }
     function button(text, onClick) {
@@ -308,16 +365,20 @@
                     box.appendChild(historyRow(v.id, what, who, v.id === A.version));
                 });
                 box.appendChild(historyRow(0, "empty", "", false));
-            })
-            .catch(function () {});
+            }, function (failure) {  // shown in the section itself; opening it again retries
+                page.reason(failure).then(function (why) {
+                    box.textContent = "Could not load the history: " + why + ". Close and open this section to try again.";
+                });
+            });
     }
-    document.addEventListener("toggle", function (ev) {
-        if (ev.target && ev.target.querySelector && ev.target.querySelector("#annot-history")) { loadHistory(); }
-    }, true);
+    function onToggle(ev) {
+        var box = page.el("history");
+        if (box && ev.target && ev.target.contains && ev.target.contains(box)) { loadHistory(); }
+    }
 
     /* ---- brush cursor: a circle of the brush's size on screen ------------------------ */
     function moveCursor(ev) {
-        var port = document.getElementById("ril-viewport"), cur = document.getElementById("ril-brush-cursor");
+        var port = page.el("viewport"), cur = page.el("brushCursor");
         var v = viewer(), gd = v && v.graph();
         if (!port || !cur || !gd || !gd._fullLayout) { return; }
         var tool = A.settings.tool;
@@ -329,11 +390,11 @@
         cur.style.top = (ev.clientY - box.top - d / 2) + "px";
         cur.style.borderColor = tool === "eraser" ? "#ffffff" : ((A.rois[A.settings.roi] || {}).color || "#ffffff");
     }
-    document.addEventListener("mousemove", function (ev) {
-        var port = document.getElementById("ril-viewport");
+    function onMouseMove(ev) {
+        var port = page.el("viewport");
         if (port && port.contains(ev.target)) { moveCursor(ev); }
-        else { var cur = document.getElementById("ril-brush-cursor"); if (cur) { cur.style.display = "none"; } }
-    }, {passive: true});
+        else { var cur = page.el("brushCursor"); if (cur) { cur.style.display = "none"; } }
+    }
 
     /* ---- drawing -------------------------------------------------------------------- */
     function pxPerVoxel(gd) {
@@ -360,7 +421,7 @@
             gd._rilToolKey = key;  // a relayout redraws the figure: only when something changed
             Plotly.relayout(gd, {dragmode: mode, newshape: shape});
         }
-        var port = document.getElementById("ril-viewport");
+        var port = page.el("viewport");
         if (port) { port.dataset.tool = s.tool; }
     }
     function hook(gd) {
@@ -416,8 +477,11 @@
         A.busy = true;
         fetch(item[0], {method: "POST", credentials: "same-origin",
                         headers: {"Content-Type": "application/json"}, body: JSON.stringify(item[1])})
-            .then(function (r) { return r.json().then(function (b) { return [r.status, b]; }); })
-            .then(function (res) {
+            .then(function (r) {  // an answer that is not JSON (a proxy's error page) keeps its status
+                return r.json().then(function (b) { return [r.status, b]; },
+                                     function () { return [r.status, {error: "The server answered " + r.status + "."}]; });
+            })
+            .then(function (res) {  // failures of the handling itself are not the server's
                 var status = res[0], body = res[1];
                 if (status === 409) {
                     message(body.error + " Reloaded the latest version.", "warn");
@@ -436,31 +500,59 @@
                 A.edits += 1;
                 applySummary(body);
                 A.lastEditMs = performance.now() - t0;
+            }, function (failure) {
+                page.reason(failure).then(function (why) {
+                    message("The edit may not be saved (" + why + "). Reload the page.", "error");
+                });
             })
-            .catch(function () { message("The server did not answer; the edit may not be saved. Reload the page.", "error"); })
-            .finally(function () { A.busy = false; pump(); });
+            .finally(function () { A.busy = false; pump(); whenIdle(); });
+    }
+    /* Run fn once no edit is queued or on its way (now if none is). */
+    function whenIdle(fn) {
+        if (fn) { A.idle.push(fn); }
+        if (A.busy || A.queue.length) { return; }
+        var waiting = A.idle;
+        A.idle = [];
+        waiting.forEach(function (f) { f(); });
     }
 
     /* ---- keyboard shortcuts --------------------------------------------------------- */
-    document.addEventListener("keydown", function (ev) {
+    function onKey(ev) {
         var t = ev.target, tag = t && t.tagName;
-        if (!A.series || !document.getElementById("viewer-graph")) { return; }
+        if (!A.series || !page.el("graph")) { return; }
         if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) { return; }
         var key = ev.key.toLowerCase(), ctrl = ev.ctrlKey || ev.metaKey;
         if (ctrl && key === "z") { ev.preventDefault(); act(ev.shiftKey ? "redo" : "undo"); return; }
         if (ctrl && key === "y") { ev.preventDefault(); act("redo"); return; }
         if (ctrl || ev.altKey) { return; }
-        if (KEY_TOOLS[key]) { set("annot-tool", {value: KEY_TOOLS[key]}); return; }
+        if (KEY_TOOLS[key]) { set("tool", {value: KEY_TOOLS[key]}); return; }
         if (key === "[" || key === "]") {
             var b = Math.max(1, Math.min(100, A.settings.brush + (key === "]" ? 1 : -1)));
-            set("annot-brush", {value: b});
+            set("brush", {value: b});
             return;
         }
         if (/^[1-9]$/.test(key)) {
             var values = Object.keys(A.rois).sort(function (a, b) { return A.rois[a].order - A.rois[b].order; });
             var pick = values[+key - 1];
-            if (pick !== undefined) { set("annot-roi", {value: +pick}); }
+            if (pick !== undefined) { set("roi", {value: +pick}); }
         }
+    }
+
+    /* ---- the viewer's lifetime on the page ------------------------------------------ */
+    page.onOpen(function () {
+        page.listen(window, "pagehide", function () { releaseLease(true); });
+        page.listen(document, "click", onLeaseButton);
+        page.listen(document, "toggle", onToggle, true);
+        page.listen(document, "mousemove", onMouseMove, {passive: true});
+        page.listen(document, "keydown", onKey);
+        page.onLeave(function () {
+            // give the series up once the strokes still on their way are saved
+            var series = A.lease;
+            stopLease();
+            whenIdle(function () { if (series && A.lease !== series) { giveUp(series, false); } });
+            A.hooked = null;
+            A.failures = {};
+        });
     });
 
     function act(action) {
@@ -491,13 +583,8 @@
         prefetch: function (i, n) {
             if (!A.summary) { return; }
             for (var d = 0; d <= n; d++) {
-                [i + d, i - d].forEach(function (k) { if (k >= 0 && !A.overlays.has(k)) { fetchOverlay(k); } });
+                [i + d, i - d].forEach(function (k) { if (k >= 0 && !ROI.cache.has(k)) { fetchOverlay(k); } });
             }
-        },
-        overlayFor: function (i) {
-            if (A.overlays.has(i)) { return {src: A.overlays.get(i), f: 1}; }
-            if (A.othumbs && A.othumbs[i]) { return {src: A.othumbs[i], f: A.ofactor}; }
-            return null;
         },
         pointsFor: function (i) {
             var out = {x: [], y: [], color: [], text: []};
@@ -547,7 +634,7 @@
             return {version: A.version, viewing: A.viewing, edits: A.edits, busy: A.busy, queued: A.queue.length,
                     tool: A.settings.tool, roi: A.settings.roi, lastEditMs: A.lastEditMs,
                     readOnly: A.readOnly, lease: A.lease,
-                    overlays: A.overlays.size, summary: A.summary};
+                    overlays: ROI.cache.full.size, summary: A.summary};
         }
     };
 
@@ -563,9 +650,9 @@
             action: function () {
                 var trig = window.dash_clientside.callback_context.triggered[0];
                 if (!trig || !trig.value) { return window.dash_clientside.no_update; }
-                var id = trig.prop_id.split(".")[0];
-                var name = id.indexOf("{") === 0 ? JSON.parse(id).action : id.replace("annot-", "");
-                window.rilAnnotate.act(name);
+                var id = trig.prop_id.split(".")[0];  // {"action": …, "type": …}: the buttons' ids
+                if (id.indexOf("{") !== 0) { return window.dash_clientside.no_update; }
+                window.rilAnnotate.act(JSON.parse(id).action);
                 return window.dash_clientside.no_update;
             }
         }

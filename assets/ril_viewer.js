@@ -1,32 +1,40 @@
 /*
- * ril_dash slice viewer, browser half.
+ * ril_dash slice viewer, browser half. Uses ril.js (loaded first): rilPage for component ids,
+ * window listeners and the status line, rilLayers for the layers of the image.
  *
  * The server sends the series geometry once (VIEWER_META). This script then:
- *  - keeps a cache of full-resolution slices (data URLs from /ril/api/slice) and one stack of
- *    low-resolution thumbnails per plane/frame/window (/ril/api/thumbs);
- *  - switches the image of the plotly graph with Plotly.restyle, instantly from the cache, so
- *    scrolling never waits on the server; the full-resolution slice is fetched when scrolling
- *    pauses, then its neighbours are prefetched;
- *  - handles keyboard, mouse wheel and right-drag window/level, and the cursor read-out.
+ *  - keeps the slices of the "image" layer in its cache: full-resolution slices (data URLs from
+ *    /ril/api/slice) and one stack of low-resolution thumbnails per plane/frame/window
+ *    (/ril/api/thumbs);
+ *  - builds the figure from the registered layers (one image trace each, bottom to top, then
+ *    the point markers) and shows a slice with Plotly.restyle of the layers that changed,
+ *    instantly from their caches, so scrolling never waits on the server; the full-resolution
+ *    slice is fetched when scrolling pauses, then its neighbours are prefetched;
+ *  - handles keyboard, mouse wheel and right-drag window/level, and the cursor read-out;
+ *  - says in the status line when a slice or the thumbnails cannot be loaded, and retries.
  * The Dash slider is moved only from here (set_props), so it never jumps back while scrolling.
+ * Listeners on window and document exist only while a viewer is open (rilPage.listen).
  */
 (function () {
     "use strict";
-    var GRAPH_ID = "viewer-graph", SLIDER_ID = "slice-slider", VIEWPORT_ID = "ril-viewport";
     var PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3, SLIDER_MS = 120;
     var BLACK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABc3UBGAAAAABJRU5ErkJggg==";
     var BLANK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==";
+    var page = window.rilPage, layers = window.rilLayers;
+    var IMAGE = layers.register({name: "image", order: 0, hover: true, limit: MAX_FULL,
+                                 palette: "grey (the window/level is applied by the server)"});
 
     var st = {
         gen: 0, cfgKey: null, meta: null, plane: null, frame: 0, wc: 0, ww: 1, index: 0,
-        full: new Map(), requested: new Set(), queue: [], inflight: 0,
-        thumbs: null, factor: 1, shown: null, shownSrc: null, painted: null, timer: null, renders: 0,
-        probeBusy: false, probeNext: null, hooked: null, hover: null
+        requested: new Set(), queue: [], inflight: 0, failures: 0, thumbFailures: 0,
+        layers: [], onScreen: {}, looks: {}, pointsTag: null,
+        shown: null, shownSrc: null, painted: null, timer: null, renders: 0,
+        probeBusy: false, probeNext: null, hooked: null, hover: null, drag: null
     };
 
     function geo() { return st.meta.planes[st.plane]; }
     function graphDiv() {
-        var el = document.getElementById(GRAPH_ID);
+        var el = page.el("graph");
         return el ? el.querySelector(".js-plotly-plot") : null;
     }
     /* The graph shows the current figure and dcc.Graph has no update of its own in flight
@@ -53,7 +61,7 @@
             hook(gd);
             if (st.readyGen !== st.gen) {
                 st.readyGen = st.gen;
-                if (layer()) { layer().graphReady(gd); }
+                if (annotation()) { annotation().graphReady(gd); }
             }
             fn(gd);
         }());
@@ -61,45 +69,56 @@
 
     /* Record what the graph has painted (for the position text, tests and benchmarks). */
     function painted(gd) {
-        var trace = gd.data && gd.data[0];
+        var trace = gd.data && gd.data[st.layers.indexOf(IMAGE)];
         if (trace && trace.source === st.shownSrc) { st.painted = st.shown; st.renders += 1; }
     }
 
-    /* The annotation layer (assets/ril_annotate.js) supplies an overlay image and points. */
-    function layer() { return window.rilAnnotate || null; }
-    function overlayOf(i) {
-        var o = layer() ? layer().overlayFor(i) : null;
-        return o && o.src ? o : {src: BLANK, f: Math.max(geo().rows, geo().cols)};
-    }
+    /* The annotation layer (assets/ril_annotate.js) fills the "roi" layer and gives the points. */
+    function annotation() { return window.rilAnnotate || null; }
     function pointsOf(i) {
-        return layer() ? layer().pointsFor(i) : {x: [], y: [], color: [], text: []};
+        return annotation() ? annotation().pointsFor(i) : {x: [], y: [], color: [], text: []};
+    }
+    function pointsTag(pts) { return pts.x.join(",") + "|" + pts.y.join(",") + "|" + pts.color.join(","); }
+    /* What a layer shows on slice i: its cached source, or one transparent pixel over it all. */
+    function sourceOf(layer, i) {
+        var s = layer.cache.get(i);
+        return s && s.src ? s : {src: BLANK, f: Math.max(geo().rows, geo().cols)};
+    }
+    function placed(s) { return {source: s.src, x0: (s.f - 1) / 2, y0: (s.f - 1) / 2, dx: s.f, dy: s.f}; }
+    function collect(into, values) {
+        Object.keys(values).forEach(function (k) { (into[k] = into[k] || []).push(values[k]); });
     }
 
     function render(i, force) {
         whenReady(function (gd) {
             if (st.index !== i) { return; }
-            var src = st.full.get(i), f = 1;
-            if (!src && st.thumbs) { src = st.thumbs[i]; f = st.factor; }
-            if (!src) { return; }
-            var tag = i + (f === 1 ? "f" : "t"), ov = overlayOf(i), pts = pointsOf(i);
-            var layerTag = ov.src.length + ":" + ov.src.slice(-24);
-            var pointsTag = pts.x.join(",") + "|" + pts.y.join(",") + "|" + pts.color.join(",");
-            if (!force && st.shown === tag && st.layerTag === layerTag && st.pointsTag === pointsTag) { return; }
-            var layerChanged = force || st.layerTag !== layerTag;
-            st.shown = tag;
-            st.shownSrc = src;
-            st.layerTag = layerTag;
-            var g = (ov.f - 1) / 2;
-            if (layerChanged) {
-                Plotly.restyle(gd, {
-                    source: [src, ov.src], x0: [(f - 1) / 2, g], y0: [(f - 1) / 2, g], dx: [f, ov.f], dy: [f, ov.f]
-                }, [0, 1]);
-            } else {  // the usual case while scrolling through unannotated slices: one trace
-                Plotly.restyle(gd, {source: [src], x0: [(f - 1) / 2], y0: [(f - 1) / 2], dx: [f], dy: [f]}, [0]);
-            }
-            if (st.pointsTag !== pointsTag) {  // a second restyle only when the points change
-                st.pointsTag = pointsTag;
-                Plotly.restyle(gd, {x: [pts.x], y: [pts.y], "marker.color": [pts.color], text: [pts.text]}, [2]);
+            var image = IMAGE.cache.get(i);
+            if (!image || !image.src) { return; }
+            var sources = {}, looks = {}, changed = [], restyled = [];
+            st.layers.forEach(function (layer, trace) {
+                var s = layer === IMAGE ? image : sourceOf(layer, i);
+                var tag = layer === IMAGE ? i + (s.f === 1 ? "f" : "t") : s.src.length + ":" + s.src.slice(-24) + "@" + s.f;
+                var look = layer.opacity + "|" + layer.visible;
+                if (force || st.onScreen[layer.name] !== tag) {
+                    st.onScreen[layer.name] = tag;
+                    changed.push(trace);
+                    collect(sources, placed(s));
+                    if (layer === IMAGE) { st.shown = tag; st.shownSrc = s.src; }
+                }
+                if (st.looks[layer.name] !== look) {
+                    st.looks[layer.name] = look;
+                    restyled.push(trace);
+                    collect(looks, {opacity: layer.opacity, visible: layer.visible});
+                }
+            });
+            // while scrolling through unannotated slices only the image trace changes
+            if (changed.length) { Plotly.restyle(gd, sources, changed); }
+            if (restyled.length) { Plotly.restyle(gd, looks, restyled); }
+            var pts = pointsOf(i), ptag = pointsTag(pts);
+            if (st.pointsTag !== ptag) {  // a restyle of the markers only when the points change
+                st.pointsTag = ptag;
+                Plotly.restyle(gd, {x: [pts.x], y: [pts.y], "marker.color": [pts.color], text: [pts.text]},
+                               [st.layers.length]);
             }
         });
     }
@@ -123,27 +142,41 @@
             .then(function (r) { return r.ok ? r.text() : Promise.reject(r); })
             .then(function (src) {
                 if (gen !== st.gen) { return; }
-                st.full.set(i, src);
-                if (st.full.size > MAX_FULL) { st.full.delete(st.full.keys().next().value); }
+                IMAGE.cache.put(i, src);
+                st.failures = 0;
+                page.solved("slice");
                 if (st.index === i) { render(i); }
+            }, function (failure) {
+                if (gen !== st.gen) { return; }
+                st.requested.delete(i);
+                if (st.index === i) { sliceFailed(i, failure); }
             })
-            .catch(function () { if (gen === st.gen) { st.requested.delete(i); } })
             .finally(function () { st.inflight -= 1; if (then && gen === st.gen) { then(); } pump(); });
     }
+    /* The slice on screen could not be loaded: say so (the thumbnail, if any, stays) and retry. */
+    function sliceFailed(i, failure) {
+        var gen = st.gen, wait = page.backoff(st.failures += 1);
+        page.reason(failure).then(function (why) {
+            if (gen === st.gen && !IMAGE.cache.has(i)) {
+                page.problem("slice", "Could not load slice " + (i + 1) + ": " + why + " — retrying");
+            }
+        });
+        page.later(function () { if (gen === st.gen) { fetchAround(); } }, wait);
+    }
     function want(i) {
-        if (i < 0 || i >= geo().n || st.full.has(i) || st.requested.has(i)) { return; }
+        if (i < 0 || i >= geo().n || IMAGE.cache.has(i) || st.requested.has(i)) { return; }
         st.requested.add(i);
         st.queue.push(i);
     }
     function fetchAround() {
         var i = st.index;
-        if (layer()) { layer().prefetch(i, PREFETCH); }
+        if (annotation()) { annotation().prefetch(i, PREFETCH); }
         st.queue = [];
         want(i);
         for (var d = 1; d <= PREFETCH; d++) { want(i + d); want(i - d); }
         // anything queued before but dropped is no longer requested
         st.requested = new Set(Array.from(st.requested).filter(function (k) {
-            return st.full.has(k) || st.queue.indexOf(k) >= 0 || Math.abs(k - i) <= PREFETCH;
+            return IMAGE.cache.has(k) || st.queue.indexOf(k) >= 0 || Math.abs(k - i) <= PREFETCH;
         }));
         pump();
     }
@@ -153,11 +186,19 @@
             .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
             .then(function (body) {
                 if (gen !== st.gen) { return; }
-                st.thumbs = body.images;
-                st.factor = body.factor;
+                IMAGE.cache.setStack(body.images, body.factor);
+                st.thumbFailures = 0;
+                page.solved("thumbs");
                 render(st.index);
-            })
-            .catch(function () {});
+            }, function (failure) {
+                if (gen !== st.gen) { return; }
+                page.reason(failure).then(function (why) {
+                    if (gen === st.gen) {
+                        page.problem("thumbs", "Could not load the thumbnails for fast scrolling: " + why + " — retrying");
+                    }
+                });
+                page.later(function () { if (gen === st.gen) { fetchThumbs(); } }, page.backoff(st.thumbFailures += 1));
+            });
     }
 
     /* ---- navigation ----------------------------------------------------------------- */
@@ -167,8 +208,8 @@
         st.index = i;
         render(i);
         clearTimeout(st.timer);
-        st.timer = setTimeout(fetchAround, st.full.has(i) ? 0 : PAUSE_MS);
-        var pos = document.getElementById("viewer-position");
+        st.timer = setTimeout(fetchAround, IMAGE.cache.has(i) ? 0 : PAUSE_MS);
+        var pos = page.el("position");
         if (pos) { pos.textContent = positionText(); }
         if (st.hover) { probe(st.hover[0], st.hover[1]); }  // the value under a still cursor
     }
@@ -177,7 +218,7 @@
     function moveSlider(i) {
         st.sliderAt = performance.now();
         st.sliderEcho = i;
-        window.dash_clientside.set_props(SLIDER_ID, {value: i});
+        window.dash_clientside.set_props(page.id("slider"), {value: i});
     }
     function step(delta) {
         if (!st.meta || !graphDiv()) { return; }
@@ -196,10 +237,10 @@
     }
 
     function onKey(ev) {
-        if (!st.meta || !document.getElementById(GRAPH_ID)) { return; }
-        var t = ev.target, tag = t && t.tagName;
+        if (!st.meta || !page.el("graph")) { return; }
+        var t = ev.target, tag = t && t.tagName, frame = page.el("frame");
         if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) { return; }
-        if (t && t.closest && t.closest("#frame-slider")) { return; }  // its own arrow keys
+        if (frame && frame.contains(t)) { return; }  // its own arrow keys
         if (t && t.closest && t.closest(".rc-slider, .dash-slider, [role=slider]")) { ev.preventDefault(); }
         var n = geo().n, moves = {
             ArrowUp: 1, ArrowRight: 1, ArrowDown: -1, ArrowLeft: -1,
@@ -209,20 +250,21 @@
         ev.preventDefault();
         step(moves[ev.key]);
     }
-    document.addEventListener("keydown", onKey, true);
 
     function hook(gd) {
         if (st.hooked === gd) { return; }
         st.hooked = gd;
-        var port = document.getElementById(VIEWPORT_ID);
-        if (port && !port._rilHooked) {
+        var port = page.el("viewport");
+        if (port && !port._rilHooked) {  // listeners of the element go with it
             port._rilHooked = true;
             port.addEventListener("wheel", function (ev) {
                 if (!st.meta) { return; }
                 ev.preventDefault();
                 step(ev.deltaY < 0 ? 1 : -1);
             }, {passive: false});
-            hookWindowDrag(port);
+            port.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
+            port.addEventListener("mousedown", startDrag, true);
+            port.addEventListener("mouseleave", function () { st.hover = null; readout("–"); });
         }
         gd.on("plotly_hover", function (ev) {
             var p = ev.points && ev.points[0];
@@ -235,46 +277,38 @@
         gd.on("plotly_unhover", function (ev) {
             if (ev && ev.event && ev.event.type === "mouseout") { st.hover = null; readout("–"); }
         });
-        if (port && !port._rilLeave) {
-            port._rilLeave = true;
-            port.addEventListener("mouseleave", function () { st.hover = null; readout("–"); });
-        }
         gd.on("plotly_afterplot", function () { painted(gd); });
         painted(gd);
     }
 
     /* ---- window / level by right-drag ----------------------------------------------- */
-    function hookWindowDrag(port) {
-        var drag = null;
-        port.addEventListener("contextmenu", function (ev) { ev.preventDefault(); });
-        port.addEventListener("mousedown", function (ev) {
-            if (ev.button !== 2 || !st.meta) { return; }
-            ev.preventDefault();
-            ev.stopPropagation();
-            drag = {x: ev.clientX, y: ev.clientY, wc: st.wc, ww: st.ww};
-        }, true);
-        window.addEventListener("mousemove", function (ev) {
-            if (!drag) { return; }
-            var scale = Math.max(drag.ww, 1) / 300;
-            var ww = Math.max(1e-3, drag.ww + (ev.clientX - drag.x) * scale);
-            var wc = drag.wc - (ev.clientY - drag.y) * scale;
-            readout("W " + ww.toFixed(0) + "  L " + wc.toFixed(0));
-            drag.result = [wc, ww];
-        });
-        window.addEventListener("mouseup", function () {
-            if (!drag) { return; }
-            var r = drag.result;
-            drag = null;
-            if (r) {
-                window.dash_clientside.set_props("window-center", {value: +r[0].toFixed(2)});
-                window.dash_clientside.set_props("window-width", {value: +r[1].toFixed(2)});
-            }
-        });
+    function startDrag(ev) {
+        if (ev.button !== 2 || !st.meta) { return; }
+        ev.preventDefault();
+        ev.stopPropagation();
+        st.drag = {x: ev.clientX, y: ev.clientY, wc: st.wc, ww: st.ww};
+    }
+    function moveDrag(ev) {
+        var drag = st.drag;
+        if (!drag) { return; }
+        var scale = Math.max(drag.ww, 1) / 300;
+        var ww = Math.max(1e-3, drag.ww + (ev.clientX - drag.x) * scale);
+        var wc = drag.wc - (ev.clientY - drag.y) * scale;
+        readout("W " + ww.toFixed(0) + "  L " + wc.toFixed(0));
+        drag.result = [wc, ww];
+    }
+    function endDrag() {
+        var r = st.drag && st.drag.result;
+        st.drag = null;
+        if (r) {
+            window.dash_clientside.set_props(page.id("windowCenter"), {value: +r[0].toFixed(2)});
+            window.dash_clientside.set_props(page.id("windowWidth"), {value: +r[1].toFixed(2)});
+        }
     }
 
     /* ---- cursor read-out ------------------------------------------------------------ */
     function readout(text) {
-        var el = document.getElementById("viewer-readout");
+        var el = page.el("readout");
         if (el) { el.textContent = text; }
     }
     function fmt(v) { return typeof v === "number" ? (Math.abs(v) >= 1000 || Number.isInteger(v) ? String(v) : v.toPrecision(5)) : v; }
@@ -286,10 +320,15 @@
         fetch("/ril/api/probe?" + query("index=" + st.index + "&row=" + row + "&col=" + col))
             .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
             .then(function (p) {
+                page.solved("probe");
                 readout("voxel (" + p.voxel.join(", ") + ")  value " + fmt(p.value) +
                         "\nworld (" + p.world.map(function (v) { return v.toFixed(1); }).join(", ") + ") mm");
+            }, function (failure) {
+                readout("–");
+                page.reason(failure).then(function (why) {
+                    page.problem("probe", "Could not read the value under the cursor: " + why);
+                });
             })
-            .catch(function () {})
             .finally(function () {
                 st.probeBusy = false;
                 var next = st.probeNext;
@@ -299,25 +338,33 @@
     }
 
     /* ---- figure --------------------------------------------------------------------- */
-    /* The figure for the current view; with the slice's image when it is cached already. */
+    /* The figure for the current view, one trace per registered layer, then the points;
+       with the slice's image when it is cached already. */
     function figure(index) {
-        var g = geo(), src = index === undefined ? null : st.full.get(index);
-        var image = src ? {source: src, x0: 0, y0: 0, dx: 1, dy: 1}
-            : {source: BLACK, x0: (g.cols - 1) / 2, y0: (g.rows - 1) / 2, dx: g.cols, dy: g.rows};
+        var g = geo(), i = index === undefined ? st.index : index;
+        var src = index === undefined ? null : IMAGE.cache.full.get(index);
         st.shown = src ? index + "f" : null;
         st.shownSrc = src;
+        st.layers = layers.list();
+        st.onScreen = {image: st.shown};
+        st.looks = {};
+        var data = st.layers.map(function (layer) {
+            st.looks[layer.name] = layer.opacity + "|" + layer.visible;
+            var trace = {type: "image", hoverinfo: layer.hover ? "none" : "skip",
+                         opacity: layer.opacity, visible: layer.visible};
+            if (layer !== IMAGE) { return Object.assign(trace, placed(sourceOf(layer, i))); }
+            return Object.assign(trace, src ? placed({src: src, f: 1})
+                : {source: BLACK, x0: (g.cols - 1) / 2, y0: (g.rows - 1) / 2, dx: g.cols, dy: g.rows});
+        });
         // explicit ranges with autorange off: a later relayout (tool change) must not re-run
         // autorange, which flips the x axis of image traces
         var axis = {visible: false, showgrid: false, zeroline: false, fixedrange: false, autorange: false};
-        var ov = overlayOf(index === undefined ? st.index : index), pts = pointsOf(st.index);
-        var o0 = (ov.f - 1) / 2;
-        st.layerTag = null;
-        st.pointsTag = pts.x.join(",") + "|" + pts.y.join(",") + "|" + pts.color.join(",");
+        var pts = pointsOf(st.index);
+        st.pointsTag = pointsTag(pts);
+        data.push({type: "scatter", mode: "markers", hoverinfo: "text", x: pts.x, y: pts.y, text: pts.text,
+                   marker: {symbol: "circle-open-dot", size: 13, line: {width: 2}, color: pts.color}});
         return {
-            data: [Object.assign({type: "image", hoverinfo: "none"}, image),
-                   {type: "image", hoverinfo: "skip", source: ov.src, x0: o0, y0: o0, dx: ov.f, dy: ov.f},
-                   {type: "scatter", mode: "markers", hoverinfo: "text", x: pts.x, y: pts.y, text: pts.text,
-                    marker: {symbol: "circle-open-dot", size: 13, line: {width: 2}, color: pts.color}}],
+            data: data,
             layout: {
                 meta: {gen: st.gen},
                 margin: {l: 0, r: 0, t: 0, b: 0}, paper_bgcolor: "#000", plot_bgcolor: "#000",
@@ -331,14 +378,30 @@
     }
     function orientationLetters() {
         var labels = geo().labels;
-        ["left", "right", "top", "bottom"].forEach(function (side) {
-            var el = document.getElementById("ril-orient-" + side);
-            if (el) { el.textContent = labels[side] || ""; }
+        var letters = {left: page.el("orientLeft"), right: page.el("orientRight"),
+                       top: page.el("orientTop"), bottom: page.el("orientBottom")};
+        Object.keys(letters).forEach(function (side) {
+            if (letters[side]) { letters[side].textContent = labels[side] || ""; }
         });
+    }
+
+    /* The same view in a new graph (the page was left and opened again): keep the caches. */
+    function reopen(meta) {
+        st.gen += 1;
+        st.meta = meta;  // the new page's: its editing status is the one that counts now
+        st.painted = null;
+        orientationLetters();
+        if (annotation()) { annotation().viewChanged(meta, st.plane, st.frame, st.index); }
+        var fig = figure(st.index);
+        if (!st.shown) { render(st.index); } else { whenReady(function () {}); }
+        if (!IMAGE.cache.stack) { fetchThumbs(); }
+        st.timer = setTimeout(fetchAround, 0);
+        return [fig, geo().n - 1, st.index];
     }
 
     function configure(meta, plane, frame, wc, ww) {
         var nu = window.dash_clientside.no_update;
+        page.session();  // the viewer now on the page (one that was left is closed first)
         if (!meta || !meta.planes) { return [nu, nu, nu]; }
         plane = meta.planes[plane] ? plane : meta.default_plane;
         wc = (typeof wc === "number" && isFinite(wc)) ? wc : meta.window[0];
@@ -346,31 +409,23 @@
         frame = frame | 0;
         var viewKey = meta.series + "|" + plane;
         var key = viewKey + "|" + frame + "|" + wc + "|" + ww;
-        if (key === st.cfgKey) {
-            if (ready(graphDiv())) { return [nu, nu, nu]; }
-            // the same view in a new graph (the page was left and opened again): keep caches
-            st.gen += 1;
-            st.painted = null;
-            orientationLetters();
-            var fig = figure(st.index);
-            if (!st.shown) { render(st.index); } else { whenReady(function () {}); }
-            return [fig, geo().n - 1, st.index];
-        }
+        if (key === st.cfgKey) { return ready(graphDiv()) ? [nu, nu, nu] : reopen(meta); }
         var sameView = st.meta && st.cfgKey && st.cfgKey.indexOf(viewKey + "|") === 0 &&
             st.meta.series === meta.series;
         st.gen += 1;
         st.meta = meta; st.plane = plane; st.frame = frame; st.wc = wc; st.ww = ww;
         st.cfgKey = key;
-        st.full = new Map(); st.requested = new Set(); st.queue = [];
-        st.thumbs = null; st.shown = null; st.shownSrc = null; st.painted = null;
+        IMAGE.cache.clear(); st.requested = new Set(); st.queue = [];
+        st.shown = null; st.shownSrc = null; st.painted = null; st.failures = 0; st.thumbFailures = 0;
+        page.solved("slice"); page.solved("thumbs");
         var n = geo().n, first = meta.first_slice;
         st.index = sameView ? Math.min(st.index, n - 1) : Math.floor((n - 1) / 2);
         if (first && first.plane === plane && first.index === st.index && frame === 0 &&
                 first.window[0] === wc && first.window[1] === ww) {
-            st.full.set(first.index, first.src);  // sent with the page: no request needed
+            IMAGE.cache.put(first.index, first.src);  // sent with the page: no request needed
         }
         orientationLetters();
-        if (layer()) { layer().viewChanged(meta, plane, frame, st.index); }
+        if (annotation()) { annotation().viewChanged(meta, plane, frame, st.index); }
         // the first slice goes first: the thumbnail stack and the neighbours are CPU work on
         // the server that would otherwise delay it
         st.requested.add(st.index);
@@ -379,11 +434,24 @@
             fetchThumbs();
             st.timer = setTimeout(fetchAround, PAUSE_MS);
         };
-        if (st.full.has(st.index)) { after(); } else { fetchFull(st.index, after); }
+        if (IMAGE.cache.has(st.index)) { after(); } else { fetchFull(st.index, after); }
         var fig = figure(st.index);
         whenReady(function () {});  // hook the new graph as soon as it shows the figure
         return [fig, n - 1, st.index];
     }
+
+    /* ---- the viewer's lifetime on the page ------------------------------------------ */
+    page.onOpen(function () {
+        page.listen(document, "keydown", onKey, true);
+        page.listen(window, "mousemove", moveDrag);
+        page.listen(window, "mouseup", endDrag);
+        page.onLeave(function () {
+            st.gen += 1;  // answers still on their way and pending draws belong to the page left
+            st.requested = new Set(); st.queue = [];
+            clearTimeout(st.timer); clearTimeout(st.sliderTimer);
+            st.hooked = null; st.hover = null; st.drag = null; st.failures = 0; st.thumbFailures = 0;
+        });
+    });
 
     function preset(name, meta) {
         if (!meta) { return [window.dash_clientside.no_update, window.dash_clientside.no_update]; }
@@ -407,20 +475,26 @@
         }
     });
 
-    /* For tests and benchmarks: what is on screen and how many renders happened. */
     window.rilViewer = {
         /* for the annotation layer */
         graph: graphDiv,
         view: function () {
             return st.meta ? {series: st.meta.series, plane: st.plane, frame: st.frame, index: st.index,
-                              geo: geo(), spacing: st.meta.spacing, factor: st.factor, gen: st.gen} : null;
+                              geo: geo(), spacing: st.meta.spacing, factor: IMAGE.cache.factor,
+                              gen: st.gen} : null;
         },
         refresh: function () { if (st.meta) { render(st.index, true); } },
         goTo: function (i) { step(i - st.index); },
+        /* the trace index of a layer in the figure on screen ("points": the point markers) */
+        trace: function (name) {
+            return name === "points" ? st.layers.length
+                : st.layers.indexOf(st.layers.filter(function (l) { return l.name === name; })[0]);
+        },
+        /* for tests and benchmarks: what is on screen and how many renders happened */
         state: function () {
             return {index: st.index, plane: st.plane, frame: st.frame, wc: st.wc, ww: st.ww,
-                    shown: st.shown, painted: st.painted, renders: st.renders, cached: st.full.size,
-                    thumbs: st.thumbs ? st.thumbs.length : 0, gen: st.gen};
+                    shown: st.shown, painted: st.painted, renders: st.renders, cached: IMAGE.cache.full.size,
+                    thumbs: IMAGE.cache.stack ? IMAGE.cache.stack.length : 0, gen: st.gen};
         },
         step: step
     };

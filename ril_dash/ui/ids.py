@@ -1,4 +1,8 @@
-"""Every component id of the UI in one place (the browser script and tests use them too)."""
+"""Every component id of the UI in one place.
+
+The browser scripts (``assets/ril*.js``) get the ids they need from :data:`BROWSER`, which the
+slice viewer writes into its page; tests use the names here too.
+"""
 
 # shell
 URL = "ril-url"
@@ -29,6 +33,13 @@ FRAME_BOX = "frame-box"
 WINDOW_PRESET = "window-preset"
 WINDOW_CENTER = "window-center"
 WINDOW_WIDTH = "window-width"
+VIEWER_STATUS = "viewer-status"
+VIEWPORT = "ril-viewport"
+BRUSH_CURSOR = "ril-brush-cursor"
+ORIENT_LEFT = "ril-orient-left"
+ORIENT_RIGHT = "ril-orient-right"
+ORIENT_TOP = "ril-orient-top"
+ORIENT_BOTTOM = "ril-orient-bottom"
 
 # the /rois page: one list editor per named list of project.yaml (components/list_editor.py)
 ROI_SHA = "roi-sha"  # the SHA-256 of project.yaml the page last saw (shared by the editors)
@@ -128,3 +139,20 @@ AUDIT_SERIES = "audit-series"
 AUDIT_SINCE = "audit-since"
 AUDIT_GRID = "audit-grid"
 AUDIT_COUNT = "audit-count"
+
+#: The ids the browser scripts look up, by the names they use (``rilPage.el("graph")`` in
+#: ``assets/ril.js``). The slice viewer writes this table into its page (the ``data-ril-config``
+#: attribute of its root element), so the scripts spell no id themselves.
+BROWSER = {
+    # the viewer (assets/ril_viewer.js, assets/ril.js)
+    "graph": VIEWER_GRAPH, "slider": SLICE_SLIDER, "frame": FRAME, "viewport": VIEWPORT,
+    "position": VIEWER_POSITION, "readout": VIEWER_READOUT, "status": VIEWER_STATUS,
+    "windowCenter": WINDOW_CENTER, "windowWidth": WINDOW_WIDTH,
+    "orientLeft": ORIENT_LEFT, "orientRight": ORIENT_RIGHT, "orientTop": ORIENT_TOP,
+    "orientBottom": ORIENT_BOTTOM,
+    # the annotation layer (assets/ril_annotate.js)
+    "message": ANNOT_MESSAGE, "version": ANNOT_VERSION, "tool": ANNOT_TOOL, "brush": ANNOT_BRUSH,
+    "roi": ANNOT_ROI, "history": ANNOT_HISTORY, "points": ANNOT_POINTS,
+    "indicator": SLICE_INDICATOR, "brushCursor": BRUSH_CURSOR, "leaseBanner": LEASE_BANNER,
+    "leaseRetry": LEASE_RETRY, "leaseBreak": LEASE_BREAK,
+}

@@ -141,8 +141,8 @@ def shown_overlay(page, project, ui, series, index=MIDDLE) -> np.ndarray:
         "hidden": ""})
     expected = r.json()["overlay"]
     assert expected.startswith("data:image/png;base64,")
-    page.wait_for_function("(src) => window.rilViewer.graph().data[1].source === src",
-                           arg=expected)
+    page.wait_for_function("(src) => window.rilViewer.graph()"
+                           ".data[window.rilViewer.trace('roi')].source === src", arg=expected)
     with Image.open(io.BytesIO(base64.b64decode(expected.split(",", 1)[1]))) as img:
         return np.asarray(img.convert("RGBA")).copy()
 
@@ -285,7 +285,8 @@ def test_point_roi_click_adds_a_point(page, project, ui):
                                        "row": row, "col": col}]
     assert project.store.series(POINTS, SHAPE).refresh().points == {LESION: [xyz]}
     # the point is drawn on the marker trace
-    page.wait_for_function("([r, c]) => { const t = window.rilViewer.graph().data[2]; "
+    page.wait_for_function("([r, c]) => { const t = window.rilViewer.graph()"
+                           ".data[window.rilViewer.trace('points')]; "
                            "return t.x.length === 1 && t.x[0] === c && t.y[0] === r; }",
                            arg=[row, col])
     assert page.js_errors == []

@@ -4,17 +4,21 @@ The page layout is built on the server with the series' geometry (so the first s
 extra round trip). Everything that must feel instant runs in the browser script
 ``assets/ril_viewer.js``: slice switching from a cache of prefetched full-resolution slices and
 low-resolution thumbnails, keyboard and mouse-wheel navigation, right-drag window/level and the
-cursor read-out. The slider is only ever moved by the browser, so it never jumps back.
+cursor read-out. The slider is only ever moved by the browser, so it never jumps back. The page's
+root element carries the component ids the scripts use (``data-ril-config``, from
+:data:`ril_dash.ui.ids.BROWSER`); the scripts' listeners live as long as that element (``assets/ril.js``).
 
 Developer notes::
 
     layout(series=…) ─► VIEWER_META (geometry, or an error message)
-    META / plane / frame / window ─clientside configure─► figure, slider max/value
+    META / plane / frame / window ─clientside configure─► figure (one trace per layer), slider
     slider value ─clientside show─► Plotly.restyle(image source) + position text
     keys / wheel / right-drag (ril_viewer.js) ─► set_props(slider | window inputs)
 """
 
 from __future__ import annotations
+
+import json
 
 import dash
 from dash import (
@@ -131,6 +135,11 @@ def _first_slice(services, series: str, geometry: dict) -> dict:
             "src": png_data_url(png)}
 
 
+def browser_config() -> str:
+    """What the browser scripts read from the page (``data-ril-config``): the component ids."""
+    return json.dumps({"ids": ids.BROWSER}, separators=(",", ":"))
+
+
 def layout(series: str | None = None, **_query) -> html.Div:
     if not series:
         return _error_page("No series was given. Open one from the project page.")
@@ -145,7 +154,8 @@ def layout(series: str | None = None, **_query) -> html.Div:
                 editing=dict(editing, lease_seconds=services.locks.lease_seconds))
     warnings = [html.Div(w, className="ril-alert ril-alert-warning") for w in geometry["warnings"]]
     return html.Div(className="ril-viewer-page" + ("" if editing["editable"] else
-                                                   " ril-read-only"), children=[
+                                                   " ril-read-only"),
+                    **{"data-ril-config": browser_config()}, children=[
         dcc.Store(id=ids.VIEWER_META, data=meta),
         annotation_panel(services.project.config, services.state(series).texts,
                          read_only=not editing["editable"]),
@@ -156,16 +166,20 @@ def layout(series: str | None = None, **_query) -> html.Div:
             ]),
             lease_banner(editing),
             html.Div(warnings, id=ids.VIEWER_WARNINGS),
-            html.Div(className="ril-viewport", id="ril-viewport", tabIndex="0", children=[
+            html.Div(className="ril-viewport", id=ids.VIEWPORT, tabIndex="0", children=[
                 dcc.Graph(id=ids.VIEWER_GRAPH, className="ril-graph", responsive=True,
                           config={"displaylogo": False, "scrollZoom": False,
                                   "doubleClick": "reset",
                                   "modeBarButtonsToRemove": ["toImage", "select2d", "lasso2d",
                                                              "autoScale2d"]},
                           style={"height": "100%", "width": "100%"}),
-                *[html.Div(className=f"ril-orient ril-orient-{side}", id=f"ril-orient-{side}")
-                  for side in ("left", "right", "top", "bottom")],
-                html.Div(id="ril-brush-cursor", className="ril-brush-cursor"),
+                *[html.Div(className=f"ril-orient ril-orient-{side}", id=orient_id)
+                  for side, orient_id in (("left", ids.ORIENT_LEFT), ("right", ids.ORIENT_RIGHT),
+                                          ("top", ids.ORIENT_TOP), ("bottom", ids.ORIENT_BOTTOM))],
+                html.Div(id=ids.BRUSH_CURSOR, className="ril-brush-cursor"),
+                # failed requests, said by the scripts (rilPage.problem) and cleared when they work
+                html.Div(id=ids.VIEWER_STATUS, className="ril-viewer-status", role="status",
+                         hidden=True),
             ]),
             html.Div(className="ril-slider-row", children=[
                 html.Div(id=ids.SLICE_INDICATOR, className="ril-indicator",
