@@ -36,7 +36,7 @@ class AssetsMissing(RilDashError):
     """The browser scripts and styles are not where this copy of ril_dash expects them."""
 
 
-def assets_folder() -> Path:
+def assets_folder(package: Path | None = None) -> Path:
     """The folder of the browser scripts and styles that belong to the running ``ril_dash``.
 
     They are the package ``ril_dash.assets``: pyproject.toml maps the repository's top-level
@@ -45,9 +45,10 @@ def assets_folder() -> Path:
     ``python run.py``) it is the ``assets/`` folder beside ``ril_dash/``. Both places are
     looked up from the package's own ``__file__``, so code imported from one checkout never
     serves another checkout's scripts. Raises :class:`AssetsMissing` (with what to do) when
-    neither holds them: the viewer would open without its scripts otherwise.
+    neither holds them: the viewer would open without its scripts otherwise. ``package`` (the
+    ``ril_dash`` folder) is for tests.
     """
-    package = Path(ril_dash.__file__).resolve().parent
+    package = package or Path(ril_dash.__file__).resolve().parent
     places = (package / "assets", package.parent / "assets")
     for folder in places:
         if (folder / ASSET_MARK).is_file():
