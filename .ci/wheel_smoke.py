@@ -93,9 +93,9 @@ def install(wheel: Path, work: Path) -> Path:
 
 def installed_package(venv: Path) -> Path:
     """The ``ril_dash`` folder the venv imports (from outside any checkout)."""
-    done = subprocess.run([venv / "bin" / "python", "-c",
-                           "import ril_dash, pathlib; print(pathlib.Path(ril_dash.__file__).parent)"],
-                          capture_output=True, text=True, cwd=venv, env={"PATH": "/usr/bin:/bin"})
+    where = "import ril_dash, pathlib; print(pathlib.Path(ril_dash.__file__).parent)"
+    done = subprocess.run([venv / "bin" / "python", "-c", where], capture_output=True, text=True,
+                          cwd=venv, env={"PATH": "/usr/bin:/bin"})
     package = Path(done.stdout.strip())
     if done.returncode or not package.is_relative_to(venv):
         raise SmokeFailure(f"the venv does not import its own ril_dash: {done.stdout}{done.stderr}")

@@ -14,7 +14,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def layout(root: Path, *folders: str) -> Path:
-    """A ``ril_dash`` package folder under ``root`` with ``ril_viewer.js`` in each of ``folders``."""
+    """A ``ril_dash`` package folder under ``root``, ``ril_viewer.js`` in each of ``folders``."""
     (root / "ril_dash").mkdir(parents=True)
     for folder in folders:
         (root / folder).mkdir(parents=True)
@@ -45,5 +45,6 @@ def test_without_them_the_app_refuses_to_start_and_says_what_to_do(tmp_path):
     with pytest.raises(AssetsMissing) as caught:
         assets_folder(package)
     message = str(caught.value)
-    assert str(package / "assets") in message and str(tmp_path / "site-packages" / "assets") in message
+    assert str(package / "assets") in message
+    assert str(tmp_path / "site-packages" / "assets") in message
     assert "Reinstall ril_dash" in message

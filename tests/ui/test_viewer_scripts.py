@@ -19,16 +19,18 @@ SLICE_REQUEST = re.compile(r"/ril/api/slice\?")
 STATUS = f"#{ids.VIEWER_STATUS}"
 
 #: count the listeners that the ril scripts (/assets/ril*.js) hang on window and document and
-#: have not removed, by "target:type" (installed before any script of the page runs)
+#: have not removed, by "target:type:capture" (installed before any script of the page runs)
 COUNT_LISTENERS = """(() => {
     const live = new Map();
-    const add = EventTarget.prototype.addEventListener, remove = EventTarget.prototype.removeEventListener;
+    const proto = EventTarget.prototype;
+    const add = proto.addEventListener, remove = proto.removeEventListener;
     const key = (target, type, fn, options) => {
         const capture = typeof options === 'boolean' ? options : !!(options && options.capture);
         return [target === window ? 'window' : 'document', type, capture].join(':');
     };
     EventTarget.prototype.addEventListener = function (type, fn, options) {
-        if ((this === window || this === document) && /\\/assets\\/ril[^/]*\\.js/.test(new Error().stack)) {
+        const global = this === window || this === document;
+        if (global && /\\/assets\\/ril[^/]*\\.js/.test(new Error().stack)) {
             live.set(fn, (live.get(fn) || []).concat([key(this, type, fn, options)]));
         }
         return add.call(this, type, fn, options);
@@ -62,7 +64,8 @@ def status(page) -> dict:
 
 def wait_status(page, pattern: str) -> None:
     page.wait_for_function("""([sel, pattern]) => { const e = document.querySelector(sel);
-        return !!e && !e.hidden && new RegExp(pattern).test(e.textContent); }""", arg=[STATUS, pattern])
+        return !!e && !e.hidden && new RegExp(pattern).test(e.textContent); }""",
+                           arg=[STATUS, pattern])
 
 
 def test_a_failed_slice_request_is_shown_until_the_slice_loads(viewer, demo_home, ui):
@@ -158,20 +161,24 @@ def test_the_page_hands_the_scripts_their_ids(viewer):
 
 def test_one_more_layer_is_one_registry_entry(viewer, ui):
     page = viewer
-    red = page.evaluate("""(() => { const c = document.createElement('canvas'); c.width = c.height = 1;
+    red = page.evaluate("""(() => { const c = document.createElement('canvas');
+        c.width = c.height = 1;
         const g = c.getContext('2d'); g.fillStyle = '#f00'; g.fillRect(0, 0, 1, 1);
         return c.toDataURL('image/png'); })()""")
-    page.evaluate("rilLayers.register({name: 'heatmap', order: 30, opacity: 0.5, palette: 'inferno'})")
+    page.evaluate("rilLayers.register({name: 'heatmap', order: 30, opacity: 0.5, "
+                  "palette: 'inferno'})")
     page.click("#plane-select label:has-text('Coronal')")  # the next view has the new layer
     s = ui.wait_full(page, plane="coronal")
     traces = page.evaluate("""(() => { const v = rilViewer;
-        return ['image', 'roi', 'heatmap', 'points'].map(n => v.trace(n)).concat([v.graph().data.length]); })()""")
+        return ['image', 'roi', 'heatmap', 'points'].map(n => v.trace(n))
+            .concat([v.graph().data.length]); })()""")
     assert traces == [0, 1, 2, 3, 4]
     heat = "rilViewer.graph().data[2]"
-    assert page.evaluate(f"[{heat}.opacity, {heat}.visible, {heat}.hoverinfo]") == [0.5, True, "skip"]
+    assert page.evaluate(f"[{heat}.opacity, {heat}.visible, {heat}.hoverinfo]") == [
+        0.5, True, "skip"]
 
-    page.evaluate("([i, src]) => { rilLayers.get('heatmap').cache.put(i, src); rilViewer.refresh(); }",
-                  [s["index"], red])
+    page.evaluate("([i, src]) => { rilLayers.get('heatmap').cache.put(i, src); "
+                  "rilViewer.refresh(); }", [s["index"], red])
     page.wait_for_function(f"(src) => {heat}.source === src", arg=red)
     page.evaluate("rilLayers.set('heatmap', {opacity: 0.2})")
     page.wait_for_function(f"{heat}.opacity === 0.2")

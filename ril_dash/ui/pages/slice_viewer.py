@@ -6,7 +6,8 @@ extra round trip). Everything that must feel instant runs in the browser script
 low-resolution thumbnails, keyboard and mouse-wheel navigation, right-drag window/level and the
 cursor read-out. The slider is only ever moved by the browser, so it never jumps back. The page's
 root element carries the component ids the scripts use (``data-ril-config``, from
-:data:`ril_dash.ui.ids.BROWSER`); the scripts' listeners live as long as that element (``assets/ril.js``).
+:data:`ril_dash.ui.ids.BROWSER`); the scripts' listeners live as long as that element
+(``assets/ril.js``).
 
 Developer notes::
 
