@@ -17,8 +17,12 @@ from ril_dash.ui.pages.slice_viewer import browser_config
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SCRIPTS = sorted(ASSETS.glob("*.js"))
-#: every id of the UI: the string constants of ids.py
-ALL_IDS = {value for name, value in vars(ids).items() if name.isupper() and isinstance(value, str)}
+#: the string constants of ids.py: ids, and the prefixes of the list editors' ids (*_EDITOR:
+#: "roi" stands for "roi-table", "roi-add-name"…, see ids.editor_id)
+CONSTANTS = {name: value for name, value in vars(ids).items()
+             if name.isupper() and isinstance(value, str)}
+PREFIXES = {value for name, value in CONSTANTS.items() if name.endswith("_EDITOR")}
+ALL_IDS = set(CONSTANTS.values()) - PREFIXES
 #: string literals of a script ("…" or '…', no escapes inside: the scripts use none in ids)
 LITERAL = re.compile(r'"([^"\\\n]*)"|\'([^\'\\\n]*)\'')
 #: the names the scripts look up: page.el("x"), page.id("x"), rilPage.el("x"), set("x", …)
@@ -44,7 +48,8 @@ def test_no_script_spells_an_id_of_ids_py():
         for text in literals(path):
             # a whole literal ("viewer-graph") or an id inside a selector ("#viewer-graph .x")
             words = {text, *re.findall(r"#([\w-]+)", text)}
-            hits = words & ALL_IDS
+            hits = (words & ALL_IDS) | {w for w in words for prefix in PREFIXES
+                                        if w.startswith(prefix + "-")}
             if hits:
                 found.setdefault(path.name, set()).update(hits)
     assert found == {}
