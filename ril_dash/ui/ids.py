@@ -168,3 +168,17 @@ AUDIT_SERIES = "audit-series"
 AUDIT_SINCE = "audit-since"
 AUDIT_GRID = "audit-grid"
 AUDIT_COUNT = "audit-count"
+
+# jobs: the /jobs page, and the job parts of the export page and of the import form
+JOBS_TABLE = "jobs-table"
+JOBS_TIMER = "jobs-timer"
+JOBS_REFRESH = "jobs-refresh"
+JOBS_MESSAGE = "jobs-message"
+JOBS_CANCEL = "jobs-cancel"  # pattern-matching id type: {"type": JOBS_CANCEL, "job": job id}
+JOBS_CANCEL_DONE = "jobs-cancel-done"
+JOBS_EMPTY = "jobs-empty"
+EXPORT_JOB = "export-job"
+IMPORT_JOB = "import-job"
+IMPORT_PROGRESS = "import-progress"
+IMPORT_STATUS = "import-status"
+IMPORT_CANCEL = "import-cancel"
