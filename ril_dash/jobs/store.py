@@ -55,20 +55,23 @@ FOLDER = ".jobs"
 KEEP_DAYS = 30.0
 _ID = re.compile(r"[0-9a-f]{32}")
 _SUFFIX = ".json"
-SERVER_STOPPED = "The server stopped while this job was running"
-RUNNER_STOPPED = "The process running this job stopped"
+#: a temp file (".<id>.<random>.json") this old is what a killed write left
+STALE_TEMP = 3600.0
+#: who stopped, in the message of an interrupted job
+SERVER_STOPPED = "The server"
+RUNNER_STOPPED = "Its worker process"
 
 
 def _percent(job: Job) -> str:
     return f"{round(100 * float(job.progress or 0.0))}%"
 
 
-def interrupted_message(job: Job, reason: str = SERVER_STOPPED) -> str:
-    """What the user reads about a job whose runner died."""
+def interrupted_message(job: Job, who: str = SERVER_STOPPED) -> str:
+    """What the user reads about a job whose runner died (``who`` stopped)."""
     if job.state == QUEUED:
-        return f"{reason} before this job started; start it again."
-    return (f"{reason} (at {_percent(job)}): nothing after the last complete series was "
-            f"written; start it again.")
+        return f"{who} stopped before this job started; start it again."
+    return (f"{who} stopped while this job was running (at {_percent(job)}): nothing after "
+            f"the last complete series was written; start it again.")
 
 
 class JobStore:
@@ -244,11 +247,11 @@ class JobStore:
 
         return self.update(job_id, change)
 
-    def mark_interrupted(self, reason: str = SERVER_STOPPED,
+    def mark_interrupted(self, who: str = SERVER_STOPPED,
                          cleanup: Callable[[Job], None] | None = None,
                          jobs: list[Job] | None = None) -> list[Job]:
         """Turn the queued and running jobs of this host whose runner process is dead into
-        ``interrupted`` jobs saying so (``reason`` begins the message); run ``cleanup(job)``
+        ``interrupted`` jobs saying so (and that ``who`` stopped); run ``cleanup(job)``
         for each (e.g. remove an export's temp files) and return them.
 
         Run at server start over every job (then old jobs are pruned too), or over ``jobs``
@@ -258,7 +261,7 @@ class JobStore:
             if not job.active or job.runner_alive() is not False:
                 continue
             try:
-                job = self.update(job.id, lambda stored: self._interrupt(stored, reason))
+                job = self.update(job.id, lambda stored: self._interrupt(stored, who))
             except JobNotFound:
                 continue
             if job.state != INTERRUPTED:
@@ -274,18 +277,23 @@ class JobStore:
         return interrupted
 
     @staticmethod
-    def _interrupt(job: Job, reason: str) -> None:
+    def _interrupt(job: Job, who: str) -> None:
         if job.active and job.runner_alive() is False:  # checked again under the lock
-            job.error = interrupted_message(job, reason)
+            job.error = interrupted_message(job, who)
             job.state, job.finished = INTERRUPTED, time.time()
 
     def prune(self, now: float | None = None) -> int:
-        """Delete finished (and damaged) jobs older than ``keep_days``; return how many."""
+        """Delete finished (and damaged) jobs older than ``keep_days``, and temp files of writes
+        killed more than an hour ago; return how many jobs were deleted."""
         if not self.folder.is_dir():
             return 0
-        limit = (now if now is not None else time.time()) - self.keep_days * 86400.0
+        now = now if now is not None else time.time()
+        limit = now - self.keep_days * 86400.0
         removed = 0
         with self._locked():
+            for temp in self.folder.glob(f".*{_SUFFIX}"):
+                if now - self._mtime(temp) > STALE_TEMP:
+                    temp.unlink(missing_ok=True)
             for job in self.list(limit=None):
                 stamp = job.finished if job.finished is not None else job.created
                 if (job.state in FINISHED or job.state == DAMAGED) and (stamp or 0.0) < limit:
