@@ -22,6 +22,7 @@ from ril_dash.jobs import (
     FAILED,
     INTERRUPTED,
     Job,
+    JobNotFound,
     JobStore,
     run_job,
 )
@@ -65,13 +66,18 @@ def cancel_job(job_id: str) -> Job:
 
 def cancel_started(kind: str, job_id: str | None) -> str:
     """A page's Cancel: stop the job of ``kind`` the page started (``job_id``), or, when pressed
-    before the page learnt its id, the user's newest queued or running job of that kind."""
+    before the page learnt its id, the user's newest queued or running job of that kind.
+    Returns what to tell the user (PermissionDenied for someone else's job)."""
     if not job_id:
         job = next((j for j in job_store().list(owner=current_user())
                     if j.kind == kind and j.active), None)
         job_id = job.id if job is not None else None
-    if job_id:
+    if not job_id:
+        return "nothing to cancel"
+    try:
         cancel_job(job_id)
+    except JobNotFound as exc:
+        return str(exc)
     return "cancel requested"
 
 

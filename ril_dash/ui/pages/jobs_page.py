@@ -22,7 +22,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from ril_dash.jobs import CANCELLED, RUNNER_STOPPED, RUNNING, Job
+from ril_dash.jobs import CANCELLED, RUNNER_STOPPED, RUNNING, Job, JobNotFound
 from ril_dash.jobs.project_work import EXPORT, IMPORT, clean_up_interrupted
 from ril_dash.ui import access, ids
 from ril_dash.ui.auth import current_user
@@ -144,7 +144,10 @@ def cancel_from_list(_clicks, refresh):
     trigger = dash.ctx.triggered_id
     if not isinstance(trigger, dict) or not dash.ctx.triggered[0].get("value"):
         raise PreventUpdate  # buttons (re)drawn by a refresh, not a click
-    job = cancel_job(str(trigger.get("job")))
+    try:
+        job = cancel_job(str(trigger.get("job")))
+    except JobNotFound as exc:  # (PermissionDenied is answered 403 by the app)
+        return html.Div(str(exc), className="ril-alert ril-alert-error"), (refresh or 0) + 1
     if job.state == CANCELLED:
         text = "Cancelled before it started."
     elif job.active:
