@@ -29,11 +29,6 @@ from ril_dash.jobs import (
 SPAWN = multiprocessing.get_context("spawn")
 
 
-@pytest.fixture
-def store(tmp_path) -> JobStore:
-    return JobStore.for_project(tmp_path)
-
-
 class CountingStore(JobStore):
     """A store that counts its progress writes and its reads."""
 

@@ -31,11 +31,6 @@ from ril_dash.jobs import (
 SPAWN = multiprocessing.get_context("spawn")
 
 
-@pytest.fixture
-def store(tmp_path) -> JobStore:
-    return JobStore.for_project(tmp_path)
-
-
 def dead_pid() -> tuple[int, float]:
     """The pid and start time of a process that has exited (and been reaped)."""
     import psutil

@@ -14,14 +14,14 @@ It is listed on the Jobs page too.
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, dcc, html
+from dash import State, dcc, html
 
 from ril_dash.errors import PermissionDenied, RilDashError
 from ril_dash.jobs.project_work import IMPORT, import_params
 from ril_dash.ui import access, ids
 from ril_dash.ui.auth import user_of_cookies
 from ril_dash.ui.components.job_views import (
-    cancel_started,
+    job_callbacks,
     job_store,
     outcome,
     run_in_background,
@@ -52,18 +52,10 @@ def import_section() -> html.Div:
     ])
 
 
-@callback(
-    Output(ids.IMPORT_RESULT, "children"),
-    Input(ids.IMPORT_START, "n_clicks"),
-    State(ids.IMPORT_DIR, "value"), State(ids.IMPORT_MAPPING, "value"),
-    background=True,
-    running=[(Output(ids.IMPORT_START, "disabled"), True, False),
-             (Output(ids.IMPORT_CANCEL, "disabled"), False, True)],
-    progress=[Output(ids.IMPORT_PROGRESS, "value"), Output(ids.IMPORT_PROGRESS, "max"),
-              Output(ids.IMPORT_STATUS, "children"), Output(ids.IMPORT_JOB, "data")],
-    interval=500,
-    prevent_initial_call=True,
-)
+@job_callbacks(IMPORT, start=ids.IMPORT_START, cancel=ids.IMPORT_CANCEL,
+               progress=ids.IMPORT_PROGRESS, status=ids.IMPORT_STATUS, job=ids.IMPORT_JOB,
+               result=ids.IMPORT_RESULT,
+               states=[State(ids.IMPORT_DIR, "value"), State(ids.IMPORT_MAPPING, "value")])
 def run_import(set_progress, _clicks, folder, mapping):
     """Check that the user is an admin, create the import job and run it here."""
     if not folder or not str(folder).strip():
@@ -83,13 +75,3 @@ def run_import(set_progress, _clicks, folder, mapping):
         return html.Div(str(exc), className="ril-alert ril-alert-error")
     return outcome(run_in_background(job, set_progress), done_id=ids.IMPORT_DONE)
 
-
-@callback(
-    Output(ids.IMPORT_STATUS, "title"),
-    Input(ids.IMPORT_CANCEL, "n_clicks"),
-    State(ids.IMPORT_JOB, "data"),
-    prevent_initial_call=True,
-)
-def cancel_import(_clicks, job_id):
-    """Ask the running import to stop before its next series (owner or admin only)."""
-    return cancel_started(IMPORT, job_id)

@@ -12,7 +12,7 @@ Developer notes::
 
 from __future__ import annotations
 
-from dash import html
+from dash import Input, Output, State, callback, html
 
 from ril_dash.errors import PermissionDenied
 from ril_dash.jobs import (
@@ -79,6 +79,31 @@ def cancel_started(kind: str, job_id: str | None) -> str:
     except JobNotFound as exc:
         return str(exc)
     return "cancel requested"
+
+
+def job_callbacks(kind: str, *, start: str, cancel: str, progress: str, status: str,
+                  job: str, result: str, states: list[State]):
+    """Register a page's Cancel for jobs of ``kind`` and return the decorator of its start
+    button: a background callback ``fn(set_progress, n_clicks, *states) -> result children``
+    with the button disabled (and Cancel enabled) while it runs, and progress outputs
+    ``(progress value, progress max, status text, job id)``, as :func:`run_in_background`
+    sets them."""
+
+    @callback(Output(status, "title"), Input(cancel, "n_clicks"), State(job, "data"),
+              prevent_initial_call=True)
+    def cancel_job_of_page(_clicks, job_id):
+        return cancel_started(kind, job_id)
+
+    return callback(
+        Output(result, "children"), Input(start, "n_clicks"), *states,
+        background=True,
+        running=[(Output(start, "disabled"), True, False),
+                 (Output(cancel, "disabled"), False, True)],
+        progress=[Output(progress, "value"), Output(progress, "max"),
+                  Output(status, "children"), Output(job, "data")],
+        interval=500,
+        prevent_initial_call=True,
+    )
 
 
 # -- how an outcome reads ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ Developer notes::
 
     Export ─background─► rights (cookies) ─► JobStore.create(export params) ─► run_job
                          progress ─► bar, status, export-job (the job id)
-    Cancel ─► cancel_job(export-job id) ─► the export stops after the current series
+    Cancel ─► cancel_started(export-job id) ─► the export stops after the current series
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import dash
-from dash import Input, Output, State, callback, dcc, html
+from dash import State, dcc, html
 
 from ril_dash.errors import ExportError, PermissionDenied, RilDashError
 from ril_dash.jobs.project_work import EXPORT, export_params
@@ -32,7 +32,7 @@ from ril_dash.ui import access, ids
 from ril_dash.ui.auth import logins_enabled, user_of_cookies, users_admin
 from ril_dash.ui.components.import_form import import_section
 from ril_dash.ui.components.job_views import (
-    cancel_started,
+    job_callbacks,
     job_store,
     outcome,
     run_in_background,
@@ -110,19 +110,11 @@ def layout(glob: str | None = None, **_query) -> html.Div:
     ])
 
 
-@callback(
-    Output(ids.EXPORT_RESULT, "children"),
-    Input(ids.EXPORT_START, "n_clicks"),
-    State(ids.EXPORT_OUT, "value"), State(ids.EXPORT_MODE, "value"),
-    State(ids.EXPORT_GLOB, "value"), State(ids.EXPORT_OPTIONS, "value"),
-    background=True,
-    running=[(Output(ids.EXPORT_START, "disabled"), True, False),
-             (Output(ids.EXPORT_CANCEL, "disabled"), False, True)],
-    progress=[Output(ids.EXPORT_PROGRESS, "value"), Output(ids.EXPORT_PROGRESS, "max"),
-              Output(ids.EXPORT_STATUS, "children"), Output(ids.EXPORT_JOB, "data")],
-    interval=500,
-    prevent_initial_call=True,
-)
+@job_callbacks(EXPORT, start=ids.EXPORT_START, cancel=ids.EXPORT_CANCEL,
+               progress=ids.EXPORT_PROGRESS, status=ids.EXPORT_STATUS, job=ids.EXPORT_JOB,
+               result=ids.EXPORT_RESULT,
+               states=[State(ids.EXPORT_OUT, "value"), State(ids.EXPORT_MODE, "value"),
+                       State(ids.EXPORT_GLOB, "value"), State(ids.EXPORT_OPTIONS, "value")])
 def run_export(set_progress, _clicks, out, mode, pattern, options):
     """Check the user's export right, create the export job and run it here."""
     if not out or not str(out).strip():
@@ -152,13 +144,3 @@ def run_export(set_progress, _clicks, out, mode, pattern, options):
         return html.Div(str(exc), className="ril-alert ril-alert-error")
     return outcome(run_in_background(job, set_progress), done_id=ids.EXPORT_DONE)
 
-
-@callback(
-    Output(ids.EXPORT_STATUS, "title"),
-    Input(ids.EXPORT_CANCEL, "n_clicks"),
-    State(ids.EXPORT_JOB, "data"),
-    prevent_initial_call=True,
-)
-def cancel_export(_clicks, job_id):
-    """Ask the running export to stop after the series it is writing (owner or admin only)."""
-    return cancel_started(EXPORT, job_id)
