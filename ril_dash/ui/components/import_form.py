@@ -21,12 +21,16 @@ from ril_dash.jobs.project_work import IMPORT, import_params
 from ril_dash.ui import access, ids
 from ril_dash.ui.auth import user_of_cookies
 from ril_dash.ui.components.job_views import (
-    job_callbacks,
+    JobControls,
     job_store,
     outcome,
     run_in_background,
 )
 from ril_dash.ui.services import get_services
+
+CONTROLS = JobControls(IMPORT, start=ids.IMPORT_START, cancel=ids.IMPORT_CANCEL,
+                       progress=ids.IMPORT_PROGRESS, status=ids.IMPORT_STATUS,
+                       job=ids.IMPORT_JOB, result=ids.IMPORT_RESULT)
 
 
 def import_section() -> html.Div:
@@ -41,21 +45,11 @@ def import_section() -> html.Div:
         html.Label("Mapping file (optional: mapping.json or a CSV of value,name)",
                    htmlFor=ids.IMPORT_MAPPING),
         dcc.Input(id=ids.IMPORT_MAPPING, className="ril-search ril-wide", debounce=False),
-        html.Div(className="ril-button-row", children=[
-            html.Button("Import", id=ids.IMPORT_START, className="ril-button", n_clicks=0),
-            html.Button("Cancel", id=ids.IMPORT_CANCEL, className="ril-button", n_clicks=0,
-                        disabled=True)]),
-        html.Progress(id=ids.IMPORT_PROGRESS, value="0", max="1", className="ril-progress"),
-        html.Div(id=ids.IMPORT_STATUS, className="ril-muted"),
-        dcc.Store(id=ids.IMPORT_JOB),
-        html.Div(id=ids.IMPORT_RESULT),
+        *CONTROLS.layout("Import"),
     ])
 
 
-@job_callbacks(IMPORT, start=ids.IMPORT_START, cancel=ids.IMPORT_CANCEL,
-               progress=ids.IMPORT_PROGRESS, status=ids.IMPORT_STATUS, job=ids.IMPORT_JOB,
-               result=ids.IMPORT_RESULT,
-               states=[State(ids.IMPORT_DIR, "value"), State(ids.IMPORT_MAPPING, "value")])
+@CONTROLS.callbacks([State(ids.IMPORT_DIR, "value"), State(ids.IMPORT_MAPPING, "value")])
 def run_import(set_progress, _clicks, folder, mapping):
     """Check that the user is an admin, create the import job and run it here."""
     if not folder or not str(folder).strip():

@@ -12,7 +12,9 @@ Developer notes::
 
 from __future__ import annotations
 
-from dash import Input, Output, State, callback, html
+from dataclasses import dataclass
+
+from dash import Input, Output, State, callback, dcc, html
 
 from ril_dash.errors import PermissionDenied
 from ril_dash.jobs import (
@@ -81,29 +83,52 @@ def cancel_started(kind: str, job_id: str | None) -> str:
     return "cancel requested"
 
 
-def job_callbacks(kind: str, *, start: str, cancel: str, progress: str, status: str,
-                  job: str, result: str, states: list[State]):
-    """Register a page's Cancel for jobs of ``kind`` and return the decorator of its start
-    button: a background callback ``fn(set_progress, n_clicks, *states) -> result children``
-    with the button disabled (and Cancel enabled) while it runs, and progress outputs
-    ``(progress value, progress max, status text, job id)``, as :func:`run_in_background`
-    sets them."""
+@dataclass(frozen=True)
+class JobControls:
+    """The job controls of a page (ids): start and Cancel buttons, progress bar, status line,
+    the store of the started job's id and the result area; for jobs of ``kind``."""
 
-    @callback(Output(status, "title"), Input(cancel, "n_clicks"), State(job, "data"),
-              prevent_initial_call=True)
-    def cancel_job_of_page(_clicks, job_id):
-        return cancel_started(kind, job_id)
+    kind: str
+    start: str
+    cancel: str
+    progress: str
+    status: str
+    job: str
+    result: str
 
-    return callback(
-        Output(result, "children"), Input(start, "n_clicks"), *states,
-        background=True,
-        running=[(Output(start, "disabled"), True, False),
-                 (Output(cancel, "disabled"), False, True)],
-        progress=[Output(progress, "value"), Output(progress, "max"),
-                  Output(status, "children"), Output(job, "data")],
-        interval=500,
-        prevent_initial_call=True,
-    )
+    def layout(self, label: str) -> list:
+        return [
+            html.Div(className="ril-button-row", children=[
+                html.Button(label, id=self.start, className="ril-button", n_clicks=0),
+                html.Button("Cancel", id=self.cancel, className="ril-button", n_clicks=0,
+                            disabled=True)]),
+            html.Progress(id=self.progress, value="0", max="1", className="ril-progress"),
+            html.Div(id=self.status, className="ril-muted"),
+            dcc.Store(id=self.job),
+            html.Div(id=self.result),
+        ]
+
+    def callbacks(self, states: list[State]):
+        """Register the Cancel button and return the decorator of the start button: a
+        background callback ``fn(set_progress, n_clicks, *states) -> result children`` with
+        the button disabled (and Cancel enabled) while it runs, and the progress outputs
+        ``(value, max, status text, job id)`` that :func:`run_in_background` sets."""
+
+        @callback(Output(self.status, "title"), Input(self.cancel, "n_clicks"),
+                  State(self.job, "data"), prevent_initial_call=True)
+        def cancel_job_of_page(_clicks, job_id):
+            return cancel_started(self.kind, job_id)
+
+        return callback(
+            Output(self.result, "children"), Input(self.start, "n_clicks"), *states,
+            background=True,
+            running=[(Output(self.start, "disabled"), True, False),
+                     (Output(self.cancel, "disabled"), False, True)],
+            progress=[Output(self.progress, "value"), Output(self.progress, "max"),
+                      Output(self.status, "children"), Output(self.job, "data")],
+            interval=500,
+            prevent_initial_call=True,
+        )
 
 
 # -- how an outcome reads ----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from ril_dash.ui import access, ids
 from ril_dash.ui.auth import logins_enabled, user_of_cookies, users_admin
 from ril_dash.ui.components.import_form import import_section
 from ril_dash.ui.components.job_views import (
-    job_callbacks,
+    JobControls,
     job_store,
     outcome,
     run_in_background,
@@ -47,6 +47,9 @@ OPTIONS = [("per_roi", "one binary mask per ROI"), ("combined", "combined mask (
 DEFAULTS = ["per_roi", "combined", "points", "mapping", "tables", "excel"]
 
 EXPORTS = "exports"
+CONTROLS = JobControls(EXPORT, start=ids.EXPORT_START, cancel=ids.EXPORT_CANCEL,
+                       progress=ids.EXPORT_PROGRESS, status=ids.EXPORT_STATUS,
+                       job=ids.EXPORT_JOB, result=ids.EXPORT_RESULT)
 
 
 def register() -> None:
@@ -98,23 +101,13 @@ def layout(glob: str | None = None, **_query) -> html.Div:
         html.Label("Include", className="ril-sub"),
         dcc.Checklist(id=ids.EXPORT_OPTIONS, value=DEFAULTS,
                       options=[{"label": label, "value": value} for value, label in OPTIONS]),
-        html.Div(className="ril-button-row", children=[
-            html.Button("Export", id=ids.EXPORT_START, className="ril-button", n_clicks=0),
-            html.Button("Cancel", id=ids.EXPORT_CANCEL, className="ril-button", n_clicks=0,
-                        disabled=True)]),
-        html.Progress(id=ids.EXPORT_PROGRESS, value="0", max="1", className="ril-progress"),
-        html.Div(id=ids.EXPORT_STATUS, className="ril-muted"),
-        dcc.Store(id=ids.EXPORT_JOB),
-        html.Div(id=ids.EXPORT_RESULT),
+        *CONTROLS.layout("Export"),
         *([html.Hr(className="ril-rule"), import_section()] if access.is_admin() else []),
     ])
 
 
-@job_callbacks(EXPORT, start=ids.EXPORT_START, cancel=ids.EXPORT_CANCEL,
-               progress=ids.EXPORT_PROGRESS, status=ids.EXPORT_STATUS, job=ids.EXPORT_JOB,
-               result=ids.EXPORT_RESULT,
-               states=[State(ids.EXPORT_OUT, "value"), State(ids.EXPORT_MODE, "value"),
-                       State(ids.EXPORT_GLOB, "value"), State(ids.EXPORT_OPTIONS, "value")])
+@CONTROLS.callbacks([State(ids.EXPORT_OUT, "value"), State(ids.EXPORT_MODE, "value"),
+                     State(ids.EXPORT_GLOB, "value"), State(ids.EXPORT_OPTIONS, "value")])
 def run_export(set_progress, _clicks, out, mode, pattern, options):
     """Check the user's export right, create the export job and run it here."""
     if not out or not str(out).strip():
