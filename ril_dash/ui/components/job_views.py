@@ -3,7 +3,9 @@ with its rights check, and how a job's outcome reads (export page, import form, 
 
 Developer notes::
 
-    background callback (forked process; Flask's app context is copied with the fork)
+    background callback (a process forked from the request's thread: Flask's app context is
+    copied with it, so get_services() works there; dash.get_app() would not do, it answers
+    the last Dash app built in the process)
       ├─ rights check (cookies) ─► job_store().create(owner, kind, params)   [server-made params]
       └─ run_in_background(job, set_progress) ─► run_job(store, id, WORK[kind])
              report_progress ─► store (≤ 4 / s) and ─► set_progress (value, max, text, job id)
