@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import socket
 import sys
 from pathlib import Path
@@ -116,9 +117,9 @@ def startup_checks(project, settings: Settings) -> list:
                 f"{why}, but {users_file.path} holds no users. Add one first with: "
                 f"ril-dash users {project.dir} add NAME --admin   (it asks for the password), "
                 f"then start the server again.")
-    from ril_dash.ui.app import load_workflow
+    from ril_dash.application.services import load_workflow
 
-    load_workflow(project, settings)
+    load_workflow(project, settings.workflow_file)
     if settings.login_required:
         from ril_dash.project import series_locks
 
@@ -197,6 +198,35 @@ def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True)
                              f"activity (default {DEFAULT_LEASE:g})")
 
 
+def _add_user_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--user", metavar="NAME", default=None,
+                        help=f"{what} (default: your login name on this computer)")
+
+
+def cli_actor(args: argparse.Namespace):
+    """The acting user of a command: ``--user``, else the operating-system user. Whoever runs
+    the command line already has the project's files, so they act as an admin; what they do is
+    recorded in the audit log under that name."""
+    import getpass
+
+    from ril_dash.application.policy import Actor
+
+    user = args.user
+    if not user:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (containers)
+            user = f"uid-{os.getuid()}"
+    return Actor(str(user), admin=True, host="cli")
+
+
+def _cli_services(project_dir: Path):
+    from ril_dash.application.services import Services
+    from ril_dash.project.project import Project
+
+    return Services(Project.open(project_dir), background_checkpoints=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ril-dash",
@@ -237,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_imp.add_argument("--mapping", type=Path, metavar="FILE",
                        help="value → ROI name mapping (mapping.json of an export, or a CSV "
                             "with columns value,name); default: the project's mask values")
-    p_imp.add_argument("--user", default="import", help="author recorded in the history")
+    _add_user_option(p_imp, "author of the new versions and of the audit line")
 
     p_export = sub.add_parser("export", help="export masks, points and tables for training",
                               description="Write NIfTI masks aligned with their source images, "
@@ -258,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also copy the annotation folders into DIR/annotations")
     p_export.add_argument("--no-excel", dest="excel", action="store_false",
                           help="skip ril_dash_export.xlsx (the CSV tables are still written)")
+    _add_user_option(p_export, "who exports, as recorded in the audit log")
 
     p_users = sub.add_parser("users", help="manage the users file (logins for serving)",
                              description="Add, remove, re-password or list the users of "
@@ -283,22 +314,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def export(args: argparse.Namespace) -> None:
-    """``ril-dash export``: run :func:`~ril_dash.project.export.export_project` with progress."""
-    from ril_dash.project.export import export_project
-    from ril_dash.project.project import Project
-
-    project = Project.open(args.project_dir)
+    """``ril-dash export``: :func:`~ril_dash.application.transfer.export_series` with progress."""
+    from ril_dash.application.transfer import export_series
 
     def progress(done: int, total: int, series_id: str) -> None:
         print(f"[{done}/{total}] {series_id}", flush=True)
 
-    report = export_project(project, args.out, series=args.series, per_roi=args.per_roi,
-                            combined=args.combined, copy_images=args.copy_images,
-                            copy_annotations=args.copy_annotations, excel=args.excel,
-                            progress=progress)
+    report = export_series(_cli_services(args.project_dir), cli_actor(args), args.out,
+                           series=args.series, per_roi=args.per_roi, combined=args.combined,
+                           copy_images=args.copy_images,
+                           copy_annotations=args.copy_annotations, excel=args.excel,
+                           progress=progress)
     for series_id, reason in report.skipped:
         print(f"skipped {series_id}: {reason}", flush=True)
     print(report.summary(), flush=True)
+
+
+def import_masks(args: argparse.Namespace) -> None:
+    """``ril-dash import-masks``: :func:`~ril_dash.application.transfer.import_mask_folder`."""
+    from ril_dash.application.transfer import import_mask_folder
+
+    report = import_mask_folder(_cli_services(args.project_dir), cli_actor(args), args.masks,
+                                mapping=args.mapping)
+    for result in report.series:
+        if result.source is not None or result.error is not None:
+            print(result.describe(), file=sys.stderr if result.error else sys.stdout)
+    if not report.imported:
+        refused = len(report.errors)
+        raise CliError(f"nothing was imported from {args.masks}: " + (
+            f"{refused} series refused (see above)" if refused else
+            "no masks matched a series of the project (expected <series id without "
+            ".nii.gz>/<ROI>.nii.gz, .../combined.nii.gz or a label map at <series id>)"))
+    print(f"Imported masks into {len(report.imported)} series; {len(report.errors)} "
+          f"refused, {len(report.missing)} without masks.")
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -321,22 +369,7 @@ def _run(args: argparse.Namespace) -> None:
         users_cli(args)
         return
     if args.command == "import-masks":
-        from ril_dash.project.import_masks import import_masks
-        from ril_dash.project.project import Project
-
-        report = import_masks(Project.open(args.project_dir), args.masks, mapping=args.mapping,
-                              user=args.user)
-        for result in report.series:
-            if result.source is not None or result.error is not None:
-                print(result.describe(), file=sys.stderr if result.error else sys.stdout)
-        if not report.imported:
-            refused = len(report.errors)
-            raise CliError(f"nothing was imported from {args.masks}: " + (
-                f"{refused} series refused (see above)" if refused else
-                "no masks matched a series of the project (expected <series id without "
-                ".nii.gz>/<ROI>.nii.gz, .../combined.nii.gz or a label map at <series id>)"))
-        print(f"Imported masks into {len(report.imported)} series; {len(report.errors)} "
-              f"refused, {len(report.missing)} without masks.")
+        import_masks(args)
         return
     from ril_dash.demo.demo_project import ensure_demo_project
 

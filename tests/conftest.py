@@ -48,3 +48,17 @@ def page(browser):
     page.js_errors = errors
     yield page
     context.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Refuse a test that drives Chromium (uses the ``browser`` fixture, also through ``page``)
+    without the ``browser`` marker: ``-m "not browser"`` must leave Chromium alone."""
+    unmarked = [item.nodeid for item in items
+                if "browser" in getattr(item, "fixturenames", ())
+                and item.get_closest_marker("browser") is None]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests drive Chromium but lack the browser marker; add "
+            "`pytestmark = pytest.mark.browser` to their module or `@pytest.mark.browser` to "
+            "each:\n  " + "\n  ".join(unmarked))

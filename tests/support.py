@@ -217,3 +217,37 @@ def project_copy(demo_home, target, users=()):
     for name, password, admin in users:
         users_file.add(name, password, admin=admin)
     return target
+
+
+# -- the list editors of the /rois page in a browser ---------------------------------------------
+class EditorTable:
+    """The table of the list editor ``prefix`` ("roi", "tf") of ``/rois``, driven in ``page``."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def names(self, page) -> list[str]:
+        return page.locator(f"#{self.prefix}-table .ril-{self.prefix}-name").all_text_contents()
+
+    def wait_names(self, page, expected: list[str]) -> None:
+        page.wait_for_function(
+            "([selector, expected]) => JSON.stringify(Array.from(document.querySelectorAll("
+            "selector)).map(e => e.textContent)) === JSON.stringify(expected)",
+            arg=[f"#{self.prefix}-table .ril-{self.prefix}-name", expected])
+
+    def row(self, page, name: str):
+        return page.locator(f"#{self.prefix}-table .ril-{self.prefix}-row").filter(
+            has=page.locator(f".ril-{self.prefix}-name", has_text=name))
+
+    def move_to_top(self, page, name: str, expected: list[str]) -> None:
+        """Click ↑ on the second row ``name``; the table lists ``expected``, and the ↑ of the
+        row, first now, is disabled."""
+        self.row(page, name).locator("[title='Move up']").click()
+        self.wait_names(page, expected)
+        assert self.row(page, name).locator("[title='Move up']").is_disabled()
+
+    def open_delete(self, page, name: str) -> str:
+        """Click Delete on the row ``name``; the text of the dialog that opens."""
+        self.row(page, name).locator(f".ril-{self.prefix}-delete-button").click()
+        page.wait_for_selector(f"#{self.prefix}-delete-dialog:not([hidden])")
+        return page.inner_text(f"#{self.prefix}-delete-message")

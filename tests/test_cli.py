@@ -22,6 +22,8 @@ import ril_dash
 from ril_dash.project.project import Project
 from ril_dash.project.users import UsersFile
 
+pytestmark = pytest.mark.slow  # every test runs `python -m ril_dash` as a process
+
 SERIES = ["P001/ST1/arterial.nii.gz", "P001/ST1/venous.nii.gz", "P2/ST1/t1.nii"]
 
 

@@ -10,8 +10,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pytest
 
 from ril_dash.project.annotation_store import AnnotationStore
+
+pytestmark = pytest.mark.slow  # every test runs `python -m ril_dash` as a process
 
 ROOT = Path(__file__).resolve().parents[1]
 YAML = """\
@@ -78,3 +81,21 @@ def test_cli_export_refuses_with_status_2(tmp_path: Path) -> None:
     assert not (project / "images" / "out").exists()
     res = _cli(str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "does not exist" in res.stderr
+
+
+def test_cli_export_is_audited_under_the_given_or_the_os_user(tmp_path: Path) -> None:
+    import getpass
+
+    from ril_dash.project.audit import AuditLog
+
+    project = _project(tmp_path / "proj")
+    res = _cli(str(project), "--out", str(tmp_path / "out1"), "--user", "dana")
+    assert res.returncode == 0, res.stderr
+    res = _cli(str(project), "--out", str(tmp_path / "out2"), "--series", "P2/*")
+    assert res.returncode == 0, res.stderr
+    second, first = AuditLog.for_project(project).read(action="export")
+    assert first["user"] == "dana"
+    assert first["detail"] == {"folder": str(tmp_path / "out1"), "series": 2, "masks": 6,
+                               "cancelled": False}
+    assert second["user"] == getpass.getuser()
+    assert second["detail"]["series"] == 1 and second["detail"]["folder"] == str(tmp_path / "out2")

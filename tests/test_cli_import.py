@@ -10,10 +10,13 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 from ril_dash.core.volume import load_volume
 from ril_dash.project.annotation_store import AnnotationStore
 from ril_dash.project.project import Project, init_project
+
+pytestmark = pytest.mark.slow  # every test runs `python -m ril_dash` as a process
 
 AFFINE = np.diag([-1.0, 1.0, 2.0, 1.0])
 SHAPE = (6, 5, 4)
@@ -63,6 +66,17 @@ def test_import_masks_cli(tmp_path):
     np.testing.assert_array_equal(state.bits != 0, vol.to_canonical(labels == 7))
     assert not AnnotationStore(project.config.annotations).series(
         "P1/b.nii.gz", SHAPE).has_annotations
+    # audited, and the versions carry the same author: the OS user without --user
+    import getpass
+
+    from ril_dash.project.audit import AuditLog
+
+    (entry,) = AuditLog.for_project(project.dir).read(action="import")
+    assert entry["user"] == getpass.getuser()
+    assert entry["detail"] == {"folder": str(masks), "series": 1}
+    (version,) = AnnotationStore(project.config.annotations).series(
+        "P1/a.nii.gz", SHAPE).versions()
+    assert version.user == getpass.getuser()
 
 
 def test_import_masks_cli_exit_2(tmp_path):

@@ -13,6 +13,8 @@ import pytest
 from ril_dash.project.sessions import SessionStore
 from ril_dash.project.users import UsersFile
 
+pytestmark = pytest.mark.slow  # every test runs `python -m ril_dash` as a process
+
 
 def run_users(project: Path, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-m", "ril_dash", "users", str(project), *args],

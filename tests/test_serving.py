@@ -6,8 +6,11 @@ import os
 import signal
 import time
 
+import pytest
 import requests
 from support import RunningServer, project_copy
+
+pytestmark = pytest.mark.slow  # starts several server processes
 
 
 def children_of(pid: int) -> set[int]:

@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Flush ``folder``'s entries (a new or renamed file in it) to disk, where the platform can."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -46,7 +47,7 @@ def commit_temp(temp: str | os.PathLike, path: str | os.PathLike) -> None:
     with open(temp, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(temp, path)
-    _fsync_dir(Path(path).parent)
+    fsync_dir(Path(path).parent)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -69,7 +70,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(temp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

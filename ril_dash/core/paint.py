@@ -30,8 +30,8 @@ from ril_dash.core.planes import (
 from ril_dash.core.stats import mask_box
 from ril_dash.errors import EditRefused
 
-__all__ = ["OVERLAP_MODES", "Delta", "Rules", "bits_dtype", "erase_all", "fill_at", "fill_holes",
-           "make_delta", "morph", "paint_region", "roi_box", "roi_mask"]
+__all__ = ["OVERLAP_MODES", "Delta", "Rules", "erase_all", "fill_at", "fill_holes", "make_delta",
+           "morph", "paint_region", "replace_roi", "roi_box", "roi_mask"]
 
 OVERLAP_MODES = ("one_roi_per_voxel", "multi_label")
 Box = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
@@ -107,20 +107,6 @@ class Rules:
             if not (lo <= hi):
                 raise EditRefused(f"The intensity window {lo}..{hi} is empty or not a number; "
                                   "set a lower limit that is not above the upper one.")
-
-
-def bits_dtype(n_bits: int) -> np.dtype:
-    """Smallest unsigned dtype that holds ``n_bits`` ROI bits (uint8 .. uint64).
-
-    Examples
-    --------
-    >>> bits_dtype(3), bits_dtype(9), bits_dtype(33)
-    (dtype('uint8'), dtype('uint16'), dtype('uint64'))
-    """
-    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
-        if n_bits <= np.dtype(dt).itemsize * 8:
-            return np.dtype(dt)
-    raise ValueError(f"at most 64 ROI bits are supported, got {n_bits}")
 
 
 def roi_mask(bits: np.ndarray, bit: int) -> np.ndarray:
@@ -385,3 +371,46 @@ def erase_all(bits, bit, rules):
         return None
     key = _slices(box)
     return make_delta(bits, box, bits[key] & ~bits.dtype.type(1 << bit))
+
+
+def replace_roi(bits, bit, mask, rules):
+    """``bits`` with ROI ``bit`` set on ``mask`` and nowhere else, as far as the rules allow.
+
+    The whole-volume counterpart of :func:`paint_region` for masks made elsewhere (an import):
+    the ROI's old voxels are cleared, then ``mask`` is painted under the overlap rule. With one
+    ROI per voxel the ROI replaces the other ROIs on its voxels but skips those of locked ROIs;
+    with multi-label the bits OR together. The intensity window is not applied.
+
+    Parameters
+    ----------
+    bits : ndarray (X, Y, Z) of unsigned int
+    bit : int
+        Target ROI bit; refused (:class:`EditRefused`) if ``rules`` lock it.
+    mask : ndarray of bool, shape of ``bits``
+    rules : Rules
+
+    Returns
+    -------
+    new_bits : ndarray
+        A new array (``bits`` is not changed).
+    written : ndarray of bool
+        The voxels that now hold the ROI (``mask`` less the voxels of locked ROIs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bits = np.array([[[1, 2, 4, 1]]], np.uint8)          # ROI bits 0, 1, 2, 0
+    >>> mask = np.array([[[False, True, True, True]]])
+    >>> new, written = replace_roi(bits, 0, mask, Rules("one_roi_per_voxel", locked_bits=0b100))
+    >>> new.ravel().tolist(), written.ravel().tolist()       # bit 2 is locked: skipped
+    ([0, 1, 4, 1], [False, True, False, True])
+    >>> replace_roi(bits, 0, mask, Rules("multi_label"))[0].ravel().tolist()
+    [0, 3, 5, 1]
+    """
+    bit = _check_bit(bits, bit, rules)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != bits.shape:
+        raise ValueError(f"mask shape {mask.shape} differs from annotation shape {bits.shape}")
+    one = bits.dtype.type(1 << bit)
+    new = _apply(bits & ~one, mask, bit, rules, None, False)
+    return new, (new & one) != 0

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ril_dash.core.mask_slots import locked_bits, widen_bits, with_slots
 from ril_dash.core.paint import (
     Rules,
-    bits_dtype,
     erase_all,
     fill_at,
     fill_holes,
@@ -146,6 +146,24 @@ def parse_edit_request(payload: dict) -> EditRequest:
     return request
 
 
+def rules_for(config: ProjectConfig, slots: dict[int, int], threshold=None) -> Rules:
+    """The edit rules of a series: the project's overlap mode, its locked ROIs as bits of the
+    series' slot table ``slots``, and an optional intensity window ``(lo, hi)``.
+
+    Examples
+    --------
+    >>> from ril_dash.project.schema import parse_project_yaml
+    >>> config = parse_project_yaml(
+    ...     "name: P\\nimages: i\\nsettings: {overlap: multi_label}\\nrois:\\n"
+    ...     "  - {name: A, color: '#000000', value: 1}\\n"
+    ...     "  - {name: B, color: '#ffffff', value: 2, locked: true}\\n", project_dir="/p")
+    >>> rules_for(config, {1: 0, 2: 3})
+    Rules(overlap='multi_label', locked_bits=8, threshold=None)
+    """
+    locked = locked_bits(slots, (roi.value for roi in config.rois if roi.locked))
+    return Rules(config.overlap, locked_bits=locked, threshold=threshold)
+
+
 class SeriesEditor:
     """Applies :class:`EditRequest` objects to one series for one user.
 
@@ -168,13 +186,6 @@ class SeriesEditor:
         raise EditRefused(f"No ROI has mask value {value} in this project; reload the page "
                           "if the ROIs were just changed.")
 
-    def rules(self, slots: dict[int, int], threshold) -> Rules:
-        locked = 0
-        for roi in self.config.rois:
-            if roi.locked and roi.value in slots:
-                locked |= 1 << slots[roi.value]
-        return Rules(self.config.overlap, locked_bits=locked, threshold=threshold)
-
     def apply(self, req: EditRequest) -> int | None:
         """Carry out ``req``; return the new version, or ``None`` when nothing changed."""
         roi = self.roi(req.roi)
@@ -193,13 +204,10 @@ class SeriesEditor:
             return self._points(req, roi, state)
         if roi.type == "point":
             raise EditRefused(f"{roi.name} is a point ROI: mark it with the point tool.")
-        slots = dict(state.slots)
-        if roi.value not in slots:
-            slots[roi.value] = min(set(range(64)) - set(slots.values()))
-        bits = state.bits
-        if bits_dtype(max(slots.values()) + 1).itemsize > bits.dtype.itemsize:
-            bits = bits.astype(bits_dtype(max(slots.values()) + 1))
-        delta = self._operate(req, bits, slots[roi.value], self.rules(slots, req.threshold))
+        slots = with_slots(state.slots, [roi.value])
+        bits = widen_bits(state.bits, slots)
+        rules = rules_for(self.config, slots, req.threshold)
+        delta = self._operate(req, bits, slots[roi.value], rules)
         if delta is None:
             return None
         meta = {"user": self.user, "op": TOOLS[req.tool][0], "tool": req.tool, "roi": roi.value,

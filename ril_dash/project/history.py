@@ -44,7 +44,8 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from ril_dash.core.atomic_io import _fsync_dir, atomic_write_bytes
+from ril_dash.core.atomic_io import atomic_write_bytes, fsync_dir
+from ril_dash.core.mask_slots import slots_dtype, widen_bits
 from ril_dash.errors import StorageError
 from ril_dash.project.history_scan import SUFFIX, annotated_series
 
@@ -87,21 +88,6 @@ def version_name(version: int) -> str:
     '00000042.npz'
     """
     return f"{version:08d}.npz"
-
-
-def dtype_for_slots(slots: SlotTable) -> np.dtype:
-    """Smallest unsigned dtype that holds every bit of ``slots``.
-
-    Examples
-    --------
-    >>> dtype_for_slots({}), dtype_for_slots({1: 0, 7: 8}), dtype_for_slots({2: 40})
-    (dtype('uint8'), dtype('uint16'), dtype('uint64'))
-    """
-    needed = max(slots.values(), default=0) + 1
-    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
-        if needed <= np.iinfo(dt).bits:
-            return np.dtype(dt)
-    raise ValueError(f"{needed} ROI slots do not fit in 64 bits")
 
 
 def points_to_json(points: Points | None) -> dict[str, list[list[int]]] | None:
@@ -188,7 +174,7 @@ def write_version(folder: Path, record: VersionRecord) -> Path:
             os.fsync(fh.fileno())
         os.link(temp, final)
         linked = True
-        _fsync_dir(folder)
+        fsync_dir(folder)
         os.unlink(temp)
     except BaseException:
         try:
@@ -245,9 +231,7 @@ class History:
         if rec.id != self.version + 1:
             raise ValueError(f"version {rec.id} cannot follow version {self.version}")
         slots = slots_from_json(meta.get("slots"))
-        dtype = dtype_for_slots(slots)
-        if dtype.itemsize > self.bits.dtype.itemsize:
-            self.bits = self.bits.astype(dtype)
+        self.bits = widen_bits(self.bits, slots)
         self.slots = slots
         if rec.box is not None:
             (x0, x1), (y0, y1), (z0, z1) = rec.box
@@ -368,7 +352,7 @@ def build_record(hist: History, meta: dict, box, after, points, slots, entries, 
     ``hist``, provenance entries with their previous values, points and texts before/after if
     given."""
     slots = dict(hist.slots if slots is None else slots)
-    dtype = max(hist.bits.dtype, dtype_for_slots(slots), key=lambda d: d.itemsize)
+    dtype = max(hist.bits.dtype, slots_dtype(slots), key=lambda d: d.itemsize)
     meta = {k: v for k, v in meta.items() if k not in _RESERVED}
     meta.update(id=hist.version + 1, parent=hist.version,
                 time=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),

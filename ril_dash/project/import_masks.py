@@ -37,10 +37,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ril_dash.core.paint import bits_dtype, make_delta
+from ril_dash.core.mask_slots import widen_bits, with_slots
+from ril_dash.core.paint import make_delta, replace_roi
 from ril_dash.core.volume import load_volume
 from ril_dash.errors import ImportRefused, RilDashError
 from ril_dash.project.annotation_store import AnnotationStore
+from ril_dash.project.editing import rules_for
 from ril_dash.project.schema import RoiDef
 
 __all__ = ["ImportReport", "SeriesImport", "import_masks", "load_mapping", "sanitise_name",
@@ -358,7 +360,6 @@ def _import_series(project, store: AnnotationStore, series_id: str, masks_dir: P
 
     annotations = store.series(series_id, shape)
     state = annotations.refresh()
-    slots = dict(state.slots)
     points = {k: [list(p) for p in v] for k, v in state.points.items()}
     area: dict[RoiDef, np.ndarray] = {}
     for roi in [r for r in rois if r in masks]:  # project order
@@ -377,8 +378,6 @@ def _import_series(project, store: AnnotationStore, series_id: str, masks_dir: P
                 points.pop(roi.value, None)
         else:
             area[roi] = mask
-            if roi.value not in slots:
-                slots[roi.value] = min(set(range(64)) - set(slots.values()))
         result.rois.append(roi.name)
 
     overlap = project.config.overlap
@@ -390,29 +389,18 @@ def _import_series(project, store: AnnotationStore, series_id: str, masks_dir: P
                 if n:
                     raise ImportRefused(f"{source}: ROIs {a.name} and {b.name} overlap in {n} "
                                         f"voxels, but the project allows one ROI per voxel")
-    dtype = bits_dtype(max(slots.values(), default=0) + 1)
-    old = state.bits.astype(dtype) if state.bits.dtype != dtype else state.bits
-    new = old.copy()
-    locked = 0
-    for roi in rois:
-        if roi.locked and roi.value in slots:
-            locked |= 1 << slots[roi.value]
-    locked_voxels = (new & dtype.type(locked)) != 0 if locked else None
+    slots = with_slots(state.slots, [roi.value for roi in area])
+    old = widen_bits(state.bits, slots)
+    rules = rules_for(project.config, slots)
+    new = old
     slices = []
     for roi, mask in area.items():
-        one = dtype.type(1 << slots[roi.value])
-        new &= ~one
-        if overlap == "one_roi_per_voxel" and locked_voxels is not None:
-            blocked = int(np.count_nonzero(mask & locked_voxels))
-            if blocked:
-                mask = mask & ~locked_voxels
-                result.skipped.append(f"{blocked} voxels of {roi.name} lie in locked ROIs "
-                                      f"and were not imported")
-        if overlap == "one_roi_per_voxel":
-            new[mask] = one | (new[mask] & dtype.type(locked))
-        else:
-            new[mask] |= one
-        zs = np.flatnonzero(mask.any(axis=(0, 1)))
+        new, written = replace_roi(new, slots[roi.value], mask, rules)
+        blocked = int(np.count_nonzero(mask)) - int(np.count_nonzero(written))
+        if blocked:
+            result.skipped.append(f"{blocked} voxels of {roi.name} lie in locked ROIs "
+                                  f"and were not imported")
+        zs = np.flatnonzero(written.any(axis=(0, 1)))
         slices += [{"plane": "axial", "index": int(z), "roi": roi.value} for z in zs]
     full = tuple((0, n) for n in shape)
     delta = make_delta(old, full, new)

@@ -1,10 +1,10 @@
-"""Checks shared by the editors of named project.yaml lists (ROIs, text fields): names, flags,
-finding an item by name, unique names and reordering. ``what`` names the kind of item in the
-messages ("ROI", "text field")."""
+"""What the editors of named project.yaml lists (ROIs, text fields) share: checks of names and
+flags, finding an item by name, unique names, adding, changing, removing and reordering items.
+``what`` names the kind of item in the messages ("ROI", "text field")."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -59,6 +59,65 @@ def check_unique_name(items: Sequence, name: str, what: str, skip: int | None = 
         if i != skip and item.name.casefold() == name.casefold():
             raise InvalidProject(f"{_a(what)} {what} named {item.name!r} already exists "
                                  f"({what} names ignore case); choose another name.")
+
+
+Item = TypeVar("Item")
+
+
+def added(items: Sequence[Item], item: Item, what: str) -> tuple[Item, ...]:
+    """``items`` with ``item`` appended, refused if its name is taken (ignoring case)."""
+    check_unique_name(items, item.name, what)
+    return (*items, item)
+
+
+def removed(items: Sequence[Item], name, what: str, hint: str) -> tuple[tuple[Item, ...], Item]:
+    """``items`` without the one named ``name``, and that item."""
+    items = list(items)
+    item = items.pop(find_index(items, name, what, hint))
+    return tuple(items), item
+
+
+def check_fixed(item, label: str, attribute: str, new, why: str) -> None:
+    """Refuse to change ``item.<attribute>``, fixed once the item exists, to ``new`` (``None``
+    keeps it); ``label`` names it in the message, ``why`` ends the message.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as N
+    >>> check_fixed(N(name="Liver", type="area"), "type", "type", "area", "...")
+    >>> check_fixed(N(name="Liver", type="area"), "type", "type", "point", "add a new ROI.")
+    Traceback (most recent call last):
+    ril_dash.errors.InvalidProject: The type of 'Liver' (area) cannot be changed: add a new ROI.
+    """
+    old = getattr(item, attribute)
+    if new is not None and new != old:
+        raise InvalidProject(f"The {label} of {item.name!r} ({old}) cannot be changed: {why}")
+
+
+def updated(items: Sequence[Item], old_name, new_name: str | None, what: str, hint: str,
+            change: Callable[[Item, str], Item]) -> tuple[Item, ...]:
+    """``items`` with the one named ``old_name`` replaced by ``change(item, name)``.
+
+    ``name`` is ``new_name`` (refused if another item has it, ignoring case) or, when that is
+    None, the item's own name; ``change`` refuses what may not change and returns the new item.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as N
+    >>> [i.name for i in updated([N(name="a"), N(name="b")], "A", "c", "ROI", "",
+    ...                          lambda item, name: N(name=name))]
+    ['c', 'b']
+    >>> updated([N(name="a"), N(name="b")], "a", "B", "ROI", "",
+    ...         lambda item, name: item)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ril_dash.errors.InvalidProject: An ROI named 'b' already exists (ROI names ignore case); ...
+    """
+    items = list(items)
+    i = find_index(items, old_name, what, hint)
+    if new_name is not None:
+        check_unique_name(items, new_name, what, skip=i)
+    items[i] = change(items[i], items[i].name if new_name is None else new_name)
+    return tuple(items)
 
 
 def moved(items: Sequence, name, offset, what: str, hint: str) -> tuple:

@@ -33,8 +33,18 @@ def _scalar_text(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _node_data(node: yaml.Node) -> Any:
+    """The plain data of a composed YAML node (the ``workflow:`` section kept by the parser)."""
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def dump_project_yaml(config: ProjectConfig, project_dir: str | os.PathLike | None = None) -> str:
-    """Write ``config`` back as project.yaml text (comments are not kept).
+    """Write ``config`` back as project.yaml text (comments are not kept; a ``workflow:``
+    section is kept as it was).
 
     Paths inside ``project_dir`` (default: the folder of ``config.source``) are written
     relative to it. ``parse_project_yaml(dump_project_yaml(c), project_dir=d) == c``.
@@ -43,6 +53,10 @@ def dump_project_yaml(config: ProjectConfig, project_dir: str | os.PathLike | No
     --------
     >>> cfg = parse_project_yaml("name: Demo\\nimages: imgs\\n", project_dir="/p")
     >>> parse_project_yaml(dump_project_yaml(cfg, "/p"), project_dir="/p") == cfg
+    True
+    >>> cfg = parse_project_yaml("name: D\\nimages: i\\nworkflow: {start_pool: a}\\n",
+    ...                          project_dir="/p")
+    >>> dump_project_yaml(cfg, "/p").endswith("workflow:\\n  start_pool: a\\n")
     True
     """
     if project_dir is None and config.source is not None:
@@ -63,6 +77,8 @@ def dump_project_yaml(config: ProjectConfig, project_dir: str | os.PathLike | No
     data["text_fields"] = [{"name": f.name, "type": f.type,
                             **({"values": list(f.values)} if f.values else {}),
                             "required": f.required} for f in config.text_fields]
+    if config.workflow_node is not None:
+        data["workflow"] = _node_data(config.workflow_node)
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False,
                           width=100)
     return "# ril_dash project\n" + body

@@ -40,12 +40,15 @@ from ril_dash.errors import EditRefused, InvalidProject, StorageError, VersionCo
 from ril_dash.project.annotation_store import AnnotationStore, annotated_series
 from ril_dash.project.history import SUFFIX, read_version, version_name
 from ril_dash.project.named_items import (
+    added,
+    check_fixed,
     check_offset,
-    check_unique_name,
     clean_bool,
     clean_name,
     find_index,
     moved,
+    removed,
+    updated,
 )
 from ril_dash.project.project_yaml_writer import dump_project_yaml
 from ril_dash.project.schema import (
@@ -209,14 +212,13 @@ def add_roi(project_dir, name: str, radlex: str | None, color: str, value: int |
                              f"to {MAX_MASK_VALUE} (0 means background), or leave it empty.")
 
     def change(config: ProjectConfig) -> ProjectConfig:
-        rois = list(config.rois)
-        check_unique_name(rois, name, "ROI")
         v = next_free_value(config) if value is None else int(value)
-        if v in {r.value for r in rois}:
-            other = next(r.name for r in rois if r.value == v)
+        other = next((r.name for r in config.rois if r.value == v), None)
+        if other is not None:
             raise InvalidProject(f"Mask value {v} is already used by {other!r}; give each ROI "
                                  f"its own value, or leave the value empty.")
-        return replace(config, rois=tuple(rois) + (RoiDef(name, radlex, color, v, type, locked),))
+        return replace(config, rois=added(config.rois, RoiDef(name, radlex, color, v, type,
+                                                              locked), "ROI"))
 
     return edit_project_yaml(project_dir, expected_sha256, change)
 
@@ -239,27 +241,19 @@ def update_roi(project_dir, old_name: str, *, name: str | None = None,
     new_color = None if color is None else _clean_colour(color)
     new_locked = None if locked is None else clean_bool(locked, "locked")
 
-    def change(config: ProjectConfig) -> ProjectConfig:
-        rois = list(config.rois)
-        i = find_index(rois, old_name, "ROI", "reload the ROI list")
-        roi = rois[i]
-        if value is not None and value != roi.value:
-            raise InvalidProject(f"The mask value of {roi.name!r} ({roi.value}) cannot be "
-                                 f"changed: existing masks store it, so changing it would "
-                                 f"silently re-label them. Add a new ROI instead.")
-        if type is not None and type != roi.type:
-            raise InvalidProject(f"The type of {roi.name!r} ({roi.type}) cannot be changed: "
-                                 f"existing annotations were made as {roi.type}s and would be "
-                                 f"silently re-interpreted. Add a new ROI instead.")
-        if new_name is not None:
-            check_unique_name(rois, new_name, "ROI", skip=i)
-        rois[i] = replace(roi, name=roi.name if new_name is None else new_name,
-                          radlex=roi.radlex if new_radlex is _UNSET else new_radlex,
-                          color=roi.color if new_color is None else new_color,
-                          locked=roi.locked if new_locked is None else new_locked)
-        return replace(config, rois=tuple(rois))
+    def change_roi(roi: RoiDef, final_name: str) -> RoiDef:
+        check_fixed(roi, "mask value", "value", value, "existing masks store it, so changing "
+                    "it would silently re-label them. Add a new ROI instead.")
+        check_fixed(roi, "type", "type", type, f"existing annotations were made as {roi.type}s "
+                    f"and would be silently re-interpreted. Add a new ROI instead.")
+        return replace(roi, name=final_name,
+                       radlex=roi.radlex if new_radlex is _UNSET else new_radlex,
+                       color=roi.color if new_color is None else new_color,
+                       locked=roi.locked if new_locked is None else new_locked)
 
-    return edit_project_yaml(project_dir, expected_sha256, change)
+    return edit_project_yaml(project_dir, expected_sha256, lambda config: replace(
+        config, rois=updated(config.rois, old_name, new_name, "ROI", "reload the ROI list",
+                             change_roi)))
 
 
 def move_roi(project_dir, name: str, offset: int, *,
@@ -338,11 +332,10 @@ def delete_roi(project_dir, name: str, *, confirm_series_count: int | None = Non
     """
 
     def change(config: ProjectConfig) -> ProjectConfig:
-        rois = list(config.rois)
-        roi = rois.pop(find_index(rois, name, "ROI", "reload the ROI list"))
+        rois, roi = removed(config.rois, name, "ROI", "reload the ROI list")
         if roi.locked:
             raise EditRefused(f"{roi.name!r} is locked; unlock it before deleting it.")
-        return replace(config, rois=tuple(rois))
+        return replace(config, rois=rois)
 
     def before_write(old: ProjectConfig, new: ProjectConfig) -> None:
         roi = old.rois[find_index(list(old.rois), name, "ROI", "reload the ROI list")]

@@ -1,9 +1,9 @@
 """project.yaml: the dataset-level definitions of a project, validated strictly.
 
 The file names the images folder (read-only), the annotation store, the folder hierarchy, an
-optional metadata table, the overlap mode, the ROIs and the text fields. Parsing composes the YAML
-node tree (``yaml.compose`` with the safe loader) and walks it, so every error names the file, the
-line, the field path and what to do, e.g.::
+optional metadata table, the overlap mode, the ROIs and the text fields. It is read with the
+strict reader of :mod:`ril_dash.strict_yaml` (the YAML node tree, walked field by field), so every
+error names the file, the line, the field path and what to do, e.g.::
 
     project.yaml line 14: rois[1].color: 'bluish' is not a colour; use #rrggbb, e.g. "#a0522d"
 
@@ -14,18 +14,25 @@ are all errors (:class:`~ril_dash.errors.InvalidProject`). Optional sections (``
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, NoReturn
+from typing import Mapping
 
 import yaml
 
 from ril_dash.core.paint import OVERLAP_MODES
 from ril_dash.errors import InvalidProject
+from ril_dash.strict_yaml import (
+    NULL_NODE,
+    StrictParser,
+    child,
+    compose_yaml,
+    describe,
+    is_null,
+)
 
 PROJECT_FILE = "project.yaml"
 ROI_TYPES = ("area", "point")
@@ -41,7 +48,6 @@ _ROI_KEYS = ("name", "radlex", "color", "value", "type", "locked")
 _FIELD_KEYS = ("name", "type", "values", "required")
 _COLOUR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 _RADLEX_RE = re.compile(r"^RID[0-9]+$")
-_TAG = "tag:yaml.org,2002:"
 
 
 @dataclass(frozen=True)
@@ -102,103 +108,12 @@ class ProjectConfig:
         return self.lines.get(path)
 
 
-def _describe(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    if node.tag == _TAG + "null":
-        return "nothing (empty)"
-    return repr(node.value)
-
-
-class _Parser:
-    """Walks a composed YAML node tree, collecting values and line numbers."""
+class _ProjectParser(StrictParser):
+    """The strict YAML walker with the readers of project.yaml's own fields."""
 
     def __init__(self, source: str, project_dir: Path) -> None:
-        self.source = source
+        super().__init__(source, InvalidProject)
         self.project_dir = project_dir
-        self.lines: dict[str, int] = {}
-        self._constructor = yaml.constructor.SafeConstructor()
-
-    def fail(self, node: yaml.Node, path: str, message: str) -> NoReturn:
-        prefix = f"{path}: " if path else ""
-        raise InvalidProject(f"{self.source} line {node.start_mark.line + 1}: {prefix}{message}")
-
-    def _scalar(self, node: yaml.Node, path: str, what: str) -> Any:
-        self.lines[path] = node.start_mark.line + 1
-        if not isinstance(node, yaml.ScalarNode):
-            self.fail(node, path, f"expected {what}, got {_describe(node)}")
-        return self._constructor.construct_object(node)
-
-    def mapping(self, node: yaml.Node, path: str, allowed: tuple[str, ...],
-                required: tuple[str, ...] = ()) -> dict[str, yaml.Node]:
-        where = path or "the top level"
-        if not isinstance(node, yaml.MappingNode):
-            self.fail(node, path, f"expected a mapping with keys {', '.join(allowed)}, "
-                                  f"got {_describe(node)}")
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        out: dict[str, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            key_path = f"{path}.{key}" if path else str(key)
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                self.fail(key_node, key_path if key is not None else path,
-                          f"unknown key {key!r} in {where}{hint}; allowed keys: "
-                          f"{', '.join(allowed)}")
-            if key in out:
-                self.fail(key_node, key_path, f"duplicate key {key!r}; keep only one")
-            out[key] = value_node
-        for key in required:
-            if key not in out:
-                self.fail(node, path, f"missing required key '{key}' in {where}; "
-                                      f"add `{key}: ...`")
-        return out
-
-    def sequence(self, node: yaml.Node, path: str) -> list[yaml.Node]:
-        if isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null":
-            return []
-        if not isinstance(node, yaml.SequenceNode):
-            self.fail(node, path, f"expected a list, got {_describe(node)}")
-        self.lines[path] = node.start_mark.line + 1
-        return list(node.value)
-
-    def string(self, node: yaml.Node, path: str, *, max_len: int | None = None) -> str:
-        value = self._scalar(node, path, "text")
-        if node.tag in (_TAG + "int", _TAG + "float"):
-            value = node.value  # a number written as text: keep it exactly as written
-        if value is None or value == "":
-            self.fail(node, path, "must not be empty; give a value")
-        if not isinstance(value, str):
-            self.fail(node, path, f"expected text, got {_describe(node)}; "
-                                  f"quote it: \"{node.value}\"")
-        if max_len is not None and len(value) > max_len:
-            self.fail(node, path, f"{value[:20]!r}… is {len(value)} characters long; "
-                                  f"use at most {max_len}")
-        return value
-
-    def integer(self, node: yaml.Node, path: str) -> int:
-        value = self._scalar(node, path, "a whole number")
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(node, path, f"expected a whole number, got {_describe(node)}")
-        return value
-
-    def boolean(self, node: yaml.Node, path: str) -> bool:
-        value = self._scalar(node, path, "true or false")
-        if not isinstance(value, bool):
-            self.fail(node, path, f"expected true or false, got {_describe(node)}")
-        return value
-
-    def choice(self, node: yaml.Node, path: str, choices: tuple[str, ...]) -> str:
-        value = self._scalar(node, path, f"one of {', '.join(choices)}")
-        if value not in choices:
-            close = difflib.get_close_matches(str(value), choices, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            self.fail(node, path, f"{_describe(node)} is not allowed{hint}; "
-                                  f"use one of {', '.join(choices)}")
-        return value
 
     def folder(self, node: yaml.Node, path: str) -> Path:
         text = os.path.expanduser(self.string(node, path))
@@ -213,14 +128,14 @@ class _Parser:
         keys = self.mapping(node, path, _ROI_KEYS, ("name", "color", "value"))
         name = self.string(keys["name"], f"{path}.name", max_len=MAX_NAME_LENGTH)
         radlex = None
-        if "radlex" in keys and keys["radlex"].tag != _TAG + "null":
+        if "radlex" in keys and not is_null(keys["radlex"]):
             radlex = self.string(keys["radlex"], f"{path}.radlex")
             if not _RADLEX_RE.match(radlex):
                 self.fail(keys["radlex"], f"{path}.radlex",
                           f"{radlex!r} is not a RadLex ID; use 'RID' followed by digits, "
                           f"e.g. RID58, or leave radlex out")
         colour_node = keys["color"]
-        if colour_node.tag == _TAG + "null":
+        if is_null(colour_node):
             self.fail(colour_node, f"{path}.color", "is empty; quote the colour, e.g. "
                       "color: \"#a0522d\" (an unquoted # starts a YAML comment)")
         color = self.string(colour_node, f"{path}.color")
@@ -282,36 +197,36 @@ class _Parser:
             self.fail(where, "annotations", f"the images folder {images} is inside the "
                       f"annotation folder {annotations}; keep the two folders apart")
         hierarchy = tuple(self.string(n, f"hierarchy[{i}]", max_len=MAX_NAME_LENGTH)
-                          for i, n in enumerate(self.sequence(keys.get("hierarchy", _NULL),
+                          for i, n in enumerate(self.sequence(keys.get("hierarchy", NULL_NODE),
                                                               "hierarchy")))
         metadata = None
-        meta_node = keys.get("metadata", _NULL)
-        if meta_node.tag != _TAG + "null":
+        meta_node = keys.get("metadata", NULL_NODE)
+        if not is_null(meta_node):
             meta = self.mapping(meta_node, "metadata", _METADATA_KEYS, ("file",))
             file = self.folder(meta["file"], "metadata.file")
             column = (self.string(meta["path_column"], "metadata.path_column")
                       if "path_column" in meta else "series")
             metadata = MetadataDef(file, column)
         overlap = "one_roi_per_voxel"
-        settings_node = keys.get("settings", _NULL)
-        if settings_node.tag != _TAG + "null":
+        settings_node = keys.get("settings", NULL_NODE)
+        if not is_null(settings_node):
             settings = self.mapping(settings_node, "settings", _SETTINGS_KEYS)
             if "overlap" in settings:
                 overlap = self.choice(settings["overlap"], "settings.overlap", OVERLAP_MODES)
         rois: list[RoiDef] = []
         by_name: dict[str, int] = {}
         by_value: dict[int, int] = {}
-        for i, node in enumerate(self.sequence(keys.get("rois", _NULL), "rois")):
+        for i, node in enumerate(self.sequence(keys.get("rois", NULL_NODE), "rois")):
             path = f"rois[{i}]"
             roi = self.roi(node, path, overlap)
             if roi.name.casefold() in by_name:
                 j = by_name[roi.name.casefold()]
-                self.fail(_child(node, "name"), f"{path}.name",
+                self.fail(child(node, "name"), f"{path}.name",
                           f"{roi.name!r} is already used by rois[{j}] (ROI names ignore "
                           f"case); rename one of them")
             if roi.value in by_value:
                 j = by_value[roi.value]
-                self.fail(_child(node, "value"), f"{path}.value",
+                self.fail(child(node, "value"), f"{path}.value",
                           f"mask value {roi.value} is already used by rois[{j}] "
                           f"({rois[j].name!r}); give each ROI its own value")
             by_name[roi.name.casefold()] = i
@@ -319,10 +234,10 @@ class _Parser:
             rois.append(roi)
         fields: list[TextFieldDef] = []
         seen: dict[str, int] = {}
-        for i, node in enumerate(self.sequence(keys.get("text_fields", _NULL), "text_fields")):
+        for i, node in enumerate(self.sequence(keys.get("text_fields", NULL_NODE), "text_fields")):
             text_field = self.text_field(node, f"text_fields[{i}]")
             if text_field.name.casefold() in seen:
-                self.fail(_child(node, "name"), f"text_fields[{i}].name",
+                self.fail(child(node, "name"), f"text_fields[{i}].name",
                           f"{text_field.name!r} is already used by "
                           f"text_fields[{seen[text_field.name.casefold()]}] (names ignore "
                           f"case); rename one of them")
@@ -334,39 +249,6 @@ class _Parser:
         return ProjectConfig(name, images, annotations, hierarchy, metadata, overlap,
                              tuple(rois), tuple(fields), None, MappingProxyType(self.lines),
                              workflow_node)
-
-
-_NULL = yaml.ScalarNode(_TAG + "null", "")
-
-
-def _child(node: yaml.MappingNode, key: str) -> yaml.Node:
-    return next(v for k, v in node.value if k.value == key)
-
-
-def compose_yaml(text: str, source_name: str, error: type[Exception]) -> yaml.Node | None:
-    """The YAML node tree of ``text`` (line numbers kept), or ``None`` for an empty document;
-    a syntax error raises ``error`` naming the file, the line and what to check.
-
-    Examples
-    --------
-    >>> compose_yaml("a: [1, 2]", "x.yaml", ValueError).value[0][0].value
-    'a'
-    >>> try:
-    ...     compose_yaml("a: [1", "x.yaml", ValueError)
-    ... except ValueError as exc:
-    ...     print(str(exc).split(":")[0])
-    x.yaml line 1
-    """
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        raise error(f"{source_name}{line}: YAML syntax error: {problem}; check the "
-                    f"indentation and quoting there") from None
-    except yaml.YAMLError as exc:
-        raise error(f"{source_name}: YAML syntax error: {exc}") from None
 
 
 def parse_project_yaml(text: str, *, project_dir: str | os.PathLike,
@@ -407,10 +289,10 @@ def parse_project_yaml(text: str, *, project_dir: str | os.PathLike,
     if root is None:
         raise InvalidProject(f"{source_name} line 1: the file is empty; it needs at least "
                              f"`name:` and `images:`")
-    parser = _Parser(source_name, project_dir)
+    parser = _ProjectParser(source_name, project_dir)
     if not isinstance(root, yaml.MappingNode):
         parser.fail(root, "", f"the top level must be a mapping (name: ..., images: ...), "
-                              f"got {_describe(root)}")
+                              f"got {describe(root)}")
     return parser.project(root)
 
 

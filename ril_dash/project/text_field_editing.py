@@ -24,12 +24,14 @@ from dataclasses import replace
 
 from ril_dash.errors import InvalidProject, VersionConflict
 from ril_dash.project.named_items import (
+    added,
+    check_fixed,
     check_offset,
-    check_unique_name,
     clean_bool,
     clean_name,
-    find_index,
     moved,
+    removed,
+    updated,
 )
 from ril_dash.project.roi_editing import edit_project_yaml
 from ril_dash.project.schema import (
@@ -133,10 +135,8 @@ def add_text_field(project_dir: str | os.PathLike, name: str, type: str,
     required = clean_bool(required, "required")
 
     def change(config: ProjectConfig) -> ProjectConfig:
-        fields = list(config.text_fields)
-        check_unique_name(fields, name, "text field")
-        return replace(config, text_fields=tuple(fields)
-                       + (TextFieldDef(name, kind, values, required),))
+        return replace(config, text_fields=added(
+            config.text_fields, TextFieldDef(name, kind, values, required), "text field"))
 
     return _edit(project_dir, expected_sha256, change)
 
@@ -154,24 +154,17 @@ def update_text_field(project_dir: str | os.PathLike, old_name: str, *, name: st
     new_name = None if name is None else clean_name(name, "text field", "Contrast phase")
     new_required = None if required is None else clean_bool(required, "required")
 
-    def change(config: ProjectConfig) -> ProjectConfig:
-        fields = list(config.text_fields)
-        i = find_index(fields, old_name, "text field", "reload the page")
-        field = fields[i]
-        if type is not None and type != field.type:
-            raise InvalidProject(f"The type of {field.name!r} ({field.type}) cannot be changed: "
-                                 f"values already saved would no longer fit a {type} field. "
-                                 f"Add a new field instead.")
-        if new_name is not None:
-            check_unique_name(fields, new_name, "text field", skip=i)
-        final_name = field.name if new_name is None else new_name
-        new_values = (field.values if values is None
-                      else _clean_values(values, field.type, final_name))
-        fields[i] = replace(field, name=final_name, values=new_values,
-                            required=field.required if new_required is None else new_required)
-        return replace(config, text_fields=tuple(fields))
+    def change_field(field: TextFieldDef, final_name: str) -> TextFieldDef:
+        check_fixed(field, "type", "type", type, f"values already saved would no longer fit "
+                    f"a {type} field. Add a new field instead.")
+        return replace(field, name=final_name,
+                       values=(field.values if values is None
+                               else _clean_values(values, field.type, final_name)),
+                       required=field.required if new_required is None else new_required)
 
-    return _edit(project_dir, expected_sha256, change)
+    return _edit(project_dir, expected_sha256, lambda config: replace(
+        config, text_fields=updated(config.text_fields, old_name, new_name, "text field",
+                                    "reload the page", change_field)))
 
 
 def move_text_field(project_dir: str | os.PathLike, name: str, offset: int, *,
@@ -188,9 +181,6 @@ def delete_text_field(project_dir: str | os.PathLike, name: str, *,
     """Remove a field: values already saved stay in each series' history; it is no longer
     shown or exported."""
 
-    def change(config: ProjectConfig) -> ProjectConfig:
-        fields = list(config.text_fields)
-        fields.pop(find_index(fields, name, "text field", "reload the page"))
-        return replace(config, text_fields=tuple(fields))
-
-    return _edit(project_dir, expected_sha256, change)
+    return _edit(project_dir, expected_sha256, lambda config: replace(
+        config, text_fields=removed(config.text_fields, name, "text field",
+                                    "reload the page")[0]))

@@ -4,14 +4,15 @@
 
     users:
       alice:
-        password: "scrypt:32768:8:1$…$…"   # werkzeug salted hash, never the password itself
+        password: "scrypt:32768:8:1$…$…"   # a salted hash, never the password itself
         admin: true
         display_name: Alice Martin
 
-Parsing composes the YAML node tree (``yaml.compose`` with the safe loader) and walks it, so
+The file is read with the strict reader of :mod:`ril_dash.strict_yaml` (its own wording kept), so
 every error names the file, the line and the field. User names are 1–64 characters of ASCII
-letters, digits and ``._-@``; passwords are only ever stored as werkzeug salted hashes
-(scrypt or pbkdf2) and checked with :func:`werkzeug.security.check_password_hash`.
+letters, digits and ``._-@``; passwords are only ever stored as salted hashes (scrypt, or
+pbkdf2 in files written by others) in werkzeug's format, made and checked with the standard
+library by :mod:`ril_dash.project.passwords`.
 
 Every change (:meth:`UsersFile.add`, :meth:`~UsersFile.remove`, :meth:`~UsersFile.set_password`)
 is a read-modify-write under a :class:`filelock.FileLock` (``users.yaml.lock`` beside the file),
@@ -28,11 +29,12 @@ from pathlib import Path
 
 import yaml
 from filelock import FileLock, Timeout
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from ril_dash.core.atomic_io import commit_temp, temp_path_for
 from ril_dash.errors import InvalidUsers
+from ril_dash.project.passwords import hash_password, is_valid_hash, verify_password
 from ril_dash.project.sessions import SessionStore
+from ril_dash.strict_yaml import StrictParser, is_null, is_scalar
 
 USERS_FILE = "users.yaml"
 LOCK_TIMEOUT = 30.0
@@ -41,14 +43,10 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 MAX_NAME_LENGTH = 64
 MAX_DISPLAY_NAME_LENGTH = 128
-HASH_METHODS = ("scrypt", "pbkdf2")
 
 _NAME_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}", re.ASCII)
 _HTML_CHARS = set("<>&\"'`/\\")
 _FIELDS = ("password", "admin", "display_name")
-_STR = "tag:yaml.org,2002:str"
-_BOOL = "tag:yaml.org,2002:bool"
-_NULL = "tag:yaml.org,2002:null"
 
 
 def users_path(project_dir: str | os.PathLike) -> Path:
@@ -58,7 +56,7 @@ def users_path(project_dir: str | os.PathLike) -> Path:
 
 @dataclass(frozen=True)
 class User:
-    """One entry of the users file (``password_hash`` is the stored werkzeug hash)."""
+    """One entry of the users file (``password_hash`` is the stored salted hash)."""
 
     name: str
     password_hash: str
@@ -120,10 +118,8 @@ def check_password_policy(name: str, password: object) -> str:
 
 
 def hash_problem(value: str) -> str | None:
-    """Why ``value`` is not a werkzeug salted hash of an accepted method, or None."""
-    method, _, rest = value.partition(":")
-    parts = value.split("$")
-    if method not in HASH_METHODS or len(parts) != 3 or not parts[1] or not parts[2] or not rest:
+    """Why ``value`` is not a salted hash that :func:`verify_password` can check, or None."""
+    if not is_valid_hash(value):
         return ("password must be a salted hash (scrypt:… or pbkdf2:…) written by "
                 "'ril-dash users PROJECT_DIR passwd NAME', never a plain password")
     return None
@@ -135,96 +131,108 @@ _dummy_hash: str | None = None
 def _dummy() -> str:
     global _dummy_hash
     if _dummy_hash is None:
-        _dummy_hash = generate_password_hash("ril-dash dummy password for timing")
+        _dummy_hash = hash_password("ril-dash dummy password for timing")
     return _dummy_hash
 
 
 # -- parsing -------------------------------------------------------------------------------
 
 
-def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
+class _UsersParser(StrictParser):
+    """The strict YAML walker with the users file's own checks and wording."""
 
+    def __init__(self, source: str) -> None:
+        super().__init__(source, InvalidUsers)
 
-def parse_users(text: str, source: str = USERS_FILE) -> dict[str, User]:
-    """Parse and strictly validate a users file; errors name ``source``, the line and the field."""
-
-    def fail(node: yaml.Node | None, field: str, message: str) -> InvalidUsers:
-        where = f"{source} line {_line(node)}" if node is not None else source
-        return InvalidUsers(f"{where}: {field + ': ' if field else ''}{message}")
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
+    def syntax_error(self, exc: yaml.YAMLError) -> str:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{source} line {mark.line + 1}" if mark is not None else source
+        where = f"{self.source} line {mark.line + 1}" if mark is not None else self.source
         problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidUsers(f"{where}: not valid YAML ({problem})") from None
-    if root is None:
-        return {}
-    if not isinstance(root, yaml.MappingNode):
-        raise fail(root, "", "expected a mapping with one key 'users'")
-    users_node = None
-    for key, value in root.value:
-        if not isinstance(key, yaml.ScalarNode) or key.value != "users":
-            raise fail(key, "", f"unknown key {getattr(key, 'value', '?')!r} "
-                                f"(only 'users' is allowed)")
-        if users_node is not None:
-            raise fail(key, "users", "given twice")
-        users_node = value
-    if users_node is None or (isinstance(users_node, yaml.ScalarNode)
-                              and users_node.tag == _NULL):
-        return {}
-    if not isinstance(users_node, yaml.MappingNode):
-        raise fail(users_node, "users", "expected a mapping of user name → settings")
+        return f"{where}: not valid YAML ({problem})"
 
-    users: dict[str, User] = {}
-    for key, entry in users_node.value:
-        if not isinstance(key, yaml.ScalarNode) or key.tag != _STR:
-            raise fail(key, "users", "each user name must be plain text")
-        name = key.value
-        problem = name_problem(name)
-        if problem:
-            raise fail(key, f"users.{name!r}", problem)
-        if name in users:
-            raise fail(key, f"users.{name}", "this user is listed twice")
-        prefix = f"users.{name}"
+    def users(self, root: yaml.Node | None) -> dict[str, User]:
+        if root is None:
+            return {}
+        if not isinstance(root, yaml.MappingNode):
+            self.fail(root, "", "expected a mapping with one key 'users'")
+        users_node = None
+        for key, value in root.value:
+            if not isinstance(key, yaml.ScalarNode) or key.value != "users":
+                self.fail(key, "", f"unknown key {getattr(key, 'value', '?')!r} "
+                                   f"(only 'users' is allowed)")
+            if users_node is not None:
+                self.fail(key, "users", "given twice")
+            users_node = value
+        if users_node is None or (isinstance(users_node, yaml.ScalarNode)
+                                  and is_null(users_node)):
+            return {}
+        if not isinstance(users_node, yaml.MappingNode):
+            self.fail(users_node, "users", "expected a mapping of user name → settings")
+        users: dict[str, User] = {}
+        for key, entry in users_node.value:
+            if not is_scalar(key, "str"):
+                self.fail(key, "users", "each user name must be plain text")
+            name = key.value
+            problem = name_problem(name)
+            if problem:
+                self.fail(key, f"users.{name!r}", problem)
+            if name in users:
+                self.fail(key, f"users.{name}", "this user is listed twice")
+            users[name] = self.user(name, entry, f"users.{name}")
+        return users
+
+    def user(self, name: str, entry: yaml.Node, prefix: str) -> User:
         if not isinstance(entry, yaml.MappingNode):
-            raise fail(entry, prefix, "expected a mapping with password, admin, display_name")
+            self.fail(entry, prefix, "expected a mapping with password, admin, display_name")
         fields: dict[str, yaml.Node] = {}
         for fkey, fvalue in entry.value:
             fname = getattr(fkey, "value", "?")
             if fname not in _FIELDS:
-                raise fail(fkey, prefix, f"unknown field {fname!r} "
-                                         f"(allowed: {', '.join(_FIELDS)})")
+                self.fail(fkey, prefix, f"unknown field {fname!r} "
+                                        f"(allowed: {', '.join(_FIELDS)})")
             if fname in fields:
-                raise fail(fkey, f"{prefix}.{fname}", "given twice")
+                self.fail(fkey, f"{prefix}.{fname}", "given twice")
             fields[fname] = fvalue
         if "password" not in fields:
-            raise fail(entry, f"{prefix}.password", "missing")
+            self.fail(entry, f"{prefix}.password", "missing")
         pw = fields["password"]
-        if not isinstance(pw, yaml.ScalarNode) or pw.tag != _STR:
-            raise fail(pw, f"{prefix}.password", "expected text (a salted hash)")
+        if not is_scalar(pw, "str"):
+            self.fail(pw, f"{prefix}.password", "expected text (a salted hash)")
         problem = hash_problem(pw.value)
         if problem:
-            raise fail(pw, f"{prefix}.password", problem)
+            self.fail(pw, f"{prefix}.password", problem)
         admin = False
         if "admin" in fields:
             node = fields["admin"]
-            if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL:
-                raise fail(node, f"{prefix}.admin", "expected true or false")
-            admin = node.value.lower() in ("true", "yes", "on", "y")
+            if not is_scalar(node, "bool"):
+                self.fail(node, f"{prefix}.admin", "expected true or false")
+            admin = self.scalar(node, f"{prefix}.admin", "true or false")
         display_name = name
         if "display_name" in fields:
             node = fields["display_name"]
-            if not isinstance(node, yaml.ScalarNode) or node.tag != _STR:
-                raise fail(node, f"{prefix}.display_name", "expected text")
+            if not is_scalar(node, "str"):
+                self.fail(node, f"{prefix}.display_name", "expected text")
             problem = display_name_problem(node.value)
             if problem:
-                raise fail(node, f"{prefix}.display_name", problem)
+                self.fail(node, f"{prefix}.display_name", problem)
             display_name = node.value
-        users[name] = User(name, pw.value, admin, display_name)
-    return users
+        return User(name, pw.value, admin, display_name)
+
+
+def parse_users(text: str, source: str = USERS_FILE) -> dict[str, User]:
+    """Parse and strictly validate a users file; errors name ``source``, the line and the field.
+
+    Examples
+    --------
+    >>> parse_users("users:\\n  ana:\\n    password: 'pbkdf2:sha256:1000$s$00'\\n")["ana"].admin
+    False
+    >>> parse_users("users:\\n  ana:\\n    password: x\\n    role: admin\\n", "users.yaml")
+    Traceback (most recent call last):
+    ...
+    ril_dash.errors.InvalidUsers: users.yaml line 4: users.ana: unknown field 'role' ...
+    """
+    parser = _UsersParser(source)
+    return parser.users(parser.compose(text))
 
 
 def dump_users(users: dict[str, User]) -> str:
@@ -291,9 +299,9 @@ class UsersFile:
         if not isinstance(password, str):
             password = ""
         if user is None:
-            check_password_hash(_dummy(), password)
+            verify_password(_dummy(), password)
             return False
-        return check_password_hash(user.password_hash, password)
+        return verify_password(user.password_hash, password)
 
     # -- changes --
 
@@ -306,7 +314,7 @@ class UsersFile:
         problem = display_name_problem(display_name)
         if problem:
             raise InvalidUsers(f"user {name}: {problem}")
-        password_hash = generate_password_hash(password)  # outside the lock: it is slow
+        password_hash = hash_password(password)  # outside the lock: it is slow
         user = User(name, password_hash, bool(admin), display_name)
 
         def change(users: dict[str, User]) -> None:
@@ -333,7 +341,7 @@ class UsersFile:
         if not isinstance(name, str):
             raise InvalidUsers("invalid user name")
         check_password_policy(name, password)
-        password_hash = generate_password_hash(password)
+        password_hash = hash_password(password)
 
         def change(users: dict[str, User]) -> None:
             if name not in users:

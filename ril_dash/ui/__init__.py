@@ -1,1 +1,3 @@
-"""The Dash user interface: the only package that imports dash."""
+"""The Dash user interface and its Flask routes: the only package that imports dash, flask and
+plotly. Pages and routes stay thin; they call :mod:`ril_dash.application`.
+"""

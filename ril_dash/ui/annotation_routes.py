@@ -21,17 +21,19 @@ import dataclasses
 
 from flask import jsonify, request
 
+from ril_dash.application import series_edits
 from ril_dash.core.png import png_data_url
 from ril_dash.errors import EditRefused, StorageError, VersionConflict
+from ril_dash.project.annotation_store import AnnotationState
 from ril_dash.project.annotation_views import (
     overlay_png,
     overlay_thumbnail_pngs,
     plane_summary,
 )
 from ril_dash.project.editing import parse_edit_request
-from ril_dash.project.text_values import fields_json, missing_required, set_text_values
+from ril_dash.project.text_values import fields_json, missing_required
 from ril_dash.ui import access
-from ril_dash.ui.routes import BadRequest, _int, _series, blueprint
+from ril_dash.ui.routes import BadRequest, blueprint, int_arg, series_arg
 from ril_dash.ui.services import get_services
 
 MAX_HIDDEN = 64
@@ -43,7 +45,7 @@ def _data_url(png: bytes | None) -> str:
 
 def _version() -> int | None:
     raw = request.args.get("version")
-    return None if raw in (None, "", "current") else _int("version")
+    return None if raw in (None, "", "current") else int_arg("version")
 
 
 def _style_of(params) -> dict:
@@ -84,6 +86,19 @@ def _summary(series: str, plane: str, version: int | None = None) -> dict:
             **plane_summary(services.project.config, state, plane)}
 
 
+def _change_summary(change: series_edits.SeriesChange, plane: str) -> dict:
+    """The reply's summary from the state a command returned (no second load)."""
+    state = change.state
+    return {"version": state.version, "shown_version": state.version,
+            "can_undo": change.can_undo, "can_redo": change.can_redo,
+            **plane_summary(get_services().project.config, state, plane)}
+
+
+def _overlay_of(state: AnnotationState, plane: str, index: int, style: dict) -> dict:
+    png = overlay_png(get_services().project.config, state, plane, index, **style)
+    return {"index": index, "src": _data_url(png)}
+
+
 def _json_body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -108,15 +123,15 @@ def _storage(error):
 
 @blueprint.get("/annotations")
 def annotations_summary():
-    return jsonify(_summary(_series(), _plane(), _version()))
+    return jsonify(_summary(series_arg(), _plane(), _version()))
 
 
 @blueprint.get("/overlay")
 def overlay():
     services = get_services()
-    series, plane = _series(), _plane()
+    series, plane = series_arg(), _plane()
     state = services.state(series, _version())
-    index = _int("index")
+    index = int_arg("index")
     n = state.bits.shape[("sagittal", "coronal", "axial").index(plane)]
     if not 0 <= index < n:
         raise BadRequest(f"slice {index} is outside 0..{n - 1}")
@@ -127,8 +142,8 @@ def overlay():
 @blueprint.get("/overlay_thumbs")
 def overlay_thumbs():
     services = get_services()
-    series, plane = _series(), _plane()
-    factor = _int("factor", 1)
+    series, plane = series_arg(), _plane()
+    factor = int_arg("factor", 1)
     if not 1 <= factor <= 64:
         raise BadRequest("'factor' must be between 1 and 64")
     state = services.state(series, _version())
@@ -143,17 +158,10 @@ def edit():
     if not isinstance(series, str) or not series:
         raise BadRequest("missing 'series'")
     req = parse_edit_request(body)
-    services = get_services()
-    guard = access.edit_guard(series)
-    user = access.current_user()
-    version = services.editor(series, user, guard).apply(req)
-    if version is not None:
-        services.audit.record(user, "save", series, {"version": version, "tool": req.tool})
-    overlay = overlay_png(services.project.config, services.state(series), req.plane, req.index,
-                          **_style_of(body))
-    return jsonify(changed=version is not None, request=dataclasses.asdict(req),
-                   overlay={"index": req.index, "src": _data_url(overlay)},
-                   **_summary(series, req.plane))
+    change = series_edits.edit_series(get_services(), access.actor(), series, req)
+    return jsonify(changed=change.changed, request=dataclasses.asdict(req),
+                   overlay=_overlay_of(change.state, req.plane, req.index, _style_of(body)),
+                   **_change_summary(change, req.plane))
 
 
 def _history_action(action: str):
@@ -164,30 +172,18 @@ def _history_action(action: str):
     parent = body.get("parent")
     if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int)):
         raise BadRequest("'parent' must be a version number")
-    services = get_services()
-    guard = access.edit_guard(series)
-    user = access.current_user()
-    annotations = services.annotations(series)
-    annotations.refresh()  # another process may have saved versions since
-    if action == "rollback":
-        target = body.get("version")
-        if isinstance(target, bool) or not isinstance(target, int) or \
-                not 0 <= target <= annotations.version:
-            raise BadRequest("'version' must be an existing version number")
-        version = annotations.rollback(target, user, parent=parent, guard=guard)
-    else:
-        version = getattr(annotations, action)(user, parent=parent, guard=guard)
-    if version is not None:
-        services.audit.record(user, action, series, {"version": version})
+    target = body.get("version") if action == "rollback" else None
+    if action == "rollback" and (isinstance(target, bool) or not isinstance(target, int)):
+        raise BadRequest("'version' must be an existing version number")
+    change = series_edits.change_history(get_services(), access.actor(), series, action,
+                                         parent=parent, version=target)
     extra = {}
     index = body.get("index")
     if isinstance(index, int) and not isinstance(index, bool):  # the slice on screen
-        state = services.state(series)
-        n = state.bits.shape[("sagittal", "coronal", "axial").index(plane)]
+        n = change.state.bits.shape[("sagittal", "coronal", "axial").index(plane)]
         if 0 <= index < n:
-            png = overlay_png(services.project.config, state, plane, index, **_style_of(body))
-            extra["overlay"] = {"index": index, "src": _data_url(png)}
-    return jsonify(changed=version is not None, **extra, **_summary(series, plane))
+            extra["overlay"] = _overlay_of(change.state, plane, index, _style_of(body))
+    return jsonify(changed=change.changed, **extra, **_change_summary(change, plane))
 
 
 @blueprint.post("/undo")
@@ -207,13 +203,13 @@ def rollback():
 
 @blueprint.get("/versions")
 def versions():
-    history = get_services().annotations(_series()).versions(limit=_int("limit", 200))
+    history = get_services().annotations(series_arg()).versions(limit=int_arg("limit", 200))
     return jsonify(versions=[dataclasses.asdict(v) for v in history])
 
 
-def _texts_reply(series: str, **extra):
+def _texts_reply(series: str, state: AnnotationState | None = None, **extra):
     services = get_services()
-    state = services.annotations(series).refresh()
+    state = services.annotations(series).refresh() if state is None else state
     config = services.project.config
     return jsonify(version=state.version, texts=state.texts, **extra,
                    missing_required=missing_required(config, state.texts),
@@ -222,7 +218,7 @@ def _texts_reply(series: str, **extra):
 
 @blueprint.get("/texts")
 def texts():
-    return _texts_reply(_series())
+    return _texts_reply(series_arg())
 
 
 @blueprint.post("/texts")
@@ -235,11 +231,5 @@ def save_texts():
         raise BadRequest("'parent' must be a version number")
     if not isinstance(values, dict):
         raise BadRequest("'values' must be an object {field name: value}")
-    services = get_services()
-    guard = access.edit_guard(series)
-    user = access.current_user()
-    version = set_text_values(services.project.config, services.annotations(series), parent,
-                              values, user, guard=guard)
-    if version is not None:
-        services.audit.record(user, "text_change", series, {"version": version})
-    return _texts_reply(series, changed=version is not None)
+    change = series_edits.set_texts(get_services(), access.actor(), series, parent, values)
+    return _texts_reply(series, change.state, changed=change.changed)

@@ -15,6 +15,7 @@ import dash
 from dash import Input, Output, dcc, html
 
 from ril_dash import __version__
+from ril_dash.application.leases import release_leases_of
 from ril_dash.errors import LockHeld, NotLoggedIn, PermissionDenied, RilDashError
 from ril_dash.project.project import Project
 from ril_dash.settings import Settings, data_home
@@ -25,8 +26,7 @@ from ril_dash.ui import (
 )
 from ril_dash.ui.auth import current_user, display_name_of, install_auth, logins_enabled
 from ril_dash.ui.routes import blueprint
-from ril_dash.ui.services import EXTENSION_KEY, Services
-from ril_dash.workflow.schema import Workflow, load_workflow_file, workflow_from_project
+from ril_dash.ui.services import EXTENSION_KEY, Services, services_of_app
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 log = logging.getLogger(__name__)
@@ -99,22 +99,11 @@ def _background_manager(project: Project) -> dash.DiskcacheManager:
     return dash.DiskcacheManager(diskcache.Cache(str(folder)), expire=3600)
 
 
-def load_workflow(project: Project, settings: Settings) -> Workflow | None:
-    """The workflow in force: the file given at run time, else project.yaml's, else None.
-
-    Raises InvalidWorkflow (naming the file, line and field) when it is malformed."""
-    if settings.workflow_file is not None:
-        return load_workflow_file(settings.workflow_file)
-    return workflow_from_project(project.config)
-
-
 def _lease_releaser(server):
     """``on_logout``: give up the series leases of a user who logs out."""
 
     def release(user: str) -> None:
-        release_leases_of = getattr(server.extensions[EXTENSION_KEY], "release_leases_of", None)
-        if release_leases_of is not None:
-            release_leases_of(user)
+        release_leases_of(services_of_app(server), user)
 
     return release
 
@@ -164,9 +153,8 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     app.enable_dev_tools(debug=False, dev_tools_props_check=False)
     settings = settings or Settings(project_dir=project.dir)
     app.server.extensions[EXTENSION_KEY] = Services(
-        project, volume_cache_bytes=settings.volume_cache_bytes,
-        workflow=load_workflow(project, settings), lease_seconds=settings.lease_seconds,
-        workflow_from_project=settings.workflow_file is None)
+        project, workflow_file=settings.workflow_file,
+        volume_cache_bytes=settings.volume_cache_bytes, lease_seconds=settings.lease_seconds)
     install_auth(app.server, project.dir, login_required=settings.login_required,
                  secure_cookies=settings.secure_cookies, on_logout=_lease_releaser(app.server))
     app.server.register_blueprint(blueprint)

@@ -30,38 +30,27 @@ WINDOW_PRESET = "window-preset"
 WINDOW_CENTER = "window-center"
 WINDOW_WIDTH = "window-width"
 
-# ROI manager
-ROI_TABLE = "roi-table"
-ROI_ALERT = "roi-alert"
-ROI_STATUS = "roi-status"
-ROI_SHA = "roi-sha"
-ROI_ADD_NAME = "roi-add-name"
-ROI_ADD_RADLEX = "roi-add-radlex"
-ROI_ADD_COLOR = "roi-add-color"
-ROI_ADD_TYPE = "roi-add-type"
-ROI_ADD_LOCKED = "roi-add-locked"
-ROI_ADD = "roi-add"
-ROI_EDIT_FORM = "roi-edit-form"
-ROI_EDIT_TITLE = "roi-edit-title"
-ROI_EDIT_TARGET = "roi-edit-target"
-ROI_EDIT_NAME = "roi-edit-name"
-ROI_EDIT_RADLEX = "roi-edit-radlex"
-ROI_EDIT_COLOR = "roi-edit-color"
-ROI_EDIT_LOCKED = "roi-edit-locked"
-ROI_EDIT_FIXED = "roi-edit-fixed"
-ROI_EDIT_SAVE = "roi-edit-save"
-ROI_EDIT_CANCEL = "roi-edit-cancel"
-ROI_DELETE_DIALOG = "roi-delete-dialog"
-ROI_DELETE_MESSAGE = "roi-delete-message"
-ROI_DELETE_TARGET = "roi-delete-target"
-ROI_DELETE_TEXT = "roi-delete-text"
-ROI_DELETE_CONFIRM = "roi-delete-confirm"
-ROI_DELETE_CANCEL = "roi-delete-cancel"
-# pattern-matching id types of the per-row buttons: {"type": ..., "roi": name[, "offset": ±1]}
-ROI_EDIT_BUTTON = "roi-edit-button"
-ROI_MOVE_BUTTON = "roi-move-button"
-ROI_DELETE_BUTTON = "roi-delete-button"
+# the /rois page: one list editor per named list of project.yaml (components/list_editor.py)
+ROI_SHA = "roi-sha"  # the SHA-256 of project.yaml the page last saw (shared by the editors)
 ROI_READ_ONLY = "roi-read-only"
+ROI_EDITOR = "roi"  # the prefix of the ROI editor's ids
+TF_EDITOR = "tf"  # the prefix of the text-field editor's ids
+
+
+def editor_id(prefix: str, part: str) -> str:
+    """The id of one part of a list editor: ``"<prefix>-<part>"``.
+
+    Parts: ``table alert status add add-<field> edit-form edit-title edit-target edit-<field>
+    edit-fixed edit-save edit-cancel delete-dialog delete-message delete-target delete-text
+    delete-confirm delete-cancel``, and ``<form>-<field>-field`` around a field shown only for
+    some kinds. The per-row buttons have pattern-matching ids ``{"type": "<prefix>-edit-button"
+    | "<prefix>-move-button" | "<prefix>-delete-button", "item": name[, "offset": ±1]}``.
+
+    >>> editor_id(ROI_EDITOR, "add-name")
+    'roi-add-name'
+    """
+    return f"{prefix}-{part}"
+
 
 # annotation panel
 ANNOT_ROIS = "annot-rois"
@@ -115,35 +104,6 @@ IMPORT_MAPPING = "import-mapping"
 IMPORT_START = "import-start"
 IMPORT_RESULT = "import-result"
 IMPORT_DONE = "import-done"
-
-# text-field manager (a section of the /rois page)
-TF_TABLE = "tf-table"
-TF_ALERT = "tf-alert"
-TF_STATUS = "tf-status"
-TF_ADD_NAME = "tf-add-name"
-TF_ADD_TYPE = "tf-add-type"
-TF_ADD_VALUES = "tf-add-values"
-TF_ADD_VALUES_FIELD = "tf-add-values-field"
-TF_ADD_REQUIRED = "tf-add-required"
-TF_ADD = "tf-add"
-TF_EDIT_BUTTON = "tf-edit-button"
-TF_MOVE_BUTTON = "tf-move-button"
-TF_DELETE_BUTTON = "tf-delete-button"
-TF_EDIT_FORM = "tf-edit-form"
-TF_EDIT_TITLE = "tf-edit-title"
-TF_EDIT_TARGET = "tf-edit-target"
-TF_EDIT_NAME = "tf-edit-name"
-TF_EDIT_VALUES = "tf-edit-values"
-TF_EDIT_VALUES_FIELD = "tf-edit-values-field"
-TF_EDIT_REQUIRED = "tf-edit-required"
-TF_EDIT_SAVE = "tf-edit-save"
-TF_EDIT_CANCEL = "tf-edit-cancel"
-TF_EDIT_FIXED = "tf-edit-fixed"
-TF_DELETE_DIALOG = "tf-delete-dialog"
-TF_DELETE_MESSAGE = "tf-delete-message"
-TF_DELETE_TARGET = "tf-delete-target"
-TF_DELETE_CONFIRM = "tf-delete-confirm"
-TF_DELETE_CANCEL = "tf-delete-cancel"
 
 # workflow board
 WF_REFRESH = "wf-refresh"

@@ -14,14 +14,14 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from ril_dash.ui import access
-from ril_dash.ui.routes import BadRequest, _series, blueprint
+from ril_dash.ui.routes import BadRequest, blueprint, series_arg
 
 ACTIONS = ("renew", "release", "break")
 
 
 @blueprint.get("/lease")
 def lease_status():
-    return jsonify(access.editing_status(_series(), take=False))
+    return jsonify(access.editing_status(series_arg(), take=False))
 
 
 @blueprint.post("/lease")

@@ -37,7 +37,8 @@ class BadRequest(ValueError):
     """A query parameter is missing or malformed."""
 
 
-def _int(name: str, default: int | None = None) -> int:
+def int_arg(name: str, default: int | None = None) -> int:
+    """The whole-number query parameter ``name`` (``default`` when absent, if given)."""
     raw = request.args.get(name)
     if raw is None:
         if default is None:
@@ -60,7 +61,7 @@ def _float(name: str) -> float:
     return value
 
 
-def _series() -> str:
+def series_arg() -> str:
     """The ``series`` query parameter, once the logged-in user may open that series."""
     series = request.args.get("series")
     if not series:
@@ -109,9 +110,10 @@ def _unprocessable(error: Exception):
 
 @blueprint.get("/slice")
 def slice_image() -> Response:
-    series, plane = _series(), request.args.get("plane", "")
+    series, plane = series_arg(), request.args.get("plane", "")
     center, width = _window()
-    png = get_services().slice_png(series, plane, _int("index"), _int("frame", 0), center, width)
+    png = get_services().slice_png(series, plane, int_arg("index"), int_arg("frame", 0), center,
+                                   width)
     body = png_data_url(png)
     response = Response(body, mimetype="text/plain")
     response.headers["Cache-Control"] = "private, max-age=60"
@@ -120,15 +122,15 @@ def slice_image() -> Response:
 
 @blueprint.get("/thumbs")
 def thumbnails() -> Response:
-    series, plane = _series(), request.args.get("plane", "")
+    series, plane = series_arg(), request.args.get("plane", "")
     center, width = _window()
-    factor, pngs = get_services().thumbnails(series, plane, _int("frame", 0), center, width)
+    factor, pngs = get_services().thumbnails(series, plane, int_arg("frame", 0), center, width)
     images = [png_data_url(p) for p in pngs]
     return jsonify(factor=factor, images=images)
 
 
 @blueprint.get("/probe")
 def probe() -> Response:
-    result = get_services().probe(_series(), request.args.get("plane", ""), _int("index"),
-                                  _int("row"), _int("col"), _int("frame", 0))
+    result = get_services().probe(series_arg(), request.args.get("plane", ""), int_arg("index"),
+                                  int_arg("row"), int_arg("col"), int_arg("frame", 0))
     return jsonify(result)

@@ -12,9 +12,10 @@ whose only top-level key is ``workflow:``::
         scientists: {users: [sam], rights: [read, export], assign_to: []}
       admins: [root]                   # may do anything, break locks
 
-Validation is strict, as for project.yaml: unknown keys, wrong types, unknown rights, references
-to pools that do not exist, duplicate users or rights and bad names are all errors
-(:class:`~ril_dash.errors.InvalidWorkflow`) naming the file, the line and the field, e.g.::
+Validation is strict, as for project.yaml (both are read with :mod:`ril_dash.strict_yaml`):
+unknown keys, wrong types, unknown rights, references to pools that do not exist, duplicate users
+or rights and bad names are all errors (:class:`~ril_dash.errors.InvalidWorkflow`) naming the
+file, the line and the field, e.g.::
 
     project.yaml line 12: workflow.pools.reviewers.approve_to: no pool named 'scientist' ...
 
@@ -24,22 +25,25 @@ markup) and are kept exactly as written.
 
 from __future__ import annotations
 
-import difflib
 import os
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NoReturn
+from typing import Protocol
 
 import yaml
 
 from ril_dash.errors import InvalidWorkflow
-from ril_dash.project.schema import _NULL, _TAG, _describe, _Parser, compose_yaml
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ril_dash.project.schema import ProjectConfig
+from ril_dash.strict_yaml import (
+    NULL_NODE,
+    StrictParser,
+    compose_yaml,
+    describe,
+    did_you_mean,
+    is_null,
+)
 
 RIGHTS = ("annotate", "review", "read", "export")
 MAX_NAME_LENGTH = 64
@@ -108,19 +112,15 @@ def _bad_character(name: str) -> str | None:
     return None
 
 
-class _WorkflowParser(_Parser):
-    """The project parser's walker, raising :class:`InvalidWorkflow` instead."""
+class _WorkflowParser(StrictParser):
+    """The strict YAML walker with the readers of a workflow's names and pools."""
 
     def __init__(self, source: str) -> None:
-        super().__init__(source, Path("."))
-
-    def fail(self, node: yaml.Node, path: str, message: str) -> NoReturn:
-        prefix = f"{path}: " if path else ""
-        raise InvalidWorkflow(f"{self.source} line {node.start_mark.line + 1}: {prefix}{message}")
+        super().__init__(source, InvalidWorkflow)
 
     def name(self, node: yaml.Node, path: str, what: str) -> str:
-        if node.tag == _TAG + "null" or (isinstance(node, yaml.ScalarNode) and node.value == ""):
-            self._scalar(node, path, "text")
+        if is_null(node) or (isinstance(node, yaml.ScalarNode) and node.value == ""):
+            self.scalar(node, path, "text")
             self.fail(node, path, f"a {what} name must not be empty; give 1 to "
                                   f"{MAX_NAME_LENGTH} characters")
         value = self.string(node, path, max_len=MAX_NAME_LENGTH)
@@ -150,11 +150,11 @@ class _WorkflowParser(_Parser):
                 self.fail(item, f"{path}.rights[{i}]", f"{right!r} is listed twice; list each "
                                                        f"right once")
             rights.append(right)
-        assign_to = self.names(keys.get("assign_to", _NULL), f"{path}.assign_to", "pool")
+        assign_to = self.names(keys.get("assign_to", NULL_NODE), f"{path}.assign_to", "pool")
         ends: dict[str, str | None] = {}
         for key in ("approve_to", "send_back_to"):
-            value_node = keys.get(key, _NULL)
-            ends[key] = None if value_node.tag == _TAG + "null" else self.name(
+            value_node = keys.get(key, NULL_NODE)
+            ends[key] = None if is_null(value_node) else self.name(
                 value_node, f"{path}.{key}", "pool")
             if ends[key] is not None and "review" not in rights:
                 self.fail(value_node, f"{path}.{key}",
@@ -166,10 +166,8 @@ class _WorkflowParser(_Parser):
     def check_pool(self, node: yaml.Node, path: str, pools: Mapping[str, PoolDef]) -> None:
         name = node.value
         if name not in pools:
-            close = difflib.get_close_matches(str(name), list(pools), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            self.fail(node, path, f"no pool named {name!r}{hint}; the pools are "
-                                  f"{', '.join(pools)}")
+            self.fail(node, path, f"no pool named {name!r}{did_you_mean(name, pools)}; the "
+                                  f"pools are {', '.join(pools)}")
 
     def workflow(self, node: yaml.Node, path: str) -> Workflow:
         keys = self.mapping(node, path, _WORKFLOW_KEYS, ("start_pool", "pools"))
@@ -177,25 +175,25 @@ class _WorkflowParser(_Parser):
         pools_node = keys["pools"]
         if not isinstance(pools_node, yaml.MappingNode) or not pools_node.value:
             self.fail(pools_node, f"{path}.pools", f"expected a mapping of pool names to pools "
-                      f"(analysts: {{users: [...], rights: [...]}}), got {_describe(pools_node)}")
+                      f"(analysts: {{users: [...], rights: [...]}}), got {describe(pools_node)}")
         self.lines[f"{path}.pools"] = pools_node.start_mark.line + 1
         pools: dict[str, PoolDef] = {}
         for key_node, value_node in pools_node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.fail(key_node, f"{path}.pools", f"a pool name must be text, got "
-                                                     f"{_describe(key_node)}")
+                                                     f"{describe(key_node)}")
             pool_path = f"{path}.pools.{key_node.value}"
             name = self.name(key_node, pool_path, "pool")
             if name in pools:
                 self.fail(key_node, pool_path, f"duplicate pool {name!r}; keep only one")
             pools[name] = self.pool(name, value_node, pool_path)
-        admins = self.names(keys.get("admins", _NULL), f"{path}.admins", "admin")
+        admins = self.names(keys.get("admins", NULL_NODE), f"{path}.admins", "admin")
         # references to pools, checked once every pool is known
         self.check_pool(keys["start_pool"], f"{path}.start_pool", pools)
         for (_, pool_node), pool in zip(pools_node.value, pools.values()):
             pool_keys = {k.value: v for k, v in pool_node.value}
             pool_path = f"{path}.pools.{pool.name}"
-            for i, item in enumerate(self.sequence(pool_keys.get("assign_to", _NULL),
+            for i, item in enumerate(self.sequence(pool_keys.get("assign_to", NULL_NODE),
                                                    f"{pool_path}.assign_to")):
                 self.check_pool(item, f"{pool_path}.assign_to[{i}]", pools)
             for key in ("approve_to", "send_back_to"):
@@ -253,14 +251,25 @@ def load_workflow_file(path: str | os.PathLike) -> Workflow:
     return parse_workflow_yaml(text, source_name=str(path))
 
 
-def workflow_from_project(config: ProjectConfig, *,
+class _ProjectLike(Protocol):
+    """What :func:`workflow_from_project` reads of a project's configuration (duck-typed, so
+    this package does not depend on :mod:`ril_dash.project`)."""
+
+    workflow_node: yaml.Node | None
+    source: os.PathLike | None
+
+
+def workflow_from_project(config: _ProjectLike, *,
                           source_name: str | None = None) -> Workflow | None:
     """Validate the ``workflow:`` section kept by the project parser; None if there is none.
+
+    ``config`` is a :class:`ril_dash.project.schema.ProjectConfig` (or anything with its
+    ``workflow_node`` and ``source``).
 
     ``source_name`` defaults to the project file (``config.source``, else ``project.yaml``).
     """
     node = getattr(config, "workflow_node", None)
-    if node is None or node.tag == _TAG + "null":
+    if node is None or is_null(node):
         return None
     if source_name is None:
         source_name = str(config.source) if config.source is not None else "project.yaml"

@@ -3,7 +3,8 @@
 1. Brush stroke in headless Chromium: mouse-up → the new overlay painted on screen; baseline:
    a bare ``fetch`` round trip from the same page.
 2. Durable save of one operation (rasterise + paint + append-only version with fsync) against a
-   bare ``np.savez_compressed`` + ``os.replace`` of the same changed arrays, in the same run.
+   bare ``np.savez_compressed`` + ``os.replace`` of the same changed arrays, in the same run,
+   and the size of each version file on disk.
 3. Undo and redo with the keyboard: key press → the slice's overlay changed on screen.
 4. Statistics of an ROI of about 10^6 voxels; baseline: numpy boolean indexing + the same
    summary over the whole volume.
@@ -95,7 +96,7 @@ def durable_saves(project: Path):
             commits.append(timer() - start)
 
     ann.commit = timed_commit
-    ours, bare, durable, nbytes = [], [], [], 0
+    ours, bare, durable, nbytes, file_sizes = [], [], [], 0, []
     tmp = Path(tempfile.mkdtemp(dir=project))
     rng = np.random.default_rng(3)
     for k in range(SAVES):
@@ -106,7 +107,9 @@ def durable_saves(project: Path):
         start = timer()
         version = editor.apply(req)
         ours.append(timer() - start)
-        record = np.load(ann.folder / "v" / f"{version:08d}.npz")
+        version_file = ann.folder / "v" / f"{version:08d}.npz"
+        file_sizes.append(version_file.stat().st_size)
+        record = np.load(version_file)
         before, after, box = record["before"], record["after"], record["box"]
         nbytes = before.nbytes + after.nbytes
         start = timer()
@@ -124,7 +127,7 @@ def durable_saves(project: Path):
         os.close(fd)
         durable.append(timer() - start)
     shutil.rmtree(tmp)
-    return ours, commits, bare, durable, nbytes
+    return ours, commits, bare, durable, nbytes, file_sizes
 
 
 def statistics_times(project: Path) -> tuple[list[float], list[float], int]:
@@ -229,7 +232,7 @@ def browser_strokes(server) -> tuple[list[float], list[float], list[float], list
 def main() -> None:
     project = make_project()
     figures: dict = {"volume": "512x512x300 int16 CT, 10 ROIs (9 annotated spheres), one ROI per voxel"}
-    ours, commits, bare, durable, nbytes = durable_saves(project)
+    ours, commits, bare, durable, nbytes, file_sizes = durable_saves(project)
     figures["brush stroke applied and durably saved, p50 (ms)"] = round(median(ours) * 1e3, 1)
     figures["  of which the durable save (commit), p50 (ms)"] = round(median(commits) * 1e3, 1)
     figures["  commit p95 (ms)"] = round(percentile(commits, 95) * 1e3, 1)
@@ -240,6 +243,7 @@ def main() -> None:
     figures["ratio commit / bare baseline (p50)"] = round(median(commits) / median(bare), 2)
     figures["ratio commit / durable baseline (p50)"] = round(median(commits) / median(durable), 2)
     figures["changed data per stroke (bytes, before + after)"] = nbytes
+    figures["version file on disk per stroke, p50 (bytes)"] = int(median(file_sizes))
     st_ours, st_base, count = statistics_times(project)
     figures[f"ROI statistics + histogram, {count:,} voxels, p50 (ms)"] = round(median(st_ours) * 1e3, 1)
     figures["baseline numpy boolean indexing + summary, p50 (ms)"] = round(median(st_base) * 1e3, 1)

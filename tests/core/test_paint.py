@@ -8,13 +8,13 @@ import pytest
 from ril_dash.core.paint import (
     Delta,
     Rules,
-    bits_dtype,
     erase_all,
     fill_at,
     fill_holes,
     make_delta,
     morph,
     paint_region,
+    replace_roi,
     roi_mask,
 )
 from ril_dash.core.planes import (
@@ -245,13 +245,50 @@ def test_delta_round_trip_and_serialisation():
     assert make_delta(bits, ((0, 6), (0, 7), (0, 8)), bits.copy()) is None
 
 
-def test_bits_dtype_and_roi_mask():
-    assert [bits_dtype(n) for n in (0, 8, 9, 16, 17, 32, 33, 64)] == [
-        np.uint8, np.uint8, np.uint16, np.uint16, np.uint32, np.uint32, np.uint64, np.uint64]
-    with pytest.raises(ValueError):
-        bits_dtype(65)
+def test_roi_mask_and_bit_range():
     b = np.array([0, 1 << 63, 3], np.uint64)
     assert roi_mask(b, 63).tolist() == [False, True, False]
     with pytest.raises(ValueError):
         paint_region(np.zeros(SHAPE, np.uint8), "axial", 0,
                      np.ones(display_shape(SHAPE, "axial"), bool), 8, ONE)
+
+
+# ---- replace_roi (whole-volume masks, as an import writes them) ----------------------------
+def _bits_with_rois():
+    bits = np.zeros(SHAPE, np.uint8)
+    bits[0:2] = 1          # ROI bit 0
+    bits[2:4] = 2          # ROI bit 1
+    bits[4:6] = 4          # ROI bit 2
+    bits[5, :, :4] |= 1    # bit 0 also overlaps bit 2 here (as after a multi-label edit)
+    return bits
+
+
+def test_replace_roi_one_roi_per_voxel_replaces_others_and_skips_locked():
+    bits = _bits_with_rois()
+    mask = np.zeros(SHAPE, bool)
+    mask[1:5, 0] = True    # over bits 0, 1 and the locked bit 2
+    new, written = replace_roi(bits, 0, mask, Rules("one_roi_per_voxel", locked_bits=0b100))
+    assert written.tolist() == (mask & ((bits & 4) == 0)).tolist()
+    expected = bits & ~np.uint8(1)              # bit 0 cleared everywhere ...
+    expected[written] = 1                       # ... then alone on the written voxels
+    np.testing.assert_array_equal(new, expected)
+    assert np.all(new[4:6] & 4 == 4)            # the locked ROI is untouched
+    assert bits[0, 0, 0] == 1 and new[0, 0, 0] == 0  # the input is not changed
+
+
+def test_replace_roi_multi_label_ors_the_bits():
+    bits = _bits_with_rois()
+    mask = np.zeros(SHAPE, bool)
+    mask[3:5] = True
+    new, written = replace_roi(bits, 0, mask, Rules("multi_label", locked_bits=0b100))
+    np.testing.assert_array_equal(written, mask)
+    np.testing.assert_array_equal(new, np.where(mask, (bits & ~np.uint8(1)) | 1,
+                                                bits & ~np.uint8(1)))
+
+
+def test_replace_roi_refuses_a_locked_target_and_a_wrong_shape():
+    bits = _bits_with_rois()
+    with pytest.raises(EditRefused, match="locked"):
+        replace_roi(bits, 2, np.ones(SHAPE, bool), Rules("multi_label", locked_bits=0b100))
+    with pytest.raises(ValueError, match="mask shape"):
+        replace_roi(bits, 0, np.ones((2, 2, 2), bool), ONE)

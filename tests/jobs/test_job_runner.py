@@ -211,6 +211,7 @@ def _run_stuck(folder: str, job_id: str) -> None:
     run_job(JobStore(folder), job_id, _stuck_work)
 
 
+@pytest.mark.slow  # starts a process and kills it
 def test_a_runner_killed_mid_job_is_found_interrupted(store):
     job = store.create("ana", "export")
     proc = SPAWN.Process(target=_run_stuck, args=(str(store.folder), job.id))

@@ -149,6 +149,7 @@ def _write_progress_forever(folder: str, job_id: str) -> None:
         store.set_progress(job_id, (i % 100) / 100, "x" * (i % 5000), [i, 10**9])
 
 
+@pytest.mark.slow  # starts processes
 def test_a_write_killed_at_any_moment_never_leaves_a_torn_job_file(store, tmp_path):
     job, _ = store.claim(store.create("ana", "export").id)
     for round_ in range(8):
@@ -191,6 +192,7 @@ def _increment(folder: str, job_id: str, times: int) -> None:
         store.create(f"user-{os.getpid()}", "import")
 
 
+@pytest.mark.slow  # starts processes
 def test_two_processes_updating_one_job_lose_no_update(store):
     job = store.create("ana", "export")
     procs = [SPAWN.Process(target=_increment, args=(str(store.folder), job.id, 40))
@@ -257,6 +259,7 @@ def test_a_failing_cleanup_does_not_stop_the_others(store, caplog):
     assert "cleaning up after interrupted job" in caplog.text
 
 
+@pytest.mark.slow  # starts processes
 def test_the_jobs_package_imports_neither_dash_nor_flask():
     """A worker process imports ril_dash.jobs (and the work of the project's jobs) as it is."""
     code = ("import sys, ril_dash.jobs, ril_dash.jobs.project_work; "

@@ -152,6 +152,7 @@ def _export_until_the_second_series_then_hang(project_dir: str, job_id: str) -> 
     run_job(JobStore.for_project(project_dir), job_id, export_work)
 
 
+@pytest.mark.slow  # starts a process and kills it
 def test_a_killed_export_leaves_no_half_written_file(project, tmp_path):
     store = JobStore.for_project(project.dir)
     out = tmp_path / "out"

@@ -7,7 +7,6 @@ import multiprocessing as mp
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -263,6 +262,7 @@ def _race_worker(root: str, p: int, n: int, q) -> None:
     q.put(conflicts)
 
 
+@pytest.mark.slow
 def test_multiprocess_race(tmp_path):
     ctx = mp.get_context("fork")
     q = ctx.Queue()
@@ -288,32 +288,6 @@ def test_multiprocess_race(tmp_path):
             box = random_box(np.random.default_rng(1000 * p + i))
             expected[tuple(slice(a, b) for a, b in box)] ^= np.uint8(1 << p)
     assert np.array_equal(s.load().bits, expected)
-
-
-def test_commit_timing_vs_bare_savez(tmp_path):
-    """Print (not assert) the cost of a 512×512 single-slice stroke against a bare savez."""
-    shape = (512, 512, 40)
-    s = AnnotationStore(tmp_path / "a", checkpoint_every=10_000).series(SID, shape)
-    bits = np.zeros(shape, np.uint8)
-    yy, xx = np.mgrid[:512, :512]
-    times, bare = [], []
-    for i in range(15):
-        after = bits[:, :, 7:8].copy()
-        after[(xx - 100 - 10 * i) ** 2 + (yy - 256) ** 2 < 15 ** 2, 0] |= 1
-        d = Delta(((0, 512), (0, 512), (7, 8)), bits[:, :, 7:8].copy(), after)
-        t0 = time.perf_counter()
-        s.commit(i, d, meta(slices=[{"plane": "axial", "index": 7}]))
-        times.append(time.perf_counter() - t0)
-        bits[:, :, 7:8] = after
-        t0 = time.perf_counter()
-        tmp = tmp_path / "bare.tmp.npz"
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, box=np.zeros((3, 2)), before=d.before, after=d.after)
-        os.replace(tmp, tmp_path / "bare.npz")
-        bare.append(time.perf_counter() - t0)
-    size = Path(s.folder / "v" / "00000015.npz").stat().st_size
-    print(f"\nmedian commit {np.median(times) * 1e3:.1f} ms (file {size} B) vs bare savez_compressed"
-          f" + os.replace {np.median(bare) * 1e3:.1f} ms")
 
 
 # ------------------------------------------------------------------ workflow state and guards

@@ -89,6 +89,7 @@ def test_symlinks_inside_followed_outside_skipped(tmp_path: Path) -> None:
     assert ids == ["A/a.nii.gz", "B/a.nii.gz", "link_in.nii.gz"]
 
 
+@pytest.mark.slow
 def test_ten_thousand_files_without_opening_them(tmp_path: Path) -> None:
     root = tmp_path / "big"
     for p in range(100):

@@ -11,7 +11,6 @@ import pytest
 
 from ril_dash.errors import EditRefused, InvalidProject, VersionConflict
 from ril_dash.project.annotation_store import AnnotationStore
-from ril_dash.project.project import init_project
 from ril_dash.project.roi_editing import (
     DeleteNeedsConfirmation,
     add_roi,
@@ -24,12 +23,6 @@ from ril_dash.project.roi_editing import (
 from ril_dash.project.schema import load_project_config
 
 SHAPE = (6, 5, 4)
-
-
-@pytest.fixture
-def proj(tmp_path):
-    (tmp_path / "images").mkdir()
-    return init_project(tmp_path / "proj", tmp_path / "images", name="Study").dir
 
 
 def yaml_bytes(proj) -> bytes:
@@ -255,3 +248,19 @@ def test_module_does_not_import_dash():
     code = ("import sys, ril_dash.project.roi_editing; "
             "sys.exit(any(m == 'dash' or m.startswith('dash.') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_an_roi_change_keeps_the_workflow_section(proj):
+    """Regression: rewriting project.yaml dropped its ``workflow:`` (the server then ran with
+    no workflow, everyone allowed everything)."""
+    from ril_dash.project.schema import load_project_config
+    from ril_dash.workflow.schema import workflow_from_project
+    from tests.workflow.example import EXAMPLE
+
+    path = proj / "project.yaml"
+    path.write_text(path.read_text() + EXAMPLE)
+    before = workflow_from_project(load_project_config(proj))
+    add_roi(proj, "Kidney", None, "#0000ff")
+    after = workflow_from_project(load_project_config(proj))
+    assert after is not None and after.admins == before.admins == frozenset({"root"})
+    assert after.pools == before.pools and after.start_pool == "analysts"

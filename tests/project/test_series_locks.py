@@ -162,6 +162,7 @@ def _racer(root: str, user: str, rounds: int, record: str, start) -> None:
         got += 1
 
 
+@pytest.mark.slow
 def test_two_processes_never_hold_at_once(tmp_path):
     ctx = mp.get_context("fork")
     record = tmp_path / "holders.txt"
@@ -189,6 +190,7 @@ def _holder_then_sleep(root: str, ready) -> None:
     time.sleep(600)
 
 
+@pytest.mark.slow
 def test_killed_holder_lease_expires(tmp_path):
     ctx = mp.get_context("fork")
     ready = ctx.Event()

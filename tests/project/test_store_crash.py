@@ -18,8 +18,11 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from ril_dash.project.annotation_store import AnnotationStore
+
+pytestmark = pytest.mark.slow  # SIGKILLs writer processes for ~20 s
 
 SHAPE = (6, 5, 4)
 SID = "P9/crash.nii.gz"

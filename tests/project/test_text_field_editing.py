@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from ril_dash.errors import InvalidProject, VersionConflict
-from ril_dash.project.project import init_project
 from ril_dash.project.roi_editing import read_project_yaml
 from ril_dash.project.schema import TextFieldDef, load_project_config
 from ril_dash.project.text_field_editing import (
@@ -15,12 +14,6 @@ from ril_dash.project.text_field_editing import (
     parse_values,
     update_text_field,
 )
-
-
-@pytest.fixture
-def proj(tmp_path):
-    (tmp_path / "images").mkdir()
-    return init_project(tmp_path / "proj", tmp_path / "images", name="Study").dir
 
 
 def yaml_bytes(proj) -> bytes:

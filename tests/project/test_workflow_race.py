@@ -20,6 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from ril_dash.errors import PermissionDenied, TransitionNotAllowed, VersionConflict
 from ril_dash.project.annotation_store import AnnotationStore
@@ -39,6 +40,8 @@ from ril_dash.workflow.machine import (
     transition_label,
 )
 from ril_dash.workflow.schema import parse_workflow_yaml
+
+pytestmark = pytest.mark.slow  # 16 processes race for ~30 s
 
 N_PROCS, N_OPS = 16, 250
 USERS = [f"u{i:02d}" for i in range(N_PROCS)]

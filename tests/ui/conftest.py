@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
+from support import RunningServer
 
 #: true when the full-resolution slice of the current index is on screen *and* the plotly figure
 #: on the page is the one the script configured last (its layout.meta.gen)
@@ -111,6 +112,31 @@ def client_point(page, row: float, col: float) -> tuple[float, float]:
     return x, y
 
 
+NEW_SERIES, NEW_SHAPE = "P1/t1.nii.gz", (8, 8, 3)
+
+
+@pytest.fixture
+def new_project(tmp_path):
+    """The folder of a new project (``init_project``: one example ROI and text field) over one
+    int16 series ``NEW_SERIES`` of shape ``NEW_SHAPE``."""
+    import nibabel as nib
+
+    from ril_dash.project.project import init_project
+
+    (tmp_path / "images" / "P1").mkdir(parents=True)
+    nib.save(nib.Nifti1Image(np.arange(np.prod(NEW_SHAPE), dtype=np.int16).reshape(NEW_SHAPE),
+                             np.eye(4)), tmp_path / "images" / NEW_SERIES)
+    return init_project(tmp_path / "proj", tmp_path / "images", name="New").dir
+
+
+@pytest.fixture
+def new_project_server(new_project):
+    """``ril-dash serve`` of ``new_project`` (no logins)."""
+    server = RunningServer(["serve", str(new_project)])
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def ui():
     """The helpers above, for the test modules (a conftest cannot be imported)."""
@@ -119,4 +145,4 @@ def ui():
         open_viewer=open_viewer, wait_text=wait_text, screen_source=screen_source,
         decode_data_url=decode_data_url, screen_pixels=screen_pixels,
         svg_image_href=svg_image_href, expected_pixels=expected_pixels, press=press,
-        client_point=client_point)
+        client_point=client_point, NEW_SERIES=NEW_SERIES, NEW_SHAPE=NEW_SHAPE)

@@ -19,6 +19,8 @@ from support import RunningServer, layout_texts, project_copy
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.users import UsersFile
 
+pytestmark = pytest.mark.slow  # starts real server processes (serve --login, a WSGI server)
+
 ALICE_DISPLAY = 'Alice "Al" O\'Brien & Co'
 PASSWORDS = {"alice": "alice-secret-1", "bob": "bob-secret-22", "carol": "carol-secret-3"}
 PAGE_PATHS = ["/", "/view", "/rois", "/export", "/workflow", "/audit"]

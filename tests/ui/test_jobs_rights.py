@@ -11,6 +11,8 @@ from support import DashUser, RunningServer, layout_texts
 
 from ril_dash.jobs import CANCELLED, DONE, JobStore
 
+pytestmark = pytest.mark.slow  # starts a real server process for the module
+
 SERIES = ["P1/a.nii.gz", "P2/b.nii.gz"]
 SHAPE = (12, 10, 4)
 AFFINE = np.diag([-1.0, 1.0, 2.0, 1.0])

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from ril_dash.project.series_locks import SeriesLocks
+
+pytestmark = pytest.mark.browser
 
 SERIES = "PHANTOM-003/CT-2026-01-14/delayed.nii.gz"
 

@@ -32,6 +32,8 @@ from ril_dash.project.annotation_store import AnnotationStore, annotated_series
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.series_locks import SeriesLocks
 
+pytestmark = pytest.mark.slow  # starts a real server process for the module
+
 USERS = ("ana", "bob", "rita", "sam", "root", "ada")  # ada: an admin of the users file only
 EVIL_POOL = "<img src=x onerror=alert(1)>"
 EVIL_TEXT = "<script>window.ril_pwned = 1</script><img src=x onerror=\"window.ril_pwned=2\">"

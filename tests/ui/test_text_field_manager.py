@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from support import RunningServer
+from support import EditorTable
 
-from ril_dash.project.project import init_project
 from ril_dash.project.schema import TextFieldDef, load_project_config
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def project_dir(tmp_path):
-    (tmp_path / "images").mkdir()
-    return init_project(tmp_path / "proj", tmp_path / "images", name="Text field test").dir
-
-
-@pytest.fixture
-def server(project_dir):
-    server = RunningServer(["serve", str(project_dir)])
-    yield server
-    server.stop()
-
-
-def wait_names(page, expected: list[str]) -> None:
-    page.wait_for_function(
-        "(expected) => JSON.stringify(Array.from(document.querySelectorAll("
-        "'#tf-table .ril-tf-name')).map(e => e.textContent)) === JSON.stringify(expected)",
-        arg=expected)
+FIELDS = EditorTable("tf")
 
 
 def wait_status(page, text: str) -> None:
     page.wait_for_function(
         "(t) => document.querySelector('#tf-status').textContent === t", arg=text)
-
-
-def row(page, name: str):
-    return page.locator("#tf-table .ril-tf-row").filter(
-        has=page.locator(".ril-tf-name", has_text=name))
 
 
 def choose_type(page, kind: str) -> None:
@@ -52,11 +27,11 @@ def fields(project_dir) -> tuple[TextFieldDef, ...]:
     return load_project_config(project_dir).text_fields
 
 
-def test_add_edit_move_delete_choice_field(page, server, project_dir):
-    page.goto(server.url + "/rois")
-    wait_names(page, ["Image quality"])
+def test_add_edit_move_delete_choice_field(page, new_project_server, new_project):
+    page.goto(new_project_server.url + "/rois")
+    FIELDS.wait_names(page, ["Image quality"])
     quality = TextFieldDef("Image quality", "choice", ("good", "acceptable", "poor"))
-    assert fields(project_dir) == (quality,)
+    assert fields(new_project) == (quality,)
 
     # the values box is only shown for choice types
     assert page.locator("#tf-add-values-field").is_visible()
@@ -66,28 +41,28 @@ def test_add_edit_move_delete_choice_field(page, server, project_dir):
     page.wait_for_selector("#tf-add-values-field", state="visible")
 
     # a choice field without values is refused with an alert, nothing written
-    before = (project_dir / "project.yaml").read_bytes()
+    before = (new_project / "project.yaml").read_bytes()
     page.fill("#tf-add-name", "Phase")
     page.click("#tf-add")
     page.wait_for_selector("#tf-alert .ril-alert-error")
     assert "at least one allowed value" in page.inner_text("#tf-alert")
-    assert (project_dir / "project.yaml").read_bytes() == before
+    assert (new_project / "project.yaml").read_bytes() == before
 
     # add
     page.fill("#tf-add-values", "arterial, venous")
     page.check("#tf-add-required input[type=checkbox]")
     page.click("#tf-add")
-    wait_names(page, ["Image quality", "Phase"])
+    FIELDS.wait_names(page, ["Image quality", "Phase"])
     wait_status(page, "Added Phase.")
     assert page.locator("#tf-alert").inner_text() == ""
-    assert row(page, "Phase").locator(".ril-tf-values").inner_text() == "arterial, venous"
-    assert row(page, "Phase").locator(".ril-tf-required").inner_text() == "yes"
+    assert FIELDS.row(page, "Phase").locator(".ril-tf-values").inner_text() == "arterial, venous"
+    assert FIELDS.row(page, "Phase").locator(".ril-tf-required").inner_text() == "yes"
     phase = TextFieldDef("Phase", "choice", ("arterial", "venous"), True)
-    assert fields(project_dir) == (quality, phase)
+    assert fields(new_project) == (quality, phase)
     assert page.input_value("#tf-add-name") == ""
 
     # edit its values
-    row(page, "Phase").locator(".ril-tf-edit-button").click()
+    FIELDS.row(page, "Phase").locator(".ril-tf-edit-button").click()
     page.wait_for_selector("#tf-edit-form:not([hidden])")
     assert page.input_value("#tf-edit-values") == "arterial, venous"
     assert "type (choice) is fixed" in page.inner_text("#tf-edit-fixed")
@@ -96,24 +71,21 @@ def test_add_edit_move_delete_choice_field(page, server, project_dir):
     wait_status(page, "Saved Phase.")
     page.wait_for_selector("#tf-edit-form[hidden]", state="attached")
     phase = TextFieldDef("Phase", "choice", ("arterial", "portal venous", "delayed"), True)
-    assert fields(project_dir) == (quality, phase)
-    assert row(page, "Phase").locator(".ril-tf-values").inner_text() == (
+    assert fields(new_project) == (quality, phase)
+    assert FIELDS.row(page, "Phase").locator(".ril-tf-values").inner_text() == (
         "arterial, portal venous, delayed")
 
     # move it up
-    row(page, "Phase").locator("[title='Move up']").click()
-    wait_names(page, ["Phase", "Image quality"])
-    assert fields(project_dir) == (phase, quality)
-    assert row(page, "Phase").locator("[title='Move up']").is_disabled()
+    FIELDS.move_to_top(page, "Phase", ["Phase", "Image quality"])
+    assert fields(new_project) == (phase, quality)
 
     # delete it
-    row(page, "Phase").locator(".ril-tf-delete-button").click()
-    page.wait_for_selector("#tf-delete-dialog:not([hidden])")
-    assert "stay in each series' history" in page.inner_text("#tf-delete-message")
+    assert "stay in each series' history" in FIELDS.open_delete(page, "Phase")
+    assert page.locator("#tf-delete-text").is_hidden()  # no word to type
     page.click("#tf-delete-confirm")
-    wait_names(page, ["Image quality"])
+    FIELDS.wait_names(page, ["Image quality"])
     wait_status(page, "Deleted Phase.")
-    assert fields(project_dir) == (quality,)
+    assert fields(new_project) == (quality,)
 
     # a name with HTML is shown as text
     dialogs = []
@@ -123,7 +95,7 @@ def test_add_edit_move_delete_choice_field(page, server, project_dir):
     page.uncheck("#tf-add-required input[type=checkbox]")
     page.fill("#tf-add-name", script)
     page.click("#tf-add")
-    wait_names(page, ["Image quality", script])
+    FIELDS.wait_names(page, ["Image quality", script])
     assert page.locator("#tf-table img").count() == 0 and dialogs == []
-    assert fields(project_dir)[-1] == TextFieldDef(script, "yes_no")
+    assert fields(new_project)[-1] == TextFieldDef(script, "yes_no")
     assert page.js_errors == []

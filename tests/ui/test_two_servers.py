@@ -12,6 +12,8 @@ import pytest
 import requests
 from support import RunningServer, project_copy
 
+pytestmark = pytest.mark.slow  # starts two server processes
+
 PASSWORDS = {"alice": "alice-secret-1", "bob": "bob-secret-22"}
 SERIES = "PHANTOM-001/CT-2026-01-14/arterial.nii.gz"
 

@@ -7,7 +7,7 @@ and the field returns to its saved value.
 
 Developer notes::
 
-    field changed ─► set_text_values(parent = ANNOT_VERSION.version) ─► ANNOT_VERSION (new)
+    field changed ─► series_edits.set_texts(parent = ANNOT_VERSION.version) ─► ANNOT_VERSION (new)
     ANNOT_VERSION ─clientside─► rilAnnotate.sync (the painting layer learns the new version)
 """
 
@@ -74,7 +74,8 @@ def text_fields_section(config: ProjectConfig, texts: dict, *,
     prevent_initial_call=True,
 )
 def save_text(values, meta, info):
-    from ril_dash.project.text_values import missing_required, set_text_values
+    from ril_dash.application.series_edits import set_texts
+    from ril_dash.project.text_values import missing_required
 
     trigger = ctx.triggered_id
     if not trigger or not meta:
@@ -85,23 +86,18 @@ def save_text(values, meta, info):
     series = meta["series"]
     value = ctx.triggered[0]["value"]
     try:
-        guard = access.edit_guard(series)
-        user = access.current_user()
-        annotations = services.annotations(series)
-        parent = (info or {}).get("version", annotations.version)
-        version = set_text_values(services.project.config, annotations, parent,
-                                  {trigger["name"]: value}, user, guard=guard)
-        if version is not None:
-            services.audit.record(user, "text_change", series, {"version": version})
+        who = access.actor()
+        info = info or {}
+        parent = info["version"] if "version" in info else services.annotations(series).version
+        change = set_texts(services, who, series, parent, {trigger["name"]: value})
     except RilDashError as exc:
         return html.Span(str(exc), className="ril-annot-error"), dash.no_update
-    state = services.state(series)
-    missing = missing_required(services.project.config, state.texts)
+    missing = missing_required(services.project.config, change.state.texts)
     note = f"Required: {', '.join(missing)}" if missing else "Saved."
-    if version is None:
+    if not change.changed:
         return note, dash.no_update
-    return note, {"series": series, "version": state.version,
-                  "can_undo": annotations.can_undo, "can_redo": annotations.can_redo,
+    return note, {"series": series, "version": change.state.version,
+                  "can_undo": change.can_undo, "can_redo": change.can_redo,
                   "viewing": None}
 
 

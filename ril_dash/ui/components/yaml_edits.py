@@ -1,10 +1,10 @@
 """What the ROI and text-field editors share: run one project.yaml change and report it.
 
-A change is a function that edits project.yaml through
-:func:`ril_dash.project.roi_editing.edit_project_yaml` (lock, hash check, validation, atomic
-write). :func:`apply_change` runs it, makes this server use the new file, and returns what the
-page shows: the redrawn table, the new file hash, an error alert or a status line. When someone
-else changed the file first, it redraws the table from disk so the user can redo the change.
+A change is an application command of :mod:`ril_dash.application.definitions` (admins only,
+audited; it edits project.yaml under a lock with a hash check, validation and an atomic write,
+and makes this server use the new file). :func:`apply_change` runs it and returns what the page
+shows: the redrawn table, the new file hash, an error alert or a status line. When someone else
+changed the file first, it redraws the table from disk so the user can redo the change.
 """
 
 from __future__ import annotations
@@ -16,14 +16,7 @@ from dash import ctx, html
 
 from ril_dash.errors import RilDashError, VersionConflict
 from ril_dash.project.roi_editing import read_project_yaml
-from ril_dash.project.schema import load_project_config
-from ril_dash.ui import access
 from ril_dash.ui.services import get_services
-
-
-def reload_project(services) -> None:
-    """Make the running server use project.yaml as it is on disk now."""
-    services.project.config = load_project_config(services.project.dir)
 
 
 def error_alert(message: str) -> html.Div:
@@ -40,17 +33,15 @@ def apply_change(action: Callable[[], object], done: str, table: Callable):
     """Run ``action()``; return (table rows, new hash, alert, status) for the page."""
     services = get_services()
     try:
-        access.require_admin("change the project's ROIs and text fields")
         action()
     except VersionConflict as exc:
         try:
             config, sha = read_project_yaml(services.project.dir)
-            reload_project(services)
+            services.reload_config()
         except RilDashError:
             return dash.no_update, dash.no_update, error_alert(str(exc)), None
         return table(config), sha, error_alert(str(exc)), None
     except RilDashError as exc:
         return dash.no_update, dash.no_update, error_alert(str(exc)), None
-    reload_project(services)
     config, sha = read_project_yaml(services.project.dir)
     return table(config), sha, None, done

@@ -11,7 +11,7 @@ Developer notes::
 
     filters / refresh counter / timer ─► board() ─► grid rows + pool cards + counts
     selected row ─► actions_for() ─► action buttons (+ assign targets)
-    action button ─► take_action() ─► transition ─► message + refresh counter
+    action button ─► take_action() ─► application.moves.move_series ─► message + refresh counter
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from dash import (
     html,
 )
 
+from ril_dash.application.moves import move_series
 from ril_dash.errors import PermissionDenied, RilDashError, SeriesNotFound
-from ril_dash.project.workflow_state import board_states, transition
+from ril_dash.project.workflow_state import board_states
 from ril_dash.ui import access, ids
 from ril_dash.ui.pages.project_viewer import GRID_OPTIONS, quick_search
 from ril_dash.ui.services import get_services
@@ -276,14 +277,4 @@ def _selected_series(selected) -> str:
 
 def perform(series: str, action: str, target: Target | None):
     """Take ``action`` on ``series`` for the logged-in user (checked again under the lock)."""
-    services = get_services()
-    if services.workflow is None:
-        raise RilDashError("This project has no workflow.")
-    services.project.get_series(series)
-    user = access.current_user()
-    result = transition(services.annotations(series), access.workflow_for(user), user, action,
-                        target)
-    services.audit.record(user, "transition", series, {"label": result.label,
-                                                       "version": result.version})
-    access.end_lease_unless(series, result.after.owner)
-    return result
+    return move_series(get_services(), access.actor(), series, action, target)

@@ -1,0 +1,54 @@
+"""The rights policy applied to what is stored: a series' workflow state, looked up once.
+
+:mod:`~ril_dash.application.policy` decides from plain values; these helpers fetch the series'
+state from the annotation store (through :class:`~ril_dash.application.services.Services`) and
+raise :class:`~ril_dash.errors.PermissionDenied` with the policy's reason when refused. An id
+that is not a series of the project raises :class:`~ril_dash.errors.SeriesNotFound` before
+anything else is looked at or written.
+"""
+
+from __future__ import annotations
+
+from ril_dash.application import policy
+from ril_dash.application.policy import Actor
+from ril_dash.application.services import Services
+from ril_dash.project.workflow_state import current_state
+from ril_dash.workflow.machine import SeriesState
+
+
+def series_state(services: Services, series: str) -> SeriesState | None:
+    """The workflow state of ``series`` (None when no workflow is in force)."""
+    if services.workflow is None:
+        return None
+    return current_state(services.annotations(series), services.workflow)
+
+
+def may(services: Services, actor: Actor, series: str, right: str) -> bool:
+    """Whether ``actor`` may exercise ``right`` on ``series`` now."""
+    workflow = services.workflow
+    if workflow is None or policy.is_admin(workflow, actor):
+        return True
+    return policy.may(workflow, series_state(services, series), actor, right)
+
+
+def require(services: Services, actor: Actor, series: str, right: str) -> None:
+    """Raise unless ``actor`` may exercise ``right`` on ``series`` (a series of the project)."""
+    services.project.get_series(series)
+    if not may(services, actor, series, right):
+        policy.series_decision(services.workflow, series_state(services, series), actor, right,
+                               series).check()
+
+
+def require_admin(services: Services, actor: Actor, what: str) -> None:
+    """Raise unless ``actor`` is an admin (``what`` names the task in the refusal)."""
+    policy.admin_decision(services.workflow, actor, what).check()
+
+
+def is_admin(services: Services, actor: Actor) -> bool:
+    """Whether ``actor`` is an admin of this project now."""
+    return policy.is_admin(services.workflow, actor)
+
+
+def may_export_any(services: Services, actor: Actor) -> bool:
+    """Whether ``actor`` may export any series at all."""
+    return policy.export_any(services.workflow, actor)
