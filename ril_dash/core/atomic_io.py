@@ -23,20 +23,21 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def temp_path_for(path: str | os.PathLike) -> Path:
-    """Return a fresh temp path beside ``path`` that keeps its full suffix (e.g. ``.nii.gz``).
+def temp_path_for(path: str | os.PathLike, tag: str = "") -> Path:
+    """Return a fresh temp path beside ``path`` that keeps its full suffix (e.g. ``.nii.gz``);
+    ``tag`` goes into its name (so a writer can find its own leftovers after a crash).
 
     Examples
     --------
     >>> folder = Path(tempfile.mkdtemp())
-    >>> p = temp_path_for(folder / "mask.nii.gz")
-    >>> p.name.endswith(".nii.gz") and p.parent == folder
+    >>> p = temp_path_for(folder / "mask.nii.gz", tag="partial-")
+    >>> p.name.startswith(".mask.partial-") and p.name.endswith(".nii.gz") and p.parent == folder
     True
     """
     path = Path(path)
     suffix = "".join(path.suffixes) or ".tmp"
     stem = path.name[: len(path.name) - len(suffix)] if path.suffixes else path.name
-    fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{stem}.{tag}", suffix=suffix, dir=path.parent)
     os.close(fd)
     return Path(name)
 

@@ -10,8 +10,11 @@ Layout of ``out_dir`` (the series folders mirror the dataset)::
     annotations/<series id>.ril/                            with copy_annotations
 
 Masks have the source's first three dimensions, affine, qform/sform codes and zooms. Every file
-is written to a temp file in its folder and renamed, so an interrupted export leaves complete
-files only; nothing is ever written inside the images folder or the annotation store.
+is written to a temp file in its folder (named ``.<name>.ril-partial-<random><suffix>``) and
+renamed, so only complete files ever carry a final name; the temp files a killed export leaves
+behind are removed by :func:`remove_partial_files`, which the next export into the same folder
+runs first (and the job store runs when it finds the export's process dead). Nothing is ever
+written inside the images folder or the annotation store.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import fnmatch
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,10 +37,12 @@ from ril_dash.core.volume import load_volume
 from ril_dash.errors import ExportError, RilDashError
 from ril_dash.project.annotation_store import AnnotationStore, annotated_series
 from ril_dash.project.export_tables import (
+    PARTIAL_TAG,
     POINT_COLUMNS,
     STAT_COLUMNS,
     Table,
     atomic_file,
+    is_partial,
     mapping_table,
     write_csv,
     write_excel,
@@ -46,8 +52,10 @@ from ril_dash.project.history import SUFFIX
 from ril_dash.project.text_values import format_text_value
 
 __all__ = ["ExportReport", "check_output_dir", "export_project", "mask_folder_name",
-           "sanitise_name", "select_series"]
+           "remove_partial_files", "sanitise_name", "select_series"]
 
+#: temp files untouched for this long are leftovers of a killed export (not one still writing)
+STALE_PARTIAL = 300.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _NIFTI_EXT = (".nii.gz", ".nii")
 
@@ -125,6 +133,36 @@ def check_output_dir(project, out_dir: str | os.PathLike) -> Path:
         raise ExportError(f"cannot export into {out}: no write permission on {existing}. "
                           "Choose a folder you can write to, or fix its permissions")
     return out
+
+
+def remove_partial_files(out_dir: str | os.PathLike, min_age: float = 0.0) -> list[Path]:
+    """Remove the temp files and folders a killed export left in ``out_dir`` (top level and its
+    ``masks/``, ``images/`` and ``annotations/`` trees, the only places an export writes) that
+    were last changed ``min_age`` seconds ago or more; return what was removed. Nothing else is
+    touched."""
+    out = Path(out_dir)
+    now = time.time()
+    removed: list[Path] = []
+    if not out.is_dir():
+        return removed
+    candidates = [p for p in out.iterdir() if is_partial(p.name)]
+    for tree in ("masks", "images", "annotations"):
+        if (out / tree).is_dir() and not (out / tree).is_symlink():
+            for folder, dirs, files in os.walk(out / tree):
+                candidates += [Path(folder, n) for n in files + dirs if is_partial(n)]
+                dirs[:] = [d for d in dirs if not is_partial(d)]
+    for path in candidates:
+        try:
+            if now - path.lstat().st_mtime < min_age:
+                continue  # maybe another export into this folder, still writing it
+        except OSError:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def select_series(project, series: str | Iterable[str] = "all") -> tuple[list[str], list]:
@@ -294,8 +332,8 @@ class _Exporter:
             return
         dest = self._within(self.out / "annotations" / f"{series_id}{SUFFIX}")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        temp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
-        trash = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.old")
+        temp = dest.with_name(f".{dest.name}.{PARTIAL_TAG}{uuid.uuid4().hex[:8]}.tmp")
+        trash = dest.with_name(f".{dest.name}.{PARTIAL_TAG}{uuid.uuid4().hex[:8]}.old")
         try:
             shutil.copytree(src, temp, ignore=shutil.ignore_patterns(".lock", ".*.tmp*"))
             if dest.exists():
@@ -354,6 +392,7 @@ def export_project(project, out_dir: str | os.PathLike, *,
     report = ExportReport(out, skipped=list(skipped))
     try:
         out.mkdir(parents=True, exist_ok=True)
+        remove_partial_files(out, min_age=STALE_PARTIAL)  # left by a killed export
     except OSError as exc:
         raise ExportError(f"cannot create the export folder {out}: {exc}") from exc
     annotated = annotated_series(project.config.annotations)

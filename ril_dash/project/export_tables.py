@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ril_dash.core.atomic_io import atomic_write_text, commit_temp, temp_path_for
+from ril_dash.core.atomic_io import commit_temp, temp_path_for
 
-__all__ = ["MAPPING_COLUMNS", "POINT_COLUMNS", "STAT_COLUMNS", "Table", "atomic_file",
-           "mapping_table", "write_csv", "write_excel", "write_mapping"]
+__all__ = ["MAPPING_COLUMNS", "PARTIAL_TAG", "POINT_COLUMNS", "STAT_COLUMNS", "Table",
+           "atomic_file", "is_partial", "mapping_table", "write_csv", "write_excel",
+           "write_mapping"]
 
 STAT_COLUMNS = ("series", "roi", "count", "volume_ml", "mean", "sd", "min", "max", "median",
                 "p5", "p25", "p75", "p95")
@@ -38,6 +39,9 @@ POINT_COLUMNS = ("series", "roi", "radlex", "i", "j", "k", "x_mm", "y_mm", "z_mm
 MAPPING_COLUMNS = ("value", "name", "radlex", "color", "type")
 COMBINED_RULE = "bitwise OR of values"
 _MAX_WIDTH = 60
+#: in the name of every temp file or folder an export writes (".Liver.ril-partial-x1y2.nii.gz"),
+#: so the leftovers of a killed export can be told from anything else and removed
+PARTIAL_TAG = "ril-partial-"
 
 
 @dataclass
@@ -56,7 +60,7 @@ def atomic_file(path: Path, write: Callable[[Path], None]) -> Path:
     ever carry the final name.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = temp_path_for(path)
+    temp = temp_path_for(path, tag=PARTIAL_TAG)
     try:
         write(temp)
         commit_temp(temp, path)
@@ -64,6 +68,19 @@ def atomic_file(path: Path, write: Callable[[Path], None]) -> Path:
         temp.unlink(missing_ok=True)
         raise
     return path
+
+
+def is_partial(name: str) -> bool:
+    """Whether ``name`` is one of an export's temp files (or folders).
+
+    >>> is_partial(".Liver.ril-partial-k2j4x0qa.nii.gz"), is_partial("Liver.nii.gz")
+    (True, False)
+    """
+    return name.startswith(".") and f".{PARTIAL_TAG}" in name
+
+
+def _write_text(path: Path, text: str) -> Path:
+    return atomic_file(path, lambda temp: temp.write_bytes(text.encode("utf-8")))
 
 
 def _cell(value: Any) -> Any:
@@ -77,8 +94,7 @@ def write_csv(path: Path, table: Table) -> Path:
     writer.writerow(table.columns)
     for row in table.rows:
         writer.writerow([_cell(v) for v in row])
-    atomic_write_text(path, buf.getvalue())
-    return path
+    return _write_text(path, buf.getvalue())
 
 
 def mapping_table(rois) -> Table:
@@ -93,7 +109,7 @@ def write_mapping(out_dir: Path, rois) -> list[Path]:
     doc = {"rois": [dict(zip(MAPPING_COLUMNS, row)) for row in table.rows],
            "combined": COMBINED_RULE}
     json_path = out_dir / "mapping.json"
-    atomic_write_text(json_path, json.dumps(doc, indent=2) + "\n")
+    _write_text(json_path, json.dumps(doc, indent=2) + "\n")
     return [json_path, write_csv(out_dir / "mapping.csv", table)]
 
 

@@ -30,6 +30,7 @@ import csv
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,9 +119,12 @@ class SeriesImport:
 
 @dataclass
 class ImportReport:
-    """Per-series results of :func:`import_masks`."""
+    """Per-series results of :func:`import_masks`; ``cancelled`` when it stopped early (then
+    ``series`` holds only the series looked at before, out of ``total``)."""
 
     series: list[SeriesImport]
+    total: int | None = None
+    cancelled: bool = False
 
     @property
     def imported(self) -> list[SeriesImport]:
@@ -412,7 +416,9 @@ def _import_series(project, store: AnnotationStore, series_id: str, masks_dir: P
 
 
 def import_masks(project, masks_dir: str | os.PathLike, *, mapping=None, user: str = "import",
-                 atol: float = 1e-3, series: list[str] | None = None) -> ImportReport:
+                 atol: float = 1e-3, series: list[str] | None = None,
+                 progress: Callable[[int, int, str], None] | None = None,
+                 cancel: Callable[[], bool] | None = None) -> ImportReport:
     """Import the masks under ``masks_dir`` into ``project`` (one new version per series).
 
     Parameters
@@ -428,12 +434,18 @@ def import_masks(project, masks_dir: str | os.PathLike, *, mapping=None, user: s
         Largest allowed difference between a mask's affine and the series' affine.
     series : list of str, optional
         Only these series ids (default: every series of the project).
+    progress : callable, optional
+        ``progress(done, total, series_id)`` after each series.
+    cancel : callable, optional
+        Asked before each series; when it returns True the import stops there
+        (``report.cancelled``): the series imported so far keep their new version, each
+        complete, and the others are not looked at.
 
     Returns
     -------
     ImportReport
-        One :class:`SeriesImport` per series; refused series have ``error`` set and no
-        version was written for them.
+        One :class:`SeriesImport` per series looked at; refused series have ``error`` set and
+        no version was written for them.
 
     Raises
     ------
@@ -446,8 +458,11 @@ def import_masks(project, masks_dir: str | os.PathLike, *, mapping=None, user: s
     table = load_mapping(mapping, project.config.rois) if mapping is not None else None
     store = AnnotationStore(project.config.annotations)
     ids = [s.id for s in project.series] if series is None else list(series)
-    results = []
-    for series_id in ids:
+    report = ImportReport([], total=len(ids))
+    for done, series_id in enumerate(ids, start=1):
+        if cancel is not None and cancel():
+            report.cancelled = True
+            break
         result = SeriesImport(series_id)
         try:
             _import_series(project, store, series_id, masks_dir, table, user, atol, result)
@@ -455,5 +470,7 @@ def import_masks(project, masks_dir: str | os.PathLike, *, mapping=None, user: s
             result.error, result.version = str(exc), None
         except (OSError, ValueError, MemoryError) as exc:
             result.error, result.version = f"{type(exc).__name__}: {exc}", None
-        results.append(result)
-    return ImportReport(results)
+        report.series.append(result)
+        if progress is not None:
+            progress(done, len(ids), series_id)
+    return report

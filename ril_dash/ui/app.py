@@ -8,6 +8,7 @@ Flask blueprint in :mod:`ril_dash.ui.routes`; shared state lives in
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import dash
@@ -60,6 +61,9 @@ def assets_folder(package: Path | None = None) -> Path:
         f"checkout).")
 
 
+log = logging.getLogger(__name__)
+
+
 def _user_header() -> tuple[list, list]:
     """(nav links, user block) of the header for the user of this request."""
     from ril_dash.ui.access import is_admin
@@ -94,6 +98,7 @@ def _shell(project: Project):
                 dcc.Link("Project", href="/", className="ril-nav-link"),
                 dcc.Link("ROIs", href="/rois", className="ril-nav-link"),
                 dcc.Link("Export", href="/export", className="ril-nav-link"),
+                dcc.Link("Jobs", href="/jobs", className="ril-nav-link"),
                 *links,
             ]),
             html.Span(f"v{__version__}", className="ril-version"),
@@ -145,6 +150,18 @@ def _refuse_denied_callbacks(server) -> None:
             error, lambda exc, status=status: (jsonify(error=str(exc)), status))
 
 
+def _interrupt_orphaned_jobs(project: Project) -> None:
+    """At start: jobs left queued or running by a process that died (the previous server, a
+    killed background job) become ``interrupted``, and an export's temp files are removed."""
+    from ril_dash.jobs import JobStore
+    from ril_dash.jobs.project_work import clean_up_interrupted
+
+    try:
+        JobStore.for_project(project.dir).mark_interrupted(cleanup=clean_up_interrupted)
+    except (RilDashError, OSError) as exc:  # a damaged job folder never stops the server
+        log.error("could not check the project's jobs: %s", exc)
+
+
 def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     """Return the Dash app serving ``project``.
 
@@ -176,10 +193,12 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     app.server.before_request(app.server.extensions[EXTENSION_KEY].refresh_config)
 
     _refuse_denied_callbacks(app.server)
+    _interrupt_orphaned_jobs(project)
 
     from ril_dash.ui.pages import (
         audit_page,
         export_page,
+        jobs_page,
         project_viewer,
         roi_manager,
         slice_viewer,
@@ -189,7 +208,8 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     project_viewer.register()
     slice_viewer.register()
     roi_manager.register()
-    export_page.register(project.dir, settings.workflow_file)
+    export_page.register()
+    jobs_page.register()
     workflow_board.register()
     audit_page.register()
     app.layout = lambda: _shell(project)  # per request: the header shows the user

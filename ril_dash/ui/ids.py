@@ -140,6 +140,20 @@ AUDIT_SINCE = "audit-since"
 AUDIT_GRID = "audit-grid"
 AUDIT_COUNT = "audit-count"
 
+# jobs: the /jobs page, and the job parts of the export page and of the import form
+JOBS_TABLE = "jobs-table"
+JOBS_TIMER = "jobs-timer"
+JOBS_REFRESH = "jobs-refresh"
+JOBS_MESSAGE = "jobs-message"
+JOBS_CANCEL = "jobs-cancel"  # pattern-matching id type: {"type": JOBS_CANCEL, "job": job id}
+JOBS_CANCEL_DONE = "jobs-cancel-done"
+JOBS_EMPTY = "jobs-empty"
+EXPORT_JOB = "export-job"
+IMPORT_JOB = "import-job"
+IMPORT_PROGRESS = "import-progress"
+IMPORT_STATUS = "import-status"
+IMPORT_CANCEL = "import-cancel"
+
 #: The ids the browser scripts look up, by the names they use (``rilPage.el("graph")`` in
 #: ``assets/ril.js``). The slice viewer writes this table into its page (the ``data-ril-config``
 #: attribute of its root element), so the scripts spell no id themselves.

@@ -437,8 +437,8 @@ def test_forged_callbacks_are_refused(project, users, store, tmp_path):
         "parent": version}).status_code == 200
     version += 1
     assert not stored(project, store, S_FORGE)[1].any()
-    for user in (ana, sam):
-        reply = user.callback("import-result.children", [("import-start", "n_clicks", 1)],
+    for user in (ana, sam):  # the import is a background callback (a job): run it to its end
+        reply = user.background("import-result.children", [("import-start", "n_clicks", 1)],
                               [("import-dir", "value", str(tmp_path / "masks-out" / "masks")),
                                ("import-mapping", "value",
                                 str(tmp_path / "masks-out" / "mapping.json"))])
@@ -448,7 +448,7 @@ def test_forged_callbacks_are_refused(project, users, store, tmp_path):
     assert stored(project, store, S_FORGE)[0] == version
     assert not stored(project, store, S_FORGE)[1].any()
     # the admin may: the same request imports the masks back (so the refusals were real)
-    reply = root.callback("import-result.children", [("import-start", "n_clicks", 1)],
+    reply = root.background("import-result.children", [("import-start", "n_clicks", 1)],
                           [("import-dir", "value", str(tmp_path / "masks-out" / "masks")),
                            ("import-mapping", "value",
                             str(tmp_path / "masks-out" / "mapping.json"))])

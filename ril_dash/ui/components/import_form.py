@@ -5,15 +5,32 @@ mask per ROI, a combined bitwise mask, or label maps with a value → ROI mappin
 to the series by their relative path. Each series gets one new version with provenance
 "import"; locked ROIs are never changed; a series whose masks do not fit its geometry is
 refused with the reason, and the others are still imported.
+
+The import is a job (:mod:`ril_dash.jobs`), run in a Dash background callback with a progress
+bar; Cancel stops it between series (those imported so far keep their complete new version).
+It is listed on the Jobs page too.
 """
 
 from __future__ import annotations
 
-from dash import Input, Output, State, callback, dcc, html
+import dash
+from dash import State, dcc, html
 
-from ril_dash.errors import RilDashError
+from ril_dash.errors import PermissionDenied, RilDashError
+from ril_dash.jobs.project_work import IMPORT, import_params
 from ril_dash.ui import access, ids
+from ril_dash.ui.auth import user_of_cookies
+from ril_dash.ui.components.job_views import (
+    JobControls,
+    job_store,
+    outcome,
+    run_in_background,
+)
 from ril_dash.ui.services import get_services
+
+CONTROLS = JobControls(IMPORT, start=ids.IMPORT_START, cancel=ids.IMPORT_CANCEL,
+                       progress=ids.IMPORT_PROGRESS, status=ids.IMPORT_STATUS,
+                       job=ids.IMPORT_JOB, result=ids.IMPORT_RESULT)
 
 
 def import_section() -> html.Div:
@@ -28,36 +45,27 @@ def import_section() -> html.Div:
         html.Label("Mapping file (optional: mapping.json or a CSV of value,name)",
                    htmlFor=ids.IMPORT_MAPPING),
         dcc.Input(id=ids.IMPORT_MAPPING, className="ril-search ril-wide", debounce=False),
-        html.Div(html.Button("Import", id=ids.IMPORT_START, className="ril-button",
-                             n_clicks=0), className="ril-button-row"),
-        dcc.Loading(html.Div(id=ids.IMPORT_RESULT), type="dot"),
+        *CONTROLS.layout("Import"),
     ])
 
 
-@callback(
-    Output(ids.IMPORT_RESULT, "children"),
-    Input(ids.IMPORT_START, "n_clicks"),
-    State(ids.IMPORT_DIR, "value"), State(ids.IMPORT_MAPPING, "value"),
-    prevent_initial_call=True,
-)
-def run_import(_clicks, folder, mapping):
-    from ril_dash.project.import_masks import import_masks
-
+@CONTROLS.callbacks([State(ids.IMPORT_DIR, "value"), State(ids.IMPORT_MAPPING, "value")])
+def run_import(set_progress, _clicks, folder, mapping):
+    """Check that the user is an admin, create the import job and run it here."""
     if not folder or not str(folder).strip():
         return html.Div("Choose the folder holding the masks.", className="ril-alert "
                         "ril-alert-error")
-    services = get_services()
     try:
-        user = access.require_admin("import masks")
-        report = import_masks(services.project, str(folder).strip(),
-                              mapping=(mapping or "").strip() or None, user=user)
-        services.audit.record(user, "import", None, {"folder": str(folder).strip(),
-                                                     "series": len(report.imported)})
-    except (RilDashError, OSError) as exc:
+        # ---- rights (moves to ril_dash.application) ----------------------------------------
+        user = user_of_cookies(dash.callback_context.cookies)
+        if user is None:
+            raise PermissionDenied("Log in first.")
+        if not access.is_admin(user):
+            raise PermissionDenied(f"Only an administrator may import masks; {user} is not one.")
+        # ---------------------------------------------------------------------------------------
+        job = job_store().create(user, IMPORT, import_params(
+            get_services().project.dir, str(folder).strip(), (mapping or "").strip() or None))
+    except RilDashError as exc:
         return html.Div(str(exc), className="ril-alert ril-alert-error")
-    lines = [html.Div(f"Imported masks into {len(report.imported)} series; "
-                      f"{len(report.errors)} refused; {len(report.missing)} had no masks.",
-                      className="ril-alert ril-alert-ok", id=ids.IMPORT_DONE)]
-    lines += [html.Div(s.describe(), className="ril-alert ril-alert-" +
-                       ("error" if s.error else "ok")) for s in report.series if s.source]
-    return lines
+    return outcome(run_in_background(job, set_progress), done_id=ids.IMPORT_DONE)
+

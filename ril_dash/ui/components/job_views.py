@@ -1,0 +1,192 @@
+"""Jobs in the UI: the project's job store, running a job from a background callback, cancel
+with its rights check, and how a job's outcome reads (export page, import form, Jobs page).
+
+Developer notes::
+
+    background callback (a process forked from the request's thread: Flask's app context is
+    copied with it, so get_services() works there; dash.get_app() would not do, it answers
+    the last Dash app built in the process)
+      ├─ rights check (cookies) ─► job_store().create(owner, kind, params)   [server-made params]
+      └─ run_in_background(job, set_progress) ─► run_job(store, id, WORK[kind])
+             report_progress ─► store (≤ 4 / s) and ─► set_progress (value, max, text, job id)
+    Cancel (export page / import form / Jobs page) ─► cancel_job(id): owner or admin ─► store
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dash import Input, Output, State, callback, dcc, html
+
+from ril_dash.errors import PermissionDenied
+from ril_dash.jobs import (
+    CANCELLED,
+    DAMAGED,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    Job,
+    JobNotFound,
+    JobStore,
+    run_job,
+)
+from ril_dash.jobs.project_work import EXPORT, IMPORT, WORK
+from ril_dash.ui import access
+from ril_dash.ui.auth import current_user
+from ril_dash.ui.services import get_services
+
+
+def job_store() -> JobStore:
+    """The job store of the project this server serves."""
+    return JobStore.for_project(get_services().project.dir)
+
+
+def run_in_background(job: Job, set_progress) -> Job:
+    """Run ``job`` here (a background callback's process), mirroring its progress into the
+    page's progress outputs ``(value, max, text, job id)``; return the job as it ended."""
+
+    def mirror(progress) -> None:
+        fraction, message, counts = progress
+        value, total = counts if counts else (fraction, 1)
+        set_progress((str(value), str(max(total, 1)), message, job.id))
+
+    set_progress(("0", "1", "starting…", job.id))
+    return run_job(job_store(), job.id, WORK[job.kind], on_progress=mirror)
+
+
+def cancel_job(job_id: str) -> Job:
+    """Ask job ``job_id`` to stop, for the logged-in user; PermissionDenied (403) unless they
+    own it or are an admin."""
+    user = current_user()
+    store = job_store()
+    job = store.get(job_id)
+    # ---- rights (moves to ril_dash.application) --------------------------------------------
+    if job.owner != user and not access.is_admin(user):
+        raise PermissionDenied(f"{user} may not cancel a job of {job.owner or 'another user'}: "
+                               f"only its owner or an administrator may.")
+    # -------------------------------------------------------------------------------------------
+    return store.request_cancel(job_id)
+
+
+def cancel_started(kind: str, job_id: str | None) -> str:
+    """A page's Cancel: stop the job of ``kind`` the page started (``job_id``), or, when pressed
+    before the page learnt its id, the user's newest queued or running job of that kind.
+    Returns what to tell the user (PermissionDenied for someone else's job)."""
+    if not job_id:
+        job = next((j for j in job_store().list(owner=current_user())
+                    if j.kind == kind and j.active), None)
+        job_id = job.id if job is not None else None
+    if not job_id:
+        return "nothing to cancel"
+    try:
+        cancel_job(job_id)
+    except JobNotFound as exc:
+        return str(exc)
+    return "cancel requested"
+
+
+@dataclass(frozen=True)
+class JobControls:
+    """The job controls of a page (ids): start and Cancel buttons, progress bar, status line,
+    the store of the started job's id and the result area; for jobs of ``kind``."""
+
+    kind: str
+    start: str
+    cancel: str
+    progress: str
+    status: str
+    job: str
+    result: str
+
+    def layout(self, label: str) -> list:
+        return [
+            html.Div(className="ril-button-row", children=[
+                html.Button(label, id=self.start, className="ril-button", n_clicks=0),
+                html.Button("Cancel", id=self.cancel, className="ril-button", n_clicks=0,
+                            disabled=True)]),
+            html.Progress(id=self.progress, value="0", max="1", className="ril-progress"),
+            html.Div(id=self.status, className="ril-muted"),
+            dcc.Store(id=self.job),
+            html.Div(id=self.result),
+        ]
+
+    def callbacks(self, states: list[State]):
+        """Register the Cancel button and return the decorator of the start button: a
+        background callback ``fn(set_progress, n_clicks, *states) -> result children`` with
+        the button disabled (and Cancel enabled) while it runs, and the progress outputs
+        ``(value, max, status text, job id)`` that :func:`run_in_background` sets."""
+
+        @callback(Output(self.status, "title"), Input(self.cancel, "n_clicks"),
+                  State(self.job, "data"), prevent_initial_call=True)
+        def cancel_job_of_page(_clicks, job_id):
+            return cancel_started(self.kind, job_id)
+
+        return callback(
+            Output(self.result, "children"), Input(self.start, "n_clicks"), *states,
+            background=True,
+            running=[(Output(self.start, "disabled"), True, False),
+                     (Output(self.cancel, "disabled"), False, True)],
+            progress=[Output(self.progress, "value"), Output(self.progress, "max"),
+                      Output(self.status, "children"), Output(self.job, "data")],
+            interval=500,
+            prevent_initial_call=True,
+        )
+
+
+# -- how an outcome reads ----------------------------------------------------------------------
+def _alert(text: str, kind: str, **kw) -> html.Div:
+    return html.Div(text, className=f"ril-alert ril-alert-{kind}", **kw)
+
+
+def _with_id(done_id: str | None) -> dict:
+    return {"id": done_id} if done_id else {}
+
+
+def export_lines(result: dict, done_id: str | None = None) -> list:
+    """An export's result: counts and folder, cancel note, series left out or skipped."""
+    lines = [_alert(f"Exported {result['series']} series ({result['masks']} mask files) to "
+                    f"{result['folder']}.", "ok", **_with_id(done_id))]
+    if result.get("cancelled"):
+        lines.append(_alert("Cancelled: the series exported so far are complete (with their "
+                            "tables); the rest were not exported.", "warning"))
+    if result.get("empty"):
+        lines.append(html.Div(f"{result['empty']} series without annotations were left out.",
+                              className="ril-muted"))
+    for series_id, reason in result.get("skipped", []):
+        lines.append(_alert(f"Skipped {series_id}: {reason}", "warning ril-skipped"))
+    more = result.get("skipped_total", 0) - len(result.get("skipped", []))
+    if more > 0:
+        lines.append(html.Div(f"… and {more} more skipped series.", className="ril-muted"))
+    return lines
+
+
+def import_lines(result: dict, done_id: str | None = None) -> list:
+    """An import's result: counts, cancel note, one line per series whose masks were found."""
+    lines = [_alert(f"Imported masks into {result['imported']} series; "
+                    f"{result['refused_total']} refused; {result['missing']} had no masks.",
+                    "ok", **_with_id(done_id))]
+    if result.get("cancelled"):
+        lines.append(_alert(f"Cancelled after {result['looked_at']} of {result['total']} "
+                            f"series: the series imported so far each have a complete new "
+                            f"version; the others were not imported.", "warning"))
+    lines += [_alert(text, "ok" if ok else "error") for text, ok in result.get("series", [])]
+    more = result.get("series_total", 0) - len(result.get("series", []))
+    if more > 0:
+        lines.append(html.Div(f"… and {more} more series.", className="ril-muted"))
+    return lines
+
+
+RESULT_LINES = {EXPORT: export_lines, IMPORT: import_lines}
+
+
+def outcome(job: Job, done_id: str | None = None) -> list:
+    """What to show of a finished job (nothing while it is queued or running)."""
+    if job.state in (DONE, CANCELLED) and job.result is not None and job.kind in RESULT_LINES:
+        return RESULT_LINES[job.kind](job.result, done_id)
+    if job.state == CANCELLED:
+        return [_alert(job.message or "Cancelled.", "warning")]
+    if job.state in (FAILED, DAMAGED):
+        return [_alert(job.error or "Failed.", "error")]
+    if job.state == INTERRUPTED:
+        return [_alert(job.error or "Interrupted.", "warning")]
+    return []
