@@ -73,7 +73,7 @@ def test_import_masks_cli(tmp_path):
 
     (entry,) = AuditLog.for_project(project.dir).read(action="import")
     assert entry["user"] == getpass.getuser()
-    assert entry["detail"] == {"folder": str(masks), "series": 1}
+    assert entry["detail"] == {"folder": str(masks), "series": 1, "cancelled": False}
     (version,) = AnnotationStore(project.config.annotations).series(
         "P1/a.nii.gz", SHAPE).versions()
     assert version.user == getpass.getuser()

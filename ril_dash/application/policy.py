@@ -145,5 +145,5 @@ def job_decision(workflow: Workflow | None, actor: Actor, owner: str, what: str)
     admins may."""
     if actor.user == owner or is_admin(workflow, actor):
         return ALLOWED
-    return Decision(False, f"Only {owner}, who started this job, or an administrator may "
-                           f"{what} it.")
+    return Decision(False, f"{actor.user} may not {what} a job of {owner or 'another user'}: "
+                           f"only its owner or an administrator may.")

@@ -87,11 +87,15 @@ def export_series(services: Services, actor: Actor, out_dir: str | os.PathLike, 
 
 
 def import_mask_folder(services: Services, actor: Actor, masks_dir: str | os.PathLike, *,
-                       mapping: str | os.PathLike | None = None) -> ImportReport:
+                       mapping: str | os.PathLike | None = None,
+                       progress: Callable[[int, int, str], None] | None = None,
+                       cancel: Callable[[], bool] | None = None) -> ImportReport:
     """Import the masks under ``masks_dir`` (admins only) as one version per series, in the
-    actor's name, and audit it."""
+    actor's name, and audit it (see :func:`ril_dash.project.import_masks.import_masks`)."""
     rights.require_admin(services, actor, "import masks")
-    report = import_masks(services.project, masks_dir, mapping=mapping, user=actor.user)
+    report = import_masks(services.project, masks_dir, mapping=mapping, user=actor.user,
+                          progress=progress, cancel=cancel)
     services.audit.record(actor.user, "import", None, {"folder": str(masks_dir),
-                                                       "series": len(report.imported)})
+                                                       "series": len(report.imported),
+                                                       "cancelled": report.cancelled})
     return report

@@ -15,12 +15,13 @@ from flask import has_request_context, request
 from ril_dash.application import leases, policy, rights
 from ril_dash.application.policy import Actor
 from ril_dash.project.series_locks import Lease
-from ril_dash.ui.auth import current_user, users_admin
+from ril_dash.errors import NotLoggedIn
+from ril_dash.ui.auth import current_user, user_of_cookies, users_admin
 from ril_dash.ui.services import get_services
 from ril_dash.workflow.machine import SeriesState
 from ril_dash.workflow.schema import Workflow
 
-__all__ = ["actor", "break_lease", "client_host", "current_user", "edit_guard",
+__all__ = ["actor", "actor_of_cookies", "break_lease", "client_host", "current_user",
            "editing_status", "is_admin", "may", "may_export_any", "release_lease", "require",
            "require_admin", "series_state", "workflow_for"]
 
@@ -34,6 +35,16 @@ def actor(user: str | None = None) -> Actor:
     """The acting user of this request (or ``user``), as the application layer takes it."""
     user = current_user() if user is None else user
     return Actor(user, users_admin(user), client_host())
+
+
+def actor_of_cookies(cookies) -> Actor:
+    """The acting user named by a request's cookies, for code that runs outside the request (a
+    Dash background callback: pass ``dash.callback_context.cookies``); NotLoggedIn without a
+    live session."""
+    user = user_of_cookies(cookies)
+    if user is None:
+        raise NotLoggedIn("Log in first.")
+    return Actor(user, users_admin(user), "background")
 
 
 def is_admin(user: str | None = None) -> bool:
@@ -75,11 +86,6 @@ def require_admin(what: str) -> str:
 def may_export_any(user: str | None = None) -> bool:
     """Whether ``user`` may export at all (admin, no workflow, or a pool with ``export``)."""
     return rights.may_export_any(get_services(), actor(user))
-
-
-def edit_guard(series: str):
-    """:func:`ril_dash.application.leases.edit_guard` for the logged-in user."""
-    return leases.edit_guard(get_services(), actor(), series)
 
 
 def editing_status(series: str, *, take: bool) -> dict:

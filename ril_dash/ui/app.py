@@ -154,7 +154,7 @@ def _interrupt_orphaned_jobs(project: Project) -> None:
     """At start: jobs left queued or running by a process that died (the previous server, a
     killed background job) become ``interrupted``, and an export's temp files are removed."""
     from ril_dash.jobs import JobStore
-    from ril_dash.jobs.project_work import clean_up_interrupted
+    from ril_dash.application.jobs import clean_up_interrupted
 
     try:
         JobStore.for_project(project.dir).mark_interrupted(cleanup=clean_up_interrupted)

@@ -120,5 +120,5 @@ def test_a_job_is_its_owners_and_the_admins(user, admin, allowed):
     decision = job_decision(WF, Actor(user, admin), "ana", "cancel")
     assert decision.allowed is allowed
     if not allowed:
-        assert decision.reason == ("Only ana, who started this job, or an administrator may "
-                                   "cancel it.")
+        assert decision.reason == ("bob may not cancel a job of ana: only its owner or an "
+                                   "administrator may.")

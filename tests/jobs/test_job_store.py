@@ -261,8 +261,8 @@ def test_a_failing_cleanup_does_not_stop_the_others(store, caplog):
 
 @pytest.mark.slow  # starts processes
 def test_the_jobs_package_imports_neither_dash_nor_flask():
-    """A worker process imports ril_dash.jobs (and the work of the project's jobs) as it is."""
-    code = ("import sys, ril_dash.jobs, ril_dash.jobs.project_work; "
+    """A worker process imports ril_dash.jobs (and the application layer's job work) as it is."""
+    code = ("import sys, ril_dash.jobs, ril_dash.application.jobs; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dash', 'flask')); "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -225,11 +225,14 @@ STUCK_JOB = """
 import sys, threading
 from pathlib import Path
 from ril_dash.jobs import JobStore, run_job
-from ril_dash.jobs.project_work import EXPORT, export_params
+from ril_dash.application.jobs import EXPORT, export_params, open_services
+from ril_dash.application.policy import Actor
 
 store = JobStore.for_project(sys.argv[1])
 out = Path(sys.argv[2])
-job = store.create("local", EXPORT, export_params(sys.argv[1], out, "all", ["per_roi"]))
+services = open_services({"project_dir": sys.argv[1]})
+job = store.create("local", EXPORT, export_params(services, Actor("local", True), out, "all",
+                                                  ["per_roi"]))
 
 def work(job, report_progress, cancelled):
     (out / "masks" / "P05").mkdir(parents=True)

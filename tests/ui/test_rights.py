@@ -552,8 +552,8 @@ def test_export_follows_the_export_right_and_stays_in_the_exports_folder(project
     # ana has no export right: the page says so, a forged export is refused
     assert layout_texts(ana.page("/export")) == [
         "Export masks and tables", "Your pools have no export right; ask an administrator."]
-    assert export(ana, "ana-out") == ("ana may export no series now: no series is in a pool "
-                                      "whose members may export.")
+    assert export(ana, "ana-out") == ("ana may not export: none of their pools has the export "
+                                      "right; ask an administrator.")
     assert not (exports / "ana-out").exists()
 
     # no folder outside <project>/exports/

@@ -16,16 +16,10 @@ from __future__ import annotations
 import dash
 from dash import State, dcc, html
 
-from ril_dash.errors import PermissionDenied, RilDashError
-from ril_dash.jobs.project_work import IMPORT, import_params
+from ril_dash.application.jobs import IMPORT, start_import
+from ril_dash.errors import RilDashError
 from ril_dash.ui import access, ids
-from ril_dash.ui.auth import user_of_cookies
-from ril_dash.ui.components.job_views import (
-    JobControls,
-    job_store,
-    outcome,
-    run_in_background,
-)
+from ril_dash.ui.components.job_views import JobControls, outcome, run_in_background
 from ril_dash.ui.services import get_services
 
 CONTROLS = JobControls(IMPORT, start=ids.IMPORT_START, cancel=ids.IMPORT_CANCEL,
@@ -56,16 +50,9 @@ def run_import(set_progress, _clicks, folder, mapping):
         return html.Div("Choose the folder holding the masks.", className="ril-alert "
                         "ril-alert-error")
     try:
-        # ---- rights (moves to ril_dash.application) ----------------------------------------
-        user = user_of_cookies(dash.callback_context.cookies)
-        if user is None:
-            raise PermissionDenied("Log in first.")
-        if not access.is_admin(user):
-            raise PermissionDenied(f"Only an administrator may import masks; {user} is not one.")
-        # ---------------------------------------------------------------------------------------
-        job = job_store().create(user, IMPORT, import_params(
-            get_services().project.dir, str(folder).strip(), (mapping or "").strip() or None))
+        who = access.actor_of_cookies(dash.callback_context.cookies)
+        job = start_import(get_services(), who, str(folder).strip(),
+                           (mapping or "").strip() or None)
     except RilDashError as exc:
         return html.Div(str(exc), className="ril-alert ril-alert-error")
     return outcome(run_in_background(job, set_progress), done_id=ids.IMPORT_DONE)
-

@@ -1,15 +1,17 @@
-"""Jobs in the UI: the project's job store, running a job from a background callback, cancel
-with its rights check, and how a job's outcome reads (export page, import form, Jobs page).
+"""Jobs in the UI: running a job from a background callback, a page's Cancel, and how a job's
+outcome reads (export page, import form, Jobs page). Starting, cancelling and listing jobs are
+application commands (:mod:`ril_dash.application.jobs`).
 
 Developer notes::
 
     background callback (a process forked from the request's thread: Flask's app context is
     copied with it, so get_services() works there; dash.get_app() would not do, it answers
     the last Dash app built in the process)
-      ├─ rights check (cookies) ─► job_store().create(owner, kind, params)   [server-made params]
-      └─ run_in_background(job, set_progress) ─► run_job(store, id, WORK[kind])
+      ├─ actor_of_cookies ─► application.jobs.start_export / start_import (rights, job)
+      └─ run_in_background(job, set_progress) ─► run_job(store, id, work_for(kind, services))
              report_progress ─► store (≤ 4 / s) and ─► set_progress (value, max, text, job id)
-    Cancel (export page / import form / Jobs page) ─► cancel_job(id): owner or admin ─► store
+    Cancel (export page / import form / Jobs page) ─► application.jobs.cancel_job (owner or
+        admin, audited) ─► store
 """
 
 from __future__ import annotations
@@ -18,27 +20,11 @@ from dataclasses import dataclass
 
 from dash import Input, Output, State, callback, dcc, html
 
-from ril_dash.errors import PermissionDenied
-from ril_dash.jobs import (
-    CANCELLED,
-    DAMAGED,
-    DONE,
-    FAILED,
-    INTERRUPTED,
-    Job,
-    JobNotFound,
-    JobStore,
-    run_job,
-)
-from ril_dash.jobs.project_work import EXPORT, IMPORT, WORK
+from ril_dash.application import jobs as app_jobs
+from ril_dash.application.jobs import EXPORT, IMPORT
+from ril_dash.jobs import CANCELLED, DAMAGED, DONE, FAILED, INTERRUPTED, Job, JobNotFound, run_job
 from ril_dash.ui import access
-from ril_dash.ui.auth import current_user
 from ril_dash.ui.services import get_services
-
-
-def job_store() -> JobStore:
-    """The job store of the project this server serves."""
-    return JobStore.for_project(get_services().project.dir)
 
 
 def run_in_background(job: Job, set_progress) -> Job:
@@ -51,35 +37,24 @@ def run_in_background(job: Job, set_progress) -> Job:
         set_progress((str(value), str(max(total, 1)), message, job.id))
 
     set_progress(("0", "1", "starting…", job.id))
-    return run_job(job_store(), job.id, WORK[job.kind], on_progress=mirror)
-
-
-def cancel_job(job_id: str) -> Job:
-    """Ask job ``job_id`` to stop, for the logged-in user; PermissionDenied (403) unless they
-    own it or are an admin."""
-    user = current_user()
-    store = job_store()
-    job = store.get(job_id)
-    # ---- rights (moves to ril_dash.application) --------------------------------------------
-    if job.owner != user and not access.is_admin(user):
-        raise PermissionDenied(f"{user} may not cancel a job of {job.owner or 'another user'}: "
-                               f"only its owner or an administrator may.")
-    # -------------------------------------------------------------------------------------------
-    return store.request_cancel(job_id)
+    services = get_services()
+    return run_job(app_jobs.job_store(services), job.id, app_jobs.work_for(job.kind, services),
+                   on_progress=mirror)
 
 
 def cancel_started(kind: str, job_id: str | None) -> str:
     """A page's Cancel: stop the job of ``kind`` the page started (``job_id``), or, when pressed
     before the page learnt its id, the user's newest queued or running job of that kind.
     Returns what to tell the user (PermissionDenied for someone else's job)."""
+    services, who = get_services(), access.actor()
     if not job_id:
-        job = next((j for j in job_store().list(owner=current_user())
+        job = next((j for j in app_jobs.job_store(services).list(owner=who.user)
                     if j.kind == kind and j.active), None)
         job_id = job.id if job is not None else None
     if not job_id:
         return "nothing to cancel"
     try:
-        cancel_job(job_id)
+        app_jobs.cancel_job(services, who, job_id)
     except JobNotFound as exc:
         return str(exc)
     return "cancel requested"

@@ -10,8 +10,9 @@ server kept running is shown as interrupted (at server start,
 
 Developer notes::
 
-    jobs-timer / jobs-refresh ─► refresh_jobs ─► store.list(owner) + mark_interrupted(listed)
-    Cancel {"type": jobs-cancel, "job": id} ─► cancel_job(id) [owner or admin] ─► jobs-refresh
+    jobs-timer / jobs-refresh ─► refresh_jobs ─► application.jobs.visible_jobs
+    Cancel {"type": jobs-cancel, "job": id} ─► application.jobs.cancel_job [owner or admin]
+        ─► jobs-refresh
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import dash
 from dash import ALL, Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from ril_dash.jobs import CANCELLED, RUNNER_STOPPED, RUNNING, Job, JobNotFound
-from ril_dash.jobs.project_work import EXPORT, IMPORT, clean_up_interrupted
+from ril_dash.application import jobs as app_jobs
+from ril_dash.application.jobs import EXPORT, IMPORT
+from ril_dash.jobs import CANCELLED, RUNNING, Job, JobNotFound
 from ril_dash.ui import access, ids
-from ril_dash.ui.auth import current_user
-from ril_dash.ui.components.job_views import cancel_job, job_store, outcome
+from ril_dash.ui.components.job_views import outcome
+from ril_dash.ui.services import get_services
 
 MAX_JOBS = 50
 FAST_MS, SLOW_MS = 1000, 10_000
@@ -97,15 +99,8 @@ def jobs_table(jobs: list[Job], show_owner: bool) -> html.Div | html.Table:
 
 
 def visible_jobs() -> tuple[list[Job], bool]:
-    """The jobs the logged-in user sees (admins: everybody's) and whether they are an admin;
-    jobs whose runner died meanwhile are marked interrupted first."""
-    user = current_user()
-    admin = access.is_admin(user)
-    store = job_store()
-    jobs = store.list(owner=None if admin else user, limit=MAX_JOBS)
-    if store.mark_interrupted(RUNNER_STOPPED, cleanup=clean_up_interrupted, jobs=jobs):
-        jobs = store.list(owner=None if admin else user, limit=MAX_JOBS)
-    return jobs, admin
+    """The jobs the logged-in user sees (admins: everybody's) and whether they are an admin."""
+    return app_jobs.visible_jobs(get_services(), access.actor(), limit=MAX_JOBS)
 
 
 def layout(**_query) -> html.Div:
@@ -145,7 +140,7 @@ def cancel_from_list(_clicks, refresh):
     if not isinstance(trigger, dict) or not dash.ctx.triggered[0].get("value"):
         raise PreventUpdate  # buttons (re)drawn by a refresh, not a click
     try:
-        job = cancel_job(str(trigger.get("job")))
+        job = app_jobs.cancel_job(get_services(), access.actor(), str(trigger.get("job")))
     except JobNotFound as exc:  # (PermissionDenied is answered 403 by the app)
         return html.Div(str(exc), className="ril-alert ril-alert-error"), (refresh or 0) + 1
     if job.state == CANCELLED:

@@ -1,4 +1,4 @@
-"""Export and import as jobs (ril_dash.jobs.project_work): results, audit lines, progress,
+"""Export and import as jobs (ril_dash.application.jobs): results, audit lines, progress,
 cancel between series, and a killed export that leaves no half-written file behind."""
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ import numpy as np
 import pytest
 
 from ril_dash.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, RUNNING, JobStore, run_job
-from ril_dash.jobs.project_work import (
+from ril_dash.application.jobs import (
     EXPORT,
     IMPORT,
     clean_up_interrupted,
     export_params,
-    export_work,
     import_params,
-    import_work,
+    open_services,
+    work_for,
 )
+from ril_dash.application.policy import Actor
 from ril_dash.project.annotation_store import AnnotationStore
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.export import STALE_PARTIAL, remove_partial_files
@@ -31,6 +32,12 @@ from ril_dash.project.import_masks import import_masks
 from ril_dash.project.project import Project, init_project
 
 SPAWN = multiprocessing.get_context("spawn")
+ANA, ROOT = Actor("ana"), Actor("root", admin=True)
+export_work, import_work = work_for(EXPORT), work_for(IMPORT)  # as a worker: opens the project
+
+
+def services(project):
+    return open_services({"project_dir": str(project.dir)})
 AFFINE = np.diag([-1.0, 1.0, 2.0, 1.0])
 SHAPE = (6, 5, 4)
 SERIES = ["P1/a.nii.gz", "P2/b.nii.gz", "P3/c.nii.gz", "P4/d.nii.gz"]
@@ -69,7 +76,7 @@ def project(tmp_path) -> Project:
 def test_an_export_job_writes_the_export_and_an_audit_line(project, tmp_path):
     store = JobStore.for_project(project.dir)
     out = tmp_path / "out"
-    job = store.create("ana", EXPORT, export_params(project.dir, out, "all", ALL_OPTIONS))
+    job = store.create("ana", EXPORT, export_params(services(project), ANA, out, "all", ALL_OPTIONS))
     seen = []
     ended = run_job(store, job.id, export_work, on_progress=seen.append)
     assert ended.state == DONE, ended.error
@@ -84,12 +91,12 @@ def test_an_export_job_writes_the_export_and_an_audit_line(project, tmp_path):
     assert int(np.asarray(mask.dataobj).sum()) == labels(2).sum()
     [entry] = AuditLog.for_project(project.dir).read(action="export")
     assert entry["user"] == "ana"
-    assert entry["detail"] == {"folder": str(out), "series": 3, "masks": 6}
+    assert entry["detail"] == {"folder": str(out), "series": 3, "masks": 6, "cancelled": False}
 
 
 def test_an_export_job_into_the_images_folder_fails_with_the_reason(project):
     store = JobStore.for_project(project.dir)
-    job = store.create("ana", EXPORT, export_params(project.dir, project.config.images / "x",
+    job = store.create("ana", EXPORT, export_params(services(project), ANA, project.config.images / "x",
                                                     "all", ["per_roi"]))
     ended = run_job(store, job.id, export_work)
     assert ended.state == FAILED and ended.error.startswith("refusing to export into")
@@ -101,7 +108,7 @@ def test_an_import_job_reports_progress_and_stops_between_series_when_cancelled(
                                                                                 tmp_path):
     store = JobStore.for_project(project.dir)
     masks = write_masks(tmp_path / "second", offset=2)  # different masks: new versions
-    job = store.create("root", IMPORT, import_params(project.dir, str(masks), None))
+    job = store.create("root", IMPORT, import_params(services(project), ROOT, str(masks), None))
 
     def cancel_after_the_second(progress):
         if progress[2][0] == 2:
@@ -123,12 +130,13 @@ def test_an_import_job_reports_progress_and_stops_between_series_when_cancelled(
         assert series.version == expected_version, sid
         assert series.versions(limit=1)[0].user == owner
     [entry] = AuditLog.for_project(project.dir).read(action="import")
-    assert entry["user"] == "root" and entry["detail"] == {"folder": str(masks), "series": 2}
+    assert entry["user"] == "root" and entry["detail"] == {"folder": str(masks), "series": 2,
+                                                      "cancelled": True}
 
 
 def test_an_import_job_with_a_bad_folder_fails_with_the_reason(project, tmp_path):
     store = JobStore.for_project(project.dir)
-    job = store.create("root", IMPORT, import_params(project.dir, str(tmp_path / "none"), None))
+    job = store.create("root", IMPORT, import_params(services(project), ROOT, str(tmp_path / "none"), None))
     ended = run_job(store, job.id, import_work)
     assert ended.state == FAILED and "does not exist" in ended.error
 
@@ -156,7 +164,7 @@ def _export_until_the_second_series_then_hang(project_dir: str, job_id: str) -> 
 def test_a_killed_export_leaves_no_half_written_file(project, tmp_path):
     store = JobStore.for_project(project.dir)
     out = tmp_path / "out"
-    job = store.create("ana", EXPORT, export_params(project.dir, out, "all", ALL_OPTIONS))
+    job = store.create("ana", EXPORT, export_params(services(project), ANA, out, "all", ALL_OPTIONS))
     proc = SPAWN.Process(target=_export_until_the_second_series_then_hang,
                          args=(str(project.dir), job.id))
     proc.start()
@@ -200,7 +208,7 @@ def test_the_next_export_removes_stale_leftovers_and_nothing_else(project, tmp_p
     for path in (stale, stale_dir, stale_table, deep):
         os.utime(path, (old, old))
     store = JobStore.for_project(project.dir)
-    job = store.create("ana", EXPORT, export_params(project.dir, out, "P2/*", ["per_roi"]))
+    job = store.create("ana", EXPORT, export_params(services(project), ANA, out, "P2/*", ["per_roi"]))
     assert run_job(store, job.id, export_work).state == DONE
     assert not stale.exists() and not stale_dir.exists() and not stale_table.exists()
     assert fresh.exists() and mine.exists() and deep.exists()
