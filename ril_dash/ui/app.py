@@ -31,6 +31,7 @@ from ril_dash.ui.services import EXTENSION_KEY, Services, services_of_app
 
 #: a file every copy of the browser assets holds (the viewer's script)
 ASSET_MARK = "ril_viewer.js"
+log = logging.getLogger(__name__)
 
 
 class AssetsMissing(RilDashError):
@@ -59,9 +60,6 @@ def assets_folder(package: Path | None = None) -> Path:
         f"{' or '.join(str(p) for p in places)}): this installation is incomplete. Reinstall "
         f"ril_dash (pip install --force-reinstall ril_dash-*.whl, or pip install -e . in a "
         f"checkout).")
-
-
-log = logging.getLogger(__name__)
 
 
 def _user_header() -> tuple[list, list]:
@@ -153,8 +151,8 @@ def _refuse_denied_callbacks(server) -> None:
 def _interrupt_orphaned_jobs(project: Project) -> None:
     """At start: jobs left queued or running by a process that died (the previous server, a
     killed background job) become ``interrupted``, and an export's temp files are removed."""
-    from ril_dash.jobs import JobStore
     from ril_dash.application.jobs import clean_up_interrupted
+    from ril_dash.jobs import JobStore
 
     try:
         JobStore.for_project(project.dir).mark_interrupted(cleanup=clean_up_interrupted)
