@@ -211,7 +211,7 @@ def cli_actor(args: argparse.Namespace):
 
     from ril_dash.application.policy import Actor
 
-    user = args.user
+    user = getattr(args, "user", None)
     if not user:
         try:
             user = getpass.getuser()
@@ -330,6 +330,41 @@ def export(args: argparse.Namespace) -> None:
     print(report.summary(), flush=True)
 
 
+def users_command(args: argparse.Namespace) -> None:
+    """``ril-dash users PROJECT_DIR add|remove|passwd|list`` (changes audited as the OS user)."""
+    from ril_dash.application import accounts
+    from ril_dash.project.users import check_name, read_password
+
+    project_dir = Path(args.project_dir)
+    if args.users_action == "list":
+        users = accounts.users_file(project_dir)
+        rows = users.list()
+        if not rows:
+            print(f"No users in {users.path}. Add one with: ril-dash users {project_dir} "
+                  f"add NAME --admin")
+            return
+        width = max(len(name) for name, _, _ in rows)
+        for name, admin, display_name in rows:
+            print(f"{name:<{width}}  {'admin' if admin else 'user '}  {display_name}")
+        return
+    actor, name = cli_actor(args), check_name(args.name)
+    path = accounts.users_file(project_dir).path
+
+    def password() -> str:
+        return read_password(name, args.password_stdin)
+
+    if args.users_action == "add":
+        accounts.add_user(project_dir, actor, name, password, admin=args.admin,
+                          display_name=args.display_name)
+        print(f"Added {'admin ' if args.admin else ''}user {name} to {path}.")
+    elif args.users_action == "remove":
+        ended = accounts.remove_user(project_dir, actor, name)
+        print(f"Removed user {name} from {path} (ended {ended} session(s)).")
+    else:  # passwd
+        ended = accounts.change_password(project_dir, actor, name, password)
+        print(f"Changed the password of {name} (ended {ended} session(s)).")
+
+
 def import_masks(args: argparse.Namespace) -> None:
     """``ril-dash import-masks``: :func:`~ril_dash.application.transfer.import_mask_folder`."""
     from ril_dash.application.transfer import import_mask_folder
@@ -364,9 +399,7 @@ def _run(args: argparse.Namespace) -> None:
         serve(settings_from_args(args.project_dir, args))
         return
     if args.command == "users":
-        from ril_dash.project.users import users_cli
-
-        users_cli(args)
+        users_command(args)
         return
     if args.command == "import-masks":
         import_masks(args)

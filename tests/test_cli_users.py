@@ -77,6 +77,20 @@ def test_add_list_passwd_remove(project):
     assert [n for n, _, _ in uf.list()] == ["alice"]
     assert sessions.lookup(token) is None and sessions.lookup(kept).user == "alice"
 
+    # every change is audited under the operating-system user, without the password
+    import getpass
+
+    from ril_dash.project.audit import AuditLog
+
+    log = list(reversed(AuditLog.for_project(project).read()))
+    assert [(e["action"], e["user"], e["detail"]) for e in log] == [
+        ("user_add", getpass.getuser(), {"name": "alice", "admin": True}),
+        ("user_add", getpass.getuser(), {"name": "bob", "admin": False}),
+        ("password_change", getpass.getuser(), {"name": "bob", "sessions_ended": 1}),
+        ("user_remove", getpass.getuser(), {"name": "bob", "sessions_ended": 1}),
+    ]
+    assert "pass" not in (project / "audit.log.jsonl").read_text().replace("password_change", "")
+
 
 def test_list_without_users(project):
     r = run_users(project, "list")

@@ -33,7 +33,6 @@ from filelock import FileLock, Timeout
 from ril_dash.core.atomic_io import commit_temp, temp_path_for
 from ril_dash.errors import InvalidUsers
 from ril_dash.project.passwords import hash_password, is_valid_hash, verify_password
-from ril_dash.project.sessions import SessionStore
 from ril_dash.strict_yaml import StrictParser, is_null, is_scalar
 
 USERS_FILE = "users.yaml"
@@ -411,47 +410,3 @@ def read_password(name: str, from_stdin: bool, confirm: bool = True) -> str:
     except (EOFError, KeyboardInterrupt):
         raise InvalidUsers("no password given; nothing was changed") from None
     return password
-
-
-def users_cli(args) -> None:
-    """Run ``ril-dash users PROJECT_DIR add|remove|passwd|list`` from parsed ``args``."""
-    project_dir = Path(args.project_dir)
-    if not (project_dir / "project.yaml").is_file():
-        raise InvalidUsers(f"{project_dir} is not a ril_dash project (no project.yaml); "
-                           f"create one with 'ril-dash init'")
-    users = UsersFile.for_project(project_dir)
-    action = args.users_action
-    if action == "list":
-        rows = users.list()
-        if not rows:
-            print(f"No users in {users.path}. Add one with: ril-dash users {project_dir} "
-                  f"add NAME --admin")
-            return
-        width = max(len(name) for name, _, _ in rows)
-        for name, admin, display_name in rows:
-            print(f"{name:<{width}}  {'admin' if admin else 'user '}  {display_name}")
-        return
-    name = check_name(args.name)
-    if action == "add":
-        if name in users.load():
-            raise InvalidUsers(f"user {name} already exists in {users.path}; use 'passwd' to "
-                               f"change its password or 'remove' it first")
-        if args.display_name is not None:
-            problem = display_name_problem(args.display_name)
-            if problem:
-                raise InvalidUsers(f"--display-name: {problem}")
-        password = read_password(name, args.password_stdin)
-        users.add(name, password, admin=args.admin, display_name=args.display_name)
-        print(f"Added {'admin ' if args.admin else ''}user {name} to {users.path}.")
-    elif action == "remove":
-        users.remove(name)
-        ended = SessionStore.for_project(project_dir).delete_user(name)
-        print(f"Removed user {name} from {users.path} (ended {ended} session(s)).")
-    elif action == "passwd":
-        if name not in users.load():
-            raise InvalidUsers(f"no user {name!r} in {users.path}")
-        users.set_password(name, read_password(name, args.password_stdin))
-        ended = SessionStore.for_project(project_dir).delete_user(name)
-        print(f"Changed the password of {name} (ended {ended} session(s)).")
-    else:  # pragma: no cover - argparse requires an action
-        raise InvalidUsers("choose one of add, remove, passwd, list")
