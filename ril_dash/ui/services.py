@@ -2,8 +2,10 @@
 
 One :class:`Services` per app, attached to the Flask server (``extensions``), reached through
 Flask's ``current_app`` — never a module global, so several apps can live in one process (tests).
-A Dash background callback runs in a forked worker without a request; it finds its app with
-``dash.get_app()`` (see :func:`services_of_app`).
+A Dash background callback runs in a process forked from the request's thread, which keeps
+Flask's app context, so :func:`get_services` works there too (``dash.get_app()`` would not: it
+answers the last Dash app built in the process). :func:`services_of_app` serves code that holds
+the Flask server itself (the logout hook).
 """
 
 from __future__ import annotations
