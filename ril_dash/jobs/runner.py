@@ -157,6 +157,6 @@ def run_job(store: JobStore, job_id: str, work: Work, *,
                      error="The job was stopped (interrupt or exit of its process).")
         raise
     last = report.stop()
-    if state == DONE and last is not None:
-        last = (1.0, last[1], last[2])
+    if state == DONE:  # all of it was done, also when the work reported no step
+        last = (1.0, last[1], last[2]) if last is not None else (1.0, "", None)
     return store.finish(job_id, state, result=result, error=error, progress=last)

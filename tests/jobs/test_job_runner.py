@@ -67,6 +67,13 @@ def test_a_job_runs_to_done_with_its_result(store):
     assert run_job(store, job.id, work) == ended  # not queued any more: nothing runs again
 
 
+def test_a_job_done_without_reporting_a_step_reads_complete(store):
+    """E.g. an export with no annotated series: the page's bar must not stay empty."""
+    job = store.create("ana", "export", {})
+    ended = run_job(store, job.id, lambda job, report, cancelled: {"series": 0})
+    assert (ended.state, ended.progress, ended.result) == (DONE, 1.0, {"series": 0})
+
+
 def test_cancel_between_items_keeps_what_was_done(store):
     job = store.create("ana", "export")
     done = []
