@@ -38,8 +38,10 @@ def run_in_background(job: Job, set_progress) -> Job:
 
     set_progress(("0", "1", "starting…", job.id))
     services = get_services()
-    return run_job(app_jobs.job_store(services), job.id, app_jobs.work_for(job.kind, services),
-                   on_progress=mirror)
+    ended = run_job(app_jobs.job_store(services), job.id, app_jobs.work_for(job.kind, services),
+                    on_progress=mirror)
+    mirror((ended.progress, ended.message or ended.state, ended.steps))  # not "starting…"
+    return ended
 
 
 def cancel_started(kind: str, job_id: str | None) -> str:
