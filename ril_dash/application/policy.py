@@ -40,7 +40,7 @@ from ril_dash.workflow import machine
 from ril_dash.workflow.machine import SeriesState
 from ril_dash.workflow.schema import Workflow
 
-__all__ = ["Actor", "Decision", "SeriesState", "VERBS", "admin_decision", "export_any",
+__all__ = ["ALLOWED", "Actor", "Decision", "SeriesState", "VERBS", "admin_decision", "export_any",
            "is_admin", "job_decision", "may", "rules_for", "series_decision"]
 
 #: how a refusal names each right ("ana may not open P1/ct: …")

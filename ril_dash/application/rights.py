@@ -23,20 +23,25 @@ def series_state(services: Services, series: str) -> SeriesState | None:
     return current_state(services.annotations(series), services.workflow)
 
 
-def may(services: Services, actor: Actor, series: str, right: str) -> bool:
-    """Whether ``actor`` may exercise ``right`` on ``series`` now."""
+def decision(services: Services, actor: Actor, series: str, right: str) -> policy.Decision:
+    """The policy's answer for ``actor`` exercising ``right`` on ``series`` now (its state is
+    looked up only when a workflow applies to the actor)."""
     workflow = services.workflow
     if workflow is None or policy.is_admin(workflow, actor):
-        return True
-    return policy.may(workflow, series_state(services, series), actor, right)
+        return policy.ALLOWED
+    return policy.series_decision(workflow, series_state(services, series), actor, right,
+                                  series)
+
+
+def may(services: Services, actor: Actor, series: str, right: str) -> bool:
+    """Whether ``actor`` may exercise ``right`` on ``series`` now."""
+    return decision(services, actor, series, right).allowed
 
 
 def require(services: Services, actor: Actor, series: str, right: str) -> None:
     """Raise unless ``actor`` may exercise ``right`` on ``series`` (a series of the project)."""
     services.project.get_series(series)
-    if not may(services, actor, series, right):
-        policy.series_decision(services.workflow, series_state(services, series), actor, right,
-                               series).check()
+    decision(services, actor, series, right).check()
 
 
 def require_admin(services: Services, actor: Actor, what: str) -> None:

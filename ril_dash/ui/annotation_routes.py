@@ -77,21 +77,24 @@ def _plane() -> str:
     return plane
 
 
+def _summary_of(shown: AnnotationState, latest: int, can_undo: bool, can_redo: bool,
+                plane: str) -> dict:
+    return {"version": latest, "shown_version": shown.version, "can_undo": can_undo,
+            "can_redo": can_redo, **plane_summary(get_services().project.config, shown, plane)}
+
+
 def _summary(series: str, plane: str, version: int | None = None) -> dict:
     services = get_services()
     state = services.state(series, version)
     annotations = services.annotations(series)
-    return {"version": annotations.version, "shown_version": state.version,
-            "can_undo": annotations.can_undo, "can_redo": annotations.can_redo,
-            **plane_summary(services.project.config, state, plane)}
+    return _summary_of(state, annotations.version, annotations.can_undo, annotations.can_redo,
+                       plane)
 
 
 def _change_summary(change: series_edits.SeriesChange, plane: str) -> dict:
     """The reply's summary from the state a command returned (no second load)."""
-    state = change.state
-    return {"version": state.version, "shown_version": state.version,
-            "can_undo": change.can_undo, "can_redo": change.can_redo,
-            **plane_summary(get_services().project.config, state, plane)}
+    return _summary_of(change.state, change.state.version, change.can_undo, change.can_redo,
+                       plane)
 
 
 def _overlay_of(state: AnnotationState, plane: str, index: int, style: dict) -> dict:
