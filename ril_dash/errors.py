@@ -64,3 +64,13 @@ class PermissionDenied(RilDashError):
 
 class NotLoggedIn(RilDashError):
     """A request without a valid session on a server that requires logins."""
+
+
+class PluginError(RilDashError):
+    """A model bundle that cannot be used: a bad manifest, a missing or altered model file, a
+    model file refused by the safety scan, outputs that do not fit the mapping. Names the bundle."""
+
+
+class ModelRunError(RilDashError):
+    """A model run that failed: the model raised, returned NaN or the wrong shape, or the model
+    worker stopped. Names the bundle; nothing was written."""
