@@ -45,6 +45,14 @@ CALLBACKS = {
     "export-status.title": "cancel_job",
     "import-status.title": "cancel_job",
     "..jobs-message.children...jobs-refresh.data..": "cancel_job",
+    # model runs (the draft's line is written when the run writes a version) and the Models
+    # page (checked in test_models_page.py, on a project with bundles)
+    "..run-result.children...annot-version.data..": "model_draft",
+    "batch-result.children": "model_draft",
+    "run-status.title": "cancel_job",
+    "batch-status.title": "cancel_job",
+    "..models-message.children...models-refresh.data..": "model_enable",
+    "..models-upload-result.children...models-refresh.data..": "model_import",
     **{key: "definitions" for prefix in ("roi", "tf") for key in (
         f"..{prefix}-table.children...roi-sha.data...{prefix}-alert.children..."
         f"{prefix}-status.children...{prefix}-add-name.value..."
@@ -62,6 +70,8 @@ COMMANDS = {
     "break_lease", "edit_guard", "export_series", "import_mask_folder", "start_export",
     "start_import", "cancel_job", "add_roi", "update_roi", "move_roi", "delete_roi",
     "add_text_field", "update_text_field", "move_text_field", "delete_text_field",
+    "start_model_run", "set_model_enabled", "activate_model_version", "trust_model_version",
+    "import_bundle",
 }
 
 

@@ -5,6 +5,8 @@ series counts; choosing a folder narrows the grid to it. The grid (AG Grid, comm
 virtualised so 10,000 rows stay fast) has one column per hierarchy level, the metadata CSV's
 columns, a quick search box, sorting and per-column filters. Clicking a series name (or
 double-clicking any cell) opens it in the slice viewer. Series with annotations are in bold.
+Ticked series (or all those shown) can be drafted by a model ("Run a model",
+:mod:`ril_dash.ui.components.model_batch`).
 
 Developer notes::
 
@@ -28,6 +30,7 @@ from ril_dash.project.history_scan import read_summaries
 from ril_dash.project.text_values import format_text_value
 from ril_dash.project.workflow_state import board_states
 from ril_dash.ui import access, ids
+from ril_dash.ui.components.model_batch import batch_section
 from ril_dash.ui.services import get_services
 from ril_dash.workflow.machine import can
 
@@ -35,7 +38,8 @@ FOLDER_BUTTON = "folder-button"
 MAX_FOLDERS_SHOWN = 100
 GRID_OPTIONS = {
     "animateRows": False,
-    "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
+    "rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
+                     "enableClickSelection": False},
     "quickFilterText": "",
     "theme": {"function": "themeQuartz.withParams({backgroundColor: '#1e2126', "
                           "foregroundColor: '#e6e8eb', headerBackgroundColor: '#262a30', "
@@ -181,6 +185,7 @@ def layout(**_query) -> html.Div:
                 dcc.Link("Export these series", href="/export", id=ids.EXPORT_LINK,
                          className="ril-nav-link ril-export-link"),
             ]),
+            batch_section(),
             dag.AgGrid(
                 id=ids.GRID,
                 rowData=rows,
