@@ -29,7 +29,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from ril_dash.errors import RilDashError
+from ril_dash.errors import PermissionDenied, RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.model_text import (input_summary, output_summary,
                                                runtime_estimate, validation_summary)
@@ -113,7 +113,7 @@ def bundle_card(view: BundleView, manage: bool) -> html.Section:
     task = current.manifest.task if current is not None else "unusable"
     state = "enabled" if view.enabled else "disabled"
     toggle = ""
-    if manage:
+    if manage and (current is not None or not view.enabled):  # a broken bundle runs anyway never
         toggle = html.Button("Disable" if view.enabled else "Enable",
                              id={"type": ids.MODELS_TOGGLE, "model": view.id},
                              className="ril-button", n_clicks=0)
@@ -240,7 +240,9 @@ def manage_models(_toggles, _activations, _trusted, trust_ref, refresh):
         raise PreventUpdate
     try:
         text = _change(trigger, trust_ref)
-    except RilDashError as exc:  # (PermissionDenied is answered 403 by the app)
+    except PermissionDenied:
+        raise  # answered 403 by the app
+    except RilDashError as exc:
         return _alert(str(exc), "error"), (refresh or 0) + 1
     return _alert(text, "ok", id=ids.MODELS_DONE), (refresh or 0) + 1
 
@@ -272,6 +274,8 @@ def upload_bundle(contents, filename, refresh):
         path.write_bytes(data)
         try:
             added = import_bundle(get_services(), who, path)
+        except PermissionDenied:
+            raise  # answered 403 by the app
         except RilDashError as exc:
             return _alert(str(exc), "error"), dash.no_update
     listed = ", ".join(f"{i} {v}" for i, v in added)

@@ -1,0 +1,261 @@
+"""The Models page, the new-version notice and the model-run callbacks on a real
+``ril-dash serve --login --workflow`` server: what each user sees, and that every change is
+refused (403, nothing changed) to users without the ``models`` right and audited otherwise.
+
+The project is a private copy of the demo with the example workflow's users (ana and bob
+analysts, rita reviewer, sam scientist, root admin) and three bundles in its ``plugins/``
+folder: kidney-seg 1.0.0 and 1.1.0, and a broken one. No model runs here (the model files
+are placeholders); runs in a browser are in ``test_models_browser.py``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from model_bundles import write_bundle
+from support import DashUser, RunningServer, dash_id, layout_texts, project_copy
+
+from ril_dash.project.audit import AuditLog
+
+pytestmark = pytest.mark.slow  # starts a real server process for the module
+
+USERS = ("ana", "sam", "root")
+S1 = "PHANTOM-001/CT-2026-01-14/arterial.nii.gz"
+MANAGE = "..models-message.children...models-refresh.data.."
+UPLOAD = "..models-upload-result.children...models-refresh.data.."
+NOTICE = "..models-notice-seen.data...models-notice.children.."
+RUN = "..run-result.children...annot-version.data.."
+ESTIMATE = "..run-estimate.children...run-scope.options...run-mode.style.."
+
+
+def password(user: str) -> str:
+    return f"{user}-password-1"
+
+
+@pytest.fixture(scope="module")
+def project(demo_home, tmp_path_factory):
+    root = tmp_path_factory.mktemp("models-page")
+    target = project_copy(demo_home, root / "project",
+                          [(user, password(user), user == "root") for user in USERS])
+    workflow = yaml.safe_load((target / "workflow.yaml").read_text())
+    (root / "workflow.yaml").write_text(yaml.safe_dump(workflow, sort_keys=False))
+    plugins = target / "plugins"
+    write_bundle(plugins, "kidney-seg", "1.0.0", name="Kidney segmentation",
+                 changelog="first version", model=b"model one")
+    write_bundle(plugins, "kidney-seg", "1.1.0", name="Kidney segmentation",
+                 changelog="more training data", model=b"model two")
+    broken = plugins / "broken" / "1.0.0"
+    broken.mkdir(parents=True)
+    (broken / "plugin.yaml").write_text("id: broken\nversion: 1.0.0\nsise: 3\n")
+    return target
+
+
+@pytest.fixture(scope="module")
+def server(project, demo_home):
+    server = RunningServer(["serve", str(project), "--login",
+                            "--workflow", str(project.parent / "workflow.yaml")],
+                           env={"RIL_DASH_HOME": str(demo_home)})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def users(server) -> dict[str, DashUser]:
+    return {user: DashUser(server.url, user, password(user)) for user in USERS}
+
+
+def registry(project) -> dict:
+    path = project / ".models" / "state.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def audit_actions(project) -> list[tuple[str, str]]:
+    """The audit log's (action, user) pairs, oldest first."""
+    return [(e["action"], e["user"]) for e in reversed(AuditLog.for_project(project).read())]
+
+
+def buttons(node, kind: str) -> list[dict]:
+    """The pattern-matching ids of ``kind`` in a layout (JSON)."""
+    found = []
+    if isinstance(node, list):
+        for item in node:
+            found += buttons(item, kind)
+    elif isinstance(node, dict):
+        props = node.get("props", {})
+        if isinstance(props.get("id"), dict) and props["id"].get("type") == kind:
+            found.append(props["id"])
+        found += buttons(props.get("children"), kind)
+    return found
+
+
+def test_every_user_sees_every_version_newest_first_and_the_errors(users):
+    page = users["ana"].page("/models")
+    texts = layout_texts(page)
+    assert "Kidney segmentation " in texts and "(kidney-seg)" in texts
+    kidney = texts[texts.index("(kidney-seg)"):]  # after the broken bundle (ids in order)
+    assert [t for t in kidney if t in ("1.0.0", "1.1.0")] == ["1.1.0", "1.0.0"]
+    assert kidney[kidney.index("1.1.0") + 1] == "active"
+    assert kidney[kidney.index("1.0.0") + 1] == "ok"
+    assert "more training data" in texts and "first version" in texts
+    assert "axial · 32×32 (resized) · window -160…240 → 0…1 · 1 slice" in texts
+    assert any("sise" in t for t in texts)  # the broken bundle is listed with its error
+    # an analyst gets no management buttons; the admin gets them all
+    for kind in ("models-toggle", "models-activate", "models-trust"):
+        assert buttons(page, kind) == []
+    admin = users["root"].page("/models")
+    assert buttons(admin, "models-toggle") == [{"type": "models-toggle", "model": "kidney-seg"}]
+    assert buttons(admin, "models-activate") == [{"type": "models-activate",
+                                                 "ref": "kidney-seg@1.0.0"}]
+    assert len(buttons(admin, "models-trust")) == 2
+
+
+def manage(user: DashUser, kind: str, key: str, value: str, refresh: int = 0):
+    ids = {"models-toggle": [], "models-activate": []}
+    ids[kind] = [({"type": kind, key: value}, "n_clicks", 1)]
+    return user.callback(MANAGE, [ids["models-toggle"], ids["models-activate"],
+                                  ("models-trust-dialog", "submit_n_clicks", None)],
+                         [("models-trust-ref", "data", None), ("models-refresh", "data", refresh)],
+                         changed=[dash_id({"type": kind, key: value}) + ".n_clicks"])
+
+
+def test_changes_are_refused_to_users_without_the_models_right(project, users):
+    before = audit_actions(project)
+    for user in ("ana", "sam"):
+        reply = manage(users[user], "models-toggle", "model", "kidney-seg")
+        assert reply.status_code == 403, reply.text
+        assert "may manage models" in reply.json()["error"]
+        reply = manage(users[user], "models-activate", "ref", "kidney-seg@1.0.0")
+        assert reply.status_code == 403, reply.text
+        reply = users[user].callback(MANAGE, [[], [], ("models-trust-dialog", "submit_n_clicks",
+                                                       1)],
+                                     [("models-trust-ref", "data", "kidney-seg@1.0.0"),
+                                      ("models-refresh", "data", 0)],
+                                     changed=["models-trust-dialog.submit_n_clicks"])
+        assert reply.status_code == 403, reply.text
+        reply = users[user].callback(UPLOAD, [("models-upload", "contents",
+                                               "data:application/zip;base64,UEsFBgAAAAAAAAAA")],
+                                     [("models-upload", "filename", "x.zip"),
+                                      ("models-refresh", "data", 0)])
+        assert reply.status_code == 403, reply.text
+    assert registry(project) == {}
+    assert audit_actions(project) == before
+
+
+def test_admin_disables_activates_and_trusts_with_confirmation(project, users):
+    root = users["root"]
+    reply = manage(root, "models-toggle", "model", "kidney-seg")
+    assert reply.status_code == 200, reply.text
+    out = reply.json()["response"]
+    assert layout_texts(out["models-message"]["children"]) == [
+        "kidney-seg is disabled for this project."]
+    assert registry(project)["enabled"] == {"kidney-seg": False}
+    reply = manage(root, "models-activate", "ref", "kidney-seg@1.0.0", refresh=1)
+    assert layout_texts(reply.json()["response"]["models-message"]["children"]) == [
+        "kidney-seg 1.0.0 is now the active version: new runs use it."]
+    assert registry(project)["active"] == {"kidney-seg": "1.0.0"}
+    texts = layout_texts(root.page("/models"))
+    kidney = texts[texts.index("(kidney-seg)"):]
+    assert kidney[kidney.index("1.0.0") + 1] == "active"
+    assert kidney[kidney.index("1.1.0") + 1] == "ok"
+    # trusting asks first, saying what it means; only the dialog's OK trusts
+    reply = root.callback("..models-trust-dialog.displayed...models-trust-dialog.message..."
+                          "models-trust-ref.data..",
+                          [[({"type": "models-trust", "ref": "kidney-seg@1.1.0"}, "n_clicks", 1)]])
+    assert reply.status_code == 200, reply.text
+    dialog = reply.json()["response"]
+    assert dialog["models-trust-dialog"]["displayed"] is True
+    assert "run the custom code" in dialog["models-trust-dialog"]["message"]
+    assert dialog["models-trust-ref"]["data"] == "kidney-seg@1.1.0"
+    assert registry(project).get("trusted", {}) == {}
+    reply = root.callback(MANAGE, [[], [], ("models-trust-dialog", "submit_n_clicks", 1)],
+                          [("models-trust-ref", "data", "kidney-seg@1.1.0"),
+                           ("models-refresh", "data", 2)],
+                          changed=["models-trust-dialog.submit_n_clicks"])
+    assert reply.status_code == 200, reply.text
+    trusted = registry(project)["trusted"]
+    assert [t["user"] for t in trusted.values()] == ["root"]
+    assert "trusted by root" in " ".join(layout_texts(root.page("/models")))
+    # enable again for the tests that follow
+    manage(root, "models-toggle", "model", "kidney-seg", refresh=3)
+    assert registry(project)["enabled"] == {"kidney-seg": True}
+    actions = [a for a, user in audit_actions(project) if user == "root"]
+    assert [a for a in actions if a.startswith("model_")] == [
+        "model_disable", "model_activate", "model_trust", "model_enable"]
+
+
+def test_a_bad_upload_says_what_is_wrong(users):
+    reply = users["root"].callback(UPLOAD, [("models-upload", "contents",
+                                             "data:text/plain;base64,aGVsbG8=")],
+                                   [("models-upload", "filename", "notes.txt"),
+                                    ("models-refresh", "data", 0)])
+    assert reply.status_code == 200, reply.text
+    assert layout_texts(reply.json()["response"]["models-upload-result"]["children"]) == [
+        "notes.txt is not a .zip: upload a bundle folder zipped (ril-dash plugins export "
+        "makes one)."]
+
+
+def test_a_new_version_is_announced_without_a_restart(project, users, server):
+    import requests
+
+    ana = users["ana"]
+    first = ana.callback(NOTICE, [("models-notice-timer", "n_intervals", None)],
+                         [("models-notice-seen", "data", None), ("models-notice", "children",
+                                                                  None)])
+    assert first.status_code == 200, first.text
+    seen = first.json()["response"]["models-notice-seen"]["data"]
+    assert seen == ["kidney-seg@1.0.0", "kidney-seg@1.1.0"]
+    assert "models-notice" not in first.json()["response"]  # the first look announces nothing
+    write_bundle(project / "plugins", "kidney-seg", "1.3.0", model=b"model three")
+    reply = ana.callback(NOTICE, [("models-notice-timer", "n_intervals", 1)],
+                         [("models-notice-seen", "data", seen), ("models-notice", "children",
+                                                                 None)])
+    out = reply.json()["response"]
+    assert out["models-notice-seen"]["data"] == seen + ["kidney-seg@1.3.0"]
+    texts = layout_texts(out["models-notice"]["children"])
+    assert texts[0] == "kidney-seg 1.3.0 is available"
+    assert "Open the Models page" in texts
+    # nobody without a session is answered
+    anonymous = requests.post(server.url + "/_dash-update-component", timeout=30, json={
+        "output": ana.output_key(NOTICE),
+        "outputs": [{"id": "models-notice-seen", "property": "data"},
+                    {"id": "models-notice", "property": "children"}],
+        "inputs": [{"id": "models-notice-timer", "property": "n_intervals", "value": 1}],
+        "state": [{"id": "models-notice-seen", "property": "data", "value": None},
+                  {"id": "models-notice", "property": "children", "value": None}],
+        "changedPropIds": ["models-notice-timer.n_intervals"]})
+    assert anonymous.status_code in (302, 401, 403)
+
+
+def test_running_needs_the_rights_on_the_series(project, users):
+    from ril_dash.project.annotation_store import annotated_series
+
+    meta = {"series": S1, "planes": {"axial": {"n": 40}, "coronal": {"n": 64},
+                                     "sagittal": {"n": 64}}}
+    # sam (scientists) may not even open the series: the estimate is refused
+    reply = users["sam"].callback(ESTIMATE, [
+        ("run-model", "value", "kidney-seg@1.0.0"), ("run-scope", "value", "series"),
+        ("run-first", "value", None), ("run-last", "value", None),
+        ("plane-select", "value", "axial"), ("slice-slider", "value", 3)],
+        [("viewer-meta", "data", meta)])
+    assert reply.status_code == 403, reply.text
+    reply = users["ana"].callback(ESTIMATE, [
+        ("run-model", "value", "kidney-seg@1.0.0"), ("run-scope", "value", "series"),
+        ("run-first", "value", None), ("run-last", "value", None),
+        ("plane-select", "value", "axial"), ("slice-slider", "value", 3)],
+        [("viewer-meta", "data", meta)])
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["response"]["run-estimate"]["children"] == (
+        "Estimated time: under 1 s for 40 slices (plus loading the model the first time).")
+    # ana may read it but not annotate it (nobody holds it): the run is refused at once
+    reply = users["ana"].background(RUN, [("run-start", "n_clicks", 1)], [
+        ("run-model", "value", "kidney-seg@1.0.0"), ("run-scope", "value", "series"),
+        ("run-first", "value", None), ("run-last", "value", None),
+        ("run-mode", "value", "empty_slices"), ("plane-select", "value", "axial"),
+        ("slice-slider", "value", 3), ("viewer-meta", "data", meta)])
+    assert reply.status_code == 200, reply.text
+    texts = layout_texts(reply.json()["response"]["run-result"]["children"])
+    assert texts == [f"ana may annotate none of the chosen series, so kidney-seg@1.0.0 cannot "
+                     f"draft them; ask an administrator."]
+    assert S1 not in annotated_series(project / "annotations")
