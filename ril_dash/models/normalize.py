@@ -60,7 +60,8 @@ def _stats(x: np.ndarray, norm, axis) -> tuple[np.ndarray, np.ndarray]:
 def volume_stats(volume3d, norm) -> tuple[float, float] | None:
     """Whole-volume statistics for ``scope: volume`` (finite voxels only), else ``None``.
 
-    ``(mean, std)`` for zscore, ``(p_lo, p_hi)`` for percentile.
+    ``(mean, std)`` (population std) for zscore, ``(p_lo, p_hi)`` (``np.percentile``, linear)
+    for percentile.
 
     Examples
     --------

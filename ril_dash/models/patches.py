@@ -25,9 +25,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ril_dash.core.planes import display_stack, plane_axes
-from ril_dash.errors import ModelRunError, PluginError
+from ril_dash.errors import PluginError
 from ril_dash.models.normalize import fill_nonfinite, normalize
-from ril_dash.models.preprocess import fit_offsets, frame_stats, orient, unorient
+from ril_dash.models.preprocess import (
+    check_batch,
+    check_frames,
+    fit_offsets,
+    frame_stats,
+    orient,
+    unorient,
+)
 
 __all__ = ["PatchPlan", "blend_patches", "patch_starts", "patch_weights", "prepare_patches"]
 
@@ -111,12 +118,8 @@ def prepare_patches(volume, manifest, stats=None):
     """
     _check_spec(manifest)
     inp = manifest.input
+    check_frames(volume, manifest)
     frames = list(inp.frames) if inp.frames else [0]
-    bad = [f for f in frames if not 0 <= int(f) < volume.n_frames]
-    if bad:
-        raise ModelRunError(f"{manifest.ref} reads frames {frames} as its channels, but this "
-                            f"series has {volume.n_frames} frame(s); run it on a series with "
-                            "those frames, or fix input.frames in its plugin.yaml.")
     stats = frame_stats(volume, manifest) if stats is None else stats
     channels, pads = [], []
     for f in frames:
@@ -157,13 +160,8 @@ def blend_patches(outputs, plan: PatchPlan) -> np.ndarray:
     ModelRunError
         ``outputs`` does not have one ``patch``-sized block per planned patch.
     """
-    outputs = np.asarray(outputs)
-    n = len(plan.starts)
-    if outputs.ndim != 5 or outputs.shape[0] != n or tuple(outputs.shape[1:4]) != plan.patch:
-        raise ModelRunError(f"{plan.label} returned outputs of shape {tuple(outputs.shape)}, "
-                            f"but {n} patches of {list(plan.patch)} need ({n}, "
-                            f"{', '.join(map(str, plan.patch))}, channels); check input.patch "
-                            "in its plugin.yaml against the model.")
+    outputs = check_batch(outputs, plan.label, len(plan.starts), plan.patch, "patches",
+                          "input.patch")
     k = outputs.shape[-1]
     weights = patch_weights(plan.patch, plan.blend)
     total = np.zeros((*plan.padded_shape, k), np.float32)

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ril_dash.errors import ModelRunError
+from ril_dash.errors import ModelRunError, PluginError
+from ril_dash.models.preprocess import expected_input_shape
 
-__all__ = ["Classification", "check_outputs", "classify", "clean_masks", "clean_up",
-           "middle_third", "output_shape_problem", "segmentation_masks"]
+__all__ = ["Classification", "check_model_shapes", "check_outputs", "classify", "clean_masks",
+           "clean_up", "middle_third", "output_shape_problem", "segmentation_masks"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,49 @@ def output_shape_problem(shape, manifest) -> str | None:
 
 def _roi_of(out, channel: int) -> str:
     return next((c.roi for c in out.channels if int(c.channel) == channel), "?")
+
+
+def check_model_shapes(info, manifest) -> None:
+    """Compare a loaded model's declared shapes with the manifest (``ril-dash plugins check``).
+
+    ``info`` is what the model worker's ``inspect`` returns: ``{"inputs": [shape, ...],
+    "outputs": [shape, ...]}`` with the batch axis first and ``None`` for unknown sizes.
+
+    Raises
+    ------
+    PluginError
+        Not one input and one output, or a shape that does not fit; says what is expected.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> m = NS(ref="phase@1.0.0", task="classification", dimension=2,
+    ...        input=NS(size=[64, 64], slices=1, frames=None),
+    ...        output=NS(activation="softmax", classes=["a", "b"]))
+    >>> check_model_shapes({"inputs": [[None, 64, 64, 1]], "outputs": [[None, 2]]}, m)
+    >>> check_model_shapes({"inputs": [[None, 64, 64, 3]], "outputs": [[None, 2]]}, m)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ril_dash.errors.PluginError: phase@1.0.0 takes inputs of shape (None, 64, 64, 3), but its ...
+    """
+    inputs, outputs = list(info.get("inputs", [])), list(info.get("outputs", []))
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise PluginError(f"{manifest.ref} has {len(inputs)} input(s) and {len(outputs)} "
+                          "output(s); a bundle's model must have exactly one of each.")
+    got = tuple(None if v is None else int(v) for v in inputs[0])
+    want = expected_input_shape(manifest)
+    if len(got) != len(want) + 1 or any(
+            g is not None and g != w for g, w in zip(got[1:], want)):
+        keys = ("input.patch depth, rows, cols and the channels of input.frames"
+                if int(manifest.dimension) == 3 else
+                "input.size rows, cols and the channels of input.slices and input.frames")
+        raise PluginError(f"{manifest.ref} takes inputs of shape {got}, but its manifest gives "
+                          f"it (batch, {', '.join(map(str, want))}) ({keys}); fix its "
+                          "plugin.yaml.")
+    problem = output_shape_problem(outputs[0], manifest)
+    if problem is not None:
+        raise PluginError(problem + "; fix its plugin.yaml.")
 
 
 def check_outputs(outputs, manifest, n: int) -> np.ndarray:

@@ -33,9 +33,9 @@ from ril_dash.core.planes import display_stack
 from ril_dash.errors import ModelRunError
 from ril_dash.models.normalize import fill_nonfinite, normalize, volume_stats
 
-__all__ = ["SliceGeometry", "expected_input_shape", "fit_offsets", "frame_stats",
-           "input_channels", "normalize", "orient", "prepare_slices", "restore_slices",
-           "unorient", "zoom_to"]
+__all__ = ["SliceGeometry", "check_batch", "check_frames", "expected_input_shape", "fit_offsets",
+           "frame_stats", "input_channels", "normalize", "orient", "prepare_slices",
+           "restore_slices", "unorient", "zoom_to"]
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,22 @@ def frame_stats(volume, manifest) -> dict[int, tuple[float, float] | None]:
             for f in frames}
 
 
-def _check_frames(volume, manifest) -> None:
+def check_batch(outputs, label: str, n: int, spatial, items: str, key: str) -> np.ndarray:
+    """``outputs`` as an array when it is ``(n, *spatial, K)``; else :class:`ModelRunError`
+    naming the bundle ``label``, the batch of ``n`` ``items`` and the manifest ``key`` to check.
+    """
+    outputs = np.asarray(outputs)
+    spatial = tuple(int(v) for v in spatial)
+    if (outputs.ndim != len(spatial) + 2 or outputs.shape[0] != n
+            or tuple(outputs.shape[1:-1]) != spatial):
+        raise ModelRunError(f"{label} returned outputs of shape {tuple(outputs.shape)}, but a "
+                            f"batch of {n} {items} needs ({n}, {', '.join(map(str, spatial))}, "
+                            f"channels); check {key} in its plugin.yaml against the model.")
+    return outputs
+
+
+def check_frames(volume, manifest) -> None:
+    """:class:`ModelRunError` when the series lacks a frame that the bundle reads."""
     frames = list(manifest.input.frames) if manifest.input.frames else [0]
     bad = [f for f in frames if not 0 <= int(f) < volume.n_frames]
     if bad:
@@ -214,7 +229,7 @@ def prepare_slices(volume, manifest, indices, stats=None):
     if indices.size == 0 or indices.min() < 0 or indices.max() >= n_slices:
         raise ValueError(f"slice indices must be 0..{n_slices - 1} of the {inp.plane} plane, "
                          f"got {indices.tolist()}")
-    _check_frames(volume, manifest)
+    check_frames(volume, manifest)
     stats = frame_stats(volume, manifest) if stats is None else stats
     images, pads = _channel_images(volume, manifest, indices, stats)
     display = images.shape[1:3]
@@ -242,13 +257,8 @@ def restore_slices(outputs, geometry: SliceGeometry, fill=0.0) -> np.ndarray:
     ModelRunError
         ``outputs`` is not ``(n, H, W, K)`` for this batch.
     """
-    outputs = np.asarray(outputs)
-    n = len(geometry.indices)
-    if outputs.ndim != 4 or outputs.shape[0] != n or tuple(outputs.shape[1:3]) != geometry.size:
-        raise ModelRunError(f"{geometry.label} returned outputs of shape {tuple(outputs.shape)}, "
-                            f"but a batch of {n} slices needs ({n}, {geometry.size[0]}, "
-                            f"{geometry.size[1]}, channels); check input.size in its plugin.yaml "
-                            "against the model.")
+    outputs = check_batch(outputs, geometry.label, len(geometry.indices), geometry.size,
+                          "slices", "input.size")
     offsets = geometry.offsets
     back = _place(outputs, [(d, k) for _, d, k in offsets], [(s, k) for s, _, k in offsets],
                   geometry.resampled_shape, fill)

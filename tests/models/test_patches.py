@@ -102,7 +102,8 @@ def test_bad_specs_and_wrong_output_shapes_are_refused():
     with pytest.raises(PluginError, match="input.patch must be"):
         prepare_patches(Volume(_data()), _spec(patch=None))
     patches, plan = prepare_patches(Volume(_data()), _spec())
-    with pytest.raises(ModelRunError, match=REF + r".*patches of \[6, 5, 4\]"):
+    with pytest.raises(ModelRunError,
+                       match=REF + r".*batch of \d+ patches needs \(\d+, 6, 5, 4, channels\)"):
         blend_patches(patches[:, :, :4], plan)
     with pytest.raises(ModelRunError, match=REF):
         blend_patches(patches[1:], plan)

@@ -1,12 +1,13 @@
-"""Outputs → masks (softmax, sigmoid, one ROI per voxel), clean-up, classification, shape checks."""
+"""Outputs → masks (softmax, sigmoid, one ROI per voxel), clean-up, classification, shapes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ril_dash.errors import ModelRunError
+from ril_dash.errors import ModelRunError, PluginError
 from ril_dash.models.postprocess import (
+    check_model_shapes,
     check_outputs,
     classify,
     clean_masks,
@@ -128,3 +129,19 @@ def test_check_outputs_refuses_wrong_batch_shape_and_nan():
     bad[0, 0, 0, 0] = np.nan
     with pytest.raises(ModelRunError, match=REF + " returned NaN"):
         check_outputs(bad, seg, 3)
+
+
+def test_check_model_shapes_compares_the_loaded_model_with_the_manifest():
+    seg = manifest(inp=input_spec(size=[16, 12], slices=3, frames=[0, 1]))
+    check_model_shapes({"inputs": [[None, 16, 12, 6]], "outputs": [[None, 16, 12, 3]]}, seg)
+    with pytest.raises(PluginError, match=REF + r" takes inputs of shape \(None, 16, 12, 3\), "
+                       r"but its manifest gives it \(batch, 16, 12, 6\)"):
+        check_model_shapes({"inputs": [[None, 16, 12, 3]], "outputs": [[None, 16, 12, 3]]}, seg)
+    with pytest.raises(PluginError, match="maps channel 2 .* at least 3; fix its plugin.yaml"):
+        check_model_shapes({"inputs": [[None, 16, 12, 6]], "outputs": [[None, 16, 12, 2]]}, seg)
+    with pytest.raises(PluginError, match="2 input\\(s\\) and 1 output"):
+        check_model_shapes({"inputs": [[None, 16, 12, 6]] * 2, "outputs": [[None, 2]]}, seg)
+    vol = manifest(dimension=3, inp=input_spec(patch=[8, 32, 32]))
+    check_model_shapes({"inputs": [[None, 8, 32, 32, 1]], "outputs": [[None, 8, 32, 32, 3]]}, vol)
+    with pytest.raises(PluginError, match=r"\(batch, 8, 32, 32, 1\) \(input.patch"):
+        check_model_shapes({"inputs": [[None, 32, 32, 1]], "outputs": [[None, 32, 32, 3]]}, vol)

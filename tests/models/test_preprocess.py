@@ -1,4 +1,4 @@
-"""Slice-wise input geometry: exact placement, orientation, resampling, 2.5D/4D channels, inverse."""
+"""Slice-wise input geometry: placement, orientation, resampling, 2.5D/4D channels, inverse."""
 
 from __future__ import annotations
 
