@@ -90,7 +90,8 @@ def run_batch(set_progress, _clicks, ref, scope, mode, selected, shown):
             "No series is shown; change the filter"
         return html.Div(f"{what}.", className="ril-alert ril-alert-error")
     try:
-        who = access.actor_of_cookies(dash.callback_context.cookies)
+        context = dash.callback_context
+        who = access.actor_of_cookies(context.cookies, context.remote)
         job = start_model_run(get_services(), who, ref, series, mode=mode or "empty_slices")
     except RilDashError as exc:
         return html.Div(str(exc), className="ril-alert ril-alert-error")

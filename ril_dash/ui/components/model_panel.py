@@ -146,7 +146,8 @@ def run_on_series(set_progress, _clicks, ref, scope, first, last, mode, plane, i
             dash.no_update
     services, series = get_services(), meta["series"]
     try:
-        who = access.actor_of_cookies(dash.callback_context.cookies)
+        context = dash.callback_context
+        who = access.actor_of_cookies(context.cookies, context.remote)
         manifest = runnable_manifest(services, ref)
         if manifest is None:
             raise ValueError(f"{ref} is no longer enabled for this project; reload the page.")
