@@ -219,6 +219,19 @@ def project_copy(demo_home, target, users=()):
     return target
 
 
+def project_with_workflow(demo_home, root, users=()):
+    """:func:`project_copy` at ``root/project`` with the demo's example workflow written
+    beside it (``root/workflow.yaml``, to serve with ``--workflow``)."""
+    from pathlib import Path
+
+    import yaml
+
+    target = project_copy(demo_home, Path(root) / "project", users)
+    workflow = yaml.safe_load((target / "workflow.yaml").read_text())
+    (Path(root) / "workflow.yaml").write_text(yaml.safe_dump(workflow, sort_keys=False))
+    return target
+
+
 # -- the list editors of the /rois page in a browser ---------------------------------------------
 class EditorTable:
     """The table of the list editor ``prefix`` ("roi", "tf") of ``/rois``, driven in ``page``."""

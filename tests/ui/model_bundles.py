@@ -14,7 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-SEGMENTATION = """\
+HEAD = """\
 id: {id}
 version: {version}
 name: {name}
@@ -22,7 +22,7 @@ description: A tiny test model.
 author: {author}
 license: CC0-1.0
 changelog: {changelog}
-task: segmentation
+task: {task}
 dimension: 2
 model:
   file: model.keras
@@ -35,6 +35,9 @@ normalization:
   method: window
   window: [-160, 240]
   range: [0.0, 1.0]
+"""
+OUTPUTS = {
+    "segmentation": """\
 output:
   activation: softmax
   channels:
@@ -42,38 +45,17 @@ output:
     - {{channel: 2, roi: Left kidney, code: RID29662}}
   largest_component: false
   min_size: 0
-runtime:
-  cpu_seconds_per_slice: {per_slice}
-  memory_mb: 20
-"""
-
-CLASSIFICATION = """\
-id: {id}
-version: {version}
-name: {name}
-description: A tiny test classifier.
-author: {author}
-license: CC0-1.0
-changelog: {changelog}
-task: classification
-dimension: 2
-model:
-  file: model.keras
-  sha256: {sha}
-input:
-  plane: axial
-  size: [32, 32]
-  resample: size
-normalization:
-  method: window
-  window: [-160, 240]
-  range: [0.0, 1.0]
+""",
+    "classification": """\
 output:
   activation: softmax
   text_field: Contrast phase
   classes: [non-contrast, arterial, portal-venous, delayed]
   aggregate: mean
   slices: all
+""",
+}
+RUNTIME = """\
 runtime:
   cpu_seconds_per_slice: {per_slice}
   memory_mb: 20
@@ -122,8 +104,8 @@ def write_bundle(root: Path, bundle_id: str, version: str, *, task: str = "segme
     folder.mkdir(parents=True)
     data = model.read_bytes() if isinstance(model, Path) else model
     (folder / "model.keras").write_bytes(data)
-    template = SEGMENTATION if task == "segmentation" else CLASSIFICATION
+    template = HEAD + OUTPUTS[task] + RUNTIME
     (folder / "plugin.yaml").write_text(template.format(
-        id=bundle_id, version=version, name=name or bundle_id, author=author,
+        id=bundle_id, version=version, name=name or bundle_id, author=author, task=task,
         changelog=changelog, sha=hashlib.sha256(data).hexdigest(), per_slice=per_slice))
     return folder

@@ -20,8 +20,7 @@ import pkgutil
 import re
 
 import pytest
-import yaml
-from support import DashUser, RunningServer, project_copy
+from support import DashUser, RunningServer, project_with_workflow
 from test_list_editor import changes as editor_changes
 from test_list_editor import sha
 
@@ -127,12 +126,8 @@ def password(user: str) -> str:
 
 @pytest.fixture(scope="module")
 def project(demo_home, tmp_path_factory):
-    root = tmp_path_factory.mktemp("audit-coverage")
-    target = project_copy(demo_home, root / "project",
-                          [(user, password(user), user == "root") for user in USERS])
-    workflow = yaml.safe_load((target / "workflow.yaml").read_text())
-    (root / "workflow.yaml").write_text(yaml.safe_dump(workflow, sort_keys=False))
-    return target
+    return project_with_workflow(demo_home, tmp_path_factory.mktemp("audit-coverage"),
+                                 [(user, password(user), user == "root") for user in USERS])
 
 
 @pytest.fixture(scope="module")

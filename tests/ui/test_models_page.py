@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 from model_bundles import write_bundle
-from support import DashUser, RunningServer, dash_id, layout_texts, project_copy
+from support import DashUser, RunningServer, dash_id, layout_texts, project_with_workflow
 
 from ril_dash.project.audit import AuditLog
 
@@ -36,16 +35,17 @@ def password(user: str) -> str:
 
 @pytest.fixture(scope="module")
 def project(demo_home, tmp_path_factory):
-    root = tmp_path_factory.mktemp("models-page")
-    target = project_copy(demo_home, root / "project",
-                          [(user, password(user), user == "root") for user in USERS])
-    workflow = yaml.safe_load((target / "workflow.yaml").read_text())
-    (root / "workflow.yaml").write_text(yaml.safe_dump(workflow, sort_keys=False))
+    target = project_with_workflow(demo_home, tmp_path_factory.mktemp("models-page"),
+                                   [(user, password(user), user == "root") for user in USERS])
     plugins = target / "plugins"
     write_bundle(plugins, "kidney-seg", "1.0.0", name="Kidney segmentation",
                  changelog="first version", model=b"model one")
     write_bundle(plugins, "kidney-seg", "1.1.0", name="Kidney segmentation",
                  changelog="more training data", model=b"model two")
+    write_bundle(plugins, "phase", "0.1.0", task="classification", model=b"classifier")
+    text = (plugins / "phase" / "0.1.0" / "plugin.yaml").read_text()
+    (plugins / "phase" / "0.1.0" / "plugin.yaml").write_text(
+        text.replace("text_field: Contrast phase", "text_field: Phase"))
     broken = plugins / "broken" / "1.0.0"
     broken.mkdir(parents=True)
     (broken / "plugin.yaml").write_text("id: broken\nversion: 1.0.0\nsise: 3\n")
@@ -101,14 +101,19 @@ def test_every_user_sees_every_version_newest_first_and_the_errors(users):
     assert "more training data" in texts and "first version" in texts
     assert "axial · 32×32 (resized) · window -160…240 → 0…1 · 1 slice" in texts
     assert any("sise" in t for t in texts)  # the broken bundle is listed with its error
+    # a bundle that does not fit the project says what to change
+    assert ("phase@0.1.0: the classifier fills the text field 'Phase', which project 'ril_dash "
+            "demo project' does not define; add it as a choice field with the values "
+            "non-contrast, arterial, portal-venous, delayed") in texts
     # an analyst gets no management buttons; the admin gets them all
     for kind in ("models-toggle", "models-activate", "models-trust"):
         assert buttons(page, kind) == []
     admin = users["root"].page("/models")
-    assert buttons(admin, "models-toggle") == [{"type": "models-toggle", "model": "kidney-seg"}]
+    assert buttons(admin, "models-toggle") == [{"type": "models-toggle", "model": "kidney-seg"},
+                                               {"type": "models-toggle", "model": "phase"}]
     assert buttons(admin, "models-activate") == [{"type": "models-activate",
                                                  "ref": "kidney-seg@1.0.0"}]
-    assert len(buttons(admin, "models-trust")) == 2
+    assert len(buttons(admin, "models-trust")) == 3
 
 
 def manage(user: DashUser, kind: str, key: str, value: str, refresh: int = 0):
@@ -205,14 +210,14 @@ def test_a_new_version_is_announced_without_a_restart(project, users, server):
                                                                   None)])
     assert first.status_code == 200, first.text
     seen = first.json()["response"]["models-notice-seen"]["data"]
-    assert seen == ["kidney-seg@1.0.0", "kidney-seg@1.1.0"]
+    assert seen == ["kidney-seg@1.0.0", "kidney-seg@1.1.0", "phase@0.1.0"]
     assert "models-notice" not in first.json()["response"]  # the first look announces nothing
     write_bundle(project / "plugins", "kidney-seg", "1.3.0", model=b"model three")
     reply = ana.callback(NOTICE, [("models-notice-timer", "n_intervals", 1)],
                          [("models-notice-seen", "data", seen), ("models-notice", "children",
                                                                  None)])
     out = reply.json()["response"]
-    assert out["models-notice-seen"]["data"] == seen + ["kidney-seg@1.3.0"]
+    assert out["models-notice-seen"]["data"] == sorted(seen + ["kidney-seg@1.3.0"])
     texts = layout_texts(out["models-notice"]["children"])
     assert texts[0] == "kidney-seg 1.3.0 is available"
     assert "Open the Models page" in texts
@@ -237,14 +242,12 @@ def test_running_needs_the_rights_on_the_series(project, users):
     reply = users["sam"].callback(ESTIMATE, [
         ("run-model", "value", "kidney-seg@1.0.0"), ("run-scope", "value", "series"),
         ("run-first", "value", None), ("run-last", "value", None),
-        ("plane-select", "value", "axial"), ("slice-slider", "value", 3)],
-        [("viewer-meta", "data", meta)])
+        ("plane-select", "value", "axial")], [("viewer-meta", "data", meta)])
     assert reply.status_code == 403, reply.text
     reply = users["ana"].callback(ESTIMATE, [
         ("run-model", "value", "kidney-seg@1.0.0"), ("run-scope", "value", "series"),
         ("run-first", "value", None), ("run-last", "value", None),
-        ("plane-select", "value", "axial"), ("slice-slider", "value", 3)],
-        [("viewer-meta", "data", meta)])
+        ("plane-select", "value", "axial")], [("viewer-meta", "data", meta)])
     assert reply.status_code == 200, reply.text
     assert reply.json()["response"]["run-estimate"]["children"] == (
         "Estimated time: under 1 s for 40 slices (plus loading the model the first time).")
@@ -256,6 +259,6 @@ def test_running_needs_the_rights_on_the_series(project, users):
         ("slice-slider", "value", 3), ("viewer-meta", "data", meta)])
     assert reply.status_code == 200, reply.text
     texts = layout_texts(reply.json()["response"]["run-result"]["children"])
-    assert texts == [f"ana may annotate none of the chosen series, so kidney-seg@1.0.0 cannot "
-                     f"draft them; ask an administrator."]
+    assert texts == ["ana may annotate none of the chosen series, so kidney-seg@1.0.0 cannot "
+                     "draft them; ask an administrator."]
     assert S1 not in annotated_series(project / "annotations")

@@ -13,7 +13,7 @@ annotations (the draft appears, lighter) and the text fields (a classification's
 
 Developer notes::
 
-    model / scope / range / plane / slice ─► describe_run ─► estimate, scope options, mode box
+    model / scope / range / plane ─► describe_run ─► estimate, scope options, mode box
     Run ─background─► start_model_run ─► run_in_background ─► result + ANNOT_VERSION
     ANNOT_VERSION ─clientside (text_fields.py)─► rilAnnotate.sync ─► overlays, history, texts
 """
@@ -98,11 +98,11 @@ def _n_slices(meta: dict, plane: str) -> int:
     Output(ids.RUN_ESTIMATE, "children"), Output(ids.RUN_SCOPE, "options"),
     Output(ids.RUN_MODE, "style"),
     Input(ids.RUN_MODEL, "value"), Input(ids.RUN_SCOPE, "value"), Input(ids.RUN_FIRST, "value"),
-    Input(ids.RUN_LAST, "value"), Input(ids.PLANE, "value"), Input(ids.SLICE_SLIDER, "value"),
-    State(ids.VIEWER_META, "data"),
+    Input(ids.RUN_LAST, "value"), Input(ids.PLANE, "value"), State(ids.VIEWER_META, "data"),
 )
-def describe_run(ref, scope, first, last, plane, index, meta):
-    """The runtime estimate of the run as chosen, and which scopes the model allows here."""
+def describe_run(ref, scope, first, last, plane, meta):
+    """The runtime estimate of the run as chosen, and which scopes the model allows here (not
+    asked again while scrolling: the current slice does not change the estimate)."""
     if not ref or not meta:
         return "", dash.no_update, dash.no_update
     access.require(meta["series"], "read")
@@ -116,7 +116,7 @@ def describe_run(ref, scope, first, last, plane, index, meta):
                for v, label in SCOPES]
     mode_style = {} if manifest.task == "segmentation" else {"display": "none"}
     try:
-        _, n = run_slices(manifest, scope, plane, index, first, last,
+        _, n = run_slices(manifest, scope, plane, 0, first, last,
                           _n_slices(meta, manifest.input.plane))
     except ValueError as exc:
         return str(exc), options, mode_style

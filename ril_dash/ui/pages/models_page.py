@@ -1,7 +1,8 @@
 """Models page (``/models``): every model bundle and version, and (for managers) their settings.
 
 One card per bundle: its name, task and whether it is enabled for the project, then its
-versions newest first with status (ok, or the error that makes it unusable), author, date,
+versions newest first with status (ok, or the error that makes it unusable, and what does not
+fit this project's ROIs or text fields), author, date,
 changelog, input and output summary, runtime estimate, validation figures and trust. The
 active version (the one runs use) is marked. Administrators and members of a pool with the
 ``models`` right also get Enable/Disable, Activate (switch the active version, e.g. roll back),
@@ -66,10 +67,14 @@ def _date(entry) -> str:
         return ""
 
 
-def _status(version: VersionView) -> html.Td:
+def _status(version: VersionView, config) -> html.Td:
+    from ril_dash.models.manifest import project_problems
+
     if version.manifest is None or version.entry.error:
         return html.Td(version.entry.error or "unusable", className="ril-model-error")
-    return html.Td("active" if version.active else "ok",
+    problems = project_problems(version.manifest, config)
+    return html.Td(["active" if version.active else "ok",
+                    *[html.Div(p, className="ril-model-problem") for p in problems]],
                    className="ril-model-active" if version.active else "ril-model-ok")
 
 
@@ -86,7 +91,7 @@ def _trust_cell(version: VersionView, manage: bool) -> html.Td:
                    else "", className="ril-muted")
 
 
-def _version_row(view: BundleView, version: VersionView, manage: bool) -> html.Tr:
+def _version_row(version: VersionView, manage: bool, config) -> html.Tr:
     m = version.manifest
     usable = m is not None and not version.entry.error
     action = ""
@@ -94,7 +99,8 @@ def _version_row(view: BundleView, version: VersionView, manage: bool) -> html.T
         action = html.Button("Activate", id={"type": ids.MODELS_ACTIVATE, "ref": version.ref},
                              className="ril-button", n_clicks=0,
                              title="Make this the version runs use (e.g. roll back)")
-    cells = [html.Td(version.entry.version, className="ril-model-version"), _status(version)]
+    cells = [html.Td(version.entry.version, className="ril-model-version"),
+             _status(version, config)]
     if usable:
         per_slice = m.runtime.cpu_seconds_per_slice
         cells += [html.Td(m.author), html.Td(_date(version.entry)), html.Td(m.changelog),
@@ -108,7 +114,7 @@ def _version_row(view: BundleView, version: VersionView, manage: bool) -> html.T
     return html.Tr(cells, className="ril-model-row", **{"data-ref": version.ref})
 
 
-def bundle_card(view: BundleView, manage: bool) -> html.Section:
+def bundle_card(view: BundleView, manage: bool, config) -> html.Section:
     current = view.current
     task = current.manifest.task if current is not None else "unusable"
     state = "enabled" if view.enabled else "disabled"
@@ -128,7 +134,7 @@ def bundle_card(view: BundleView, manage: bool) -> html.Section:
         html.P(current.manifest.description, className="ril-muted") if current else None,
         html.Table(className="ril-roi-table ril-models-table", children=[
             html.Thead(html.Tr([html.Th(h) for h in heads])),
-            html.Tbody([_version_row(view, v, manage) for v in view.versions])]),
+            html.Tbody([_version_row(v, manage, config) for v in view.versions])]),
     ])
 
 
@@ -140,7 +146,7 @@ def models_list() -> list:
                          "(see plugins/README.md) or upload a bundle .zip.",
                          className="ril-muted")]
     manage = may_manage()
-    return [bundle_card(view, manage) for view in views]
+    return [bundle_card(view, manage, services.project.config) for view in views]
 
 
 def _upload() -> html.Div:

@@ -38,14 +38,18 @@ FOLDER_BUTTON = "folder-button"
 MAX_FOLDERS_SHOWN = 100
 GRID_OPTIONS = {
     "animateRows": False,
-    "rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
-                     "enableClickSelection": False},
+    "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
     "quickFilterText": "",
     "theme": {"function": "themeQuartz.withParams({backgroundColor: '#1e2126', "
                           "foregroundColor: '#e6e8eb', headerBackgroundColor: '#262a30', "
                           "accentColor: '#4da3ff', browserColorScheme: 'dark', fontSize: 13, "
                           "rowHeight: 32, headerHeight: 36})"},
 }
+
+#: the project grid: ticked series are what "Run a model" drafts (a click still opens one)
+SERIES_GRID_OPTIONS = {**GRID_OPTIONS, "rowSelection": {
+    "mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
+    "enableClickSelection": False}}
 
 
 def register() -> None:
@@ -192,7 +196,7 @@ def layout(**_query) -> html.Div:
                 columnDefs=column_defs(project),
                 defaultColDef={"sortable": True, "filter": True, "resizable": True,
                                "floatingFilter": False, "minWidth": 110},
-                dashGridOptions=GRID_OPTIONS,
+                dashGridOptions=SERIES_GRID_OPTIONS,
                 rowClassRules={"ril-annotated": "params.data.annotated",
                                "ril-restricted": "params.data.restricted"},
                 getRowId="params.data.id",
@@ -243,18 +247,19 @@ def show_folder_series(folder):
     return rows, count_label(rows, folder), "", link
 
 
-def quick_search(grid_id: str, search_id: str) -> None:
-    """Let the text box ``search_id`` filter the grid ``grid_id`` in the browser (any column)."""
+def quick_search(grid_id: str, search_id: str, options: dict = GRID_OPTIONS) -> None:
+    """Let the text box ``search_id`` filter the grid ``grid_id`` (whose options are
+    ``options``) in the browser (any column)."""
     clientside_callback(
         "function (text) { return Object.assign(%s, {quickFilterText: text || ''}); }"
-        % json.dumps(GRID_OPTIONS),
+        % json.dumps(options),
         Output(grid_id, "dashGridOptions", allow_duplicate=True),
         Input(search_id, "value"),
         prevent_initial_call=True,
     )
 
 
-quick_search(ids.GRID, ids.SEARCH)
+quick_search(ids.GRID, ids.SEARCH, SERIES_GRID_OPTIONS)
 
 
 clientside_callback(
