@@ -111,6 +111,9 @@ def test_a_draft_from_the_viewer_appears_at_once(page, server, project_dir):
     assert page.inner_text("#run-estimate") == (
         "Estimated time: under 1 s for 8 slices (plus loading the model the first time).")
     page.click("#run-start")
+    # a cold start says so (the model is loaded for the first time in this test session)
+    page.wait_for_function("() => document.querySelector('#run-status').textContent"
+                           " === 'loading model kidney-seg@1.0.0'", timeout=60_000)
     page.wait_for_selector("#run-done", timeout=120_000)
     assert page.inner_text("#run-done") == "kidney-seg@1.0.0 drafted 1 of 1 series."
     version, mask = right_kidney(project_dir, SERIES[0])
@@ -179,4 +182,33 @@ def test_a_new_version_is_announced_on_open_pages(page, server, project_dir, ker
     page.wait_for_selector(".ril-model-card[data-model='kidney-seg']")
     versions = page.locator(".ril-model-card[data-model='kidney-seg'] .ril-model-version")
     assert versions.all_inner_texts() == ["1.3.0", "1.0.0"]
+    assert page.js_errors == []
+
+
+def test_managing_models_in_the_browser(page, server, project_dir):
+    """Trust asks first (saying what it means); a disabled bundle leaves the viewer's picker."""
+    messages = []
+
+    def accept(dialog):
+        messages.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    page.goto(server.url + "/models")
+    card = page.locator(".ril-model-card[data-model='phase']")
+    card.locator("button:text-is('Trust…')").click()
+    page.wait_for_selector("#models-done")
+    assert page.inner_text("#models-done") == (
+        "phase@1.0.0 is trusted: it loads with its custom code from now on.")
+    assert messages and messages[0].startswith("Trust phase@1.0.0? Trusting this exact model "
+                                               "file (sha256 ")
+    card.locator(".ril-model-trusted").wait_for()
+    assert card.locator(".ril-model-trusted").inner_text().startswith("trusted by ")
+    card.locator("button:text-is('Disable')").click()
+    page.wait_for_function("() => document.querySelector('#models-done').textContent"
+                           " === 'phase is disabled for this project.'")
+    open_viewer(page, server, SERIES[2])
+    page.click("#run-model")
+    page.get_by_role("option", name="Kidney segmentation 1.0.0 (segmentation)").wait_for()
+    assert page.get_by_role("option", name="Contrast phase 1.0.0 (classification)").count() == 0
     assert page.js_errors == []
