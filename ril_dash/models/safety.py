@@ -158,6 +158,12 @@ def _scan_keras_archive(path: Path, label: str) -> None:
         raise PluginError(f"{label}: {path.name} is not a valid .keras archive ({exc}); save the "
                           f"model again with model.save('model.keras')") from exc
     with archive:
+        names = [info.filename for info in archive.infolist()]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise PluginError(f"{label}: {path.name} holds {', '.join(twice)} more than once "
+                              f"(a tampered archive); save the model again with "
+                              f"model.save('model.keras')")
         infos = {info.filename: info for info in archive.infolist()}
         unknown = sorted(name for name in infos
                          if name not in KERAS_ARCHIVE_FILES and not name.startswith("assets/"))
