@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import sys
 import threading
 import time
@@ -238,7 +239,20 @@ def shape_list(shape) -> list:
 
 
 def short(exc: BaseException, limit: int = 400) -> str:
-    text = " ".join(str(exc).split())
+    """An exception's message on one line without TensorFlow's traceback and colour codes.
+
+    >>> short(ValueError("Graph execution error:\\n\\nDetected at node c defined at (most recent "
+    ...       "call last):\\n  File \\"x.py\\", line 1\\n\\n  File \\"y.py\\", line 2\\n\\n"
+    ...       "Dimensions must match\\n\\t [[{{node c}}]] [Op:__inference_1]"))
+    'Dimensions must match'
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    paragraphs = [part.strip() for part in re.split(r"\n\s*\n", text) if part.strip()]
+    kept = [part for part in paragraphs
+            if not part.startswith(("Detected at node", "Arguments received", "Graph execution",
+                                    'File "'))]
+    text = " ".join(" ".join(kept or paragraphs).split())
+    text = re.sub(r"\s*\[\[\{\{node .*$", "", text)  # TensorFlow's op and node names
     return text if len(text) <= limit else text[:limit] + "…"
 
 
