@@ -81,24 +81,32 @@ class ModelCache:
     def __init__(self, limit_bytes: int):
         self.limit_bytes = limit_bytes
         self.models: OrderedDict[tuple[str, str], Loaded] = OrderedDict()
+        self.guard = threading.Lock()  # status() reads while a model call may be loading
 
     def get(self, key):
-        found = self.models.get(key)
-        if found is not None:
-            self.models.move_to_end(key)
-        return found
+        with self.guard:
+            found = self.models.get(key)
+            if found is not None:
+                self.models.move_to_end(key)
+            return found
 
     def put(self, key, loaded: Loaded) -> None:
-        self.models[key] = loaded
-        self.models.move_to_end(key)
-        while len(self.models) > 1 and self.total_bytes() > self.limit_bytes:
-            self.models.popitem(last=False)
+        with self.guard:
+            self.models[key] = loaded
+            self.models.move_to_end(key)
+            while len(self.models) > 1 and self.bytes_unlocked() > self.limit_bytes:
+                self.models.popitem(last=False)
 
-    def total_bytes(self) -> int:
+    def bytes_unlocked(self) -> int:
         return sum(item.nbytes for item in self.models.values())
 
+    def total_bytes(self) -> int:
+        with self.guard:
+            return self.bytes_unlocked()
+
     def labels(self) -> list[str]:
-        return [item.label for item in self.models.values()]
+        with self.guard:
+            return [item.label for item in self.models.values()]
 
 
 class Worker:
@@ -112,6 +120,7 @@ class Worker:
         self.last_request = time.monotonic()
         self.busy = 0
         self.busy_lock = threading.Lock()
+        self.running: str | None = None  # label of the model call in progress
 
     def mark_busy(self, delta: int) -> None:
         with self.busy_lock:
@@ -178,6 +187,7 @@ class Worker:
 
         return {"pid": os.getpid(), "loaded": self.cache.labels(),
                 "memory_mb": round(self.cache.total_bytes() / 1024**2, 1),
+                "running": self.running,
                 "rss_mb": round(psutil.Process().memory_info().rss / 1024**2, 1),
                 "keras": keras.__version__, "ready_s": self.ready_s,
                 "uptime_s": round(time.time() - self.started, 1)}
@@ -191,7 +201,12 @@ class Worker:
             raise ModelRunError(f"the model worker does not know the request '{op}'; "
                                 f"restart the server so that both sides run the same version")
         with self.lock:
-            return handlers[op](**kwargs)
+            ref = kwargs.get("ref") or {}
+            self.running = ref.get("label")
+            try:
+                return handlers[op](**kwargs)
+            finally:
+                self.running = None
 
 
 def check_batch_shape(loaded: Loaded, shape: tuple) -> None:

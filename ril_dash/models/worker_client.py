@@ -134,7 +134,8 @@ class ModelWorker:
         return self.call("warm", ref.label, ref=asdict(ref))
 
     def status(self) -> dict:
-        """``{"pid", "loaded": [labels], "memory_mb", "rss_mb", "keras", "ready_s", ...}``, plus
+        """``{"pid", "loaded": [labels], "memory_mb", "running": label or None, "rss_mb", "keras",
+        "ready_s", "uptime_s"}``, plus
         ``cold_start_s`` when this process started the worker."""
         found = self.call("status", "the model worker status")
         found["cold_start_s"] = self.cold_start_s
@@ -237,9 +238,8 @@ class ModelWorker:
 
     def start(self) -> None:
         """Spawn the worker (caller holds the file lock) and wait until it answers."""
-        for stale in (self.socket,):
-            if os.path.exists(stale):
-                os.unlink(stale)
+        if os.path.exists(self.socket):  # left by a worker that died
+            os.unlink(self.socket)
         fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(secrets.token_bytes(32))

@@ -139,7 +139,8 @@ def test_objects_nested_anywhere_in_the_config_are_scanned(tmp_path):
     nested_model = {**functional(wrapper), "name": "inner"}
     message = refusal(write_keras(tmp_path / "model.keras", functional(nested_model)))
     assert "a Lambda layer 'deep'" in message
-    initializer = {"module": "builtins", "class_name": "eval", "config": {}, "registered_name": None}
+    initializer = {"module": "builtins", "class_name": "eval", "config": {},
+                   "registered_name": None}
     assert "class eval of module builtins" in config_problem(
         functional(layer("Dense", units=2, kernel_initializer=initializer)))
     function = {"module": "keras", "class_name": "function", "config": "exec",
