@@ -34,6 +34,7 @@ from ril_dash.errors import ModelRunError, PluginError
 START_TIMEOUT_S = 180.0
 POLL_S = 0.5
 LOG_TAIL_CHARS = 1500
+LOG_MAX = 1024**2  # the worker log starts afresh beyond this size
 
 
 @dataclass(frozen=True)
@@ -116,22 +117,22 @@ class ModelWorker:
     def predict(self, ref: ModelRef, batch, *, batch_size: int = 8) -> np.ndarray:
         """The model's output on ``batch`` (float32); NaN/inf or a failure → ModelRunError."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        return self.call("predict", ref.label, ref=asdict(ref), batch=batch,
+        return self.call("predict", ref.label, ref=ref_payload(ref), batch=batch,
                          batch_size=int(batch_size))
 
     def inspect(self, ref: ModelRef) -> dict:
         """``{"inputs": [shape...], "outputs": [shape...], "params": n}``, None = any size."""
-        return self.call("inspect", ref.label, ref=asdict(ref))
+        return self.call("inspect", ref.label, ref=ref_payload(ref))
 
     def time_bare_predict(self, ref: ModelRef, batch, *, batch_size: int = 8) -> float:
         """Seconds of a bare ``model.predict(batch, batch_size=...)`` in the worker."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        return self.call("time_bare_predict", ref.label, ref=asdict(ref), batch=batch,
+        return self.call("time_bare_predict", ref.label, ref=ref_payload(ref), batch=batch,
                          batch_size=int(batch_size))
 
     def warm(self, ref: ModelRef) -> dict:
         """Load the model (no prediction): ``{"label", "cached", "load_s"}``."""
-        return self.call("warm", ref.label, ref=asdict(ref))
+        return self.call("warm", ref.label, ref=ref_payload(ref))
 
     def status(self) -> dict:
         """``{"pid", "loaded": [labels], "memory_mb", "running": label or None, "rss_mb", "keras",
@@ -245,12 +246,17 @@ class ModelWorker:
             handle.write(secrets.token_bytes(32))
         os.chmod(self.key_file, 0o600)
         started = time.perf_counter()
-        with open(self.log_file, "ab") as log:
+        # the worker imports the same ril_dash as this process, whatever its working folder
+        package_root = str(Path(__file__).resolve().parents[2])
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")}
+        mode = "ab" if self.log_file.exists() and self.log_file.stat().st_size < LOG_MAX else "wb"
+        with open(self.log_file, mode) as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "ril_dash.models.worker", "--socket", self.socket,
                  "--authkey-file", str(self.key_file)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                close_fds=True, cwd=os.getcwd())
+                close_fds=True, cwd=str(self.folder), env=env)
         self.pid = self.process.pid
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -287,6 +293,15 @@ class ModelWorker:
             except (psutil.NoSuchProcess, psutil.TimeoutExpired, ChildProcessError):
                 pass
         return None
+
+
+def ref_payload(ref: ModelRef) -> dict:
+    """The ref as the worker gets it: absolute paths (the worker's folder is not ours)."""
+    payload = asdict(ref)
+    payload["path"] = os.path.abspath(ref.path)
+    if ref.custom_objects:
+        payload["custom_objects"] = os.path.abspath(ref.custom_objects)
+    return payload
 
 
 def pid_alive(pid: int, process: subprocess.Popen | None) -> bool:

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import psutil
 import pytest
@@ -46,11 +47,11 @@ def worker(tmp_path_factory, models):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RIL_DASH_WORKER_DIR", str(folder))
         patch.setenv("RIL_DASH_MODEL_CACHE_MB", "40")
-        patch.setenv("PYTHONPATH", str(ROOT))
         client = ModelWorker()
         client.status()
         yield client
         client.shutdown()
+        assert client.process.poll() is not None and not (folder / "worker.sock").exists()
 
 
 def ref(models: Path, name: str, **extra) -> ModelRef:
@@ -70,8 +71,9 @@ def test_predict_matches_keras_for_the_keras_and_h5_files(worker, models):
     assert status["loaded"][-2:] == ["conv@1.0.0", "conv@1.0.0"]
 
 
-def test_inspect_warm_and_the_bare_predict_baseline(worker, models):
-    conv = ref(models, "conv.keras")
+def test_inspect_warm_and_the_bare_predict_baseline(worker, models, monkeypatch):
+    monkeypatch.chdir(models)  # a relative path is the client's, not the worker's
+    conv = ModelRef("conv.keras", file_sha256(models / "conv.keras"), "conv@1.0.0")
     assert worker.inspect(conv) == {"inputs": [[None, 16, 16, 1]],
                                     "outputs": [[None, 16, 16, 2]], "params": 4 * 9 + 4 + 4 * 2 + 2}
     assert worker.warm(conv)["cached"] is True
@@ -101,7 +103,14 @@ def test_refused_files_never_load(worker, models, tmp_path):
     with pytest.raises(PluginError, match="the model file conv.keras has sha256 .* but the "
                                           "manifest records " + recorded):
         worker.warm(ModelRef(str(altered), recorded, "conv@2.0.0"))
-    assert "conv@2.0.0" not in worker.status()["loaded"]
+    linked = tmp_path / "linked.h5"
+    shutil.copy(models / "conv.h5", linked)
+    with h5py.File(linked, "a") as handle:
+        handle["model_weights/extra"] = h5py.ExternalLink("/tmp/elsewhere.h5", "/payload")
+    with pytest.raises(PluginError, match=r"linked@1\.0\.0: linked\.h5 holds an external link "
+                                          r"'model_weights/extra' to /tmp/elsewhere\.h5:/payload"):
+        worker.predict(ref(tmp_path, "linked.h5"), np.zeros((1, 16, 16, 1)))
+    assert {"conv@2.0.0", "linked@1.0.0"}.isdisjoint(worker.status()["loaded"])
 
 
 def test_a_trusted_version_loads_its_custom_objects(worker, models):
@@ -164,8 +173,10 @@ print(ModelWorker.shared().status()["pid"])
 
 
 def test_client_processes_share_one_worker_which_ends_when_idle(tmp_path):
+    # no PYTHONPATH: the clients import this checkout from their working folder, and the worker
+    # (working in its own folder) is told where the clients' ril_dash lies
     env = {**os.environ, "RIL_DASH_WORKER_DIR": str(tmp_path), "RIL_DASH_WORKER_IDLE_S": "4",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": ""}
     clients = [subprocess.Popen([sys.executable, "-c", SHARE], cwd=ROOT, env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
     pids = set()
