@@ -20,7 +20,6 @@ so Keras never deserialises it.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import zipfile
 from pathlib import Path
@@ -186,7 +185,8 @@ def _scan_keras_archive(path: Path, label: str) -> None:
                                   f"{MAX_WEIGHTS_BYTES // 1024**3} GiB; refused")
             import h5py
 
-            with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as handle:
+            # read in place (Keras stores the weights uncompressed, so seeking is cheap)
+            with archive.open(weights) as member, h5py.File(member, "r") as handle:
                 _scan_hdf5(handle, label, f"{path.name} (model.weights.h5)")
 
 

@@ -76,7 +76,7 @@ class Loaded:
 
 
 class ModelCache:
-    """Loaded models by (path, sha256), least recently used first out beyond ``limit_bytes``."""
+    """Loaded models by :func:`model_key`, least recently used first out beyond ``limit_bytes``."""
 
     def __init__(self, limit_bytes: int):
         self.limit_bytes = limit_bytes
@@ -129,7 +129,7 @@ class Worker:
 
     # -- models --------------------------------------------------------------------------------
     def load(self, ref: dict) -> Loaded:
-        key = (ref["path"], ref["sha256"])
+        key = model_key(ref)
         found = self.cache.get(key)
         if found is not None:
             return found
@@ -155,7 +155,7 @@ class Worker:
         return loaded
 
     def warm(self, ref: dict) -> dict:
-        cached = self.cache.get((ref["path"], ref["sha256"])) is not None
+        cached = self.cache.get(model_key(ref)) is not None
         loaded = self.load(ref)
         return {"label": loaded.label, "cached": cached, "load_s": loaded.load_s}
 
@@ -207,6 +207,12 @@ class Worker:
                 return handlers[op](**kwargs)
             finally:
                 self.running = None
+
+
+def model_key(ref: dict) -> tuple:
+    """A loaded model is reused only for the same file, hash and trust (a version whose trust
+    was withdrawn is scanned again)."""
+    return ref["path"], ref["sha256"], bool(ref.get("trusted")), ref.get("custom_objects")
 
 
 def check_batch_shape(loaded: Loaded, shape: tuple) -> None:

@@ -118,6 +118,8 @@ def test_a_trusted_version_loads_its_custom_objects(worker, models):
                   custom_objects=str(models / "custom_layers.py"))
     out = worker.predict(trusted, np.array([[1.0, 2.0, 3.0]]))
     np.testing.assert_allclose(out, [[2.0, 4.0, 6.0]])
+    with pytest.raises(PluginError, match="custom object ril_test>Doubler"):
+        worker.predict(ref(models, "custom.keras"), np.ones((1, 3)))  # trust withdrawn
 
 
 def test_a_model_that_raises_or_emits_nan_fails_naming_it(worker, models):
