@@ -23,6 +23,7 @@ from support import RunningServer
 
 from ril_dash.jobs import JobStore
 from ril_dash.project.annotation_store import AnnotationStore
+from ril_dash.project.audit import AuditLog
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -125,6 +126,9 @@ def test_a_draft_from_the_viewer_appears_at_once(page, server, project_dir):
     assert page.inner_text("#run-done") == "kidney-seg@1.0.0 drafted 1 of 1 series."
     version, mask = right_kidney(project_dir, SERIES[0])
     assert version == 1 and np.array_equal(mask, expected_draft())
+    drafts = [(e["series"], e["detail"]["model"], e["detail"]["version"])
+              for e in AuditLog.for_project(project_dir).read() if e["action"] == "model_draft"]
+    assert drafts == [(SERIES[0], "kidney-seg@1.0.0", 1)]
     # the painting layer learnt the new version and shows the draft (no reload)
     page.wait_for_function("() => window.rilAnnotate.state().version === 1 && "
                            "window.rilAnnotate.state().summary.version === 1")
