@@ -73,7 +73,7 @@ def _check_members(zip_path: Path, infos: list[zipfile.ZipInfo], max_entries: in
                                     f"themselves")
         if info.is_dir():
             continue
-        if info.create_system == 3 and mode and not stat.S_ISREG(mode):
+        if info.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG):
             raise _refuse(zip_path, f"the entry {name!r} is not a plain file")
         if info.flag_bits & 0x1:
             raise _refuse(zip_path, f"the entry {name!r} is encrypted")
