@@ -117,3 +117,13 @@ def test_new_versions_since_a_stamp(tmp_path):
     assert [e.ref for e in new_since(entries, stamp)] == ["kidney-seg@1.3.0"]
     assert notices(entries, stamp) == ["kidney-seg 1.3.0 is available"]
     assert notices(entries, time.time() + 1) == []
+
+
+def test_examples_inside_a_wheel_install_win_over_a_neighbouring_plugins_folder(tmp_path):
+    package = tmp_path / "site-packages" / "ril_dash"
+    for folder in (package / "plugins", tmp_path / "site-packages" / "plugins"):
+        folder.mkdir(parents=True)
+        (folder / "__init__.py").write_text('"""examples"""\n')
+    assert examples_root(package) == package / "plugins"
+    (package / "plugins" / "__init__.py").unlink()
+    assert examples_root(package) == tmp_path / "site-packages" / "plugins"

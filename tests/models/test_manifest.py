@@ -240,3 +240,22 @@ def test_model_shape_problems():
     assert model_shape_problems(cls, [(None, 64, 64, 6)], [(None, 4)]) == []
     assert "expects one probability per class (None, 4)" in model_shape_problems(
         cls, [(None, 64, 64, 6)], [(None, 3)])[0]
+
+
+def test_the_readme_documents_a_manifest_that_reads_with_every_key():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "plugins" / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    full = parse_manifest(blocks[0], "README.md")
+    assert full == parse_manifest(EXAMPLE, "plugin.yaml")
+    from ril_dash.models import manifest_parser as mp
+
+    documented = {key for block in blocks for key in re.findall(r"(\w+):", block)}
+    for group in (mp._TOP, mp._MODEL, mp._INPUT, mp._NORM, mp._SEG, mp._CHANNEL, mp._RUNTIME,
+                  mp._VALIDATION, mp._CLS):
+        assert set(group) <= documented, set(group) - documented
+    classifier = blocks[0].split("output:")[0] + blocks[1]
+    classifier = classifier.replace("task: segmentation", "task: classification")
+    assert parse_manifest(classifier, "README.md").output.classes == (
+        "non-contrast", "arterial", "portal-venous", "delayed")
