@@ -227,7 +227,8 @@ def cli_actor(args: argparse.Namespace):
     return Actor(str(user), admin=True, host="cli")
 
 
-def _cli_services(project_dir: Path):
+def cli_services(project_dir: Path):
+    """The project's services for one command-line run (checkpoints written inline)."""
     from ril_dash.application.services import Services
     from ril_dash.project.project import Project
 
@@ -331,7 +332,7 @@ def export(args: argparse.Namespace) -> None:
     def progress(done: int, total: int, series_id: str) -> None:
         print(f"[{done}/{total}] {series_id}", flush=True)
 
-    report = export_series(_cli_services(args.project_dir), cli_actor(args), args.out,
+    report = export_series(cli_services(args.project_dir), cli_actor(args), args.out,
                            series=args.series, per_roi=args.per_roi, combined=args.combined,
                            copy_images=args.copy_images,
                            copy_annotations=args.copy_annotations, excel=args.excel,
@@ -380,7 +381,7 @@ def import_masks(args: argparse.Namespace) -> None:
     """``ril-dash import-masks``: :func:`~ril_dash.application.transfer.import_mask_folder`."""
     from ril_dash.application.transfer import import_mask_folder
 
-    report = import_mask_folder(_cli_services(args.project_dir), cli_actor(args), args.masks,
+    report = import_mask_folder(cli_services(args.project_dir), cli_actor(args), args.masks,
                                 mapping=args.mapping)
     for result in report.series:
         if result.source is not None or result.error is not None:

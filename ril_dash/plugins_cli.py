@@ -189,9 +189,9 @@ def export(registry, args: argparse.Namespace) -> None:
 
 def change(registry, args: argparse.Namespace) -> None:
     from ril_dash.application import model_admin
-    from ril_dash.cli import _cli_services, cli_actor
+    from ril_dash.cli import cli_services, cli_actor
 
-    services, actor = _cli_services(args.project_dir), cli_actor(args)
+    services, actor = cli_services(args.project_dir), cli_actor(args)
     extra = {"extra_roots": args.plugins}
     action = args.plugins_action
     if action == "import":
