@@ -195,7 +195,7 @@ def change(registry, args: argparse.Namespace) -> None:
     extra = {"extra_roots": args.plugins}
     action = args.plugins_action
     if action == "import":
-        installed = model_admin.import_bundle(services, actor, args.zip)
+        installed = model_admin.import_bundle(services, actor, args.zip, **extra)
         print(f"Imported {', '.join(f'{i} {v}' for i, v in installed)} into "
               f"{args.project_dir / 'plugins'}.")
     elif action in ("enable", "disable"):

@@ -73,11 +73,14 @@ def trust_model_version(services: Services, actor: Actor, model_id: str, version
     return state
 
 
-def import_bundle(services: Services, actor: Actor, zip_path) -> list[tuple[str, str]]:
+def import_bundle(services: Services, actor: Actor, zip_path, *,
+                  extra_roots=()) -> list[tuple[str, str]]:
     """Install the bundle versions of the ``.zip`` at ``zip_path`` into the project's
-    ``plugins/`` folder (nothing is overwritten); return their ``(id, version)``."""
+    ``plugins/`` folder; return their ``(id, version)``. A version already installed in any
+    plugins root is refused (nothing is overwritten or shadowed)."""
     models_decision(services.workflow, actor, "import model bundles").check()
-    installed = import_bundle_zip(zip_path, services.project.dir / PLUGINS_DIR)
+    taken = {e.ref: e.folder for e in _registry(services, extra_roots).entries() if e.version}
+    installed = import_bundle_zip(zip_path, services.project.dir / PLUGINS_DIR, taken=taken)
     _audit(services, actor, "import", file=str(zip_path),
            bundles=[f"{i}@{v}" for i, v in installed])
     return installed

@@ -121,9 +121,11 @@ def _bundle_dirs(zip_path: Path, files: list[zipfile.ZipInfo]) -> list[PurePosix
 
 def import_bundle_zip(zip_path: str | os.PathLike, dest_root: str | os.PathLike, *,
                       max_entries: int = MAX_ENTRIES, max_total_bytes: int = MAX_TOTAL_BYTES,
-                      max_ratio: float = MAX_RATIO) -> list[tuple[str, str]]:
+                      max_ratio: float = MAX_RATIO, taken=None) -> list[tuple[str, str]]:
     """Install the bundle versions of ``zip_path`` into ``dest_root`` (a plugins root);
-    return their ``(id, version)``. All of them or none: any problem raises PluginError."""
+    return their ``(id, version)``. All of them or none: any problem raises PluginError.
+    ``taken`` maps ``"id@version"`` to the folder of a version installed elsewhere (another
+    plugins root), which is refused as well."""
     zip_path, dest_root = Path(zip_path), Path(dest_root)
     try:
         archive = zipfile.ZipFile(zip_path)
@@ -137,14 +139,15 @@ def import_bundle_zip(zip_path: str | os.PathLike, dest_root: str | os.PathLike,
         dest_root.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=".import-", dir=dest_root))
         try:
-            return _install(archive, zip_path, files, dirs, temp, dest_root)
+            return _install(archive, zip_path, files, dirs, temp, dest_root, taken or {})
         except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
             raise _refuse(zip_path, f"extracting failed ({exc})") from None
         finally:
             shutil.rmtree(temp, ignore_errors=True)
 
 
-def _install(archive, zip_path, files, dirs, temp, dest_root) -> list[tuple[str, str]]:
+def _install(archive, zip_path, files, dirs, temp, dest_root,
+             taken: dict) -> list[tuple[str, str]]:
     staged: list[tuple[Path, str, str]] = []
     for n, d in enumerate(dirs):
         stage = temp / str(n)
@@ -172,10 +175,11 @@ def _install(archive, zip_path, files, dirs, temp, dest_root) -> list[tuple[str,
         staged.append((final, manifest.id, manifest.version))
     with FileLock(str(dest_root / _LOCK), timeout=30):
         for _, model_id, version in staged:
-            if (dest_root / model_id / version).exists():
+            where = taken.get(f"{model_id}@{version}", dest_root / model_id / version)
+            if (dest_root / model_id / version).exists() or f"{model_id}@{version}" in taken:
                 raise _refuse(zip_path, f"{model_id} {version} is already installed in "
-                                        f"{dest_root / model_id / version}; versions are "
-                                        f"immutable, so give the new one a new version number")
+                                        f"{where}; versions are immutable, so give the new "
+                                        f"one a new version number")
         for folder, model_id, version in staged:
             (dest_root / model_id).mkdir(exist_ok=True)
             os.rename(folder, dest_root / model_id / version)

@@ -104,3 +104,17 @@ def test_a_pool_with_the_models_right_may_manage_but_not_trust(project, tmp_path
     assert audit(project) == [
         ("sam", {"change": "activate", "model": "kidney-seg", "version": "1.0.0"}),
         ("sam", {"change": "import", "file": str(path), "bundles": ["liver@2.0.0"]})]
+
+
+def test_an_import_never_shadows_a_version_of_another_root(project, tmp_path):
+    lab = tmp_path / "lab"
+    write_bundle(lab, "liver", "2.0.0")
+    path = tmp_path / "liver.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("liver/2.0.0/plugin.yaml", manifest_text("liver", "2.0.0"))
+        archive.writestr("liver/2.0.0/model.keras", MODEL_BYTES)
+    with pytest.raises(PluginError, match=f"liver 2.0.0 is already installed in "
+                                          f"{lab / 'liver' / '2.0.0'}; versions are immutable"):
+        model_admin.import_bundle(project, actor("root"), path, extra_roots=[lab])
+    assert not (project.project.dir / "plugins" / "liver").exists()
+    assert model_admin.import_bundle(project, actor("root"), path) == [("liver", "2.0.0")]
