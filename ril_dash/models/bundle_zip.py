@@ -186,7 +186,7 @@ def _install(archive, zip_path, files, dirs, temp, dest_root,
     return [(model_id, version) for _, model_id, version in staged]
 
 
-def export_bundle_zip(entries: list[BundleEntry], out_path: str | os.PathLike, *,
+def export_bundle_zip(entries: list[BundleEntry], out_path: str | os.PathLike,
                       with_validation: bool = True) -> Path:
     """Write the bundle versions ``entries`` into a new ``.zip`` at ``out_path`` as
     ``<id>/<version>/...``, with each version's validation report (``validation.json``: the
