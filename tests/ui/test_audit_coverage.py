@@ -62,6 +62,7 @@ COMMANDS = {
     "break_lease", "edit_guard", "export_series", "import_mask_folder", "start_export",
     "start_import", "cancel_job", "add_roi", "update_roi", "move_roi", "delete_roi",
     "add_text_field", "update_text_field", "move_text_field", "delete_text_field",
+    "set_model_enabled", "activate_model_version", "trust_model_version", "import_bundle",
 }
 
 
