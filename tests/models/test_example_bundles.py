@@ -1,13 +1,15 @@
 """The example bundles shipped in ``plugins/``: intact, small, standard layers, sane predictions.
 
-The fast tests read the files only (hash, size, the layer classes in ``config.json``). The slow
-one loads both models in a subprocess (TensorFlow stays out of the test process) and runs them
+The fast tests read the files only (hash, size, the layer classes in ``config.json``) and run the
+examples of the training scripts' shared module (the model input they train on). The slow one loads both models in a subprocess (TensorFlow stays out of the test process) and runs them
 on a demo patient, prepared by the training scripts' own input function.
 """
 
 from __future__ import annotations
 
+import doctest
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -63,6 +65,16 @@ def test_bundle_models_hold_only_standard_keras_classes(bundle_id):
                if m not in ("keras", "keras.layers", "keras.initializers")}
     assert outside == {("keras.src.models.functional", "Functional")}
     assert "Lambda" not in layers and config["compile_config"] in ({}, None)
+
+
+def test_training_helpers_examples_hold(monkeypatch):
+    path = PLUGINS / "training" / "phantom_training.py"
+    spec = importlib.util.spec_from_file_location("phantom_training", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    result = doctest.testmod(module)
+    assert result.attempted >= 8 and result.failed == 0
 
 
 _PREDICT = """
