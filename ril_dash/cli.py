@@ -227,12 +227,14 @@ def cli_actor(args: argparse.Namespace):
     return Actor(str(user), admin=True, host="cli")
 
 
-def cli_services(project_dir: Path):
-    """The project's services for one command-line run (checkpoints written inline)."""
+def cli_services(project_dir: Path, plugin_dirs=()):
+    """The project's services for one command-line run (checkpoints written inline);
+    ``plugin_dirs``: the lab's model bundle folders (``--plugins``)."""
     from ril_dash.application.services import Services
     from ril_dash.project.project import Project
 
-    return Services(Project.open(project_dir), background_checkpoints=False)
+    return Services(Project.open(project_dir), background_checkpoints=False,
+                    plugin_dirs=plugin_dirs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -297,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_export.add_argument("--no-excel", dest="excel", action="store_false",
                           help="skip ril_dash_export.xlsx (the CSV tables are still written)")
     _add_user_option(p_export, "who exports, as recorded in the audit log")
+
+    from ril_dash.run_model_cli import add_run_model_parser
+
+    add_run_model_parser(sub, _add_user_option)
 
     p_users = sub.add_parser("users", help="manage the users file (logins for serving)",
                              description="Add, remove, re-password or list the users of "
@@ -420,6 +426,11 @@ def _run(args: argparse.Namespace) -> None:
         from ril_dash.plugins_cli import plugins_command
 
         plugins_command(args)
+        return
+    if args.command == "run-model":
+        from ril_dash.run_model_cli import run_model_command
+
+        run_model_command(args)
         return
     from ril_dash.demo.demo_project import ensure_demo_project
 

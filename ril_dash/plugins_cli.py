@@ -191,25 +191,23 @@ def change(registry, args: argparse.Namespace) -> None:
     from ril_dash.application import model_admin
     from ril_dash.cli import cli_services, cli_actor
 
-    services, actor = cli_services(args.project_dir), cli_actor(args)
-    extra = {"extra_roots": args.plugins}
+    services, actor = cli_services(args.project_dir, args.plugins), cli_actor(args)
     action = args.plugins_action
     if action == "import":
-        installed = model_admin.import_bundle(services, actor, args.zip, **extra)
+        installed = model_admin.import_bundle(services, actor, args.zip)
         print(f"Imported {', '.join(f'{i} {v}' for i, v in installed)} into "
               f"{args.project_dir / 'plugins'}.")
     elif action in ("enable", "disable"):
-        model_admin.set_model_enabled(services, actor, args.model_id, action == "enable",
-                                      **extra)
+        model_admin.set_model_enabled(services, actor, args.model_id, action == "enable")
         print(f"{args.model_id} is {action}d for this project.")
     elif action == "activate":
         model_id, version = _split(args.ref, need_version=False)
-        model_admin.activate_model_version(services, actor, model_id, version, **extra)
+        model_admin.activate_model_version(services, actor, model_id, version)
         print(f"{model_id} {version} is now the active version." if version else
               f"{model_id}: its newest valid version is active again.")
     else:  # trust
         model_id, version = _split(args.ref, need_version=True)
-        state = model_admin.trust_model_version(services, actor, model_id, version, **extra)
+        state = model_admin.trust_model_version(services, actor, model_id, version)
         sha = registry.find(model_id, version).manifest.sha256
         print(f"{model_id} {version} (sha256 {sha}) is trusted by "
               f"{state.trusted[sha]['user']}: its custom objects may be loaded.")

@@ -16,6 +16,7 @@ import pytest
 
 from ril_dash.cli import main
 from ril_dash.errors import PluginError
+from ril_dash.models import catalog
 from ril_dash.models.registry import ModelRegistry
 from ril_dash.project.audit import AuditLog
 from tests.models.bundles import SHA, write_bundle
@@ -24,6 +25,7 @@ from tests.models.bundles import SHA, write_bundle
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     monkeypatch.delenv("RIL_DASH_PLUGINS", raising=False)
+    monkeypatch.setattr(catalog, "examples_root", lambda: None)  # only this project's bundles
     root = tmp_path / "proj"
     (root / "images").mkdir(parents=True)
     (root / "project.yaml").write_text(

@@ -20,7 +20,6 @@ sizes or inodes change, so pages can poll for new bundles (:func:`new_since`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -28,10 +27,11 @@ from pathlib import Path
 
 import ril_dash
 from ril_dash.errors import PluginError
+from ril_dash.models.safety import file_sha256
 from ril_dash.models.manifest import MANIFEST_FILE, Manifest, load_manifest, version_key
 
 __all__ = ["BundleEntry", "ENV_VAR", "PLUGINS_DIR", "bundle_entry", "discover",
-           "examples_root", "file_sha256", "new_since", "notices", "plugin_roots", "verify_model_file"]
+           "examples_root", "new_since", "notices", "plugin_roots", "verify_model_file"]
 
 PLUGINS_DIR = "plugins"
 ENV_VAR = "RIL_DASH_PLUGINS"
@@ -92,15 +92,6 @@ def plugin_roots(project_dir: str | os.PathLike | None, extra=()) -> list[Path]:
     for root in roots:
         unique.setdefault(root.expanduser().resolve(), None)
     return list(unique)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 of a file, as 64 lower-case hex digits."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_model_file(folder: Path, manifest: Manifest) -> str | None:
@@ -218,7 +209,7 @@ def _scan_root(root: Path) -> list[BundleEntry]:
             continue
         try:
             versions = sorted(v.name for v in os.scandir(path)
-                              if v.is_dir() and not v.name.startswith("."))
+                              if v.is_dir() and not v.name.startswith((".", "_")))
         except OSError:
             continue
         entries += [_CACHE.entry(root, path / v) for v in versions]

@@ -115,6 +115,8 @@ def test_an_import_never_shadows_a_version_of_another_root(project, tmp_path):
         archive.writestr("liver/2.0.0/model.keras", MODEL_BYTES)
     with pytest.raises(PluginError, match=f"liver 2.0.0 is already installed in "
                                           f"{lab / 'liver' / '2.0.0'}; versions are immutable"):
-        model_admin.import_bundle(project, actor("root"), path, extra_roots=[lab])
+        project.models = ModelRegistry(project.project.dir, [lab])  # served with --plugins LAB
+        model_admin.import_bundle(project, actor("root"), path)
     assert not (project.project.dir / "plugins" / "liver").exists()
+    project.models = ModelRegistry(project.project.dir)
     assert model_admin.import_bundle(project, actor("root"), path) == [("liver", "2.0.0")]

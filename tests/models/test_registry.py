@@ -35,7 +35,7 @@ def test_defaults_newest_valid_version_enabled_nothing_trusted(project):
 def test_refusals_say_what_to_do(project):
     registry = ModelRegistry(project)
     with pytest.raises(PluginError, match=r"no model bundle 'liver' in .*available: "
-                                          r"kidney-seg\. Put the bundle in"):
+                                          r"contrast-phase, kidney-seg\. Put the bundle in"):
         registry.resolve("liver")
     with pytest.raises(PluginError, match="kidney-seg has no version 9.0.0; it has 1.2.0, "
                                           "1.1.0, 1.0.0"):
