@@ -9,9 +9,11 @@
                     [--copy-images] [--copy-annotations] [--no-excel]
     ril-dash users PROJECT_DIR add NAME [--admin] [--display-name X] [--password-stdin]
     ril-dash users PROJECT_DIR remove NAME | passwd NAME [--password-stdin] | list
+    ril-dash plugins PROJECT_DIR list | check BUNDLE | import ZIP | export ID[@V] OUT |
+                     enable ID | disable ID | activate ID@V | trust ID@V   (see plugins_cli)
 
 SERVER OPTIONS: ``--host H --port P --login --workflow FILE --threads N --workers N
---secure-cookies --lease-seconds S``. On 127.0.0.1 (the default) one local user works without logging in; any
+--secure-cookies --lease-seconds S --plugins DIR``. On 127.0.0.1 (the default) one local user works without logging in; any
 other ``--host``, or ``--login``, requires logins from the project's users file, which must hold
 at least one user (:func:`startup_checks` says how to add one).
 
@@ -90,7 +92,8 @@ def settings_from_args(project_dir: Path, args: argparse.Namespace) -> Settings:
                     login_required=bool(args.login) or not _is_loopback(args.host),
                     workflow_file=args.workflow, threads=args.threads, workers=args.workers,
                     volume_cache_bytes=Settings.volume_cache_bytes // args.workers,
-                    secure_cookies=bool(args.secure_cookies), lease_seconds=args.lease_seconds)
+                    secure_cookies=bool(args.secure_cookies), lease_seconds=args.lease_seconds,
+                    plugin_dirs=tuple(args.plugins))
 
 
 def startup_checks(project, settings: Settings) -> list:
@@ -196,6 +199,10 @@ def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True)
                         default=default(DEFAULT_LEASE),
                         help=f"how long a series stays reserved for its editor without "
                              f"activity (default {DEFAULT_LEASE:g})")
+    parser.add_argument("--plugins", type=Path, action="append", metavar="DIR",
+                        default=default([]),
+                        help="another folder of model bundles (besides PROJECT_DIR/plugins "
+                             "and $RIL_DASH_PLUGINS); repeatable")
 
 
 def _add_user_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -220,11 +227,14 @@ def cli_actor(args: argparse.Namespace):
     return Actor(str(user), admin=True, host="cli")
 
 
-def _cli_services(project_dir: Path):
+def cli_services(project_dir: Path, plugin_dirs=()):
+    """The project's services for one command-line run (checkpoints written inline);
+    ``plugin_dirs``: the lab's model bundle folders (``--plugins``)."""
     from ril_dash.application.services import Services
     from ril_dash.project.project import Project
 
-    return Services(Project.open(project_dir), background_checkpoints=False)
+    return Services(Project.open(project_dir), background_checkpoints=False,
+                    plugin_dirs=plugin_dirs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="skip ril_dash_export.xlsx (the CSV tables are still written)")
     _add_user_option(p_export, "who exports, as recorded in the audit log")
 
+    from ril_dash.run_model_cli import add_run_model_parser
+
+    add_run_model_parser(sub, _add_user_option)
+
     p_users = sub.add_parser("users", help="manage the users file (logins for serving)",
                              description="Add, remove, re-password or list the users of "
                                          "PROJECT_DIR/users.yaml. Passwords are asked on the "
@@ -310,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_upw.add_argument("--password-stdin", action="store_true",
                        help="read the password as one line from stdin (for scripts)")
     users_sub.add_parser("list", help="list the users")
+
+    from ril_dash.plugins_cli import add_plugins_parser
+
+    add_plugins_parser(sub, _add_user_option)
     return parser
 
 
@@ -320,7 +338,7 @@ def export(args: argparse.Namespace) -> None:
     def progress(done: int, total: int, series_id: str) -> None:
         print(f"[{done}/{total}] {series_id}", flush=True)
 
-    report = export_series(_cli_services(args.project_dir), cli_actor(args), args.out,
+    report = export_series(cli_services(args.project_dir), cli_actor(args), args.out,
                            series=args.series, per_roi=args.per_roi, combined=args.combined,
                            copy_images=args.copy_images,
                            copy_annotations=args.copy_annotations, excel=args.excel,
@@ -369,7 +387,7 @@ def import_masks(args: argparse.Namespace) -> None:
     """``ril-dash import-masks``: :func:`~ril_dash.application.transfer.import_mask_folder`."""
     from ril_dash.application.transfer import import_mask_folder
 
-    report = import_mask_folder(_cli_services(args.project_dir), cli_actor(args), args.masks,
+    report = import_mask_folder(cli_services(args.project_dir), cli_actor(args), args.masks,
                                 mapping=args.mapping)
     for result in report.series:
         if result.source is not None or result.error is not None:
@@ -403,6 +421,16 @@ def _run(args: argparse.Namespace) -> None:
         return
     if args.command == "import-masks":
         import_masks(args)
+        return
+    if args.command == "plugins":
+        from ril_dash.plugins_cli import plugins_command
+
+        plugins_command(args)
+        return
+    if args.command == "run-model":
+        from ril_dash.run_model_cli import run_model_command
+
+        run_model_command(args)
         return
     from ril_dash.demo.demo_project import ensure_demo_project
 

@@ -55,3 +55,5 @@ class Settings:
     secure_cookies: bool = False
     #: seconds a series lease lasts unless the open viewer renews it
     lease_seconds: float = 120.0
+    #: extra folders of model bundles (``--plugins``), searched after PROJECT/plugins
+    plugin_dirs: tuple[Path, ...] = ()

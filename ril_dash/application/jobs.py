@@ -19,61 +19,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ril_dash.application import policy, rights, transfer
+from ril_dash.application.job_kit import (MAX_LISTED, actor_of, base_params, job_store,
+                                          open_services, steps)
+from ril_dash.application.model_runs import MODEL_RUN, run_model, start_model_run
 from ril_dash.application.policy import Actor
 from ril_dash.application.services import Services
 from ril_dash.errors import ExportError, ImportRefused
-from ril_dash.jobs import RUNNER_STOPPED, Job, JobStore
+from ril_dash.jobs import RUNNER_STOPPED, Job
 from ril_dash.project.export import ExportReport, remove_partial_files
 from ril_dash.project.import_masks import ImportReport
-from ril_dash.project.project import Project
 
-__all__ = ["EXPORT", "EXPORT_OPTIONS", "IMPORT", "actor_of", "cancel_job",
+__all__ = ["EXPORT", "EXPORT_OPTIONS", "IMPORT", "MODEL_RUN", "actor_of", "cancel_job",
            "clean_up_interrupted", "export_params", "export_result", "import_params",
-           "import_result", "open_services", "start_export", "start_import", "visible_jobs",
-           "work_for"]
+           "import_result", "job_store", "open_services", "start_export", "start_import",
+           "start_model_run", "visible_jobs", "work_for"]
 
 EXPORT, IMPORT = "export", "import"
 EXPORT_OPTIONS = tuple(transfer.EXPORT_OPTIONS)
-#: at most this many series are listed by name in a result (the counts are always complete)
-MAX_LISTED = 200
 Work = Callable[[Job, Callable, Callable[[], bool]], dict]
-
-
-def job_store(services: Services) -> JobStore:
-    """The job store of the project ``services`` serve."""
-    return JobStore.for_project(services.project.dir)
-
-
-def _base_params(services: Services, actor: Actor) -> dict[str, Any]:
-    workflow_file = services.workflow_file
-    return {"project_dir": str(services.project.dir),
-            "workflow_file": None if workflow_file is None else str(workflow_file),
-            "actor": {"user": actor.user, "admin": actor.admin, "host": actor.host}}
-
-
-def actor_of(job: Job) -> Actor:
-    """Who acts in ``job``: the user who started it (with the admin flag they had then)."""
-    who = job.params.get("actor") or {}
-    return Actor(str(who.get("user", job.owner)), bool(who.get("admin", False)),
-                 str(who.get("host", "job")))
-
-
-def open_services(params: dict[str, Any]) -> Services:
-    """The project of a job's parameters, opened in this process (a worker's view of it)."""
-    workflow_file = params.get("workflow_file")
-    return Services(Project.open(params["project_dir"]),
-                    workflow_file=None if workflow_file is None else Path(workflow_file),
-                    background_checkpoints=False)
-
-
-def _steps(report_progress):
-    """A domain ``progress(done, total, series_id)`` that reports to the job."""
-
-    def progress(done: int, total: int, series_id: str | None) -> None:
-        report_progress(done / total if total else 1.0, f"{done} / {total}  {series_id or ''}",
-                        (done, total))
-
-    return progress
 
 
 # -- export ----------------------------------------------------------------------------------
@@ -83,7 +46,7 @@ def export_params(services: Services, actor: Actor, out_dir: str | os.PathLike,
     unknown = set(options) - set(EXPORT_OPTIONS)
     if unknown:
         raise ExportError(f"unknown export options: {', '.join(sorted(unknown))}")
-    return {**_base_params(services, actor), "out_dir": str(out_dir),
+    return {**base_params(services, actor), "out_dir": str(out_dir),
             "series": series if isinstance(series, str) else list(series),
             "options": [o for o in EXPORT_OPTIONS if o in set(options)]}
 
@@ -112,7 +75,7 @@ def _export(services: Services, job: Job, report_progress, cancelled) -> dict[st
     try:
         report = transfer.export_series(
             services, actor_of(job), params["out_dir"], series=params["series"],
-            progress=_steps(report_progress), cancel=cancelled,
+            progress=steps(report_progress), cancel=cancelled,
             **{name: name in options for name in EXPORT_OPTIONS})
     except OSError as exc:
         raise ExportError(f"the export into {params['out_dir']} stopped: {exc}") from exc
@@ -123,7 +86,7 @@ def _export(services: Services, job: Job, report_progress, cancelled) -> dict[st
 def import_params(services: Services, actor: Actor, folder: str,
                   mapping: str | None) -> dict[str, Any]:
     """The parameters of an import job."""
-    return {**_base_params(services, actor), "folder": str(folder),
+    return {**base_params(services, actor), "folder": str(folder),
             "mapping": None if not mapping else str(mapping)}
 
 
@@ -150,14 +113,14 @@ def _import(services: Services, job: Job, report_progress, cancelled) -> dict[st
     try:
         report = transfer.import_mask_folder(services, actor_of(job), params["folder"],
                                              mapping=params.get("mapping"),
-                                             progress=_steps(report_progress), cancel=cancelled)
+                                             progress=steps(report_progress), cancel=cancelled)
     except OSError as exc:
         raise ImportRefused(f"the import from {params['folder']} stopped: {exc}") from exc
     return import_result(report, params["folder"])
 
 
 # -- running, listing, cancelling ---------------------------------------------------------------
-KINDS = {EXPORT: _export, IMPORT: _import}
+KINDS = {EXPORT: _export, IMPORT: _import, MODEL_RUN: run_model}
 
 
 def work_for(kind: str, services: Services | None = None) -> Work:

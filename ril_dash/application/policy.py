@@ -15,6 +15,9 @@ The rules:
   admins.
 - **With a workflow**: the pool rules of :func:`ril_dash.workflow.machine.can` (annotating needs
   the user to hold the series in a pool with the ``annotate`` right, and so on).
+- **Model bundles** (enable, disable, activate a version, import): admins, and with a workflow
+  the members of a pool with the ``models`` right (:func:`models_decision`). Trusting a model
+  file (its custom code may then run) is for admins only.
 
 Examples
 --------
@@ -41,7 +44,7 @@ from ril_dash.workflow.machine import SeriesState
 from ril_dash.workflow.schema import Workflow
 
 __all__ = ["ALLOWED", "Actor", "Decision", "SeriesState", "VERBS", "admin_decision", "export_any",
-           "is_admin", "job_decision", "may", "rules_for", "series_decision"]
+           "is_admin", "job_decision", "may", "models_decision", "rules_for", "series_decision"]
 
 #: how a refusal names each right ("ana may not open P1/ct: …")
 VERBS = {"read": "open", "annotate": "annotate", "review": "review", "export": "export"}
@@ -147,3 +150,18 @@ def job_decision(workflow: Workflow | None, actor: Actor, owner: str, what: str)
         return ALLOWED
     return Decision(False, f"{actor.user} may not {what} a job of {owner or 'another user'}: "
                            f"only its owner or an administrator may.")
+
+
+def models_decision(workflow: Workflow | None, actor: Actor,
+                    what: str = "manage model bundles") -> Decision:
+    """May ``actor`` manage the project's model bundles (``what`` names the task)? Admins may,
+    and with a workflow so may the members of a pool with the ``models`` right."""
+    if is_admin(workflow, actor):
+        return ALLOWED
+    if workflow is not None and any(workflow.pools[p].has("models")
+                                    for p in workflow.pools_of(actor.user)):
+        return ALLOWED
+    pools = ("" if workflow is None else
+             " or a member of a workflow pool with the 'models' right")
+    return Decision(False, f"Only an administrator{pools} may {what}; {actor.user} is not "
+                           f"one.")

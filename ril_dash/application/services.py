@@ -27,6 +27,7 @@ from ril_dash.core.render import (
 )
 from ril_dash.core.volume import Volume, canonical_shape, load_volume
 from ril_dash.errors import RilDashError
+from ril_dash.models.registry import ModelRegistry
 from ril_dash.project.annotation_store import (
     AnnotationState,
     AnnotationStore,
@@ -76,9 +77,12 @@ class Services:
     def __init__(self, project: Project, *, workflow_file: Path | None = None,
                  volume_cache_bytes: int = 3 * 1024**3,
                  thumbnail_cache_bytes: int = 256 * 1024**2, lease_seconds: float = 120.0,
-                 background_checkpoints: bool = True) -> None:
+                 background_checkpoints: bool = True, plugin_dirs=()) -> None:
         self.project = project
         self.workflow_file = None if workflow_file is None else Path(workflow_file)
+        #: the model bundles this project can use: its plugins/ folder, the lab's folders
+        #: (``--plugins``, ``RIL_DASH_PLUGINS``) and the examples shipped with ril_dash
+        self.models = ModelRegistry(project.dir, tuple(Path(d) for d in plugin_dirs))
         #: the workflow in force (None: no pools; every user may do everything but admin tasks)
         self.workflow: Workflow | None = load_workflow(project, self.workflow_file)
         self.store = AnnotationStore(project.config.annotations,

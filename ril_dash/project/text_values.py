@@ -143,10 +143,12 @@ def missing_required(config: ProjectConfig, texts: dict) -> list[str]:
 
 
 def set_text_values(config: ProjectConfig, annotations: SeriesAnnotations, parent: int | None,
-                    changes: dict, user: str, *, guard: Guard | None = None) -> int | None:
+                    changes: dict, user: str, *, guard: Guard | None = None,
+                    meta: dict | None = None) -> int | None:
     """Validate ``changes`` (``{field name: raw value}``; ``None``/``""`` clears) and save them
-    as one version (op ``"text"``, provenance manual) on top of ``parent``; ``guard`` is checked
-    under the store lock (see :meth:`SeriesAnnotations.commit`).
+    as one version (op ``"text"``, provenance manual unless ``meta`` says otherwise, e.g. a
+    model's classification) on top of ``parent``; ``guard`` is checked under the store lock
+    (see :meth:`SeriesAnnotations.commit`).
 
     Returns the new version, or ``None`` when no value changed.
 
@@ -180,7 +182,7 @@ def set_text_values(config: ProjectConfig, annotations: SeriesAnnotations, paren
     if texts == state.texts:
         return None
     meta = {"user": user, "op": "text", "tool": None, "roi": None,
-            "provenance": {"kind": "manual", "model": None}}
+            "provenance": {"kind": "manual", "model": None}, **(meta or {})}
     return annotations.commit(state.version if parent is None else parent, None, meta,
                               texts=texts, guard=guard)
 
