@@ -2,14 +2,16 @@
 registry state (enabled, active version, trusted hashes) beside each version.
 
 Reading only: changes go through the audited commands of
-:mod:`ril_dash.application.model_admin`. The catalog (:mod:`ril_dash.models.catalog`) is cheap
-to ask again (it caches by folder times), so the pages poll it to notice new bundles.
+:mod:`ril_dash.application.model_admin`. The catalog (``services.models``, a
+:class:`~ril_dash.models.registry.ModelRegistry` over the project's plugins folder, the lab's
+folders and the shipped examples) is cheap to ask again (it caches by folder times), so the
+pages poll it to notice new bundles.
 
 Developer notes::
 
-    plugin_roots(project, extra) ─► discover ─► [BundleEntry] ─┐
-    ModelRegistry(project).state() ─────────────────────────────┴► bundle_views ─► Models page
-                                                                  runnable ─► model pickers
+    services.models.entries() ─► [BundleEntry] (per id, newest first) ─┐
+    services.models.state() ─► ModelState ───────────────────────────────┴► bundle_views
+    bundle_views ─► Models page;  runnable ─► the model pickers (viewer, project page)
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ from dataclasses import dataclass
 
 from ril_dash.application.services import Services
 
-__all__ = ["BundleView", "VersionView", "bundle_views", "catalog_entries", "catalog_refs",
-           "registry_state", "runnable",
-           "runnable_manifest"]
+__all__ = ["BundleView", "VersionView", "bundle_views", "catalog_entries", "registry_state",
+           "runnable", "runnable_manifest"]
 
 
 @dataclass(frozen=True)
 class VersionView:
     """One version folder of a bundle: its catalog entry (``manifest`` None when broken, with
-    ``error``), whether it is the project's active version and whether its hash is trusted."""
+    ``error``), whether it is the project's active version and, when its hash is trusted, who
+    trusted it (``{"user", "time", "ref"}``)."""
 
     entry: object
     active: bool
@@ -38,7 +40,7 @@ class VersionView:
 
     @property
     def ref(self) -> str:
-        return f"{self.entry.id}@{self.entry.version}"
+        return self.entry.ref
 
 
 @dataclass(frozen=True)
@@ -61,58 +63,42 @@ class BundleView:
         return current.manifest.name if current is not None else self.id
 
 
-def _registry(services: Services):
-    from ril_dash.models.registry import ModelRegistry
-
-    return ModelRegistry(services.project.dir)
-
-
 def catalog_entries(services: Services) -> list:
-    """Every bundle version found in the plugin roots of the served project (broken ones too)."""
-    from ril_dash.models.catalog import discover, plugin_roots
+    """Every bundle version the served project can see (broken ones too), per id, newest
+    version first."""
+    return services.models.entries()
 
-    return discover(plugin_roots(services.project.dir, getattr(services, "plugin_dirs", ())))
 
-
-def _state_part(state, name: str) -> dict:
-    part = state.get(name) if isinstance(state, dict) else getattr(state, name, None)
-    return dict(part or {})
+def registry_state(services: Services):
+    """The project's model settings (:class:`~ril_dash.models.registry.ModelState`)."""
+    return services.models.state()
 
 
 def bundle_views(entries: list, state) -> list[BundleView]:
-    """Group ``entries`` per bundle id (sorted by id) with the registry ``state``: enabled
-    (default yes), the active version (pinned, else the newest valid one) and trusted hashes."""
-    from ril_dash.models.manifest import version_key
-
-    enabled, active, trusted = (_state_part(state, k) for k in ("enabled", "active", "trusted"))
+    """Group ``entries`` (as the catalog lists them: by id, newest version first) per bundle
+    with the settings ``state``: enabled, the active version (the pinned one, else the newest
+    usable one, as :meth:`~ril_dash.models.registry.ModelRegistry.resolve` runs) and who
+    trusted each model file."""
     grouped: dict[str, list] = {}
     for entry in entries:
         grouped.setdefault(entry.id, []).append(entry)
     views = []
-    for bundle_id in sorted(grouped):
-        versions = sorted(grouped[bundle_id], key=lambda e: version_key(e.version),
-                          reverse=True)
-        valid = [e.version for e in versions if e.manifest is not None and e.error is None]
-        chosen = active.get(bundle_id) or (valid[0] if valid else None)
-        views.append(BundleView(bundle_id, bool(enabled.get(bundle_id, True)), chosen, tuple(
+    for bundle_id, versions in grouped.items():
+        valid = [e.version for e in versions if e.ok and e.manifest is not None]
+        chosen = state.pinned(bundle_id) or (valid[0] if valid else None)
+        views.append(BundleView(bundle_id, state.is_enabled(bundle_id), chosen, tuple(
             VersionView(e, e.version == chosen and e.version in valid,
-                        trusted.get(e.manifest.sha256) if e.manifest is not None else None)
+                        state.trusted.get(e.manifest.sha256) if e.manifest is not None
+                        else None)
             for e in versions)))
     return views
-
-
-def catalog_refs(entries: list) -> list[str]:
-    """``id@version`` of every usable bundle version, sorted (what the notice compares)."""
-    return sorted(f"{e.id}@{e.version}" for e in entries
-                  if e.manifest is not None and e.error is None)
 
 
 def runnable(services: Services, task: str | None = None) -> list:
     """The manifests users may run here: the active version of each enabled bundle (of
     ``task`` when given), in id order."""
-    views = bundle_views(catalog_entries(services), _registry(services).state())
     found = []
-    for view in views:
+    for view in bundle_views(catalog_entries(services), registry_state(services)):
         current = view.current
         if view.enabled and current is not None and (task is None or
                                                      current.manifest.task == task):
@@ -123,8 +109,3 @@ def runnable(services: Services, task: str | None = None) -> list:
 def runnable_manifest(services: Services, ref: str, task: str | None = None):
     """The manifest of ``ref`` (``id@version``) if it is runnable here now, else None."""
     return next((m for m in runnable(services, task) if m.ref == ref), None)
-
-
-def registry_state(services: Services):
-    """The project's model registry state (enabled, active, trusted)."""
-    return _registry(services).state()

@@ -50,8 +50,8 @@ CALLBACKS = {
     "batch-result.children": "model_draft",
     "run-status.title": "cancel_job",
     "batch-status.title": "cancel_job",
-    "..models-message.children...models-refresh.data..": "model_enable",
-    "..models-upload-result.children...models-refresh.data..": "model_import",
+    "..models-message.children...models-refresh.data..": "models",
+    "..models-upload-result.children...models-refresh.data..": "models",
     **{key: "definitions" for prefix in ("roi", "tf") for key in (
         f"..{prefix}-table.children...roi-sha.data...{prefix}-alert.children..."
         f"{prefix}-status.children...{prefix}-add-name.value..."

@@ -1,9 +1,9 @@
-"""How bundles and model runs read in the UI (pure helpers: no server, no TensorFlow)."""
+"""How bundles and model runs read in the UI (pure helpers: no server, no TensorFlow), and
+the bundles grouped per id with the project's settings."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from types import SimpleNamespace as NS
 
 import pytest
 from model_bundles import write_bundle
@@ -12,10 +12,9 @@ from ril_dash.models.manifest import load_manifest
 from ril_dash.ui.components.model_batch import batch_series
 from ril_dash.ui.components.model_panel import run_slices
 from ril_dash.ui.components.model_text import (estimate_slices, input_summary, model_label,
-                                               model_result_lines, new_refs_notice,
-                                               output_summary, runtime_estimate,
-                                               validation_summary)
-from ril_dash.ui.model_catalog import bundle_views, catalog_refs
+                                               model_result_lines, output_summary,
+                                               runtime_estimate, validation_summary)
+from ril_dash.ui.model_catalog import bundle_views
 
 
 @pytest.fixture(scope="module")
@@ -117,34 +116,26 @@ def test_result_lines_of_a_classification():
         ("P1/a: arterial (probability 0.91), version 5", "muted")]
 
 
-def _entry(bundle_id, version, manifest=None, error=None):
-    return NS(id=bundle_id, version=version, folder=f"/p/{bundle_id}/{version}",
-              manifest=manifest, error=error)
+def test_bundle_views_newest_first_with_the_active_version(tmp_path):
+    from ril_dash.models.catalog import discover
+    from ril_dash.models.registry import ModelState
 
-
-def test_bundle_views_newest_first_with_the_active_version(manifests):
-    seg, _ = manifests
-    entries = [_entry("kidney-seg", "1.0.0", seg),
-               _entry("kidney-seg", "1.10.0", replace(seg, version="1.10.0", sha256="b" * 64)),
-               _entry("kidney-seg", "1.2.0", replace(seg, version="1.2.0")),
-               _entry("kidney-seg", "2.0.0", None, "plugin.yaml line 3: unknown key"),
-               _entry("other", "0.1.0", None, "no plugin.yaml")]
-    default = bundle_views(entries, {})
+    for version in ("1.0.0", "1.10.0", "1.2.0"):
+        write_bundle(tmp_path, "kidney-seg", version, model=version.encode())
+    broken = tmp_path / "kidney-seg" / "2.0.0"
+    broken.mkdir()
+    (broken / "plugin.yaml").write_text("id: kidney-seg\nversion: 2.0.0\nsise: 1\n")
+    (tmp_path / "other" / "0.1.0").mkdir(parents=True)
+    entries = discover([tmp_path])
+    default = bundle_views(entries, ModelState())
     assert [v.id for v in default] == ["kidney-seg", "other"]
     kidney = default[0]
     assert [v.entry.version for v in kidney.versions] == ["2.0.0", "1.10.0", "1.2.0", "1.0.0"]
     assert kidney.enabled and kidney.active == "1.10.0"  # the newest usable one
     assert [v.active for v in kidney.versions] == [False, True, False, False]
     assert default[1].current is None and default[1].name == "other"
-    pinned = bundle_views(entries, {"enabled": {"kidney-seg": False},
-                                    "active": {"kidney-seg": "1.0.0"},
-                                    "trusted": {seg.sha256: {"user": "root"}}})[0]
+    one = kidney.versions[-1].manifest.sha256
+    pinned = bundle_views(entries, ModelState({"kidney-seg": False}, {"kidney-seg": "1.0.0"},
+                                              {one: {"user": "root"}}))[0]
     assert not pinned.enabled and pinned.current.entry.version == "1.0.0"
     assert pinned.versions[-1].trusted == {"user": "root"} and pinned.versions[1].trusted is None
-    assert catalog_refs(entries) == ["kidney-seg@1.0.0", "kidney-seg@1.10.0", "kidney-seg@1.2.0"]
-
-
-def test_new_versions_notice():
-    assert new_refs_notice(["a@1.0.0"], ["a@1.0.0", "a@1.1.0", "b@0.1.0"]) == [
-        "a 1.1.0 is available", "b 0.1.0 is available"]
-    assert new_refs_notice(["a@1.0.0", "a@1.1.0"], ["a@1.0.0"]) == []

@@ -2,7 +2,8 @@
 without a reload), a classification filling its text field, a batch run from the project page
 that then shows on the Jobs page, and the notice of a new bundle version.
 
-The models are real Keras files with fixed weights, built once per session in a subprocess
+The test bundles (kidney-draft, phase-draft; the examples shipped with ril_dash are listed
+too) hold real Keras files with fixed weights, built once per session in a subprocess
 (the test process never imports TensorFlow; see ``model_bundles.build_keras_model``): the
 segmentation marks every pixel above the window's middle as Right kidney, the classifier says
 "arterial" with probability 0.90. So the draft of each series is known exactly: the bright
@@ -64,9 +65,9 @@ def project_dir(tmp_path_factory, keras_models) -> Path:
     init_project(root / "project", root / "images")
     (root / "project" / "project.yaml").write_text(PROJECT_YAML.format(images=root / "images"))
     plugins = root / "project" / "plugins"
-    write_bundle(plugins, "kidney-seg", "1.0.0", name="Kidney segmentation",
+    write_bundle(plugins, "kidney-draft", "1.0.0", name="Kidney draft",
                  model=keras_models["segmentation"])
-    write_bundle(plugins, "phase", "1.0.0", name="Contrast phase", task="classification",
+    write_bundle(plugins, "phase-draft", "1.0.0", name="Phase draft", task="classification",
                  model=keras_models["classification"])
     return root / "project"
 
@@ -114,6 +115,7 @@ def choose(page, dropdown: str, label: str) -> None:
 
 def test_a_draft_from_the_viewer_appears_at_once(page, server, project_dir):
     open_viewer(page, server, SERIES[0])
+    choose(page, "run-model", "Kidney draft 1.0.0 (segmentation)")
     page.wait_for_function("() => document.querySelector('#run-estimate').textContent"
                            ".includes('for 8 slices')")
     assert page.inner_text("#run-estimate") == (
@@ -121,14 +123,14 @@ def test_a_draft_from_the_viewer_appears_at_once(page, server, project_dir):
     page.click("#run-start")
     # a cold start says so (the model is loaded for the first time in this test session)
     page.wait_for_function("() => document.querySelector('#run-status').textContent"
-                           " === 'loading model kidney-seg@1.0.0'", timeout=60_000)
+                           " === 'loading model kidney-draft@1.0.0'", timeout=60_000)
     page.wait_for_selector("#run-done", timeout=120_000)
-    assert page.inner_text("#run-done") == "kidney-seg@1.0.0 drafted 1 of 1 series."
+    assert page.inner_text("#run-done") == "kidney-draft@1.0.0 drafted 1 of 1 series."
     version, mask = right_kidney(project_dir, SERIES[0])
     assert version == 1 and np.array_equal(mask, expected_draft())
     drafts = [(e["series"], e["detail"]["model"], e["detail"]["version"])
               for e in AuditLog.for_project(project_dir).read() if e["action"] == "model_draft"]
-    assert drafts == [(SERIES[0], "kidney-seg@1.0.0", 1)]
+    assert drafts == [(SERIES[0], "kidney-draft@1.0.0", 1)]
     # the painting layer learnt the new version and shows the draft (no reload)
     page.wait_for_function("() => window.rilAnnotate.state().version === 1 && "
                            "window.rilAnnotate.state().summary.version === 1")
@@ -146,10 +148,10 @@ def test_a_draft_from_the_viewer_appears_at_once(page, server, project_dir):
 
 def test_a_classification_fills_the_text_field(page, server, project_dir):
     open_viewer(page, server, SERIES[1])
-    choose(page, "run-model", "Contrast phase 1.0.0 (classification)")
+    choose(page, "run-model", "Phase draft 1.0.0 (classification)")
     page.click("#run-start")
     page.wait_for_selector("#run-done", timeout=120_000)
-    assert page.inner_text("#run-done") == "phase@1.0.0 classified 1 of 1 series."
+    assert page.inner_text("#run-done") == "phase-draft@1.0.0 classified 1 of 1 series."
     assert "P02/ct.nii.gz: arterial (probability 0.90), version 1" in \
         page.inner_text("#run-result")
     page.wait_for_function("() => document.querySelector('.ril-text-field').innerText"
@@ -164,9 +166,10 @@ def test_a_batch_from_the_project_page_shows_on_the_jobs_page(page, server, proj
     for sid in SERIES[1:]:
         page.click(f".ag-row[row-id='{sid}'] .ag-selection-checkbox input")
     page.click(".ril-model-batch > summary")
+    choose(page, "batch-model", "Kidney draft 1.0.0 (segmentation)")
     page.click("#batch-start")
     page.wait_for_selector("#batch-done", timeout=120_000)
-    assert page.inner_text("#batch-done") == "kidney-seg@1.0.0 drafted 2 of 2 series."
+    assert page.inner_text("#batch-done") == "kidney-draft@1.0.0 drafted 2 of 2 series."
     for sid in SERIES[1:]:
         assert np.array_equal(right_kidney(project_dir, sid)[1], expected_draft())
     job = next(j for j in JobStore.for_project(project_dir).list() if j.kind == "model")
@@ -176,22 +179,22 @@ def test_a_batch_from_the_project_page_shows_on_the_jobs_page(page, server, proj
     row.wait_for()
     assert row.locator(".ril-job-kind").text_content() == "Model run"
     assert row.locator(".ril-job-result").text_content().startswith(
-        "kidney-seg@1.0.0 drafted 2 of 2 series.")
+        "kidney-draft@1.0.0 drafted 2 of 2 series.")
     assert page.js_errors == []
 
 
 def test_a_new_version_is_announced_on_open_pages(page, server, project_dir, keras_models):
     page.goto(server.url + "/jobs")
     page.wait_for_timeout(1500)  # the notice's first look (it records what exists)
-    write_bundle(project_dir / "plugins", "kidney-seg", "1.3.0", name="Kidney segmentation",
+    write_bundle(project_dir / "plugins", "kidney-draft", "1.3.0", name="Kidney draft",
                  model=keras_models["segmentation"], changelog="better")
     started = time.monotonic()
     page.wait_for_selector(".ril-notice-line", timeout=30_000)
     assert time.monotonic() - started < 25
-    assert page.inner_text(".ril-notice-line") == "kidney-seg 1.3.0 is available"
+    assert page.inner_text(".ril-notice-line") == "kidney-draft 1.3.0 is available"
     page.click("#models-notice >> text=Open the Models page")
-    page.wait_for_selector(".ril-model-card[data-model='kidney-seg']")
-    versions = page.locator(".ril-model-card[data-model='kidney-seg'] .ril-model-version")
+    page.wait_for_selector(".ril-model-card[data-model='kidney-draft']")
+    versions = page.locator(".ril-model-card[data-model='kidney-draft'] .ril-model-version")
     assert versions.all_inner_texts() == ["1.3.0", "1.0.0"]
     assert page.js_errors == []
 
@@ -206,21 +209,21 @@ def test_managing_models_in_the_browser(page, server, project_dir):
 
     page.on("dialog", accept)
     page.goto(server.url + "/models")
-    card = page.locator(".ril-model-card[data-model='phase']")
+    card = page.locator(".ril-model-card[data-model='phase-draft']")
     card.locator("button:text-is('Trust…')").click()
     page.wait_for_selector("#models-done")
     assert page.inner_text("#models-done") == (
-        "phase@1.0.0 is trusted: it loads with its custom code from now on.")
-    assert messages and messages[0].startswith("Trust phase@1.0.0? Trusting this exact model "
-                                               "file (sha256 ")
+        "phase-draft@1.0.0 is trusted: it loads with its custom code from now on.")
+    assert messages and messages[0].startswith(
+        "Trust phase-draft@1.0.0? Trusting this exact model file (sha256 ")
     card.locator(".ril-model-trusted").wait_for()
     assert card.locator(".ril-model-trusted").inner_text().startswith("trusted by ")
     card.locator("button:text-is('Disable')").click()
     page.wait_for_function("() => document.querySelector('#models-done').textContent"
-                           " === 'phase is disabled for this project.'")
+                           " === 'phase-draft is disabled for this project.'")
     open_viewer(page, server, SERIES[2])
     page.click("#run-model")
-    # (kidney-seg's active version is 1.3.0 once the notice's test added it)
+    # (kidney-draft's active version is 1.3.0 once the notice's test added it)
     page.get_by_role("option", name=re.compile(r"^Kidney segmentation ")).wait_for()
-    assert page.get_by_role("option", name="Contrast phase 1.0.0 (classification)").count() == 0
+    assert page.get_by_role("option", name="Phase draft 1.0.0 (classification)").count() == 0
     assert page.js_errors == []

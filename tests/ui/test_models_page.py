@@ -4,7 +4,7 @@ refused (403, nothing changed) to users without the ``models`` right and audited
 
 The project is a private copy of the demo with the example workflow's users (ana and bob
 analysts, rita reviewer, sam scientist, root admin) and three bundles in its ``plugins/``
-folder: kidney-seg 1.0.0 and 1.1.0, and a broken one. No model runs here (the model files
+folder: kidney-draft 1.0.0 and 1.1.0, and a broken one. No model runs here (the model files
 are placeholders); runs in a browser are in ``test_models_browser.py``.
 """
 
@@ -38,9 +38,9 @@ def project(demo_home, tmp_path_factory):
     target = project_with_workflow(demo_home, tmp_path_factory.mktemp("models-page"),
                                    [(user, password(user), user == "root") for user in USERS])
     plugins = target / "plugins"
-    write_bundle(plugins, "kidney-seg", "1.0.0", name="Kidney segmentation",
+    write_bundle(plugins, "kidney-draft", "1.0.0", name="Kidney draft",
                  changelog="first version", model=b"model one")
-    write_bundle(plugins, "kidney-seg", "1.1.0", name="Kidney segmentation",
+    write_bundle(plugins, "kidney-draft", "1.1.0", name="Kidney draft",
                  changelog="more training data", model=b"model two")
     write_bundle(plugins, "phase", "0.1.0", task="classification", model=b"classifier")
     text = (plugins / "phase" / "0.1.0" / "plugin.yaml").read_text()
@@ -71,9 +71,22 @@ def registry(project) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def audit_actions(project) -> list[tuple[str, str]]:
-    """The audit log's (action, user) pairs, oldest first."""
-    return [(e["action"], e["user"]) for e in reversed(AuditLog.for_project(project).read())]
+def audit_lines(project) -> list[tuple[str, str, object]]:
+    """The audit log's (action, user, detail), oldest first."""
+    return [(e["action"], e["user"], e["detail"])
+            for e in reversed(AuditLog.for_project(project).read())]
+
+
+def card(node, model_id: str):
+    """The texts of the card of bundle ``model_id`` in a Models page layout (JSON)."""
+    if isinstance(node, list):
+        return next((t for t in (card(n, model_id) for n in node) if t is not None), None)
+    if isinstance(node, dict):
+        props = node.get("props", {})
+        if props.get("data-model") == model_id:
+            return layout_texts(node)
+        return card(props.get("children"), model_id)
+    return None
 
 
 def buttons(node, kind: str) -> list[dict]:
@@ -93,8 +106,8 @@ def buttons(node, kind: str) -> list[dict]:
 def test_every_user_sees_every_version_newest_first_and_the_errors(users):
     page = users["ana"].page("/models")
     texts = layout_texts(page)
-    assert "Kidney segmentation " in texts and "(kidney-seg)" in texts
-    kidney = texts[texts.index("(kidney-seg)"):]  # after the broken bundle (ids in order)
+    kidney = card(page, "kidney-draft")
+    assert kidney[:2] == ["Kidney draft ", "(kidney-draft)"]
     assert [t for t in kidney if t in ("1.0.0", "1.1.0")] == ["1.1.0", "1.0.0"]
     assert kidney[kidney.index("1.1.0") + 1] == "active"
     assert kidney[kidney.index("1.0.0") + 1] == "ok"
@@ -109,11 +122,13 @@ def test_every_user_sees_every_version_newest_first_and_the_errors(users):
     for kind in ("models-toggle", "models-activate", "models-trust"):
         assert buttons(page, kind) == []
     admin = users["root"].page("/models")
-    assert buttons(admin, "models-toggle") == [{"type": "models-toggle", "model": "kidney-seg"},
-                                               {"type": "models-toggle", "model": "phase"}]
-    assert buttons(admin, "models-activate") == [{"type": "models-activate",
-                                                 "ref": "kidney-seg@1.0.0"}]
-    assert len(buttons(admin, "models-trust")) == 3
+    # (the examples shipped with ril_dash are listed too)
+    assert {"type": "models-toggle", "model": "kidney-draft"} in buttons(admin, "models-toggle")
+    assert {"type": "models-toggle", "model": "broken"} not in buttons(admin, "models-toggle")
+    assert [b["ref"] for b in buttons(admin, "models-activate")
+            if b["ref"].startswith("kidney-draft")] == ["kidney-draft@1.0.0"]
+    assert {b["ref"] for b in buttons(admin, "models-trust")} >= {
+        "kidney-draft@1.0.0", "kidney-draft@1.1.0", "phase@0.1.0"}
 
 
 def manage(user: DashUser, kind: str, key: str, value: str, refresh: int = 0):
@@ -126,16 +141,18 @@ def manage(user: DashUser, kind: str, key: str, value: str, refresh: int = 0):
 
 
 def test_changes_are_refused_to_users_without_the_models_right(project, users):
-    before = audit_actions(project)
+    before = audit_lines(project)
     for user in ("ana", "sam"):
-        reply = manage(users[user], "models-toggle", "model", "kidney-seg")
+        reply = manage(users[user], "models-toggle", "model", "kidney-draft")
         assert reply.status_code == 403, reply.text
-        assert "may manage models" in reply.json()["error"]
-        reply = manage(users[user], "models-activate", "ref", "kidney-seg@1.0.0")
+        assert reply.json()["error"] == (
+            f"Only an administrator or a member of a workflow pool with the 'models' right may "
+            f"disable model bundles; {user} is not one.")
+        reply = manage(users[user], "models-activate", "ref", "kidney-draft@1.0.0")
         assert reply.status_code == 403, reply.text
         reply = users[user].callback(MANAGE, [[], [], ("models-trust-dialog", "submit_n_clicks",
                                                        1)],
-                                     [("models-trust-ref", "data", "kidney-seg@1.0.0"),
+                                     [("models-trust-ref", "data", "kidney-draft@1.0.0"),
                                       ("models-refresh", "data", 0)],
                                      changed=["models-trust-dialog.submit_n_clicks"])
         assert reply.status_code == 403, reply.text
@@ -145,49 +162,50 @@ def test_changes_are_refused_to_users_without_the_models_right(project, users):
                                       ("models-refresh", "data", 0)])
         assert reply.status_code == 403, reply.text
     assert registry(project) == {}
-    assert audit_actions(project) == before
+    assert audit_lines(project) == before
 
 
 def test_admin_disables_activates_and_trusts_with_confirmation(project, users):
     root = users["root"]
-    reply = manage(root, "models-toggle", "model", "kidney-seg")
+    reply = manage(root, "models-toggle", "model", "kidney-draft")
     assert reply.status_code == 200, reply.text
     out = reply.json()["response"]
     assert layout_texts(out["models-message"]["children"]) == [
-        "kidney-seg is disabled for this project."]
-    assert registry(project)["enabled"] == {"kidney-seg": False}
-    reply = manage(root, "models-activate", "ref", "kidney-seg@1.0.0", refresh=1)
+        "kidney-draft is disabled for this project."]
+    assert registry(project)["enabled"] == {"kidney-draft": False}
+    reply = manage(root, "models-activate", "ref", "kidney-draft@1.0.0", refresh=1)
     assert layout_texts(reply.json()["response"]["models-message"]["children"]) == [
-        "kidney-seg 1.0.0 is now the active version: new runs use it."]
-    assert registry(project)["active"] == {"kidney-seg": "1.0.0"}
-    texts = layout_texts(root.page("/models"))
-    kidney = texts[texts.index("(kidney-seg)"):]
+        "kidney-draft 1.0.0 is now the active version: new runs use it."]
+    assert registry(project)["active"] == {"kidney-draft": "1.0.0"}
+    kidney = card(root.page("/models"), "kidney-draft")
     assert kidney[kidney.index("1.0.0") + 1] == "active"
     assert kidney[kidney.index("1.1.0") + 1] == "ok"
     # trusting asks first, saying what it means; only the dialog's OK trusts
     reply = root.callback("..models-trust-dialog.displayed...models-trust-dialog.message..."
                           "models-trust-ref.data..",
-                          [[({"type": "models-trust", "ref": "kidney-seg@1.1.0"}, "n_clicks", 1)]])
+                          [[({"type": "models-trust", "ref": "kidney-draft@1.1.0"}, "n_clicks",
+                             1)]])
     assert reply.status_code == 200, reply.text
     dialog = reply.json()["response"]
     assert dialog["models-trust-dialog"]["displayed"] is True
     assert "run the custom code" in dialog["models-trust-dialog"]["message"]
-    assert dialog["models-trust-ref"]["data"] == "kidney-seg@1.1.0"
+    assert dialog["models-trust-ref"]["data"] == "kidney-draft@1.1.0"
     assert registry(project).get("trusted", {}) == {}
     reply = root.callback(MANAGE, [[], [], ("models-trust-dialog", "submit_n_clicks", 1)],
-                          [("models-trust-ref", "data", "kidney-seg@1.1.0"),
+                          [("models-trust-ref", "data", "kidney-draft@1.1.0"),
                            ("models-refresh", "data", 2)],
                           changed=["models-trust-dialog.submit_n_clicks"])
     assert reply.status_code == 200, reply.text
     trusted = registry(project)["trusted"]
     assert [t["user"] for t in trusted.values()] == ["root"]
-    assert "trusted by root" in " ".join(layout_texts(root.page("/models")))
+    assert "trusted by root on " in " ".join(card(root.page("/models"), "kidney-draft"))
     # enable again for the tests that follow
-    manage(root, "models-toggle", "model", "kidney-seg", refresh=3)
-    assert registry(project)["enabled"] == {"kidney-seg": True}
-    actions = [a for a, user in audit_actions(project) if user == "root"]
-    assert [a for a in actions if a.startswith("model_")] == [
-        "model_disable", "model_activate", "model_trust", "model_enable"]
+    manage(root, "models-toggle", "model", "kidney-draft", refresh=3)
+    assert registry(project)["enabled"] == {}  # enabled is the default
+    changes = [(d["change"], d["model"], d.get("version")) for a, user, d in audit_lines(project)
+               if (a, user) == ("models", "root")]
+    assert changes == [("disable", "kidney-draft", None), ("activate", "kidney-draft", "1.0.0"),
+                       ("trust", "kidney-draft", "1.1.0"), ("enable", "kidney-draft", None)]
 
 
 def test_a_bad_upload_says_what_is_wrong(users):
@@ -209,17 +227,21 @@ def test_a_new_version_is_announced_without_a_restart(project, users, server):
                          [("models-notice-seen", "data", None), ("models-notice", "children",
                                                                   None)])
     assert first.status_code == 200, first.text
-    seen = first.json()["response"]["models-notice-seen"]["data"]
-    assert seen == ["kidney-seg@1.0.0", "kidney-seg@1.1.0", "phase@0.1.0"]
+    looked = first.json()["response"]["models-notice-seen"]["data"]
     assert "models-notice" not in first.json()["response"]  # the first look announces nothing
-    write_bundle(project / "plugins", "kidney-seg", "1.3.0", model=b"model three")
-    reply = ana.callback(NOTICE, [("models-notice-timer", "n_intervals", 1)],
-                         [("models-notice-seen", "data", seen), ("models-notice", "children",
-                                                                 None)])
+    again = ana.callback(NOTICE, [("models-notice-timer", "n_intervals", 1)],
+                         [("models-notice-seen", "data", looked), ("models-notice", "children",
+                                                                   None)])
+    assert "models-notice" not in again.json()["response"]  # nothing new
+    looked = again.json()["response"]["models-notice-seen"]["data"]
+    write_bundle(project / "plugins", "kidney-draft", "1.3.0", model=b"model three")
+    reply = ana.callback(NOTICE, [("models-notice-timer", "n_intervals", 2)],
+                         [("models-notice-seen", "data", looked), ("models-notice", "children",
+                                                                   None)])
     out = reply.json()["response"]
-    assert out["models-notice-seen"]["data"] == sorted(seen + ["kidney-seg@1.3.0"])
+    assert out["models-notice-seen"]["data"] > looked
     texts = layout_texts(out["models-notice"]["children"])
-    assert texts[0] == "kidney-seg 1.3.0 is available"
+    assert texts[0] == "kidney-draft 1.3.0 is available"
     assert "Open the Models page" in texts
     # nobody without a session is answered
     anonymous = requests.post(server.url + "/_dash-update-component", timeout=30, json={
@@ -240,12 +262,12 @@ def test_running_needs_the_rights_on_the_series(project, users):
                                      "sagittal": {"n": 64}}}
     # sam (scientists) may not even open the series: the estimate is refused
     reply = users["sam"].callback(ESTIMATE, [
-        ("run-model", "value", "kidney-seg@1.0.0"), ("run-scope", "value", "series"),
+        ("run-model", "value", "kidney-draft@1.0.0"), ("run-scope", "value", "series"),
         ("run-first", "value", None), ("run-last", "value", None),
         ("plane-select", "value", "axial")], [("viewer-meta", "data", meta)])
     assert reply.status_code == 403, reply.text
     reply = users["ana"].callback(ESTIMATE, [
-        ("run-model", "value", "kidney-seg@1.0.0"), ("run-scope", "value", "series"),
+        ("run-model", "value", "kidney-draft@1.0.0"), ("run-scope", "value", "series"),
         ("run-first", "value", None), ("run-last", "value", None),
         ("plane-select", "value", "axial")], [("viewer-meta", "data", meta)])
     assert reply.status_code == 200, reply.text
@@ -253,12 +275,12 @@ def test_running_needs_the_rights_on_the_series(project, users):
         "Estimated time: under 1 s for 40 slices (plus loading the model the first time).")
     # ana may read it but not annotate it (nobody holds it): the run is refused at once
     reply = users["ana"].background(RUN, [("run-start", "n_clicks", 1)], [
-        ("run-model", "value", "kidney-seg@1.0.0"), ("run-scope", "value", "series"),
+        ("run-model", "value", "kidney-draft@1.0.0"), ("run-scope", "value", "series"),
         ("run-first", "value", None), ("run-last", "value", None),
         ("run-mode", "value", "empty_slices"), ("plane-select", "value", "axial"),
         ("slice-slider", "value", 3), ("viewer-meta", "data", meta)])
     assert reply.status_code == 200, reply.text
     texts = layout_texts(reply.json()["response"]["run-result"]["children"])
-    assert texts == ["ana may annotate none of the chosen series, so kidney-seg@1.0.0 cannot "
+    assert texts == ["ana may annotate none of the chosen series, so kidney-draft@1.0.0 cannot "
                      "draft them; ask an administrator."]
     assert S1 not in annotated_series(project / "annotations")

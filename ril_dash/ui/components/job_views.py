@@ -1,6 +1,6 @@
 """Jobs in the UI: running a job from a background callback, a page's Cancel, and how a job's
-outcome reads (export page, import form, model runs, Jobs page). Starting, cancelling and listing jobs are
-application commands (:mod:`ril_dash.application.jobs`).
+outcome reads (export page, import form, model runs, Jobs page). Starting, cancelling and
+listing jobs are application commands (:mod:`ril_dash.application.jobs`).
 
 Developer notes::
 

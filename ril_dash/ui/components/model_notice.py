@@ -1,24 +1,27 @@
 """The header's notice of new model bundles: "kidney-seg 1.3.0 is available", without a restart.
 
 Every page of the shell polls the catalog (cheap: it is cached by folder times) every
-:data:`POLL_MS`. The first answer only records what exists; a bundle version that appears
-later is announced with a link to the Models page until the user dismisses it. Only logged-in
-users are answered (the callback asks for the user; a request without a session gets 401).
+:data:`POLL_MS`. The first answer only records when the page looked; a usable bundle version
+that appears later (:func:`ril_dash.models.catalog.notices`) is announced with a link to the
+Models page until the user dismisses it. Only logged-in users are answered (the callback asks
+for the user; a request without a session gets 401).
 
 Developer notes::
 
-    NOTICE_TIMER ─► poll_catalog(seen) ─► NOTICE_SEEN (usable id@version refs), NOTICE (new)
+    NOTICE_TIMER ─► poll_catalog(last look) ─► NOTICE_SEEN (this look's time), NOTICE (new)
     Dismiss ─clientside─► NOTICE emptied
 """
 
 from __future__ import annotations
 
+import time
+
 import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
+from ril_dash.models.catalog import notices
 from ril_dash.ui import access, ids
-from ril_dash.ui.components.model_text import new_refs_notice
-from ril_dash.ui.model_catalog import catalog_entries, catalog_refs
+from ril_dash.ui.model_catalog import catalog_entries
 from ril_dash.ui.services import get_services
 
 #: how often the pages ask whether new bundles appeared
@@ -27,7 +30,8 @@ DISMISS = "models-notice-dismiss"
 
 
 def notice_parts() -> list:
-    """The shell's timer, the store of the versions seen and the (hidden when empty) notice."""
+    """The shell's timer, the store of the last look's time and the (hidden when empty)
+    notice."""
     return [dcc.Interval(id=ids.NOTICE_TIMER, interval=POLL_MS),
             dcc.Store(id=ids.NOTICE_SEEN),
             html.Div(id=ids.NOTICE, className="ril-model-notice", role="status")]
@@ -45,16 +49,16 @@ def notice_box(lines: list[str]) -> html.Div:
     Input(ids.NOTICE_TIMER, "n_intervals"), State(ids.NOTICE_SEEN, "data"),
     State(ids.NOTICE, "children"),
 )
-def poll_catalog(_ticks, seen, shown):
-    """Record the usable bundle versions; announce those not seen before on this page."""
+def poll_catalog(_ticks, last_look, shown):
+    """Announce the bundle versions that appeared since the page's last look."""
     access.current_user()  # logged-in users only (NotLoggedIn: 401)
-    refs = catalog_refs(catalog_entries(get_services()))
-    if seen is None:
-        return refs, dash.no_update
-    lines = new_refs_notice(seen, refs)
+    now = time.time()
+    if last_look is None:
+        return now, dash.no_update
+    lines = notices(catalog_entries(get_services()), float(last_look))
     if not lines:
-        return (refs if refs != seen else dash.no_update), dash.no_update
-    return refs, notice_box(lines + _shown_lines(shown))
+        return now, dash.no_update
+    return now, notice_box(lines + _shown_lines(shown))
 
 
 def _shown_lines(shown) -> list[str]:

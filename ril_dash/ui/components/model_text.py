@@ -8,16 +8,14 @@ Examples
 --------
 >>> runtime_estimate(0.02, 150)
 'about 3 s for 150 slices'
->>> new_refs_notice(["kidney-seg@1.2.0"], ["kidney-seg@1.2.0", "kidney-seg@1.3.0"])
-['kidney-seg 1.3.0 is available']
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["estimate_slices", "input_summary", "model_label", "model_result_lines",
-           "new_refs_notice", "output_summary", "runtime_estimate", "validation_summary"]
+__all__ = ["MODES", "estimate_slices", "input_summary", "model_label", "model_result_lines",
+           "output_summary", "runtime_estimate", "validation_summary"]
 
 MODES = {"empty_slices": "fill empty slices", "replace": "replace on covered slices",
          "union": "union"}
@@ -118,12 +116,6 @@ def validation_summary(manifest) -> str:
                          for k, v in validation["metrics"].items())
     date = validation.get("date")
     return f"{text} ({date})" if date else text or "—"
-
-
-def new_refs_notice(seen, now) -> list[str]:
-    """One line per bundle version in ``now`` (``id@version`` refs) that ``seen`` lacks."""
-    known = set(seen or ())
-    return [f"{ref.replace('@', ' ', 1)} is available" for ref in now if ref not in known]
 
 
 def model_result_lines(result: dict) -> list[tuple[str, str]]:

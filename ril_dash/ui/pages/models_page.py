@@ -5,14 +5,15 @@ versions newest first with status (ok, or the error that makes it unusable, and 
 fit this project's ROIs or text fields), author, date,
 changelog, input and output summary, runtime estimate, validation figures and trust. The
 active version (the one runs use) is marked. Administrators and members of a pool with the
-``models`` right also get Enable/Disable, Activate (switch the active version, e.g. roll back),
-Trust (after a confirmation that says what trusting means) and an upload of a bundle ``.zip``.
+``models`` right also get Enable/Disable, Activate (switch the active version, e.g. roll back)
+and an upload of a bundle ``.zip``; administrators also Trust (after a confirmation that says
+what trusting means).
 Every change is an audited command of :mod:`ril_dash.application.model_admin`, which checks
 the right again (a forged request is answered 403); the buttons are only a convenience.
 
 Developer notes::
 
-    layout / MODELS_REFRESH / NOTICE_SEEN (a new version appeared) ─► show_models
+    layout / MODELS_REFRESH / NOTICE (a new version appeared) ─► show_models
     Enable·Disable {MODELS_TOGGLE} / Activate {MODELS_ACTIVATE} / trust dialog OK
         ─► manage_models ─► model_admin.* ─► MODELS_MESSAGE, MODELS_REFRESH
     Trust {MODELS_TRUST} ─► ask_trust ─► confirmation dialog (+ the ref it is about)
@@ -24,12 +25,14 @@ from __future__ import annotations
 import base64
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
+from ril_dash.application.policy import models_decision
 from ril_dash.errors import PermissionDenied, RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.model_text import (input_summary, output_summary,
@@ -53,18 +56,24 @@ def register() -> None:
                        layout=layout)
 
 
-def may_manage() -> bool:
-    """Whether the logged-in user may change the project's models (admin or ``models``)."""
-    from ril_dash.application.policy import models_decision
+@dataclass(frozen=True)
+class Rights:
+    """What the page offers the user (model_admin checks again): ``manage`` enable, activate
+    and upload (admins, pools with the ``models`` right), ``trust`` (admins only)."""
 
-    return models_decision(get_services().workflow, access.actor()).allowed
+    manage: bool = False
+    trust: bool = False
+
+
+def rights_of_user() -> Rights:
+    """The logged-in user's :class:`Rights`."""
+    manage = models_decision(get_services().workflow, access.actor()).allowed
+    return Rights(manage, manage and access.is_admin())
 
 
 def _date(entry) -> str:
-    try:
-        return time.strftime("%Y-%m-%d", time.localtime(Path(entry.folder).stat().st_mtime))
-    except OSError:
-        return ""
+    """When the version appeared in its plugins folder."""
+    return time.strftime("%Y-%m-%d", time.localtime(entry.added)) if entry.added else ""
 
 
 def _status(version: VersionView, config) -> html.Td:
@@ -78,24 +87,24 @@ def _status(version: VersionView, config) -> html.Td:
                    className="ril-model-active" if version.active else "ril-model-ok")
 
 
-def _trust_cell(version: VersionView, manage: bool) -> html.Td:
+def _trust_cell(version: VersionView, rights: Rights) -> html.Td:
     if version.trusted:
         who = version.trusted.get("user", "?")
         when = version.trusted.get("time")
-        stamp = time.strftime(" on %Y-%m-%d", time.localtime(when)) if when else ""
+        stamp = f" on {str(when)[:10]}" if when else ""
         return html.Td(f"trusted by {who}{stamp}", className="ril-model-trusted")
-    if manage and version.manifest is not None:
+    if rights.trust and version.manifest is not None:
         return html.Td(html.Button("Trust…", id={"type": ids.MODELS_TRUST, "ref": version.ref},
                                    className="ril-button", n_clicks=0))
     return html.Td("not trusted" if version.manifest and version.manifest.custom_objects
                    else "", className="ril-muted")
 
 
-def _version_row(version: VersionView, manage: bool, config) -> html.Tr:
+def _version_row(version: VersionView, rights: Rights, config) -> html.Tr:
     m = version.manifest
     usable = m is not None and not version.entry.error
     action = ""
-    if manage and usable and not version.active:
+    if rights.manage and usable and not version.active:
         action = html.Button("Activate", id={"type": ids.MODELS_ACTIVATE, "ref": version.ref},
                              className="ril-button", n_clicks=0,
                              title="Make this the version runs use (e.g. roll back)")
@@ -110,16 +119,16 @@ def _version_row(version: VersionView, manage: bool, config) -> html.Tr:
                   html.Td(validation_summary(m))]
     else:
         cells += [html.Td("", colSpan=7)]
-    cells += [_trust_cell(version, manage) if usable else html.Td(""), html.Td(action)]
+    cells += [_trust_cell(version, rights) if usable else html.Td(""), html.Td(action)]
     return html.Tr(cells, className="ril-model-row", **{"data-ref": version.ref})
 
 
-def bundle_card(view: BundleView, manage: bool, config) -> html.Section:
+def bundle_card(view: BundleView, rights: Rights, config) -> html.Section:
     current = view.current
     task = current.manifest.task if current is not None else "unusable"
     state = "enabled" if view.enabled else "disabled"
     toggle = ""
-    if manage and (current is not None or not view.enabled):  # a broken bundle runs anyway never
+    if rights.manage and (current is not None or not view.enabled):  # (broken: never runs)
         toggle = html.Button("Disable" if view.enabled else "Enable",
                              id={"type": ids.MODELS_TOGGLE, "model": view.id},
                              className="ril-button", n_clicks=0)
@@ -134,7 +143,7 @@ def bundle_card(view: BundleView, manage: bool, config) -> html.Section:
         html.P(current.manifest.description, className="ril-muted") if current else None,
         html.Table(className="ril-roi-table ril-models-table", children=[
             html.Thead(html.Tr([html.Th(h) for h in heads])),
-            html.Tbody([_version_row(v, manage, config) for v in view.versions])]),
+            html.Tbody([_version_row(v, rights, config) for v in view.versions])]),
     ])
 
 
@@ -145,8 +154,8 @@ def models_list() -> list:
         return [html.Div("No model bundles yet: put one into the project's plugins/ folder "
                          "(see plugins/README.md) or upload a bundle .zip.",
                          className="ril-muted")]
-    manage = may_manage()
-    return [bundle_card(view, manage, services.project.config) for view in views]
+    rights = rights_of_user()
+    return [bundle_card(view, rights, services.project.config) for view in views]
 
 
 def _upload() -> html.Div:
@@ -161,7 +170,7 @@ def _upload() -> html.Div:
 
 
 def layout(**_query) -> html.Div:
-    manage = may_manage()
+    manage = rights_of_user().manage
     return html.Div(className="ril-page ril-models", children=[
         html.H2("Models"),
         html.P("Model bundles of this project's plugins/ folder, the examples shipped with "
@@ -179,8 +188,8 @@ def layout(**_query) -> html.Div:
 
 
 @callback(Output(ids.MODELS_LIST, "children"), Input(ids.MODELS_REFRESH, "data"),
-          Input(ids.NOTICE_SEEN, "data"), prevent_initial_call=True)
-def show_models(_refresh, _seen):
+          Input(ids.NOTICE, "children"), prevent_initial_call=True)
+def show_models(_refresh, _notice):
     access.current_user()  # logged-in users only
     return models_list()
 

@@ -5,8 +5,8 @@ extra round trip). Everything that must feel instant runs in the browser script
 ``assets/ril_viewer.js``: slice switching from a cache of prefetched full-resolution slices and
 low-resolution thumbnails, keyboard and mouse-wheel navigation, right-drag window/level and the
 cursor read-out. The Models panel (:mod:`ril_dash.ui.components.model_panel`) drafts
-annotations with a model. The slider is only ever moved by the browser, so it never jumps back. The page's
-root element carries the component ids the scripts use (``data-ril-config``, from
+annotations with a model. The slider is only ever moved by the browser, so it never jumps
+back. The page's root element carries the component ids the scripts use (``data-ril-config``, from
 :data:`ril_dash.ui.ids.BROWSER`); the scripts' listeners live as long as that element
 (``assets/ril.js``).
 
