@@ -232,6 +232,19 @@ def project_with_workflow(demo_home, root, users=()):
     return target
 
 
+def password(user: str) -> str:
+    """The password the tests give ``user``."""
+    return f"{user}-password-1"
+
+
+def workflow_server(project, demo_home) -> RunningServer:
+    """``ril-dash serve PROJECT --login --workflow`` the workflow beside ``project`` (as
+    :func:`project_with_workflow` writes it)."""
+    return RunningServer(["serve", str(project), "--login",
+                          "--workflow", str(project.parent / "workflow.yaml")],
+                         env={"RIL_DASH_HOME": str(demo_home)})
+
+
 # -- the list editors of the /rois page in a browser ---------------------------------------------
 class EditorTable:
     """The table of the list editor ``prefix`` ("roi", "tf") of ``/rois``, driven in ``page``."""

@@ -20,7 +20,7 @@ import pkgutil
 import re
 
 import pytest
-from support import DashUser, RunningServer, project_with_workflow
+from support import DashUser, password, project_with_workflow, workflow_server
 from test_list_editor import changes as editor_changes
 from test_list_editor import sha
 
@@ -120,10 +120,6 @@ S1 = "PHANTOM-001/CT-2026-01-14/arterial.nii.gz"
 S2 = "PHANTOM-001/CT-2026-01-14/delayed.nii.gz"
 
 
-def password(user: str) -> str:
-    return f"{user}-password-1"
-
-
 @pytest.fixture(scope="module")
 def project(demo_home, tmp_path_factory):
     return project_with_workflow(demo_home, tmp_path_factory.mktemp("audit-coverage"),
@@ -132,9 +128,7 @@ def project(demo_home, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(project, demo_home):
-    server = RunningServer(["serve", str(project), "--login",
-                            "--workflow", str(project.parent / "workflow.yaml")],
-                           env={"RIL_DASH_HOME": str(demo_home)})
+    server = workflow_server(project, demo_home)
     yield server
     server.stop()
 

@@ -14,7 +14,8 @@ import json
 
 import pytest
 from model_bundles import write_bundle
-from support import DashUser, RunningServer, dash_id, layout_texts, project_with_workflow
+from support import (DashUser, dash_id, layout_texts, password, project_with_workflow,
+                     workflow_server)
 
 from ril_dash.project.audit import AuditLog
 
@@ -27,10 +28,6 @@ UPLOAD = "..models-upload-result.children...models-refresh.data.."
 NOTICE = "..models-notice-seen.data...models-notice.children.."
 RUN = "..run-result.children...annot-version.data.."
 ESTIMATE = "..run-estimate.children...run-scope.options...run-mode.style.."
-
-
-def password(user: str) -> str:
-    return f"{user}-password-1"
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +51,7 @@ def project(demo_home, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(project, demo_home):
-    server = RunningServer(["serve", str(project), "--login",
-                            "--workflow", str(project.parent / "workflow.yaml")],
-                           env={"RIL_DASH_HOME": str(demo_home)})
+    server = workflow_server(project, demo_home)
     yield server
     server.stop()
 
@@ -284,3 +279,23 @@ def test_running_needs_the_rights_on_the_series(project, users):
     assert texts == ["ana may annotate none of the chosen series, so kidney-draft@1.0.0 cannot "
                      "draft them; ask an administrator."]
     assert S1 not in annotated_series(project / "annotations")
+
+
+def test_unreadable_model_settings_are_reported_and_stop_nothing(project, users):
+    settings = project / ".models" / "state.json"
+    saved = settings.read_bytes() if settings.exists() else None
+    settings.parent.mkdir(exist_ok=True)
+    settings.write_text("{not json")
+    try:
+        problem = (f"{settings} is not a valid model settings file; restore it from a backup "
+                   f"or delete it (every bundle is then enabled, at its newest version, and "
+                   f"nothing is trusted)")
+        assert problem in layout_texts(users["root"].page("/models"))
+        viewer = layout_texts(users["ana"].page("/view", f"?series={S1}"))
+        assert problem in viewer and S1 in viewer  # the viewer opens all the same
+        assert "Run a model" not in layout_texts(users["ana"].page("/"))
+    finally:
+        if saved is None:
+            settings.unlink()
+        else:
+            settings.write_bytes(saved)

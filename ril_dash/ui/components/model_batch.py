@@ -46,8 +46,12 @@ def batch_series(scope: str, selected: list | None, shown: list | None) -> list[
 
 
 def batch_section() -> html.Details | None:
-    """The form (None when no model is enabled: nothing to run)."""
-    models = runnable(get_services())
+    """The form (None when no model is enabled, or the model settings cannot be read: nothing
+    to run; the Models page says why)."""
+    try:
+        models = runnable(get_services())
+    except RilDashError:
+        return None
     if not models:
         return None
     options = [{"label": model_label(m), "value": m.ref} for m in models]

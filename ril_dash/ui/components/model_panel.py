@@ -66,13 +66,16 @@ def run_slices(manifest, scope: str, plane: str, index, first, last, n_slices: i
 
 def models_section() -> html.Details:
     """The panel's collapsible section (its picker is filled by the server on page load)."""
-    models = runnable(get_services())
+    try:
+        models, problem = runnable(get_services()), None
+    except RilDashError as exc:  # e.g. unreadable model settings: the viewer still opens
+        models, problem = [], str(exc)
     options = [{"label": model_label(m), "value": m.ref} for m in models]
     if not options:
         return html.Details(className="ril-control ril-models-panel", children=[
             html.Summary("Models"),
-            html.Div("No model is enabled for this project; see the Models page.",
-                     className="ril-muted")])
+            html.Div(problem or "No model is enabled for this project; see the Models page.",
+                     className="ril-alert ril-alert-warning" if problem else "ril-muted")])
     return html.Details(className="ril-control ril-models-panel ril-edit-only", open=False,
                         children=[
         html.Summary("Models"),

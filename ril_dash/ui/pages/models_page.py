@@ -149,7 +149,10 @@ def bundle_card(view: BundleView, rights: Rights, config) -> html.Section:
 
 def models_list() -> list:
     services = get_services()
-    views = bundle_views(catalog_entries(services), registry_state(services))
+    try:
+        views = bundle_views(catalog_entries(services), registry_state(services))
+    except RilDashError as exc:  # e.g. an unreadable settings file: say so, what to do
+        return [_alert(str(exc), "error")]
     if not views:
         return [html.Div("No model bundles yet: put one into the project's plugins/ folder "
                          "(see plugins/README.md) or upload a bundle .zip.",
