@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import types
 
 import numpy as np
 import pytest
@@ -13,10 +12,10 @@ from openpyxl import load_workbook
 
 from ril_dash.application import compare
 from ril_dash.application.compare import CompareRefused, Source
-from ril_dash.core.mask_slots import widen_bits, with_slots
 from ril_dash.errors import PermissionDenied
 from ril_dash.project.export_tables import csv_text, excel_bytes
-from tests.application.conftest import SERIES, SHAPE, actor
+from tests.application.conftest import SERIES, actor
+from tests.support import commit_roi
 
 S1, S2 = SERIES
 LIVER, SPLEEN = 1, 2
@@ -25,21 +24,7 @@ KIDNEY_SEG_2 = {"kind": "model", "model": "kidney-seg@2.0.0"}
 
 
 def set_roi(services, series, value, voxels, provenance=None, user="ana") -> int:
-    """Commit a version in which ROI ``value`` holds exactly ``voxels`` (index tuples)."""
-    store = services.annotations(series)
-    state = store.refresh()
-    slots = with_slots(state.slots, [value])
-    before = widen_bits(np.array(state.bits), slots)
-    bit = before.dtype.type(1 << slots[value])
-    after = before & ~bit
-    for v in voxels:
-        after[v] |= bit
-    box = tuple((0, n) for n in SHAPE)
-    delta = types.SimpleNamespace(box=box, before=before, after=after)
-    meta = {"user": user, "op": "paint" if provenance is None else "model"}
-    if provenance is not None:
-        meta["provenance"] = provenance
-    return store.commit(state.version, delta, meta, slots=slots)
+    return commit_roi(services.annotations(series), value, voxels, provenance, user)
 
 
 def block(x0, x1, y0, y1, z0, z1) -> set[tuple]:
