@@ -66,6 +66,15 @@ class RunningServer:
         return float("nan")
 
 
+def serving(args: list[str], **kw):
+    """For a fixture (``yield from serving([...])``): a :class:`RunningServer`, stopped after."""
+    server = RunningServer(args, **kw)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def tree_digest(*roots) -> dict[str, str]:
     """Everything under ``roots``: relative path → sha256 (files), 'link -> target' (symlinks)
     or 'folder'; hidden files included. Equal digests mean nothing was written there."""

@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from openpyxl import load_workbook
-from support import DashUser, RunningServer, commit_roi, layout_texts
+from support import DashUser, commit_roi, layout_texts, serving
 
 from tests.workflow.example import EXAMPLE
 
@@ -45,6 +45,12 @@ def password(user: str) -> str:
 
 
 @pytest.fixture(scope="module")
+def server(project):
+    """``ril-dash serve --login`` of ``project``, for the module."""
+    yield from serving(["serve", str(project), "--login"])
+
+
+@pytest.fixture(scope="module")
 def project(tmp_path_factory):
     from ril_dash.project.annotation_store import AnnotationStore
     from ril_dash.project.project import Project, init_project
@@ -58,21 +64,14 @@ def project(tmp_path_factory):
                  root / "images" / sid)
     init_project(root / "project", root / "images")
     (root / "project" / "project.yaml").write_text(YAML.format(images=root / "images") + EXAMPLE)
+    users = UsersFile.for_project(root / "project")
+    for name, admin in USERS.items():
+        users.add(name, password(name), admin=admin)
     store = AnnotationStore(Project.open(root / "project").config.annotations)
     annotations = store.series(S1, SHAPE)
     assert commit_roi(annotations, 1, DRAFT, MODEL) == 1
     assert commit_roi(annotations, 1, HUMAN, user="ana") == 2
-    users = UsersFile.for_project(root / "project")
-    for name, admin in USERS.items():
-        users.add(name, password(name), admin=admin)
     return root / "project"
-
-
-@pytest.fixture(scope="module")
-def server(project):
-    srv = RunningServer(["serve", str(project), "--login"])
-    yield srv
-    srv.stop()
 
 
 def compare(user: DashUser, a=("1", 1), b=("current", 1), plane="axial"):
