@@ -37,7 +37,8 @@ from ril_dash.project.history_scan import annotated_series
 
 __all__ = ["CompareRefused", "Comparison", "ModelScore", "SLICE_COLUMNS", "Source",
            "comparison_tables", "compare_series", "default_sources", "model_drafts",
-           "model_means", "project_scores", "summary_tables", "version_choices"]
+           "model_means", "parse_slices", "project_scores", "summary_tables",
+           "version_choices"]
 
 SLICE_COLUMNS = ("series", "plane", "slice", "source_a", "source_b", "voxels_a", "voxels_b",
                  "shared", "dice", "jaccard", "both_empty")
@@ -127,6 +128,36 @@ def version_choices(services: Services, actor: Actor, series: str, limit: int = 
 
 
 # ---- one comparison ------------------------------------------------------------------------
+def parse_slices(text: str | None) -> str | list[int] | None:
+    """A slice selection typed by a user, with slices numbered from 1 as the viewer shows
+    them: empty → None (where either source has voxels), ``"all"``, or ranges and numbers
+    (``"3-5, 9"``) → 0-based indices.
+
+    Examples
+    --------
+    >>> parse_slices(""), parse_slices(" All "), parse_slices("3-5, 9")
+    (None, 'all', [2, 3, 4, 8])
+    """
+    text = (text or "").strip().lower()
+    if not text or text == "either":
+        return None
+    if text == "all":
+        return "all"
+    out: list[int] = []
+    for part in text.replace(";", ",").split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            raise CompareRefused(f"{part.strip()!r} is not a slice number or range; type "
+                                 "slices like '3-5, 9', or 'all', or leave it empty.") from None
+        if first < 1 or last < first:
+            raise CompareRefused(f"{part.strip()!r}: slices are numbered from 1, and a range "
+                                 "goes from low to high (like '3-5').")
+        out += range(first - 1, last)
+    return out
+
+
 def _area_roi(services: Services, value: int):
     roi = next((r for r in services.project.config.rois if r.value == int(value)), None)
     if roi is None:

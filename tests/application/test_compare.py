@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 
-import numpy as np
 import pytest
 from openpyxl import load_workbook
 
@@ -111,6 +110,16 @@ def test_bad_sources_are_refused_with_what_to_do(services, drafted):
     with pytest.raises(CompareRefused, match=r"slice indices \[4\] are outside 0..3"):
         compare.compare_series(services, root, S1, Source(1, LIVER), Source(None, LIVER),
                                slices=[4])
+
+
+def test_typed_slice_selections():
+    assert compare.parse_slices(None) is None and compare.parse_slices(" ") is None
+    assert compare.parse_slices("ALL") == "all"
+    assert compare.parse_slices("2, 4-6; 1") == [1, 3, 4, 5, 0]
+    with pytest.raises(CompareRefused, match="'x' is not a slice number or range"):
+        compare.parse_slices("1, x")
+    with pytest.raises(CompareRefused, match="'5-3': slices are numbered from 1"):
+        compare.parse_slices("5-3")
 
 
 def test_reading_needs_the_read_right(services, drafted):

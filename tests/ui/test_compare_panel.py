@@ -74,12 +74,13 @@ def project(tmp_path_factory):
     return root / "project"
 
 
-def compare(user: DashUser, a=("1", 1), b=("current", 1), plane="axial"):
+def compare(user: DashUser, a=("1", 1), b=("current", 1), plane="axial", slices=None):
     return user.callback(SCORES_OUTPUT, [("compare-run", "n_clicks", 1),
                                          ("plane-select", "value", plane)], [
         ("compare-a-version", "value", a[0]), ("compare-a-roi", "value", a[1]),
         ("compare-b-version", "value", b[0]), ("compare-b-roi", "value", b[1]),
-        ("viewer-meta", "data", {"series": S1}), ("compare-done", "data", None)])
+        ("compare-slices", "value", slices), ("viewer-meta", "data", {"series": S1}),
+        ("compare-done", "data", None)])
 
 
 def download(user: DashUser, button: str, done: dict):
@@ -121,7 +122,7 @@ def test_a_reader_gets_the_scores_and_the_files(server):
     assert trace["x"] == [2, 3, 4, 5] and trace["customdata"] == [1, 2, 3, 4]
     assert trace["y"] == [0.0, 0.75, 0.75, 0.0]
     done = response["compare-done"]["data"]
-    assert done == {"series": S1, "plane": "axial", "a": [1, 1], "b": [None, 1]}
+    assert done == {"series": S1, "plane": "axial", "a": [1, 1], "b": [None, 1], "slices": None}
 
     rows = list(csv.reader(io.StringIO(content(download(ana, "compare-csv", done)).decode())))
     assert rows[0][:3] == ["series", "plane", "slice"]
@@ -130,6 +131,19 @@ def test_a_reader_gets_the_scores_and_the_files(server):
     book = load_workbook(io.BytesIO(content(download(ana, "compare-excel", done))))
     assert book.sheetnames == ["volume", "slices"]
     assert list(book["volume"].iter_rows(values_only=True))[1][5:9] == (192, 192, 96, 0.5)
+
+    # slices typed as the viewer numbers them: slice 1 is empty in both (1.0, flagged)
+    typed = compare(ana, slices="1-2").json()["response"]
+    assert typed["compare-plot"]["figure"]["data"][0]["y"] == [1.0, 0.0]
+    assert layout_texts(typed["compare-scores"]["children"])[1:4] == [
+        "Dice 0.000", "  ·  ", "Jaccard 0.000"]
+    assert typed["compare-done"]["data"]["slices"] == [0, 1]
+    (empty_row, _) = typed["compare-table"]["children"]["props"]["children"][1]["props"][
+        "children"]
+    assert empty_row["props"]["className"] == "ril-compare-row ril-both-empty"
+    assert layout_texts(compare(ana, slices="0-2").json()["response"]["compare-scores"][
+        "children"]) == ["'0-2': slices are numbered from 1, and a range goes from low to high "
+                         "(like '3-5')."]
 
     # a point ROI cannot be compared: said in the panel
     refused = compare(ana, a=("1", 3))

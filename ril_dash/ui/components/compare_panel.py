@@ -3,7 +3,8 @@
 Source A and B are each a version (the current one, a model draft, any other version) and an
 ROI; by default the latest model draft vs the current version of the ROI it wrote. The result is
 the volume Dice and Jaccard, a plot of Dice per slice and a table per slice, on the viewer's
-plane; a click on a plot point or a table row moves the viewer to that slice
+plane and the slices typed (default: where either source has voxels); a click on a plot point
+or a table row moves the viewer to that slice
 (``window.rilViewer.goTo``). The tables download as CSV or Excel. The scores are computed by
 :mod:`ril_dash.application.compare`, which checks the read right of the logged-in user.
 
@@ -51,6 +52,11 @@ def compare_panel(config: ProjectConfig) -> html.Details:
                      title="Dice and Jaccard between two versions or ROIs"),
         source("A", ids.COMPARE_A_VERSION, ids.COMPARE_A_ROI),
         source("B", ids.COMPARE_B_VERSION, ids.COMPARE_B_ROI),
+        html.Label(title="Empty: the slices where either source has voxels; or 'all', or "
+                         "slices and ranges like '3-5, 9' (numbered as the viewer shows them)",
+                   children=dcc.Input(id=ids.COMPARE_SLICES, type="text", debounce=True,
+                                      className="ril-compare-slices",
+                                      placeholder="slices: where either has voxels")),
         html.Button("Compare", id=ids.COMPARE_RUN, className="ril-button", n_clicks=0),
         html.Div(id=ids.COMPARE_MESSAGE, className="ril-muted", role="status"),
         html.Div(id=ids.COMPARE_SCORES, className="ril-compare-scores"),
@@ -152,22 +158,24 @@ def _scores_text(comparison) -> list:
     Input(ids.COMPARE_RUN, "n_clicks"), Input(ids.PLANE, "value"),
     State(ids.COMPARE_A_VERSION, "value"), State(ids.COMPARE_A_ROI, "value"),
     State(ids.COMPARE_B_VERSION, "value"), State(ids.COMPARE_B_ROI, "value"),
-    State(ids.VIEWER_META, "data"), State(ids.COMPARE_DONE, "data"),
+    State(ids.COMPARE_SLICES, "value"), State(ids.VIEWER_META, "data"),
+    State(ids.COMPARE_DONE, "data"),
     prevent_initial_call=True,
 )
-def show_comparison(_, plane, a_version, a_roi, b_version, b_roi, meta, done):
+def show_comparison(_, plane, a_version, a_roi, b_version, b_roi, slices, meta, done):
     if not meta or (dash.ctx.triggered_id == ids.PLANE and not done):
         return [dash.no_update] * 7  # a plane change before any comparison
     hidden = {"height": "160px", "display": "none"}
     try:
         a, b = _source(a_version, a_roi), _source(b_version, b_roi)
+        chosen = compare.parse_slices(slices)
         result = compare.compare_series(get_services(), access.actor(), meta["series"], a, b,
-                                        plane=plane)
+                                        plane=plane, slices=chosen)
     except (RilDashError, ValueError) as exc:
         return (html.Div(str(exc), className="ril-alert ril-alert-error"), dash.no_update,
                 hidden, [], None, True, True)
     done = {"series": meta["series"], "plane": plane, "a": [a.version, a.roi],
-            "b": [b.version, b.roi]}
+            "b": [b.version, b.roi], "slices": chosen}
     return (_scores_text(result), _figure(result), {"height": "160px"}, _table(result), done,
             False, False)
 
@@ -182,7 +190,8 @@ def download_comparison(_csv, _excel, done):
     if not done:
         return dash.no_update
     result = compare.compare_series(get_services(), access.actor(), done["series"],
-                                    Source(*done["a"]), Source(*done["b"]), plane=done["plane"])
+                                    Source(*done["a"]), Source(*done["b"]), plane=done["plane"],
+                                    slices=done.get("slices"))
     stem = "dice-" + done["series"].replace("/", "_").split(".nii")[0] + f"-{done['plane']}"
     fmt = "csv" if dash.ctx.triggered_id == ids.COMPARE_CSV else "xlsx"
     tables = compare.comparison_tables(result)
