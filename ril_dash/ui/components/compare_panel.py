@@ -31,6 +31,7 @@ from ril_dash.ui import access, ids
 from ril_dash.ui.services import get_services
 
 CURRENT = "current"
+GRID = "#343a42"  # the page's line colour
 _CHOICE_OUTPUTS = [Output(i, p) for i in (ids.COMPARE_A_VERSION, ids.COMPARE_A_ROI,
                                           ids.COMPARE_B_VERSION, ids.COMPARE_B_ROI)
                    for p in ("options", "value")]
@@ -123,8 +124,9 @@ def _figure(comparison) -> go.Figure:
     fig.update_layout(height=160, margin=dict(l=34, r=8, t=8, b=28), showlegend=False,
                       paper_bgcolor="#1e2126", plot_bgcolor="#1e2126", clickmode="event",
                       font=dict(color="#e6e8eb", size=10),
-                      xaxis={"title": {"text": "slice", "standoff": 2}},
-                      yaxis={"range": [-0.05, 1.05], "title": {"text": "Dice", "standoff": 2}})
+                      xaxis={"title": {"text": "slice", "standoff": 2}, "gridcolor": GRID},
+                      yaxis={"range": [-0.05, 1.05], "title": {"text": "Dice", "standoff": 2},
+                             "gridcolor": GRID})
     return fig
 
 

@@ -49,7 +49,7 @@ def layout(**_query) -> html.Div:
             {"field": "current_version", "headerName": "Current v", "type": "numericColumn"},
             {"field": "dice", "headerName": "Dice", **SCORE},
             {"field": "jaccard", "headerName": "Jaccard", **SCORE}]
-    return html.Div(className="ril-page", children=[
+    return html.Div(className="ril-page ril-scores", children=[
         html.H2("Model scores"),
         html.P("Each model version's latest draft of a series against the series' current "
                "annotations, per ROI the draft wrote: volume Dice and Jaccard (1.0 = the "
