@@ -46,6 +46,8 @@ VOLUME_COLUMNS = ("series", "plane", "slices", "source_a", "source_b", "voxels_a
                   "shared", "dice", "jaccard", "both_empty")
 SCORE_COLUMNS = ("series", "model", "draft_version", "current_version", "roi", "voxels_draft",
                  "voxels_current", "dice", "jaccard", "both_empty")
+#: no series has more slices than this along any axis (a guard against typed ranges like 1-1e9)
+MAX_SLICE = 65536
 MEAN_COLUMNS = ("model", "roi", "series", "mean_dice", "mean_jaccard", "min_dice", "max_dice")
 
 
@@ -154,6 +156,9 @@ def parse_slices(text: str | None) -> str | list[int] | None:
         if first < 1 or last < first:
             raise CompareRefused(f"{part.strip()!r}: slices are numbered from 1, and a range "
                                  "goes from low to high (like '3-5').")
+        if last > MAX_SLICE:
+            raise CompareRefused(f"{part.strip()!r}: no series has {last} slices; type slices "
+                                 "that exist, or 'all'.")
         out += range(first - 1, last)
     return out
 

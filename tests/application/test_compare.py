@@ -120,6 +120,8 @@ def test_typed_slice_selections():
         compare.parse_slices("1, x")
     with pytest.raises(CompareRefused, match="'5-3': slices are numbered from 1"):
         compare.parse_slices("5-3")
+    with pytest.raises(CompareRefused, match="no series has 999999999 slices"):
+        compare.parse_slices("1-999999999")
 
 
 def test_reading_needs_the_read_right(services, drafted):

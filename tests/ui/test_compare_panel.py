@@ -161,6 +161,10 @@ def test_a_user_who_may_not_read_the_series_is_refused(server):
     forged = download(rita, "compare-csv", {"series": S1, "plane": "axial", "a": [1, 1],
                                             "b": [None, 1]})
     assert forged.status_code == 403 and "rita may not open" in forged.text
+    garbled = download(DashUser(server.url, "ana", password("ana")), "compare-csv",
+                       {"series": S1, "a": [1]})
+    assert garbled.status_code == 200, garbled.text  # nothing to download, no server error
+    assert "compare-download" not in garbled.json().get("response", {})
     scores = rita.callback("..scores-means.rowData...scores-grid.rowData...scores-message."
                            "children..", [("scores-refresh", "n_clicks", 0)])
     assert scores.json()["response"]["scores-grid"]["rowData"] == []

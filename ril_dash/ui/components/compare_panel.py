@@ -189,11 +189,14 @@ def show_comparison(_, plane, a_version, a_roi, b_version, b_roi, slices, meta, 
     prevent_initial_call=True,
 )
 def download_comparison(_csv, _excel, done):
-    if not done:
+    """The CSV (per slice) or Excel (volume and per slice) file of the comparison shown; a
+    user who may not read the series is refused (403) by compare_series."""
+    try:
+        a, b = Source(*done["a"]), Source(*done["b"])
+        result = compare.compare_series(get_services(), access.actor(), done["series"], a, b,
+                                        plane=done["plane"], slices=done.get("slices"))
+    except (compare.CompareRefused, KeyError, TypeError, ValueError):  # nothing shown, or forged
         return dash.no_update
-    result = compare.compare_series(get_services(), access.actor(), done["series"],
-                                    Source(*done["a"]), Source(*done["b"]), plane=done["plane"],
-                                    slices=done.get("slices"))
     stem = "dice-" + done["series"].replace("/", "_").split(".nii")[0] + f"-{done['plane']}"
     fmt = "csv" if dash.ctx.triggered_id == ids.COMPARE_CSV else "xlsx"
     tables = compare.comparison_tables(result)
