@@ -97,6 +97,7 @@ def _shell(project: Project):
                 dcc.Link("ROIs", href="/rois", className="ril-nav-link"),
                 dcc.Link("Export", href="/export", className="ril-nav-link"),
                 dcc.Link("Jobs", href="/jobs", className="ril-nav-link"),
+                dcc.Link("Model scores", href="/scores", className="ril-nav-link"),
                 *links,
             ]),
             html.Span(f"v{__version__}", className="ril-version"),
@@ -197,6 +198,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
         audit_page,
         export_page,
         jobs_page,
+        model_scores,
         project_viewer,
         roi_manager,
         slice_viewer,
@@ -208,6 +210,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     roi_manager.register()
     export_page.register()
     jobs_page.register()
+    model_scores.register()
     workflow_board.register()
     audit_page.register()
     app.layout = lambda: _shell(project)  # per request: the header shows the user
