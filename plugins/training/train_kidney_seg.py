@@ -1,6 +1,6 @@
 """Train the example kidney segmentation bundle ``kidney-seg/1.0.0`` on phantom patients.
 
-A small 2D U-Net (about 30 k parameters) reads one axial display slice, zoomed to 128 × 128 and
+A small 2D U-Net (about 58 k parameters) reads one axial display slice, zoomed to 128 × 128 and
 windowed to [-160, 240] HU → [0, 1], and gives softmax probabilities of three classes:
 background, right kidney, left kidney (the demo project's ROIs "Right kidney" RID29663 and
 "Left kidney" RID29662). It trains on the four contrast phases of ``--patients`` synthetic
