@@ -66,6 +66,15 @@ class RunningServer:
         return float("nan")
 
 
+def serving(args: list[str], **kw):
+    """For a fixture (``yield from serving([...])``): a :class:`RunningServer`, stopped after."""
+    server = RunningServer(args, **kw)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def tree_digest(*roots) -> dict[str, str]:
     """Everything under ``roots``: relative path → sha256 (files), 'link -> target' (symlinks)
     or 'folder'; hidden files included. Equal digests mean nothing was written there."""
@@ -277,3 +286,29 @@ class EditorTable:
         self.row(page, name).locator(f".ril-{self.prefix}-delete-button").click()
         page.wait_for_selector(f"#{self.prefix}-delete-dialog:not([hidden])")
         return page.inner_text(f"#{self.prefix}-delete-message")
+
+
+def commit_roi(annotations, value: int, voxels, provenance: dict | None = None,
+               user: str = "ana") -> int:
+    """Commit a version of ``annotations`` (a SeriesAnnotations) in which ROI ``value`` holds
+    exactly ``voxels`` (canonical index tuples); ``provenance`` e.g. ``{"kind": "model",
+    "model": "kidney-seg@1.0.0"}`` (default: a manual paint). Returns the new version."""
+    import types
+
+    import numpy as np
+
+    from ril_dash.core.mask_slots import widen_bits, with_slots
+
+    state = annotations.refresh()
+    slots = with_slots(state.slots, [value])
+    before = widen_bits(np.array(state.bits), slots)
+    bit = before.dtype.type(1 << slots[value])
+    after = before & ~bit
+    for voxel in voxels:
+        after[tuple(voxel)] |= bit
+    delta = types.SimpleNamespace(box=tuple((0, n) for n in annotations.shape),
+                                  before=before, after=after)
+    meta = {"user": user, "op": "paint" if provenance is None else "model"}
+    if provenance is not None:
+        meta["provenance"] = provenance
+    return annotations.commit(state.version, delta, meta, slots=slots)

@@ -99,6 +99,7 @@ def _shell(project: Project):
                 dcc.Link("Export", href="/export", className="ril-nav-link"),
                 dcc.Link("Jobs", href="/jobs", className="ril-nav-link"),
                 dcc.Link("Models", href="/models", className="ril-nav-link"),
+                dcc.Link("Model scores", href="/scores", className="ril-nav-link"),
                 *links,
             ]),
             html.Span(f"v{__version__}", className="ril-version"),
@@ -200,6 +201,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
         audit_page,
         export_page,
         jobs_page,
+        model_scores,
         models_page,
         project_viewer,
         roi_manager,
@@ -213,6 +215,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     export_page.register()
     jobs_page.register()
     models_page.register()
+    model_scores.register()
     workflow_board.register()
     audit_page.register()
     app.layout = lambda: _shell(project)  # per request: the header shows the user

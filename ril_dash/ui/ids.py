@@ -194,6 +194,35 @@ BATCH_JOB = "batch-job"
 BATCH_RESULT = "batch-result"
 BATCH_DONE = "batch-done"
 
+# compare panel of the slice viewer (components/compare_panel.py)
+COMPARE_OPEN = "compare-open"  # the section's summary: opening it loads the choices
+COMPARE_A_VERSION = "compare-a-version"
+COMPARE_A_ROI = "compare-a-roi"
+COMPARE_B_VERSION = "compare-b-version"
+COMPARE_B_ROI = "compare-b-roi"
+COMPARE_SLICES = "compare-slices"
+COMPARE_RUN = "compare-run"
+COMPARE_MESSAGE = "compare-message"
+COMPARE_SCORES = "compare-scores"
+COMPARE_PLOT = "compare-plot"
+COMPARE_TABLE = "compare-table"
+COMPARE_ROW = "compare-row"  # pattern-matching id type: {"type": COMPARE_ROW, "index": slice}
+COMPARE_DONE = "compare-done"  # what was compared (sources and plane), for the downloads
+COMPARE_CSV = "compare-csv"
+COMPARE_EXCEL = "compare-excel"
+COMPARE_DOWNLOAD = "compare-download"
+COMPARE_JUMP = "compare-jump"
+
+# model scores page (/scores)
+SCORES_REFRESH = "scores-refresh"
+SCORES_MESSAGE = "scores-message"
+SCORES_MEANS = "scores-means"
+SCORES_GRID = "scores-grid"
+SCORES_CSV = "scores-csv"
+SCORES_MEANS_CSV = "scores-means-csv"
+SCORES_EXCEL = "scores-excel"
+SCORES_DOWNLOAD = "scores-download"
+
 #: The ids the browser scripts look up, by the names they use (``rilPage.el("graph")`` in
 #: ``assets/ril.js``). The slice viewer writes this table into its page (the ``data-ril-config``
 #: attribute of its root element), so the scripts spell no id themselves.

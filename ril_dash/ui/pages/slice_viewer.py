@@ -37,6 +37,7 @@ from ril_dash.core.png import png_data_url
 from ril_dash.errors import RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.annotation_panel import annotation_panel
+from ril_dash.ui.components.compare_panel import compare_panel
 from ril_dash.ui.components.model_panel import models_section
 from ril_dash.ui.services import get_services
 
@@ -87,7 +88,7 @@ def _window_controls(geometry: dict) -> html.Div:
     ])
 
 
-def _controls(geometry: dict) -> html.Aside:
+def _controls(geometry: dict, *extra) -> html.Aside:
     n_frames = geometry["n_frames"]
     return html.Aside(className="ril-viewer-controls", children=[
         html.Div(className="ril-control", children=[
@@ -111,6 +112,7 @@ def _controls(geometry: dict) -> html.Aside:
             html.Summary("Keyboard and mouse"),
             html.Table([html.Tr([html.Td(html.Kbd(k)), html.Td(v)]) for k, v in SHORTCUTS]),
         ]),
+        *extra,
     ])
 
 
@@ -192,7 +194,7 @@ def layout(series: str | None = None, **_query) -> html.Div:
                            updatemode="drag", allow_direct_input=False, className="ril-slider"),
             ]),
         ]),
-        _controls(geometry),
+        _controls(geometry, compare_panel(services.project.config)),
     ])
 
 
