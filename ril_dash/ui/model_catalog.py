@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ril_dash.application.services import Services
+from ril_dash.models.registry import active_version
 
 __all__ = ["BundleView", "VersionView", "bundle_views", "catalog_entries", "registry_state",
            "runnable", "runnable_manifest"]
@@ -85,7 +86,7 @@ def bundle_views(entries: list, state) -> list[BundleView]:
     views = []
     for bundle_id, versions in grouped.items():
         valid = [e.version for e in versions if e.ok and e.manifest is not None]
-        chosen = state.pinned(bundle_id) or (valid[0] if valid else None)
+        chosen = active_version(state, bundle_id, versions)
         views.append(BundleView(bundle_id, state.is_enabled(bundle_id), chosen, tuple(
             VersionView(e, e.version == chosen and e.version in valid,
                         state.trusted.get(e.manifest.sha256) if e.manifest is not None
