@@ -24,10 +24,13 @@ from ril_dash.models.manifest import Manifest
 from ril_dash.models.worker_client import ModelRef, ModelWorker
 
 __all__ = ["build_wizard_manifest", "create_bundle_version", "describe_upload",
-           "preview_wizard_slice", "receive_model_file", "roi_codes", "series_is_ct"]
+           "preview_wizard_slice", "receive_model_file", "require_models_right", "roi_codes",
+           "series_is_ct"]
 
 
-def _check(services: Services, actor: Actor, what: str) -> None:
+def require_models_right(services: Services, actor: Actor,
+                         what: str = "create model bundles") -> None:
+    """Raise PermissionDenied unless ``actor`` may use the wizard."""
     models_decision(services.workflow, actor, what).check()
 
 
@@ -38,14 +41,14 @@ def _ref(upload: wizard.Upload) -> ModelRef:
 def receive_model_file(services: Services, actor: Actor, filename: str,
                        data: bytes) -> wizard.Upload:
     """Keep an uploaded model file for the wizard (checked and scanned, never loaded here)."""
-    _check(services, actor, "create model bundles")
+    require_models_right(services, actor)
     return wizard.save_upload(services.project.dir, filename, data)
 
 
 def describe_upload(services: Services, actor: Actor, token: str, worker=None
                     ) -> tuple[wizard.Upload, wizard.ModelSummary]:
     """The upload ``token`` and its shapes, read by loading it in the model worker."""
-    _check(services, actor, "create model bundles")
+    require_models_right(services, actor)
     upload = wizard.find_upload(services.project.dir, token)
     worker = worker or ModelWorker.shared()
     return upload, wizard.model_summary(worker.inspect(_ref(upload)), upload.filename)
@@ -68,7 +71,7 @@ def preview_wizard_slice(services: Services, actor: Actor, token: str, form: dic
                                                                         wizard.Preview]:
     """The wizard's manifest run on slice ``index`` of ``series`` (see
     :func:`ril_dash.models.wizard.preview_slice`)."""
-    _check(services, actor, "create model bundles")
+    require_models_right(services, actor)
     rights.require(services, actor, series, "read")
     upload = wizard.find_upload(services.project.dir, token)
     manifest = build_wizard_manifest(services, token, form)
@@ -89,7 +92,7 @@ def create_bundle_version(services: Services, actor: Actor, token: str,
     """Write ``manifest`` and the uploaded model file ``token`` as the new bundle version
     ``PROJECT/plugins/<id>/<version>/`` (refused when that version exists in any plugins root,
     or when the manifest was not made for this file), audit it and drop the upload."""
-    _check(services, actor, "create model bundles")
+    require_models_right(services, actor)
     upload = wizard.find_upload(services.project.dir, token)
     if (manifest.model_file, manifest.sha256) != (upload.model_file, upload.sha256):
         raise PluginError(f"{manifest.ref} names the model file {manifest.model_file} "

@@ -197,6 +197,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
         audit_page,
         export_page,
         jobs_page,
+        model_wizard,
         project_viewer,
         roi_manager,
         slice_viewer,
@@ -210,5 +211,6 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     jobs_page.register()
     workflow_board.register()
     audit_page.register()
+    model_wizard.register()
     app.layout = lambda: _shell(project)  # per request: the header shows the user
     return app

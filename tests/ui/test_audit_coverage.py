@@ -45,6 +45,7 @@ CALLBACKS = {
     "export-status.title": "cancel_job",
     "import-status.title": "cancel_job",
     "..jobs-message.children...jobs-refresh.data..": "cancel_job",
+    "..wiz-created.children...wiz-token.data..": "models",
     **{key: "definitions" for prefix in ("roi", "tf") for key in (
         f"..{prefix}-table.children...roi-sha.data...{prefix}-alert.children..."
         f"{prefix}-status.children...{prefix}-add-name.value..."
@@ -63,6 +64,7 @@ COMMANDS = {
     "start_import", "cancel_job", "add_roi", "update_roi", "move_roi", "delete_roi",
     "add_text_field", "update_text_field", "move_text_field", "delete_text_field",
     "set_model_enabled", "activate_model_version", "trust_model_version", "import_bundle",
+    "create_bundle_version",
 }
 
 
