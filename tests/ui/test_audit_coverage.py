@@ -21,7 +21,7 @@ import re
 
 import pytest
 import yaml
-from support import DashUser, RunningServer, project_copy
+from support import DashUser, RunningServer, layout_texts, project_copy
 from test_list_editor import changes as editor_changes
 from test_list_editor import sha
 
@@ -254,3 +254,41 @@ def test_each_callback_records_its_audit_line(project, server):
         reply = root.callback(output, inputs, state)
         assert reply.status_code == 200, reply.text
         assert audit.new() == [("cancel_job", "root")], output
+
+
+def test_the_model_wizard_records_its_audit_line_and_refuses_others(project, server, tmp_path):
+    from ril_dash.models.wizard import save_upload
+    from ril_dash.ui.components.wizard_form import CHANNEL, FIELDS
+    from tests.models.test_safety import functional, write_keras
+
+    audit = Audit(project)
+    root = DashUser(server.url, "root", password("root"))
+    ana = DashUser(server.url, "ana", password("ana"))
+    audit.new()
+    upload = save_upload(project, "t.keras",
+                         write_keras(tmp_path / "t.keras", functional()).read_bytes())
+    form = {key: None for key in FIELDS} | {
+        "id": "audited", "version": "1.0.0", "name": "Audited", "task": "segmentation",
+        "plane": "axial", "rows": 8, "cols": 8, "resample": "size", "slices": 1,
+        "norm_method": "none", "activation": "softmax", "largest_component": [],
+        "min_size": 0}
+    channel = {"type": CHANNEL, "channel": 1}
+    state = [("wiz-token", "data", upload.token), ("wiz-runtime-store", "data", 0.01),
+             *((cid, prop, form[key]) for key, (cid, prop) in FIELDS.items()),
+             [(channel, "value", "Liver")], [(channel, "id", channel)], []]
+    output = "..wiz-created.children...wiz-token.data.."
+    assert any("ana is not one" in t for t in layout_texts(ana.page("/models/new")))
+    refused = ana.callback(
+        "..wiz-upload-status.children...wiz-token.data...wiz-steps.children..."
+        "wiz-runtime-store.data...wiz-yaml.children..",
+        [("wiz-upload", "contents", "data:;base64,eA==")],
+        [("wiz-upload", "filename", "x.keras"), ("wiz-series", "value", S1)])
+    assert refused.status_code == 403 and "ana is not one" in refused.text
+    assert list((project / ".models" / "uploads").iterdir()) == [upload.path.parent]
+    refused = ana.callback(output, [("wiz-create", "n_clicks", 1)], state)
+    assert refused.status_code == 403 and "ana is not one" in refused.text
+    assert audit.new() == []
+    reply = root.callback(output, [("wiz-create", "n_clicks", 1)], state)
+    assert reply.status_code == 200, reply.text
+    assert audit.new() == [("models", "root")]
+    assert (project / "plugins" / "audited" / "1.0.0" / "plugin.yaml").is_file()
