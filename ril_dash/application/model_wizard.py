@@ -18,7 +18,7 @@ from ril_dash.application.policy import Actor, models_decision
 from ril_dash.application.services import Services
 from ril_dash.core.window import is_ct_like
 from ril_dash.errors import PluginError
-from ril_dash.models import wizard
+from ril_dash.models import wizard, wizard_files
 from ril_dash.models.catalog import PLUGINS_DIR, BundleEntry
 from ril_dash.models.manifest import Manifest
 from ril_dash.models.worker_client import ModelRef, ModelWorker
@@ -34,22 +34,22 @@ def require_models_right(services: Services, actor: Actor,
     models_decision(services.workflow, actor, what).check()
 
 
-def _ref(upload: wizard.Upload) -> ModelRef:
+def _ref(upload: wizard_files.Upload) -> ModelRef:
     return ModelRef(str(upload.path), upload.sha256, upload.filename)
 
 
 def receive_model_file(services: Services, actor: Actor, filename: str,
-                       data: bytes) -> wizard.Upload:
+                       data: bytes) -> wizard_files.Upload:
     """Keep an uploaded model file for the wizard (checked and scanned, never loaded here)."""
     require_models_right(services, actor)
-    return wizard.save_upload(services.project.dir, filename, data)
+    return wizard_files.save_upload(services.project.dir, filename, data)
 
 
 def describe_upload(services: Services, actor: Actor, token: str, worker=None
-                    ) -> tuple[wizard.Upload, wizard.ModelSummary]:
+                    ) -> tuple[wizard_files.Upload, wizard.ModelSummary]:
     """The upload ``token`` and its shapes, read by loading it in the model worker."""
     require_models_right(services, actor)
-    upload = wizard.find_upload(services.project.dir, token)
+    upload = wizard_files.find_upload(services.project.dir, token)
     worker = worker or ModelWorker.shared()
     return upload, wizard.model_summary(worker.inspect(_ref(upload)), upload.filename)
 
@@ -61,7 +61,7 @@ def roi_codes(services: Services) -> dict[str, str]:
 
 def build_wizard_manifest(services: Services, token: str, form: dict) -> Manifest:
     """The manifest of the wizard ``form`` for the upload ``token``."""
-    upload = wizard.find_upload(services.project.dir, token)
+    upload = wizard_files.find_upload(services.project.dir, token)
     return wizard.build_manifest(form, model_file=upload.model_file, sha256=upload.sha256,
                                  codes=roi_codes(services))
 
@@ -73,7 +73,7 @@ def preview_wizard_slice(services: Services, actor: Actor, token: str, form: dic
     :func:`ril_dash.models.wizard.preview_slice`)."""
     require_models_right(services, actor)
     rights.require(services, actor, series, "read")
-    upload = wizard.find_upload(services.project.dir, token)
+    upload = wizard_files.find_upload(services.project.dir, token)
     manifest = build_wizard_manifest(services, token, form)
     one_per_voxel = services.project.config.overlap == "one_roi_per_voxel"
     preview = wizard.preview_slice(services.volume(series), manifest, _ref(upload),
@@ -93,16 +93,16 @@ def create_bundle_version(services: Services, actor: Actor, token: str,
     ``PROJECT/plugins/<id>/<version>/`` (refused when that version exists in any plugins root,
     or when the manifest was not made for this file), audit it and drop the upload."""
     require_models_right(services, actor)
-    upload = wizard.find_upload(services.project.dir, token)
+    upload = wizard_files.find_upload(services.project.dir, token)
     if (manifest.model_file, manifest.sha256) != (upload.model_file, upload.sha256):
         raise PluginError(f"{manifest.ref} names the model file {manifest.model_file} "
                           f"with sha256 {manifest.sha256[:12]}…, not the uploaded "
                           f"{upload.filename}; go through the wizard again")
     taken = {e.ref: e.folder for e in services.models.entries() if e.version}
-    wizard.write_bundle_version(services.project.dir / PLUGINS_DIR, manifest,
+    wizard_files.write_bundle_version(services.project.dir / PLUGINS_DIR, manifest,
                                          upload.path, taken=taken)
     services.audit.record(actor.user, "models", None,
                           {"change": "create", "model": manifest.id,
                            "version": manifest.version, "sha256": manifest.sha256})
-    wizard.discard_upload(services.project.dir, token)
+    wizard_files.discard_upload(services.project.dir, token)
     return services.models.find(manifest.id, manifest.version)

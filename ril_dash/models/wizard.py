@@ -3,9 +3,9 @@
 The wizard page (:mod:`ril_dash.ui.pages.model_wizard`) collects plain values in steps; this
 module turns them into what a person could have written by hand:
 
-1. :func:`save_upload` keeps the uploaded file in a private folder of the project
-   (``PROJECT/.models/uploads/<token>/``), refusing wrong suffixes, empty or too large files and
-   anything the safety scan refuses (:func:`~ril_dash.models.safety.scan_model_file`);
+1. :func:`~ril_dash.models.wizard_files.save_upload` keeps the uploaded file in a private
+   folder of the project (``PROJECT/.models/uploads/<token>/``), refusing wrong suffixes, empty
+   or too large files and anything the safety scan refuses;
 2. :func:`model_summary` reads the shapes the model worker reports (``inspect``) and says what
    the wizard can make of them (2D models only: ``dimension: 3`` is written by hand);
    :func:`suggested_form` prefills the steps from them (size from the input shape, 2.5D slices
@@ -17,48 +17,31 @@ module turns them into what a person could have written by hand:
 4. :func:`preview_slice` runs the manifest on one slice through the same path as a model run
    (:func:`~ril_dash.models.pipeline.predict_series`) and keeps the normalised model input.
 
-Writing the bundle version is the audited command
-:func:`ril_dash.application.model_wizard.create_bundle_version`.
+Writing the bundle version (:func:`~ril_dash.models.wizard_files.write_bundle_version`) is the
+audited command :func:`ril_dash.application.model_wizard.create_bundle_version`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
-import secrets
-import shutil
-import tempfile
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import yaml
-from filelock import FileLock
 
 from ril_dash.core.overlay import hex_to_rgb, render_overlay
 from ril_dash.core.window import CT_PRESETS, apply_window, auto_window, is_ct_like
 from ril_dash.errors import PluginError
 from ril_dash.models import preprocess
-from ril_dash.models.bundle_zip import _LOCK
-from ril_dash.models.catalog import bundle_entry
-from ril_dash.models.manifest import (MANIFEST_FILE, SEMVER_RE, Manifest, manifest_yaml,
-                                      parse_manifest, version_key)
+from ril_dash.models.manifest import SEMVER_RE, Manifest, parse_manifest, version_key
 from ril_dash.models.pipeline import predict_series
 from ril_dash.models.postprocess import Classification
-from ril_dash.models.safety import file_sha256, scan_model_file
 
-__all__ = ["FORM_KEYS", "MAX_UPLOAD_BYTES", "ModelSummary", "Preview", "Upload",
-           "build_manifest", "discard_upload", "find_upload", "model_summary",
-           "next_free_version", "preview_images", "preview_slice", "save_upload",
-           "suggested_form", "uploads_dir", "write_bundle_version"]
+__all__ = ["FORM_KEYS", "ModelSummary", "Preview", "build_manifest", "estimate_memory_mb",
+           "model_summary", "next_free_version", "preview_images", "preview_slice",
+           "suggested_form"]
 
-UPLOADS = Path(".models") / "uploads"
-MAX_UPLOAD_BYTES = 200 * 1024**2
-UPLOAD_SUFFIXES = (".keras", ".h5")
-KEEP_UPLOADS_S = 24 * 3600  # older uploads are removed when a new one arrives
-TOKEN_RE = re.compile(r"^[0-9a-f]{16}$")
 CT_WINDOW = (-160.0, 240.0)
 
 #: the wizard's form: every key :func:`build_manifest` reads, with its meaning
@@ -79,88 +62,6 @@ FORM_KEYS = {
     "aggregate": "mean | max", "class_slices": "all | middle",
     "cpu_seconds_per_slice": "", "memory_mb": "",
 }
-
-
-# ---- the uploaded file ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Upload:
-    """A model file the wizard received: ``token`` names its private folder."""
-
-    token: str
-    filename: str
-    path: Path
-    sha256: str
-
-    @property
-    def model_file(self) -> str:
-        """The name the file takes in the bundle: ``model.keras`` or ``model.h5``."""
-        return self.path.name
-
-
-def uploads_dir(project_dir) -> Path:
-    return Path(project_dir) / UPLOADS
-
-
-def _prune(folder: Path, now: float) -> None:
-    for child in folder.iterdir() if folder.is_dir() else ():
-        try:
-            if child.is_dir() and now - child.stat().st_mtime > KEEP_UPLOADS_S:
-                shutil.rmtree(child, ignore_errors=True)
-        except OSError:
-            continue
-
-
-def save_upload(project_dir, filename: str, data: bytes, *,
-                max_bytes: int = MAX_UPLOAD_BYTES) -> Upload:
-    """Keep ``data`` (the file ``filename``) for the wizard after checking it; PluginError
-    (nothing kept) for a wrong suffix, an empty or too large file, or a refused model."""
-    name = Path(str(filename or "")).name
-    suffix = Path(name).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise PluginError(f"{name or 'the file'} is not a Keras model file: upload a .keras "
-                          f"file (or a legacy full-model .h5)")
-    if not data:
-        raise PluginError(f"{name} is empty; upload the model file saved by model.save()")
-    if len(data) > max_bytes:
-        raise PluginError(f"{name} is {len(data) / 2**20:.0f} MB, more than the wizard's "
-                          f"{max_bytes / 2**20:.0f} MB; write its plugin.yaml by hand and import "
-                          f"the bundle as a .zip")
-    root = uploads_dir(project_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    _prune(root, time.time())
-    token = secrets.token_hex(8)
-    folder = root / token
-    folder.mkdir(mode=0o700)
-    path = folder / f"model{suffix}"
-    try:
-        path.write_bytes(data)
-        scan_model_file(path, name)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    (folder / "name.txt").write_text(name, encoding="utf-8")
-    return Upload(token, name, path, file_sha256(path))
-
-
-def find_upload(project_dir, token: str) -> Upload:
-    """The upload ``token`` of this project (PluginError when it is unknown or gone)."""
-    folder = uploads_dir(project_dir) / str(token)
-    files = ([p for p in folder.iterdir() if p.suffix in UPLOAD_SUFFIXES]
-             if TOKEN_RE.match(str(token)) and folder.is_dir() else [])
-    if len(files) != 1:
-        raise PluginError("the uploaded model file is gone (uploads are kept for a day, and "
-                          "until a version is created from them); upload it again")
-    try:
-        name = (folder / "name.txt").read_text(encoding="utf-8")
-    except OSError:
-        name = files[0].name
-    return Upload(str(token), name, files[0], file_sha256(files[0]))
-
-
-def discard_upload(project_dir, token: str) -> None:
-    """Remove the upload ``token`` (after a version was created from it)."""
-    if TOKEN_RE.match(str(token)):
-        shutil.rmtree(uploads_dir(project_dir) / token, ignore_errors=True)
 
 
 # ---- what the model takes and gives ---------------------------------------------------------
@@ -404,45 +305,3 @@ def preview_images(preview: Preview, colors: dict[int, str]) -> tuple[np.ndarray
     rgb = rgb * (1 - alpha) + overlay[..., :3] * alpha
     return grey, np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
-
-# ---- writing the version --------------------------------------------------------------------
-def write_bundle_version(dest_root, manifest: Manifest, model_path, *, taken=None) -> Path:
-    """Write ``dest_root/<id>/<version>/`` (``plugin.yaml`` + the model file) for ``manifest``,
-    all or nothing: the files go into a hidden temp folder of ``dest_root``, are read back
-    (the manifest must load equal, the model file's sha256 must be the manifest's) and the
-    folder is renamed into place under the plugins root's lock. A version that exists already
-    (in ``dest_root``, or in ``taken``: ``"id@version"`` → folder of another root) is refused;
-    nothing is ever overwritten."""
-    dest_root = Path(dest_root)
-    final = dest_root / manifest.id / manifest.version
-
-    def refuse_taken() -> None:
-        where = (taken or {}).get(manifest.ref) or (final if final.exists() else None)
-        if where is not None:
-            raise PluginError(f"{manifest.id} {manifest.version} exists already in {where}; "
-                              f"versions are immutable, so give this one a new version "
-                              f"number")
-
-    refuse_taken()
-    dest_root.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=".wizard-", dir=dest_root))
-    try:
-        stage = temp / manifest.id / manifest.version
-        stage.mkdir(parents=True)
-        (stage / MANIFEST_FILE).write_text(manifest_yaml(manifest), encoding="utf-8")
-        shutil.copyfile(model_path, stage / manifest.model_file)
-        entry = bundle_entry(temp, stage)
-        if entry.error or entry.manifest != manifest:
-            raise PluginError(f"{manifest.ref} could not be written as asked "
-                              f"({entry.error or 'its plugin.yaml reads back differently'}); "
-                              f"nothing was created")
-        with FileLock(str(dest_root / _LOCK), timeout=30):
-            refuse_taken()
-            final.parent.mkdir(exist_ok=True)
-            os.rename(stage, final)
-    except OSError as exc:
-        raise PluginError(f"could not write {final} ({exc.strerror or exc}); nothing was "
-                          f"created") from None
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
-    return final

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ril_dash.errors import PluginError
-from ril_dash.models import wizard
+from ril_dash.models import wizard, wizard_files
 from ril_dash.models.catalog import bundle_entry
 from ril_dash.models.manifest import (ChannelMap, ClassificationOutput, InputSpec, NormSpec,
                                       Runtime, SegmentationOutput, load_manifest, manifest_yaml)
@@ -123,15 +123,15 @@ def good_keras(path):
 
 def test_uploads_are_scanned_and_kept_privately(tmp_path):
     data = good_keras(tmp_path / "unet.keras").read_bytes()
-    upload = wizard.save_upload(tmp_path / "proj", "C:\\models/unet.keras", data)
+    upload = wizard_files.save_upload(tmp_path / "proj", "C:\\models/unet.keras", data)
     assert upload.filename == "unet.keras" and upload.model_file == "model.keras"
     assert upload.path.parent.parent == tmp_path / "proj" / ".models" / "uploads"
     assert oct(upload.path.parent.stat().st_mode & 0o777) == "0o700"
-    assert wizard.find_upload(tmp_path / "proj", upload.token) == upload
+    assert wizard_files.find_upload(tmp_path / "proj", upload.token) == upload
     for token in ("../../etc", "x" * 16, "0123456789abcdef"):
         with pytest.raises(PluginError, match="the uploaded model file is gone"):
-            wizard.find_upload(tmp_path / "proj", token)
-    wizard.discard_upload(tmp_path / "proj", upload.token)
+            wizard_files.find_upload(tmp_path / "proj", token)
+    wizard_files.discard_upload(tmp_path / "proj", upload.token)
     assert not upload.path.parent.exists()
 
 
@@ -142,17 +142,17 @@ def test_uploads_are_scanned_and_kept_privately(tmp_path):
 ])
 def test_bad_uploads_are_refused_and_nothing_is_kept(tmp_path, name, data, message):
     with pytest.raises(PluginError, match=message):
-        wizard.save_upload(tmp_path, name, data, max_bytes=10)
+        wizard_files.save_upload(tmp_path, name, data, max_bytes=10)
     assert list((tmp_path / ".models" / "uploads").glob("*")) == []
 
 
 def test_a_refused_model_is_not_kept_and_old_uploads_go(tmp_path):
-    old = wizard.save_upload(tmp_path, "a.keras", good_keras(tmp_path / "a.keras").read_bytes())
-    past = time.time() - wizard.KEEP_UPLOADS_S - 10
+    old = wizard_files.save_upload(tmp_path, "a.keras", good_keras(tmp_path / "a.keras").read_bytes())
+    past = time.time() - wizard_files.KEEP_UPLOADS_S - 10
     os.utime(old.path.parent, (past, past))
     lam = write_keras(tmp_path / "l.keras", functional(layer("Lambda", function="x")))
     with pytest.raises(PluginError, match="Lambda"):
-        wizard.save_upload(tmp_path, "lambda.keras", lam.read_bytes())
+        wizard_files.save_upload(tmp_path, "lambda.keras", lam.read_bytes())
     assert list((tmp_path / ".models" / "uploads").glob("*")) == []
 
 
@@ -162,9 +162,9 @@ def manifest_for(upload, version="1.0.0"):
 
 
 def test_a_version_is_written_whole_and_never_overwritten(tmp_path):
-    upload = wizard.save_upload(tmp_path, "u.keras", good_keras(tmp_path / "u.keras").read_bytes())
+    upload = wizard_files.save_upload(tmp_path, "u.keras", good_keras(tmp_path / "u.keras").read_bytes())
     m = manifest_for(upload)
-    folder = wizard.write_bundle_version(tmp_path / "plugins", m, upload.path)
+    folder = wizard_files.write_bundle_version(tmp_path / "plugins", m, upload.path)
     assert folder == tmp_path / "plugins" / "liver-seg" / "1.0.0"
     assert sorted(p.name for p in folder.iterdir()) == ["model.keras", "plugin.yaml"]
     assert load_manifest(folder / "plugin.yaml") == m
@@ -172,9 +172,9 @@ def test_a_version_is_written_whole_and_never_overwritten(tmp_path):
     before = (folder / "plugin.yaml").read_text()
     with pytest.raises(PluginError, match="liver-seg 1.0.0 exists already in .*; versions are "
                                           "immutable"):
-        wizard.write_bundle_version(tmp_path / "plugins", manifest_for(upload), upload.path)
+        wizard_files.write_bundle_version(tmp_path / "plugins", manifest_for(upload), upload.path)
     with pytest.raises(PluginError, match="exists already in /lab/liver-seg/1.1.0"):
-        wizard.write_bundle_version(tmp_path / "plugins", manifest_for(upload, "1.1.0"),
+        wizard_files.write_bundle_version(tmp_path / "plugins", manifest_for(upload, "1.1.0"),
                                     upload.path, taken={"liver-seg@1.1.0": "/lab/liver-seg/1.1.0"})
     assert (folder / "plugin.yaml").read_text() == before
     assert sorted(p.name for p in (tmp_path / "plugins").iterdir()) == [".import.lock",
@@ -183,7 +183,7 @@ def test_a_version_is_written_whole_and_never_overwritten(tmp_path):
     other = tmp_path / "other.keras"
     other.write_bytes(b"other")
     with pytest.raises(PluginError, match="could not be written as asked .*has changed"):
-        wizard.write_bundle_version(tmp_path / "plugins", manifest_for(upload, "1.2.0"), other)
+        wizard_files.write_bundle_version(tmp_path / "plugins", manifest_for(upload, "1.2.0"), other)
     assert sorted(p.name for p in (tmp_path / "plugins" / "liver-seg").iterdir()) == ["1.0.0"]
 
 

@@ -257,7 +257,7 @@ def test_each_callback_records_its_audit_line(project, server):
 
 
 def test_the_model_wizard_records_its_audit_line_and_refuses_others(project, server, tmp_path):
-    from ril_dash.models.wizard import save_upload
+    from ril_dash.models.wizard_files import save_upload
     from ril_dash.ui.components.wizard_form import CHANNEL, FIELDS
     from tests.models.test_safety import functional, write_keras
 

@@ -35,7 +35,7 @@ from dash import ALL, Input, Output, State, callback, dcc, html
 
 from ril_dash.application import model_wizard as commands
 from ril_dash.errors import PermissionDenied, RilDashError
-from ril_dash.models import wizard
+from ril_dash.models import wizard, wizard_files
 from ril_dash.models.manifest import manifest_yaml
 from ril_dash.ui import access
 from ril_dash.ui.components import wizard_form as form_ui
@@ -88,11 +88,11 @@ def layout(**_query) -> html.Div:
                "mean, check the preview, create the version. What is written is the "
                "plugin.yaml shown below, as a person could write it by hand.",
                className="ril-muted"),
-        dcc.Upload(id=UPLOAD, max_size=wizard.MAX_UPLOAD_BYTES, accept=".keras,.h5",
+        dcc.Upload(id=UPLOAD, max_size=wizard_files.MAX_UPLOAD_BYTES, accept=".keras,.h5",
                    className="ril-wizard-upload", children=html.Div([
                        "Drop a .keras file (or a legacy full-model .h5) here, or ",
                        html.A("choose one"),
-                       f" (at most {wizard.MAX_UPLOAD_BYTES // 2**20} MB)"])),
+                       f" (at most {wizard_files.MAX_UPLOAD_BYTES // 2**20} MB)"])),
         dcc.Loading(html.Div(id=UPLOAD_STATUS)),
         dcc.Store(id=TOKEN), dcc.Store(id=RUNTIME),
         html.Div(id=STEPS),
