@@ -151,4 +151,10 @@ def test_the_wizard_turns_a_keras_file_into_a_bundle_version(page, server, proje
     assert line["detail"] == {"change": "create", "model": "tiny-seg", "version": "1.0.0",
                               "sha256": expected.sha256}
     assert list((project / ".models" / "uploads").iterdir()) == []
+    # the version proposed for an id that exists is its next free one
+    for model_id, version in (("tiny-seg", "1.1.0"), ("kidney-seg", "1.1.0"),
+                              ("brand-new", "1.0.0")):
+        fill(page, "id", model_id)
+        page.wait_for_function("(v) => document.querySelector('#wiz-version').value === v",
+                               arg=version)
     assert page.js_errors == []
