@@ -152,7 +152,7 @@ def test_the_wizard_turns_a_keras_file_into_a_bundle_version(page, server, proje
                               "sha256": expected.sha256}
     assert list((project / ".models" / "uploads").iterdir()) == []
     # the version proposed for an id that exists is its next free one
-    for model_id, version in (("tiny-seg", "1.1.0"), ("kidney-seg", "1.1.0"),
+    for model_id, version in (("kidney-seg", "1.1.0"), ("tiny-seg", "1.1.0"),
                               ("brand-new", "1.0.0")):
         fill(page, "id", model_id)
         page.wait_for_function("(v) => document.querySelector('#wiz-version').value === v",
