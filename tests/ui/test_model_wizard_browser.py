@@ -1,4 +1,5 @@
-"""The model wizard in a browser: a bare .keras file becomes a bundle version of the project.
+"""The model wizard in a browser: a bare .keras file becomes a bundle version of the project;
+a refused file says why; a classifier's classes map to the values of a choice text field.
 
 The tiny segmentation model is built by keras in a subprocess (the test process never imports
 tensorflow or keras); the server's model worker runs in a private ``RIL_DASH_WORKER_DIR``.
@@ -13,8 +14,8 @@ import sys
 import pytest
 from support import RunningServer, project_copy
 
-from ril_dash.models.manifest import (ChannelMap, InputSpec, Manifest, NormSpec, Runtime,
-                                      SegmentationOutput, parse_manifest)
+from ril_dash.models.manifest import (ChannelMap, ClassificationOutput, InputSpec, Manifest,
+                                      NormSpec, Runtime, SegmentationOutput, parse_manifest)
 from ril_dash.models.registry import ModelRegistry
 from ril_dash.models.safety import file_sha256
 from ril_dash.project.audit import AuditLog
@@ -35,15 +36,27 @@ model = keras.Model(inp, conv(inp))
 conv.set_weights([np.array([[[[-10.0, 10.0, 0.0]]]], "float32"),
                   np.array([5.0, -5.0, -100.0], "float32")])
 model.save(sys.argv[1])
+
+classifier = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(),
+                               keras.layers.Dense(4, activation="softmax")])
+classifier.layers[-1].set_weights([np.zeros((256, 4), "float32"),
+                                   np.array([0.0, 1.0, 2.0, 3.0], "float32")])
+classifier.save(sys.argv[2])
 """
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keras") / "Tiny Seg.keras"
-    subprocess.run([sys.executable, "-c", BUILD, str(path)], check=True, timeout=300,
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("keras")
+    paths = folder / "Tiny Seg.keras", folder / "phase.keras"
+    subprocess.run([sys.executable, "-c", BUILD, *map(str, paths)], check=True, timeout=300,
                    capture_output=True)
-    return path
+    return paths
+
+
+@pytest.fixture(scope="module")
+def model_file(models):
+    return models[0]
 
 
 @pytest.fixture(scope="module")
@@ -157,4 +170,41 @@ def test_the_wizard_turns_a_keras_file_into_a_bundle_version(page, server, proje
         fill(page, "id", model_id)
         page.wait_for_function("(v) => document.querySelector('#wiz-version').value === v",
                                arg=version)
+    assert page.js_errors == []
+
+
+def test_a_refused_file_says_why_and_a_classifier_maps_classes_to_text_values(
+        page, server, project, models, tmp_path):
+    from tests.models.test_safety import functional, layer, write_keras
+
+    page.goto(server.url + "/models/new")
+    page.click("#wiz-series")
+    page.click(f".dash-dropdown-option:has(input[value='{CT}'])")
+    bad = write_keras(tmp_path / "lambda.keras", functional(layer("Lambda", function="x")))
+    page.locator("#wiz-upload input[type=file]").set_input_files(str(bad))
+    page.wait_for_selector("#wiz-upload-status .ril-alert-error")
+    assert "Lambda" in page.locator("#wiz-upload-status").text_content()
+    assert page.locator("#wiz-steps").inner_html() == ""
+
+    page.locator("#wiz-upload input[type=file]").set_input_files(str(models[1]))
+    page.wait_for_function("() => document.querySelector('#wiz-upload-status')"
+                           ".textContent.includes('phase.keras')", timeout=120_000)
+    assert "gives (4): 4 class probabilities" in page.locator(
+        "#wiz-upload-status").text_content()
+    assert page.locator("#wiz-task input[value=classification]").is_checked()
+    assert page.locator("#wiz-seg-outputs").is_hidden()
+    # class index → the values of the project's first choice field, in order
+    page.wait_for_function("() => document.querySelector('#wiz-preview-output') !== null",
+                           timeout=120_000)
+    table = page.locator("#wiz-preview-output").text_content()
+    assert table.startswith("Contrast phaseprobabilitynon-contrast0.032arterial0.087"
+                            "portal-venous0.237delayed0.644"), table
+    assert "model says 'delayed' (0.64)" in page.locator("#wiz-preview").text_content()
+    page.wait_for_function("() => !document.querySelector('#wiz-create').disabled")
+    page.click("#wiz-create")
+    page.wait_for_selector("#wiz-created .ril-alert")
+    entry = next(e for e in ModelRegistry(project).entries() if e.id == "phase")
+    assert entry.ok and entry.manifest.output == ClassificationOutput(
+        "Contrast phase", ("non-contrast", "arterial", "portal-venous", "delayed"))
+    assert entry.manifest.input == InputSpec("axial", (16, 16))
     assert page.js_errors == []
