@@ -147,7 +147,8 @@ def test_bad_uploads_are_refused_and_nothing_is_kept(tmp_path, name, data, messa
 
 
 def test_a_refused_model_is_not_kept_and_old_uploads_go(tmp_path):
-    old = wizard_files.save_upload(tmp_path, "a.keras", good_keras(tmp_path / "a.keras").read_bytes())
+    data = good_keras(tmp_path / "a.keras").read_bytes()
+    old = wizard_files.save_upload(tmp_path, "a.keras", data)
     past = time.time() - wizard_files.KEEP_UPLOADS_S - 10
     os.utime(old.path.parent, (past, past))
     lam = write_keras(tmp_path / "l.keras", functional(layer("Lambda", function="x")))
@@ -162,7 +163,8 @@ def manifest_for(upload, version="1.0.0"):
 
 
 def test_a_version_is_written_whole_and_never_overwritten(tmp_path):
-    upload = wizard_files.save_upload(tmp_path, "u.keras", good_keras(tmp_path / "u.keras").read_bytes())
+    data = good_keras(tmp_path / "u.keras").read_bytes()
+    upload = wizard_files.save_upload(tmp_path, "u.keras", data)
     m = manifest_for(upload)
     folder = wizard_files.write_bundle_version(tmp_path / "plugins", m, upload.path)
     assert folder == tmp_path / "plugins" / "liver-seg" / "1.0.0"
@@ -175,7 +177,8 @@ def test_a_version_is_written_whole_and_never_overwritten(tmp_path):
         wizard_files.write_bundle_version(tmp_path / "plugins", manifest_for(upload), upload.path)
     with pytest.raises(PluginError, match="exists already in /lab/liver-seg/1.1.0"):
         wizard_files.write_bundle_version(tmp_path / "plugins", manifest_for(upload, "1.1.0"),
-                                    upload.path, taken={"liver-seg@1.1.0": "/lab/liver-seg/1.1.0"})
+                                          upload.path,
+                                          taken={"liver-seg@1.1.0": "/lab/liver-seg/1.1.0"})
     assert (folder / "plugin.yaml").read_text() == before
     assert sorted(p.name for p in (tmp_path / "plugins").iterdir()) == [".import.lock",
                                                                          "liver-seg"]
@@ -183,7 +186,8 @@ def test_a_version_is_written_whole_and_never_overwritten(tmp_path):
     other = tmp_path / "other.keras"
     other.write_bytes(b"other")
     with pytest.raises(PluginError, match="could not be written as asked .*has changed"):
-        wizard_files.write_bundle_version(tmp_path / "plugins", manifest_for(upload, "1.2.0"), other)
+        wizard_files.write_bundle_version(tmp_path / "plugins", manifest_for(upload, "1.2.0"),
+                                          other)
     assert sorted(p.name for p in (tmp_path / "plugins" / "liver-seg").iterdir()) == ["1.0.0"]
 
 
