@@ -10,6 +10,7 @@ over an existing version. The rest of the wizard is in :mod:`ril_dash.models.wiz
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -35,6 +36,7 @@ MAX_UPLOAD_BYTES = 200 * 1024**2
 UPLOAD_SUFFIXES = (".keras", ".h5")
 KEEP_UPLOADS_S = 24 * 3600  # older uploads are removed when a new one arrives
 TOKEN_RE = re.compile(r"^[0-9a-f]{16}$")
+INFO_FILE = "upload.json"  # the file's original name and its sha256
 
 
 # ---- the uploaded file ----------------------------------------------------------------------
@@ -94,12 +96,18 @@ def save_upload(project_dir, filename: str, data: bytes, *,
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    (folder / "name.txt").write_text(name, encoding="utf-8")
-    return Upload(token, name, path, file_sha256(path))
+    sha256 = file_sha256(path)
+    (folder / INFO_FILE).write_text(json.dumps({"name": name, "sha256": sha256}),
+                                    encoding="utf-8")
+    return Upload(token, name, path, sha256)
 
 
 def find_upload(project_dir, token: str) -> Upload:
-    """The upload ``token`` of this project (PluginError when it is unknown or gone)."""
+    """The upload ``token`` of this project (PluginError when it is unknown or gone).
+
+    Its sha256 is the one taken when it arrived (the wizard asks for the upload on every
+    change; hashing a large model each time would slow the page). The model worker checks it
+    before loading the file, and :func:`write_bundle_version` reads the written file back."""
     folder = uploads_dir(project_dir) / str(token)
     files = ([p for p in folder.iterdir() if p.suffix in UPLOAD_SUFFIXES]
              if TOKEN_RE.match(str(token)) and folder.is_dir() else [])
@@ -107,10 +115,10 @@ def find_upload(project_dir, token: str) -> Upload:
         raise PluginError("the uploaded model file is gone (uploads are kept for a day, and "
                           "until a version is created from them); upload it again")
     try:
-        name = (folder / "name.txt").read_text(encoding="utf-8")
-    except OSError:
-        name = files[0].name
-    return Upload(str(token), name, files[0], file_sha256(files[0]))
+        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+        return Upload(str(token), str(info["name"]), files[0], str(info["sha256"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return Upload(str(token), files[0].name, files[0], file_sha256(files[0]))
 
 
 def discard_upload(project_dir, token: str) -> None:

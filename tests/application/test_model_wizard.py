@@ -89,3 +89,13 @@ def test_a_manifest_for_another_file_is_refused(services, upload):
                                           "cdcdcdcdcdcd…, not the uploaded u.keras"):
         model_wizard.create_bundle_version(services, actor("root"), upload.token, forged)
     assert not (services.project.dir / "plugins").exists()
+
+
+def test_an_upload_changed_on_disk_is_refused(services, upload):
+    manifest = model_wizard.build_wizard_manifest(services, upload.token, FORM)
+    upload.path.write_bytes(upload.path.read_bytes() + b" ")
+    with pytest.raises(PluginError, match="liver-seg@1.0.0 could not be written as asked .*has "
+                                          "changed since the manifest was written"):
+        model_wizard.create_bundle_version(services, actor("root"), upload.token, manifest)
+    assert list((services.project.dir / "plugins").iterdir()) == []  # the temp folder went
+    assert audit(services) == []

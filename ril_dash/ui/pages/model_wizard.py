@@ -171,6 +171,8 @@ def propose_version(model_id):
 @callback(Output("wiz-seg-outputs", "hidden"), Output("wiz-class-outputs", "hidden"),
           Input(form_ui.field_id("task"), "value"))
 def show_task_outputs(task):
+    """The output step of the task chosen."""
+    _check_right()
     return task == "classification", task != "classification"
 
 
