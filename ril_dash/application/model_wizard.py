@@ -20,7 +20,7 @@ from ril_dash.core.window import is_ct_like
 from ril_dash.errors import PluginError
 from ril_dash.models import wizard, wizard_files
 from ril_dash.models.catalog import PLUGINS_DIR, BundleEntry
-from ril_dash.models.manifest import Manifest
+from ril_dash.models.manifest import Manifest, project_problems
 from ril_dash.models.worker_client import ModelRef, ModelWorker
 
 __all__ = ["build_wizard_manifest", "create_bundle_version", "describe_upload",
@@ -60,10 +60,15 @@ def roi_codes(services: Services) -> dict[str, str]:
 
 
 def build_wizard_manifest(services: Services, token: str, form: dict) -> Manifest:
-    """The manifest of the wizard ``form`` for the upload ``token``."""
+    """The manifest of the wizard ``form`` for the upload ``token``; PluginError when a field
+    is wrong or the outputs do not fit this project (ROIs, text field values)."""
     upload = wizard_files.find_upload(services.project.dir, token)
-    return wizard.build_manifest(form, model_file=upload.model_file, sha256=upload.sha256,
-                                 codes=roi_codes(services))
+    manifest = wizard.build_manifest(form, model_file=upload.model_file, sha256=upload.sha256,
+                                     codes=roi_codes(services))
+    problems = project_problems(manifest, services.project.config)
+    if problems:
+        raise PluginError("; ".join(problems))
+    return manifest
 
 
 def preview_wizard_slice(services: Services, actor: Actor, token: str, form: dict,

@@ -99,3 +99,17 @@ def test_an_upload_changed_on_disk_is_refused(services, upload):
         model_wizard.create_bundle_version(services, actor("root"), upload.token, manifest)
     assert list((services.project.dir / "plugins").iterdir()) == []  # the temp folder went
     assert audit(services) == []
+
+
+def test_outputs_that_do_not_fit_the_project_are_refused(services, upload):
+    with pytest.raises(PluginError, match="liver-seg@1.0.0: output channel 1 drafts the ROI "
+                                          "'Kidney', which project 'Commands' does not define"):
+        model_wizard.build_wizard_manifest(services, upload.token,
+                                           {**FORM, "channels": {"1": "Kidney"}})
+    classifier = {**FORM, "task": "classification", "text_field": "Phase",
+                  "classes": ["arterial", "late"]}
+    with pytest.raises(PluginError, match="the text field 'Phase' does not allow 'late'"):
+        model_wizard.build_wizard_manifest(services, upload.token, classifier)
+    assert model_wizard.build_wizard_manifest(
+        services, upload.token, {**classifier, "classes": ["arterial", "venous"]}
+    ).output.classes == ("arterial", "venous")

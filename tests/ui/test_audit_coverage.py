@@ -272,10 +272,14 @@ def test_the_model_wizard_records_its_audit_line_and_refuses_others(project, ser
         "plane": "axial", "rows": 8, "cols": 8, "resample": "size", "slices": 1,
         "norm_method": "none", "activation": "softmax", "largest_component": [],
         "min_size": 0}
+    from ril_dash.project.schema import load_project_config
+
+    # an area ROI of the project as the tests above left it (they edit the ROIs)
+    roi = next(r.name for r in load_project_config(project).rois if r.type == "area")
     channel = {"type": CHANNEL, "channel": 1}
     state = [("wiz-token", "data", upload.token), ("wiz-runtime-store", "data", 0.01),
              *((cid, prop, form[key]) for key, (cid, prop) in FIELDS.items()),
-             [(channel, "value", "Liver")], [(channel, "id", channel)], []]
+             [(channel, "value", roi)], [(channel, "id", channel)], []]
     output = "..wiz-created.children...wiz-token.data.."
     assert any("ana is not one" in t for t in layout_texts(ana.page("/models/new")))
     refused = ana.callback(
@@ -290,5 +294,6 @@ def test_the_model_wizard_records_its_audit_line_and_refuses_others(project, ser
     assert audit.new() == []
     reply = root.callback(output, [("wiz-create", "n_clicks", 1)], state)
     assert reply.status_code == 200, reply.text
+    assert "Created audited 1.0.0" in reply.text, reply.text
     assert audit.new() == [("models", "root")]
     assert (project / "plugins" / "audited" / "1.0.0" / "plugin.yaml").is_file()

@@ -185,8 +185,8 @@ def class_choices(text_field, rows):
 
 
 # ---- manifest and preview -------------------------------------------------------------------
-def _form(values, keys, runtime) -> dict:
-    form = form_ui.read_form(values, keys)
+def _form(values, runtime) -> dict:
+    form = form_ui.read_form(values)
     if runtime:
         form["cpu_seconds_per_slice"] = runtime
     return form
@@ -202,7 +202,7 @@ def show_manifest(token, runtime, *values):
     if not token:  # none yet, or the version was created: keep what is shown
         return dash.no_update, None, True
     try:
-        manifest = commands.build_wizard_manifest(services, token, _form(values, None, runtime))
+        manifest = commands.build_wizard_manifest(services, token, _form(values, runtime))
     except RilDashError as exc:
         return "", _alert(str(exc)), True
     return manifest_yaml(manifest), None, False
@@ -258,7 +258,7 @@ def create_version(_clicks, token, runtime, *values):
     services = _check_right()
     who = access.actor()
     try:
-        manifest = commands.build_wizard_manifest(services, token, _form(values, None, runtime))
+        manifest = commands.build_wizard_manifest(services, token, _form(values, runtime))
         entry = commands.create_bundle_version(services, who, token, manifest)
     except RilDashError as exc:
         return _alert(str(exc)), dash.no_update
