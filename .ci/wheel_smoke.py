@@ -10,7 +10,9 @@ suite cannot, since the tests import ``ril_dash`` from the source tree:
    index) gives a ``ril-dash`` console script that imports ``ril_dash`` from the venv;
 3. that script serves the demo project (``RIL_DASH_HOME`` in a temporary folder) on a free port;
    a series opens in headless Chromium with the viewer's script running (``window.rilViewer``)
-   and its slice painted, and every installed script and style is served unchanged.
+   and its slice painted, and every installed script and style is served unchanged;
+4. the venv's ``ril-dash run-model`` drafts both kidneys of a demo series with the example
+   bundle shipped in the wheel, through the venv's own model worker (TensorFlow from the index).
 
 It is not a pytest test (``.ci/`` is outside the test paths): it needs minutes and the network's
 package index, which the README's test command should not. ``--source DIR`` builds the wheel of
@@ -42,7 +44,11 @@ REQUIRED = ("ril_dash/assets/ril.css", "ril_dash/assets/ril.js", "ril_dash/asset
             "ril_dash/assets/ril_annotate.js", "ril_dash/data/mni152/NOTICE.md",
             "ril_dash/data/mni152/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
             "ril_dash/data/mni152/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
-            "ril_dash/data/mni152/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz")
+            "ril_dash/data/mni152/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
+            "ril_dash/plugins/kidney-seg/1.0.0/plugin.yaml",
+            "ril_dash/plugins/kidney-seg/1.0.0/model.keras",
+            "ril_dash/plugins/contrast-phase/1.0.0/plugin.yaml",
+            "ril_dash/plugins/contrast-phase/1.0.0/model.keras")
 #: build leftovers that must not leak into the copy the wheel is built from
 SKIP = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
                               ".pytest_cache", "*.pyc")
@@ -141,6 +147,21 @@ def check_served(url: str, package: Path) -> None:
             raise SmokeFailure(f"/assets/{path.name} is not the installed file")
 
 
+def run_example_model(venv: Path, work: Path) -> None:
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "RIL_DASH_HOME": str(work / "home"),
+           "RIL_DASH_WORKER_DIR": str(work / "worker"), "RIL_DASH_WORKER_IDLE_S": "30"}
+    demo = work / "home" / "demo-project"
+    done = subprocess.run([venv / "bin" / "ril-dash", "run-model", demo, "--model", "kidney-seg",
+                           "--series", "PHANTOM-001/*/portal-venous.nii.gz"],
+                          capture_output=True, text=True, env=env, cwd=work, timeout=600)
+    subprocess.run([venv / "bin" / "python", "-c", "from ril_dash.models.worker_client import "
+                    "ModelWorker; ModelWorker.shared().shutdown()"], env=env, cwd=work,
+                   capture_output=True, timeout=60)
+    if done.returncode or "1 series drafted" not in done.stdout:
+        raise SmokeFailure(f"run-model failed ({done.returncode}): {done.stdout[-800:]}"
+                           f"{done.stderr[-800:]}")
+
+
 def smoke(source: Path, work: Path, wheel: Path | None) -> list[str]:
     """Run the checks; return what failed (a failure that stops the rest is raised)."""
     failures: list[str] = []
@@ -171,6 +192,8 @@ def smoke(source: Path, work: Path, wheel: Path | None) -> list[str]:
              server.url, package, fatal=False)
     finally:
         server.stop()
+    step("drafted a demo series with the shipped kidney-seg bundle (ril-dash run-model)",
+         run_example_model, venv, work, fatal=False)
     return failures
 
 

@@ -66,6 +66,15 @@ class RunningServer:
         return float("nan")
 
 
+def serving(args: list[str], **kw):
+    """For a fixture (``yield from serving([...])``): a :class:`RunningServer`, stopped after."""
+    server = RunningServer(args, **kw)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def tree_digest(*roots) -> dict[str, str]:
     """Everything under ``roots``: relative path → sha256 (files), 'link -> target' (symlinks)
     or 'folder'; hidden files included. Equal digests mean nothing was written there."""
@@ -219,6 +228,32 @@ def project_copy(demo_home, target, users=()):
     return target
 
 
+def project_with_workflow(demo_home, root, users=()):
+    """:func:`project_copy` at ``root/project`` with the demo's example workflow written
+    beside it (``root/workflow.yaml``, to serve with ``--workflow``)."""
+    from pathlib import Path
+
+    import yaml
+
+    target = project_copy(demo_home, Path(root) / "project", users)
+    workflow = yaml.safe_load((target / "workflow.yaml").read_text())
+    (Path(root) / "workflow.yaml").write_text(yaml.safe_dump(workflow, sort_keys=False))
+    return target
+
+
+def password(user: str) -> str:
+    """The password the tests give ``user``."""
+    return f"{user}-password-1"
+
+
+def workflow_server(project, demo_home) -> RunningServer:
+    """``ril-dash serve PROJECT --login --workflow`` the workflow beside ``project`` (as
+    :func:`project_with_workflow` writes it)."""
+    return RunningServer(["serve", str(project), "--login",
+                          "--workflow", str(project.parent / "workflow.yaml")],
+                         env={"RIL_DASH_HOME": str(demo_home)})
+
+
 # -- the list editors of the /rois page in a browser ---------------------------------------------
 class EditorTable:
     """The table of the list editor ``prefix`` ("roi", "tf") of ``/rois``, driven in ``page``."""
@@ -251,3 +286,29 @@ class EditorTable:
         self.row(page, name).locator(f".ril-{self.prefix}-delete-button").click()
         page.wait_for_selector(f"#{self.prefix}-delete-dialog:not([hidden])")
         return page.inner_text(f"#{self.prefix}-delete-message")
+
+
+def commit_roi(annotations, value: int, voxels, provenance: dict | None = None,
+               user: str = "ana") -> int:
+    """Commit a version of ``annotations`` (a SeriesAnnotations) in which ROI ``value`` holds
+    exactly ``voxels`` (canonical index tuples); ``provenance`` e.g. ``{"kind": "model",
+    "model": "kidney-seg@1.0.0"}`` (default: a manual paint). Returns the new version."""
+    import types
+
+    import numpy as np
+
+    from ril_dash.core.mask_slots import widen_bits, with_slots
+
+    state = annotations.refresh()
+    slots = with_slots(state.slots, [value])
+    before = widen_bits(np.array(state.bits), slots)
+    bit = before.dtype.type(1 << slots[value])
+    after = before & ~bit
+    for voxel in voxels:
+        after[tuple(voxel)] |= bit
+    delta = types.SimpleNamespace(box=tuple((0, n) for n in annotations.shape),
+                                  before=before, after=after)
+    meta = {"user": user, "op": "paint" if provenance is None else "model"}
+    if provenance is not None:
+        meta["provenance"] = provenance
+    return annotations.commit(state.version, delta, meta, slots=slots)

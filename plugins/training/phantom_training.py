@@ -1,37 +1,35 @@
-"""What the two example training scripts share: phantom data, model input, timing, manifests.
+"""What the two example training scripts share: phantom data, the manifest, Keras set-up.
 
 The example bundles in ``plugins/`` are trained on synthetic patients of the demo phantom
 (:func:`ril_dash.demo.phantom.make_phantom`). Training patients use seeds ``1..N``, validation
 patients the seeds in :data:`VALIDATION_SEEDS`; neither overlaps the demo project's patients
 (:data:`DEMO_SEEDS`), which are scored separately.
 
-The model input is built exactly as the app builds it for a ``plugin.yaml`` with ``plane:
-axial``, ``resample: size``, ``slices: 1``, ``frames: null``, no transpose/flip and
-``normalization: window`` (:func:`prepare_slices` below; the app's own code is
-``ril_dash.models.preprocess.prepare_slices``):
+Each script builds its bundle's :class:`~ril_dash.models.manifest.Manifest` first
+(:func:`example_manifest`) and lets the app's own code do everything the app does with it, so
+training and validation see exactly what a run in the app sees:
 
-1. the display slices of frame 0: ``display_stack(Volume(hu, affine).data[..., 0], "axial")``
-   (canonical RAS+, then the viewer's radiological display), as float32;
-2. clipped to ``window`` and scaled linearly onto ``range`` (normalisation comes before the
-   zoom, as in the app);
-3. each slice zoomed to ``size`` with ``scipy.ndimage.zoom(img, (H/rows, W/cols), order=1,
-   mode="nearest", grid_mode=True)``;
-4. one channel appended: ``(n, H, W, 1)`` float32.
+- model input: :func:`ril_dash.models.preprocess.prepare_slices` of the CT
+  :class:`~ril_dash.core.volume.Volume`; training targets go through the same geometry
+  (:func:`prepare_targets`);
+- validation: :func:`ril_dash.models.pipeline.predict_series` with a :class:`KerasAdapter` in
+  place of the model worker (restore, argmax, 3D clean-up, or the middle-third classification);
+- ``plugin.yaml``: :func:`ril_dash.models.manifest.manifest_yaml` (:func:`write_manifest`).
 
 Re-training (``--out plugins``) overwrites ``<id>/1.0.0/model.keras`` and ``plugin.yaml``, whose
 sha256, timing and validation figures come from that run. A retrained model is a new model: give
 it a new ``version`` folder (and changelog) before sharing it, since versions are immutable.
 Results are deterministic for a given ``--seed`` and thread count as far as TensorFlow allows.
+``--validate-only BUNDLE`` scores a saved bundle (its own ``plugin.yaml`` and model) instead.
 
-Only the training scripts import TensorFlow (through :func:`configure_tensorflow`); this module
-itself needs numpy and scipy only, so its helpers are usable without TensorFlow.
+Only :func:`configure_tensorflow` imports TensorFlow; the rest needs numpy only.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
-import hashlib
 import os
 import sys
 import time
@@ -39,75 +37,42 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
-from ril_dash.core.planes import display_stack, plane_axes
+from ril_dash.core.planes import display_stack
 from ril_dash.core.volume import Volume
 from ril_dash.demo.phantom import PROJECT_ROI_LABELS, make_phantom
+from ril_dash.models.manifest import InputSpec, Manifest, NormSpec, Runtime, load_manifest
+from ril_dash.models.manifest import manifest_yaml
+from ril_dash.models.preprocess import prepare_slices
+from ril_dash.models.safety import file_sha256, require_sha256
 
 #: the demo project's phantom patients (ril_dash.demo.demo_project.DEMO_PATIENTS)
 DEMO_SEEDS = (101, 202, 303)
 #: held-out phantom patients used for the validation figures
 VALIDATION_SEEDS = (901, 902, 903)
-PLANE = "axial"
-
-#: ``plugin.yaml`` of the example bundles; the ``output`` block comes from each script
-MANIFEST = """\
-id: {id}
-version: {version}
-name: {name}
-description: {description}
-author: ril_dash examples
-license: CC0-1.0
-changelog: First version, trained on {n_train} synthetic phantom patients (4 contrast phases each).
-task: {task}
-dimension: 2
-model:
-  file: model.keras
-  sha256: {sha256}
-  custom_objects: null
-input:
-  plane: axial
-  size: [{size[0]}, {size[1]}]
-  resample: size
-  spacing: null
-  transpose: false
-  flip: []
-  slices: 1
-  frames: null
-normalization:
-  method: window
-  window: [{window[0]}, {window[1]}]
-  range: [0.0, 1.0]
-  percentiles: [1, 99]
-  scope: slice
-  scale: 1.0
-  offset: 0.0
-  clip: null
-output:
-{output}runtime:
-  cpu_seconds_per_slice: {seconds_per_slice:.3f}
-  memory_mb: {memory_mb}
-validation:
-  date: {date}
-  summary: {summary}
-  metrics: {metrics}
-"""
+#: the sha256 of a manifest whose model is not saved yet (:func:`write_manifest` fills it in)
+UNSAVED = "0" * 64
 
 
 @dataclass(frozen=True)
 class Series:
-    """One phase of one phantom patient, as display slices of the axial plane.
-
-    ``volume`` is the CT (file order and affine kept, so results can be taken back to the file
-    grid); ``hu`` its display stack ``(n, rows, cols)`` (int16) and ``labels`` the label map's.
-    """
+    """One phase of one phantom patient: the CT and its label map, as the app loads them."""
 
     seed: int
     phase: str
     volume: Volume
-    hu: np.ndarray
-    labels: np.ndarray
+    labels: Volume
+
+    def label_display(self, plane: str) -> np.ndarray:
+        """The label map's display slices of ``plane`` ``(n, rows, cols)``."""
+        return display_stack(self.labels.data[..., 0], plane)
+
+
+def load_series(seed: int, phase: str) -> Series:
+    """The demo-sized phantom of ``seed`` in ``phase`` (default shape and spacing)."""
+    phantom = make_phantom(seed, phase)
+    return Series(seed, phase, Volume(phantom.hu, phantom.affine),
+                  Volume(phantom.labels, phantom.affine))
 
 
 def training_seeds(n_patients: int) -> list[int]:
@@ -115,109 +80,80 @@ def training_seeds(n_patients: int) -> list[int]:
 
     >>> training_seeds(3)
     [1, 2, 3]
+    >>> training_seeds(0)
+    Traceback (most recent call last):
+    ...
+    SystemExit: --patients must be between 1 and 100, got 0
     """
     if not 1 <= n_patients <= 100:
         raise SystemExit(f"--patients must be between 1 and 100, got {n_patients}")
     return list(range(1, n_patients + 1))
 
 
-def load_series(seed: int, phase: str) -> Series:
-    """The demo-sized phantom of ``seed`` in ``phase`` (default shape and spacing)."""
-    phantom = make_phantom(seed, phase)
-    volume = Volume(phantom.hu, phantom.affine)
-    labels = Volume(phantom.labels, phantom.affine).data[..., 0]
-    return Series(seed, phase, volume, display_stack(volume.data[..., 0], PLANE),
-                  display_stack(labels, PLANE))
+def example_manifest(bundle_id: str, *, name: str, description: str, task: str, size,
+                     window, output, version: str = "1.0.0") -> Manifest:
+    """The manifest of an example bundle: one axial slice zoomed to ``size``, HU windowed to
+    ``window`` → [0, 1]; the changelog, sha256, runtime and validation come from the training
+    run (:func:`write_manifest`).
 
-
-def zoom_slices(stack: np.ndarray, size, order: int) -> np.ndarray:
-    """Zoom every slice of ``stack`` ``(n, rows, cols[, K])`` to ``size`` = (H, W), float32.
-
-    The factors are ``(H/rows, W/cols)`` with ``mode="nearest", grid_mode=True``; trailing
-    channels are kept (factor 1). The result is cropped/padded (edge values) to exactly ``size``.
-
-    >>> zoom_slices(np.ones((2, 4, 6), np.float32), (2, 3), 1).shape
-    (2, 2, 3)
+    >>> from ril_dash.models.manifest import ChannelMap, SegmentationOutput
+    >>> m = example_manifest("k", name="K", description="", task="segmentation", size=(8, 8),
+    ...                      window=(-160, 240),
+    ...                      output=SegmentationOutput((ChannelMap(1, "Right kidney"),)))
+    >>> m.ref, m.input.size, m.input.slices, m.normalization.window, m.sha256 == UNSAVED
+    ('k@1.0.0', (8, 8), 1, (-160.0, 240.0), True)
     """
-    stack = np.asarray(stack, np.float32)
-    n, rows, cols = stack.shape[:3]
-    height, width = (int(s) for s in size)
-    factors = (height / rows, width / cols) + (1.0,) * (stack.ndim - 3)
-    out = np.stack([ndimage.zoom(img, factors, order=order, mode="nearest", grid_mode=True)
-                    for img in stack]) if n else np.zeros((0, height, width) + stack.shape[3:],
-                                                          np.float32)
-    return _fit(out, height, width)
+    return Manifest(
+        id=bundle_id, version=version, name=name, task=task, dimension=2,
+        model_file="model.keras", sha256=UNSAVED, description=description,
+        author="ril_dash examples", license="CC0-1.0",
+        input=InputSpec(plane="axial", size=(int(size[0]), int(size[1]))),
+        normalization=NormSpec(method="window", window=(float(window[0]), float(window[1]))),
+        output=output)
 
 
-def _fit(stack: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Crop or edge-pad axes 1 and 2 of ``stack`` to ``(height, width)``."""
-    stack = stack[:, :height, :width]
-    pad = [(0, 0), (0, height - stack.shape[1]), (0, width - stack.shape[2])]
-    pad += [(0, 0)] * (stack.ndim - 3)
-    return np.pad(stack, pad, mode="edge") if any(p[1] for p in pad) else stack
-
-
-def prepare_slices(hu_display: np.ndarray, size, window, out_range=(0.0, 1.0)) -> np.ndarray:
-    """Model input ``(n, H, W, 1)`` float32 from display slices ``(n, rows, cols)``.
-
-    Clip to ``window`` = (lo, hi), scale linearly so that lo → ``out_range[0]`` and hi →
-    ``out_range[1]``, then zoom to ``size`` (order 1, see :func:`zoom_slices`).
-
-    >>> x = prepare_slices(np.array([[[-1000, 40], [240, 3000]]], np.int16), (2, 2), (-160, 240))
-    >>> x.shape, x[0, :, :, 0].tolist()
-    ((1, 2, 2, 1), [[0.0, 0.5], [1.0, 1.0]])
-    >>> prepare_slices(np.array([[[-1000, 1000]]], np.int16), (1, 4), (-160, 240))[0, 0, :, 0]
-    array([0.  , 0.25, 0.75, 1.  ], dtype=float32)
-    """
-    lo, hi = (float(v) for v in window)
-    r0, r1 = (float(v) for v in out_range)
-    img = np.clip(np.asarray(hu_display, np.float32), lo, hi)
-    img = (img - lo) / (hi - lo) * (r1 - r0) + r0
-    return zoom_slices(img, size, order=1)[..., None]
-
-
-def restore_probabilities(probs: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Model outputs ``(n, H, W, K)`` zoomed back to the display grid ``(n, rows, cols, K)``.
-
-    Same call as the input zoom with the inverse factors, cropped/padded to the exact shape.
-    """
-    return zoom_slices(probs, (rows, cols), order=1)
-
-
-def roi_class_map(label_display: np.ndarray, rois: list[str]) -> np.ndarray:
+def roi_class_map(labels: np.ndarray, rois) -> np.ndarray:
     """Class index per voxel: 0 background, ``i + 1`` for the phantom labels of ``rois[i]``.
 
     >>> roi_class_map(np.array([[[0, 8, 12]]]), ["Right kidney", "Left kidney"]).tolist()
     [[[0, 1, 2]]]
     """
-    classes = np.zeros(label_display.shape, np.uint8)
+    classes = np.zeros(np.shape(labels), np.uint8)
     for index, roi in enumerate(rois, start=1):
-        classes[np.isin(label_display, PROJECT_ROI_LABELS[roi])] = index
+        classes[np.isin(labels, PROJECT_ROI_LABELS[roi])] = index
     return classes
 
 
-def display_to_file_order(stack: np.ndarray, volume: Volume) -> np.ndarray:
-    """Undo :func:`display_stack` (axial) and the re-orientation: back to the file's voxel grid.
+def prepare_targets(series: Series, manifest: Manifest, indices, rois) -> np.ndarray:
+    """One-hot targets ``(n, H, W, len(rois) + 1)`` of display slices ``indices``, through the
+    geometry of :func:`prepare_slices`: the one-hot channels are the frames of a label volume,
+    taken without normalisation (so they are zoomed exactly as the image is)."""
+    classes = roi_class_map(series.labels.data[..., 0], rois)  # canonical (X, Y, Z)
+    one_hot = Volume(np.eye(len(rois) + 1, dtype=np.float32)[classes],
+                     series.labels.canonical_affine)
+    targets = dataclasses.replace(
+        manifest, input=dataclasses.replace(manifest.input, frames=tuple(range(len(rois) + 1))),
+        normalization=NormSpec(method="none"))
+    return prepare_slices(one_hot, targets, indices)[0]
 
-    >>> v = Volume(np.arange(24).reshape(2, 3, 4), np.diag([-1.0, 1, 1, 1]))
-    >>> d = display_stack(v.data[..., 0], "axial")
-    >>> bool((display_to_file_order(d, v) == np.arange(24).reshape(2, 3, 4)).all())
-    True
-    """
-    s, r, c = plane_axes(PLANE)
-    canonical = np.flip(np.transpose(stack, np.argsort((s, r, c))), (r, c))
-    return volume.to_file_order(canonical)
 
+class KerasAdapter:
+    """Stands in for the model worker of :func:`ril_dash.models.pipeline.predict_series`: runs
+    a Keras model in this process and keeps what it returned in ``outputs``."""
 
-def middle_third(n_slices: int) -> slice:
-    """The middle third of a series of ``n_slices`` slices (``slices: middle``).
+    def __init__(self, model):
+        self.model = model
+        self.outputs: list[np.ndarray] = []
 
-    >>> middle_third(40), middle_third(2)
-    (slice(13, 27, None), slice(0, 2, None))
-    """
-    start = n_slices // 3
-    stop = n_slices - n_slices // 3
-    return slice(start, stop) if stop > start else slice(0, n_slices)
+    def predict(self, ref, batch, *, batch_size: int = 8) -> np.ndarray:
+        out = self.model.predict(np.asarray(batch, np.float32), batch_size=batch_size, verbose=0)
+        self.outputs.append(out)
+        return out
+
+    def taken(self) -> np.ndarray:
+        """Everything returned since the last call, concatenated; forgets it."""
+        out, self.outputs = np.concatenate(self.outputs), []
+        return out
 
 
 def configure_tensorflow(seed: int, threads: int):
@@ -240,6 +176,14 @@ def adam_cosine(keras, learning_rate: float, steps: int):
     """
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.02)
     return keras.optimizers.Adam(schedule)
+
+
+def load_bundle(keras, bundle: Path):
+    """The manifest and model of a saved bundle, checked and loaded as the app loads them."""
+    manifest = load_manifest(Path(bundle) / "plugin.yaml")
+    path = Path(bundle) / manifest.model_file
+    require_sha256(path, manifest.sha256, manifest.ref)
+    return manifest, keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
 def save_clean(model, build, path: Path) -> None:
@@ -266,7 +210,8 @@ def check_saved_model(keras, path: Path, batch: np.ndarray, reference: np.ndarra
 
 def parse_arguments(doc: str, bundle_id: str, version: str, *, patients: int, epochs: int,
                     argv=None) -> argparse.Namespace:
-    """The options both training scripts take (``--out --patients --epochs --seed --threads``).
+    """The options both training scripts take (``--out --patients --epochs --seed --threads
+    --validate-only``).
 
     Also makes standard output line-buffered, so that progress shows when it goes to a file.
     """
@@ -281,7 +226,14 @@ def parse_arguments(doc: str, bundle_id: str, version: str, *, patients: int, ep
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--threads", type=int, default=2,
                         help="TensorFlow CPU threads (default 2)")
-    return parser.parse_args(argv)
+    parser.add_argument("--validate-only", type=Path, metavar="BUNDLE",
+                        help="train nothing: score the saved bundle folder BUNDLE (its "
+                             "plugin.yaml and model) on the held-out and demo patients")
+    args = parser.parse_args(argv)
+    if args.validate_only is not None and not (args.validate_only / "plugin.yaml").is_file():
+        parser.error(f"--validate-only {args.validate_only}: no plugin.yaml there; give a "
+                     f"bundle folder such as plugins/{bundle_id}/{version}")
+    return args
 
 
 def save_bundle_model(keras, model, build, bundle: Path, sample: np.ndarray):
@@ -315,36 +267,21 @@ def seconds_per_slice(model, batch: np.ndarray, repeats: int = 3) -> float:
     return best / len(batch)
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def today() -> str:
-    """Today's date, ISO format (the manifest's ``validation.date``)."""
-    return datetime.date.today().isoformat()
-
-
-def flow_mapping(values: dict) -> str:
-    """A one-line YAML flow mapping of plain keys and numbers.
-
-    >>> flow_mapping({"dice_right_kidney": 0.931, "n": 3})
-    '{dice_right_kidney: 0.931, n: 3}'
-    """
-    return "{" + ", ".join(f"{key}: {value}" for key, value in values.items()) + "}"
-
-
-def write_manifest(bundle: Path, *, metrics: dict, seconds_per_slice: float, **fields) -> Path:
-    """Write ``bundle/plugin.yaml`` from :data:`MANIFEST`, the sha256 of ``bundle/model.keras``
-    and today's date; ``fields`` fill the rest of the template (``output`` is the indented
-    block of the output keys, ending with a newline)."""
+def write_manifest(bundle: Path, manifest: Manifest, *, n_train: int, seconds_per_slice: float,
+                   memory_mb: int, summary: str, metrics: dict) -> Path:
+    """Write ``bundle/plugin.yaml``: ``manifest`` with the changelog of a first version trained
+    on ``n_train`` patients, the sha256 of its model file, the runtime and today's validation,
+    as :func:`manifest_yaml` writes it; checks that :func:`load_manifest` reads it back equal."""
     path = bundle / "plugin.yaml"
-    text = MANIFEST.format(sha256=file_sha256(bundle / "model.keras"), date=today(),
-                           metrics=flow_mapping(metrics),
-                           seconds_per_slice=max(seconds_per_slice, 0.001), **fields)
-    path.write_text(text, encoding="utf-8")
+    final = dataclasses.replace(
+        manifest, sha256=file_sha256(bundle / manifest.model_file),
+        changelog=f"First version, trained on {n_train} synthetic phantom patients "
+                  "(4 contrast phases each).",
+        runtime=Runtime(cpu_seconds_per_slice=round(max(seconds_per_slice, 0.001), 3),
+                        memory_mb=memory_mb),
+        validation={"date": datetime.date.today().isoformat(), "summary": summary,
+                    "metrics": metrics})
+    path.write_text(manifest_yaml(final), encoding="utf-8")
+    if load_manifest(path) != final:
+        raise SystemExit(f"{path} does not read back as the manifest that was written")
     return path

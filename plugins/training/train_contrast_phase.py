@@ -7,14 +7,15 @@ text field, in that order). A series is classified by the mean of its slice prob
 middle third of its axial slices (``aggregate: mean``, ``slices: middle``). It trains on every
 slice of the four phases of ``--patients`` synthetic patients (seeds 1..N); the accuracy is
 counted per series on held-out patients (seeds 901-903) and on the demo project's three patients
-(seeds 101, 202, 303).
+(seeds 101, 202, 303), as the app classifies them
+(:func:`ril_dash.models.pipeline.predict_series`).
 
 Re-train (a minute or two on two CPU cores), from the repository root::
 
     PYTHONPATH=$PWD python plugins/training/train_contrast_phase.py --out plugins
 
 It writes ``plugins/contrast-phase/1.0.0/`` (see :mod:`phantom_training` for what re-training
-changes).
+changes); ``--validate-only plugins/contrast-phase/1.0.0`` scores the shipped bundle instead.
 """
 
 from __future__ import annotations
@@ -25,27 +26,26 @@ import numpy as np
 
 import phantom_training as pt
 from ril_dash.demo.phantom import PHASES
+from ril_dash.models.manifest import ClassificationOutput
+from ril_dash.models.pipeline import predict_series
+from ril_dash.models.preprocess import prepare_slices
 
-BUNDLE_ID = "contrast-phase"
-VERSION = "1.0.0"
 BATCH = 32
-SIZE = (64, 64)
-WINDOW = (-160, 640)
 FILTERS = (8, 16, 32)
 
-OUTPUT = """\
-  activation: softmax
-  text_field: Contrast phase
-  classes: [%s]
-  aggregate: mean
-  slices: middle
-""" % ", ".join(PHASES)
+MANIFEST = pt.example_manifest(
+    "contrast-phase", name="Contrast phase",
+    description="Small 2D CNN that tells the contrast phase of an abdominal CT (non-contrast, "
+                "arterial, portal-venous, delayed; trained on the synthetic phantom).",
+    task="classification", size=(64, 64), window=(-160, 640),
+    output=ClassificationOutput(text_field="Contrast phase", classes=tuple(PHASES),
+                                activation="softmax", aggregate="mean", slices="middle"))
 
 
 def build_classifier(keras):
     """Conv + batch-norm + ReLU + max-pool per level, global average and max pooling, softmax."""
     layers = keras.layers
-    inputs = keras.Input((*SIZE, 1), name="ct")
+    inputs = keras.Input((*MANIFEST.input.size, 1), name="ct")
     x = inputs
     for filters in FILTERS:
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
@@ -63,27 +63,29 @@ def dataset(seeds) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for seed in seeds:
         for index, phase in enumerate(PHASES):
-            x = pt.prepare_slices(pt.load_series(seed, phase).hu, SIZE, WINDOW)
+            volume = pt.load_series(seed, phase).volume
+            x, _ = prepare_slices(volume, MANIFEST, range(volume.n_slices(MANIFEST.input.plane)))
             xs.append(x)
             ys.append(np.full(len(x), index))
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def evaluate(model, seeds, label: str) -> tuple[float, float]:
-    """Series accuracy (mean over the middle third) and slice accuracy (those same slices)."""
+def evaluate(manifest, model, seeds, label: str) -> tuple[float, float]:
+    """Series accuracy (the app's classification: mean over the middle third) and slice
+    accuracy (those same slices)."""
+    adapter = pt.KerasAdapter(model)
+    classes = list(manifest.output.classes)
     series_hits, slice_hits, n_slices = 0, 0, 0
     for seed in seeds:
-        for index, phase in enumerate(PHASES):
-            hu = pt.load_series(seed, phase).hu
-            middle = hu[pt.middle_third(len(hu))]
-            probs = model.predict(pt.prepare_slices(middle, SIZE, WINDOW), verbose=0)
-            mean = probs.mean(axis=0)
-            guess = int(np.argmax(mean))
-            series_hits += guess == index
-            slice_hits += int((np.argmax(probs, axis=1) == index).sum())
+        for phase in PHASES:
+            found = predict_series(pt.load_series(seed, phase).volume, manifest, None,
+                                   adapter).classification
+            probs = adapter.taken()
+            series_hits += found.value == phase
+            slice_hits += int((np.argmax(probs, axis=1) == classes.index(phase)).sum())
             n_slices += len(probs)
-            print(f"  {label} seed {seed} {phase:>13}: {PHASES[guess]} "
-                  f"(p = {mean[guess]:.2f})")
+            print(f"  {label} seed {seed} {phase:>13}: {found.value} "
+                  f"(p = {found.probability:.2f})")
     n_series = len(seeds) * len(PHASES)
     accuracy, slice_accuracy = series_hits / n_series, slice_hits / n_slices
     print(f"{label}: series accuracy {series_hits}/{n_series} = {accuracy:.3f}, "
@@ -91,9 +93,21 @@ def evaluate(model, seeds, label: str) -> tuple[float, float]:
     return round(accuracy, 3), round(slice_accuracy, 3)
 
 
+def validate(manifest, model) -> dict:
+    """Held-out and demo accuracies of ``model`` run under ``manifest``, as manifest metrics."""
+    accuracy, slice_accuracy = evaluate(manifest, model, pt.VALIDATION_SEEDS, "held-out")
+    demo_accuracy, demo_slice_accuracy = evaluate(manifest, model, pt.DEMO_SEEDS, "demo")
+    return {"accuracy": accuracy, "slice_accuracy": slice_accuracy,
+            "accuracy_demo": demo_accuracy, "slice_accuracy_demo": demo_slice_accuracy}
+
+
 def main(argv=None) -> None:
-    args = pt.parse_arguments(__doc__, BUNDLE_ID, VERSION, patients=8, epochs=8, argv=argv)
+    args = pt.parse_arguments(__doc__, MANIFEST.id, MANIFEST.version, patients=8, epochs=8,
+                              argv=argv)
     keras = pt.configure_tensorflow(args.seed, args.threads)
+    if args.validate_only is not None:
+        validate(*pt.load_bundle(keras, args.validate_only))
+        return
     seeds = pt.training_seeds(args.patients)
     x, y = dataset(seeds)
     print(f"training data: {len(x)} slices of {len(seeds)} patients × {len(PHASES)} phases")
@@ -108,28 +122,18 @@ def main(argv=None) -> None:
     train_seconds = time.perf_counter() - started
     print(f"training took {train_seconds:.0f} s")
 
-    accuracy, slice_accuracy = evaluate(model, pt.VALIDATION_SEEDS, "held-out")
-    demo_accuracy, demo_slice_accuracy = evaluate(model, pt.DEMO_SEEDS, "demo")
-
-    bundle = args.out / BUNDLE_ID / VERSION
+    metrics = validate(MANIFEST, model)
+    bundle = args.out / MANIFEST.id / MANIFEST.version
     _, per_slice = pt.save_bundle_model(keras, model, lambda: build_classifier(keras),
                                         bundle, x[:40])
     n_val = len(pt.VALIDATION_SEEDS)
-    metrics = {"accuracy": accuracy, "slice_accuracy": slice_accuracy,
-               "accuracy_demo": demo_accuracy, "slice_accuracy_demo": demo_slice_accuracy,
-               "training_patients": len(seeds), "validation_patients": n_val,
-               "training_seconds": round(train_seconds)}
-    summary = (f"series accuracy {accuracy:.2f} on {n_val} held-out phantom patients x 4 phases "
-               f"(mean of the middle third of the slices); {demo_accuracy:.2f} on the demo's "
-               f"3 patients")
-    pt.write_manifest(
-        bundle, id=BUNDLE_ID, version=VERSION, name="Contrast phase",
-        description="Small 2D CNN that tells the contrast phase of an abdominal CT "
-                    "(non-contrast, arterial, portal-venous, delayed; trained on the synthetic "
-                    "phantom).",
-        task="classification", n_train=len(seeds), size=SIZE, window=WINDOW, output=OUTPUT,
-        seconds_per_slice=per_slice, memory_mb=pt.memory_mb(model), summary=summary,
-        metrics=metrics)
+    metrics.update(training_patients=len(seeds), validation_patients=n_val,
+                   training_seconds=round(train_seconds))
+    summary = (f"series accuracy {metrics['accuracy']:.2f} on {n_val} held-out phantom patients "
+               f"x 4 phases (mean of the middle third of the slices); "
+               f"{metrics['accuracy_demo']:.2f} on the demo's 3 patients")
+    pt.write_manifest(bundle, MANIFEST, n_train=len(seeds), seconds_per_slice=per_slice,
+                      memory_mb=pt.memory_mb(model), summary=summary, metrics=metrics)
 
 
 if __name__ == "__main__":

@@ -66,8 +66,9 @@ def start_model_run(services: Services, actor: Actor, model: str, series: str | 
 
 
 def _skip_reason(services: Services, actor: Actor, series: str) -> str | None:
-    if not rights.may(services, actor, series, "annotate"):
-        return f"{actor.user} may not annotate it"
+    decision = rights.decision(services, actor, series, "annotate")
+    if not decision.allowed:
+        return decision.reason
     holder = services.locks.holder(series)
     if holder is not None and holder.user != actor.user:
         return f"being edited by {holder.user}"

@@ -202,9 +202,10 @@ def clean_up(mask3d, largest_component: bool, min_size: int) -> np.ndarray:
     mask3d = np.asarray(mask3d, dtype=bool)
     if not largest_component and int(min_size) <= 0:
         return mask3d.copy()
-    labels, n = ndimage.label(mask3d, ndimage.generate_binary_structure(mask3d.ndim, 1))
-    if n == 0:
+    box = ndimage.find_objects(mask3d.astype(np.uint8))  # label within the mask's bounding box
+    if not box:
         return mask3d.copy()
+    labels, n = ndimage.label(mask3d[box[0]], ndimage.generate_binary_structure(mask3d.ndim, 1))
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     sizes[0] = 0
     keep = sizes >= max(int(min_size), 1)
@@ -212,7 +213,9 @@ def clean_up(mask3d, largest_component: bool, min_size: int) -> np.ndarray:
         best = int(sizes.argmax())
         keep &= np.arange(n + 1) == best
     keep[0] = False
-    return keep[labels]
+    out = np.zeros_like(mask3d)
+    out[box[0]] = keep[labels]
+    return out
 
 
 def clean_masks(masks, indices, n_slices: int, output) -> dict[int, np.ndarray]:

@@ -66,6 +66,17 @@ class ModelState:
         return {"enabled": self.enabled, "active": self.active, "trusted": self.trusted}
 
 
+def active_version(state: ModelState, model_id: str, entries) -> str | None:
+    """The version of ``model_id`` that runs in the project of ``state``: the one an admin
+    pinned, else the newest usable one of ``entries`` (as :func:`~ril_dash.models.catalog.
+    discover` lists them, newest first); None when there is none."""
+    pinned = state.pinned(model_id)
+    if pinned is not None:
+        return pinned
+    return next((e.version for e in entries
+                 if e.id == model_id and e.ok and e.manifest is not None), None)
+
+
 class ModelRegistry:
     """The model settings of the project in ``project_dir``; ``extra_roots`` are the lab's
     plugin folders (``--plugins``) searched after the project's own."""
@@ -205,10 +216,10 @@ class ModelRegistry:
                    if e.id == model_id and e.version]
         if not entries:
             return self._missing(model_id, roots)
-        valid = [e for e in entries if e.ok]  # newest first
-        if not valid:
+        newest = active_version(state, model_id, entries)
+        if newest is None:
             raise PluginError(f"no version of {model_id} can be used: {entries[0].error}")
-        return valid[0]
+        return next(e for e in entries if e.version == newest)
 
     def verify(self, entry: BundleEntry) -> None:
         """Raise PluginError unless the model file's sha256 is (still) the manifest's, hashing

@@ -30,7 +30,7 @@ from typing import Any
 from ril_dash.core.atomic_io import commit_temp, temp_path_for
 
 __all__ = ["MAPPING_COLUMNS", "PARTIAL_TAG", "POINT_COLUMNS", "STAT_COLUMNS", "Table",
-           "atomic_file", "is_partial", "mapping_table", "write_csv", "write_excel",
+           "atomic_file", "csv_text", "excel_bytes", "is_partial", "mapping_table", "write_csv", "write_excel",
            "write_mapping"]
 
 STAT_COLUMNS = ("series", "roi", "count", "volume_ml", "mean", "sd", "min", "max", "median",
@@ -87,14 +87,23 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def write_csv(path: Path, table: Table) -> Path:
-    """Write ``table`` as UTF-8 CSV with a header row (None → empty cell)."""
+def csv_text(table: Table) -> str:
+    """``table`` as CSV text with a header row (None → empty cell).
+
+    >>> csv_text(Table("t", ("a", "b"), [[1, None]])).splitlines()
+    ['a,b', '1,']
+    """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(table.columns)
     for row in table.rows:
         writer.writerow([_cell(v) for v in row])
-    return _write_text(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_csv(path: Path, table: Table) -> Path:
+    """Write ``table`` as UTF-8 CSV with a header row (None → empty cell)."""
+    return _write_text(path, csv_text(table))
 
 
 def mapping_table(rois) -> Table:
@@ -113,7 +122,7 @@ def write_mapping(out_dir: Path, rois) -> list[Path]:
     return [json_path, write_csv(out_dir / "mapping.csv", table)]
 
 
-def write_excel(path: Path, tables: list[Table]) -> Path:
+def _workbook(tables: list[Table]):
     """One sheet per table: bold, frozen header row and column widths fitted to the content."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -136,4 +145,17 @@ def write_excel(path: Path, tables: list[Table]) -> Path:
         for i, width in enumerate(widths, start=1):
             sheet.column_dimensions[get_column_letter(i)].width = min(width + 2, _MAX_WIDTH)
         sheet.freeze_panes = "A2"
+    return book
+
+
+def write_excel(path: Path, tables: list[Table]) -> Path:
+    """Write ``tables`` to an Excel file, one sheet each (see :func:`excel_bytes`)."""
+    book = _workbook(tables)
     return atomic_file(path, lambda temp: book.save(os.fspath(temp)))
+
+
+def excel_bytes(tables: list[Table]) -> bytes:
+    """The Excel file of ``tables`` (one sheet each, bold frozen header, fitted widths)."""
+    buf = io.BytesIO()
+    _workbook(tables).save(buf)
+    return buf.getvalue()

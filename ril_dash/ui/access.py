@@ -37,14 +37,15 @@ def actor(user: str | None = None) -> Actor:
     return Actor(user, users_admin(user), client_host())
 
 
-def actor_of_cookies(cookies) -> Actor:
+def actor_of_cookies(cookies, host: str | None = None) -> Actor:
     """The acting user named by a request's cookies, for code that runs outside the request (a
-    Dash background callback: pass ``dash.callback_context.cookies``); NotLoggedIn without a
-    live session."""
+    Dash background callback: pass ``dash.callback_context.cookies``, and its ``remote`` as
+    ``host`` when the work edits series, so that it writes under the lease the user's browser
+    holds); NotLoggedIn without a live session."""
     user = user_of_cookies(cookies)
     if user is None:
         raise NotLoggedIn("Log in first.")
-    return Actor(user, users_admin(user), "background")
+    return Actor(user, users_admin(user), host or "background")
 
 
 def is_admin(user: str | None = None) -> bool:

@@ -25,6 +25,7 @@ from ril_dash.ui import (
     ids,
     lease_routes,  # noqa: F401  (adds the lease routes)
 )
+from ril_dash.ui.components.model_notice import notice_parts
 from ril_dash.ui.auth import current_user, display_name_of, install_auth, logins_enabled
 from ril_dash.ui.routes import blueprint
 from ril_dash.ui.services import EXTENSION_KEY, Services, services_of_app
@@ -97,11 +98,14 @@ def _shell(project: Project):
                 dcc.Link("ROIs", href="/rois", className="ril-nav-link"),
                 dcc.Link("Export", href="/export", className="ril-nav-link"),
                 dcc.Link("Jobs", href="/jobs", className="ril-nav-link"),
+                dcc.Link("Models", href="/models", className="ril-nav-link"),
+                dcc.Link("Model scores", href="/scores", className="ril-nav-link"),
                 *links,
             ]),
             html.Span(f"v{__version__}", className="ril-version"),
             *user_block,
         ]),
+        *notice_parts(),
         html.Main(dash.page_container, className="ril-main"),
     ])
 
@@ -197,7 +201,9 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
         audit_page,
         export_page,
         jobs_page,
+        model_scores,
         model_wizard,
+        models_page,
         project_viewer,
         roi_manager,
         slice_viewer,
@@ -209,6 +215,8 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     roi_manager.register()
     export_page.register()
     jobs_page.register()
+    models_page.register()
+    model_scores.register()
     workflow_board.register()
     audit_page.register()
     model_wizard.register()

@@ -154,6 +154,75 @@ IMPORT_PROGRESS = "import-progress"
 IMPORT_STATUS = "import-status"
 IMPORT_CANCEL = "import-cancel"
 
+# models: the /models page, the notice in the header, the viewer's Models panel, the project
+# page's run form
+MODELS_LIST = "models-list"
+MODELS_MESSAGE = "models-message"
+MODELS_REFRESH = "models-refresh"
+MODELS_UPLOAD = "models-upload"
+MODELS_TOGGLE = "models-toggle"  # pattern-matching: {"type": MODELS_TOGGLE, "model": id}
+MODELS_ACTIVATE = "models-activate"  # {"type": MODELS_ACTIVATE, "ref": "id@version"}
+MODELS_TRUST = "models-trust"  # {"type": MODELS_TRUST, "ref": "id@version"}
+MODELS_TRUST_DIALOG = "models-trust-dialog"
+MODELS_TRUST_REF = "models-trust-ref"
+MODELS_DONE = "models-done"
+NOTICE_TIMER = "models-notice-timer"
+NOTICE_SEEN = "models-notice-seen"
+NOTICE = "models-notice"
+RUN_MODEL = "run-model"
+RUN_SCOPE = "run-scope"
+RUN_FIRST = "run-first"
+RUN_LAST = "run-last"
+RUN_MODE = "run-mode"
+RUN_ESTIMATE = "run-estimate"
+RUN_START = "run-start"
+RUN_CANCEL = "run-cancel"
+RUN_PROGRESS = "run-progress"
+RUN_STATUS = "run-status"
+RUN_JOB = "run-job"
+RUN_RESULT = "run-result"
+RUN_DONE = "run-done"
+BATCH_MODEL = "batch-model"
+BATCH_SCOPE = "batch-scope"
+BATCH_MODE = "batch-mode"
+BATCH_ESTIMATE = "batch-estimate"
+BATCH_START = "batch-start"
+BATCH_CANCEL = "batch-cancel"
+BATCH_PROGRESS = "batch-progress"
+BATCH_STATUS = "batch-status"
+BATCH_JOB = "batch-job"
+BATCH_RESULT = "batch-result"
+BATCH_DONE = "batch-done"
+
+# compare panel of the slice viewer (components/compare_panel.py)
+COMPARE_OPEN = "compare-open"  # the section's summary: opening it loads the choices
+COMPARE_A_VERSION = "compare-a-version"
+COMPARE_A_ROI = "compare-a-roi"
+COMPARE_B_VERSION = "compare-b-version"
+COMPARE_B_ROI = "compare-b-roi"
+COMPARE_SLICES = "compare-slices"
+COMPARE_RUN = "compare-run"
+COMPARE_MESSAGE = "compare-message"
+COMPARE_SCORES = "compare-scores"
+COMPARE_PLOT = "compare-plot"
+COMPARE_TABLE = "compare-table"
+COMPARE_ROW = "compare-row"  # pattern-matching id type: {"type": COMPARE_ROW, "index": slice}
+COMPARE_DONE = "compare-done"  # what was compared (sources and plane), for the downloads
+COMPARE_CSV = "compare-csv"
+COMPARE_EXCEL = "compare-excel"
+COMPARE_DOWNLOAD = "compare-download"
+COMPARE_JUMP = "compare-jump"
+
+# model scores page (/scores)
+SCORES_REFRESH = "scores-refresh"
+SCORES_MESSAGE = "scores-message"
+SCORES_MEANS = "scores-means"
+SCORES_GRID = "scores-grid"
+SCORES_CSV = "scores-csv"
+SCORES_MEANS_CSV = "scores-means-csv"
+SCORES_EXCEL = "scores-excel"
+SCORES_DOWNLOAD = "scores-download"
+
 #: The ids the browser scripts look up, by the names they use (``rilPage.el("graph")`` in
 #: ``assets/ril.js``). The slice viewer writes this table into its page (the ``data-ril-config``
 #: attribute of its root element), so the scripts spell no id themselves.

@@ -1,12 +1,15 @@
 """The example bundles shipped in ``plugins/``: intact, small, standard layers, sane predictions.
 
-The fast tests read the files only (hash, size, the layer classes in ``config.json``) and run the
-examples of the training scripts' shared module (the model input they train on). The slow one loads both models in a subprocess (TensorFlow stays out of the test process) and runs them
-on a demo patient, prepared by the training scripts' own input function.
+The fast tests read the files only (hash, size, the layer classes in ``config.json``), check that
+the training scripts build the very manifests that ship (input, normalisation, output) and write
+them so that they read back equal, and run the examples of the scripts' shared module. The slow
+one loads both bundles in a subprocess (TensorFlow stays out of the test process) and runs them on
+a demo patient through the app's pipeline, as the scripts validate them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import hashlib
 import importlib.util
@@ -19,6 +22,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from ril_dash.models.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugins"
@@ -67,47 +72,79 @@ def test_bundle_models_hold_only_standard_keras_classes(bundle_id):
     assert "Lambda" not in layers and config["compile_config"] in ({}, None)
 
 
-def test_training_helpers_examples_hold(monkeypatch):
-    path = PLUGINS / "training" / "phantom_training.py"
-    spec = importlib.util.spec_from_file_location("phantom_training", path)
+def _training_module(monkeypatch, name: str):
+    """A module of plugins/training, imported as the scripts import each other."""
+    monkeypatch.syspath_prepend(str(PLUGINS / "training"))
+    path = PLUGINS / "training" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
     spec.loader.exec_module(module)
-    result = doctest.testmod(module)
-    assert result.attempted >= 8 and result.failed == 0
+    return module
+
+
+def test_training_helpers_examples_hold(monkeypatch):
+    for name, least in (("phantom_training", 6), ("train_kidney_seg", 1)):
+        result = doctest.testmod(_training_module(monkeypatch, name))
+        assert result.attempted >= least and result.failed == 0, name
+
+
+@pytest.mark.parametrize("script, bundle_id", [("train_kidney_seg", "kidney-seg"),
+                                               ("train_contrast_phase", "contrast-phase")])
+def test_training_scripts_build_the_shipped_manifests(monkeypatch, script, bundle_id):
+    built = _training_module(monkeypatch, script).MANIFEST
+    shipped = load_manifest(PLUGINS / bundle_id / "1.0.0" / "plugin.yaml")
+    run = {"sha256": shipped.sha256, "changelog": shipped.changelog,
+           "runtime": shipped.runtime, "validation": shipped.validation}
+    assert dataclasses.replace(built, **run) == shipped
+    assert built.sha256 != shipped.sha256 and built.validation is None
+
+
+def test_training_manifest_is_written_to_read_back_equal(monkeypatch, tmp_path):
+    pt = _training_module(monkeypatch, "phantom_training")
+    manifest = _training_module(monkeypatch, "train_kidney_seg").MANIFEST
+    (tmp_path / "model.keras").write_bytes(b"weights")
+    metrics = {"dice_right_kidney": 0.897, "training_patients": 8}
+    path = pt.write_manifest(tmp_path, manifest, n_train=8, seconds_per_slice=0.0184,
+                             memory_mb=235, summary="Dice 0.90: fine", metrics=metrics)
+    written = load_manifest(path)
+    assert written.sha256 == hashlib.sha256(b"weights").hexdigest()
+    assert (written.runtime.cpu_seconds_per_slice, written.runtime.memory_mb) == (0.018, 235)
+    assert written.validation["summary"] == "Dice 0.90: fine"
+    assert written.validation["metrics"] == metrics
+    assert written.changelog.startswith("First version, trained on 8 synthetic phantom")
+    assert dataclasses.replace(written, validation=None, sha256=manifest.sha256,
+                               runtime=manifest.runtime, changelog="") == manifest
 
 
 _PREDICT = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import numpy as np, keras
+import keras
 import phantom_training as pt
+from ril_dash.models.pipeline import predict_series
 
-kidney = keras.saving.load_model(sys.argv[2], compile=False, safe_mode=True)
-phase = keras.saving.load_model(sys.argv[3], compile=False, safe_mode=True)
+kidney_manifest, kidney = pt.load_bundle(keras, sys.argv[2])
+phase_manifest, phase = pt.load_bundle(keras, sys.argv[3])
 series = pt.load_series(101, "arterial")
-index = 15
-probs = kidney.predict(pt.prepare_slices(series.hu[index:index + 1], (128, 128), (-160, 240)),
-                       verbose=0)
-predicted = np.argmax(pt.restore_probabilities(probs, 256, 256), axis=-1)[0]
-truth = pt.roi_class_map(series.labels[index], ["Right kidney", "Left kidney"])
-dice = [2 * ((predicted == k) & (truth == k)).sum() / ((predicted == k).sum() + (truth == k).sum())
+masks = predict_series(series.volume, kidney_manifest, None, pt.KerasAdapter(kidney)).masks
+truth = pt.roi_class_map(series.label_display("axial"), ["Right kidney", "Left kidney"])
+dice = [2 * (masks[k] & (truth == k)).sum() / (masks[k].sum() + (truth == k).sum())
         for k in (1, 2)]
-middle = series.hu[pt.middle_third(len(series.hu))]
-mean = phase.predict(pt.prepare_slices(middle, (64, 64), (-160, 640)), verbose=0).mean(axis=0)
-print(" ".join(f"{d:.3f}" for d in dice), int(np.argmax(mean)))
+found = predict_series(series.volume, phase_manifest, None, pt.KerasAdapter(phase))
+print(" ".join(f"{d:.3f}" for d in dice), found.classification.value)
 """
 
 
 @pytest.mark.slow
 def test_bundles_predict_a_demo_patient():
-    kidney = PLUGINS / "kidney-seg" / "1.0.0" / "model.keras"
-    phase = PLUGINS / "contrast-phase" / "1.0.0" / "model.keras"
+    kidney = PLUGINS / "kidney-seg" / "1.0.0"
+    phase = PLUGINS / "contrast-phase" / "1.0.0"
     result = subprocess.run(
         [sys.executable, "-c", _PREDICT, str(PLUGINS / "training"), str(kidney), str(phase)],
         capture_output=True, text=True, timeout=120,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT)))
     assert result.returncode == 0, result.stderr[-2000:]
-    right, left, phase_index = result.stdout.split()
+    right, left, phase = result.stdout.split()
     assert float(right) > 0.8 and float(left) > 0.8
-    assert int(phase_index) == 1  # arterial
+    assert phase == "arterial"

@@ -20,8 +20,7 @@ import pkgutil
 import re
 
 import pytest
-import yaml
-from support import DashUser, RunningServer, layout_texts, project_copy
+from support import DashUser, layout_texts, password, project_with_workflow, workflow_server
 from test_list_editor import changes as editor_changes
 from test_list_editor import sha
 
@@ -45,6 +44,14 @@ CALLBACKS = {
     "export-status.title": "cancel_job",
     "import-status.title": "cancel_job",
     "..jobs-message.children...jobs-refresh.data..": "cancel_job",
+    # model runs (the draft's line is written when the run writes a version) and the Models
+    # page (checked in test_models_page.py, on a project with bundles)
+    "..run-result.children...annot-version.data..": "model_draft",
+    "batch-result.children": "model_draft",
+    "run-status.title": "cancel_job",
+    "batch-status.title": "cancel_job",
+    "..models-message.children...models-refresh.data..": "models",
+    "..models-upload-result.children...models-refresh.data..": "models",
     "..wiz-created.children...wiz-token.data..": "models",
     **{key: "definitions" for prefix in ("roi", "tf") for key in (
         f"..{prefix}-table.children...roi-sha.data...{prefix}-alert.children..."
@@ -63,8 +70,8 @@ COMMANDS = {
     "break_lease", "edit_guard", "export_series", "import_mask_folder", "start_export",
     "start_import", "cancel_job", "add_roi", "update_roi", "move_roi", "delete_roi",
     "add_text_field", "update_text_field", "move_text_field", "delete_text_field",
-    "set_model_enabled", "activate_model_version", "trust_model_version", "import_bundle",
-    "create_bundle_version",
+    "start_model_run", "set_model_enabled", "activate_model_version", "trust_model_version",
+    "import_bundle", "create_bundle_version",
 }
 
 
@@ -114,25 +121,15 @@ S1 = "PHANTOM-001/CT-2026-01-14/arterial.nii.gz"
 S2 = "PHANTOM-001/CT-2026-01-14/delayed.nii.gz"
 
 
-def password(user: str) -> str:
-    return f"{user}-password-1"
-
-
 @pytest.fixture(scope="module")
 def project(demo_home, tmp_path_factory):
-    root = tmp_path_factory.mktemp("audit-coverage")
-    target = project_copy(demo_home, root / "project",
-                          [(user, password(user), user == "root") for user in USERS])
-    workflow = yaml.safe_load((target / "workflow.yaml").read_text())
-    (root / "workflow.yaml").write_text(yaml.safe_dump(workflow, sort_keys=False))
-    return target
+    return project_with_workflow(demo_home, tmp_path_factory.mktemp("audit-coverage"),
+                                 [(user, password(user), user == "root") for user in USERS])
 
 
 @pytest.fixture(scope="module")
 def server(project, demo_home):
-    server = RunningServer(["serve", str(project), "--login",
-                            "--workflow", str(project.parent / "workflow.yaml")],
-                           env={"RIL_DASH_HOME": str(demo_home)})
+    server = workflow_server(project, demo_home)
     yield server
     server.stop()
 

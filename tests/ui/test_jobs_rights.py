@@ -89,8 +89,8 @@ def test_users_see_their_jobs_and_admins_everybodys(project, users):
     assert texts[start:start + 7] == heads
     assert texts[start + 7:start + 10] == ["Export", "done", "2 / 2  P2/b.nii.gz"]
     assert done in texts
-    assert "No jobs yet: exports and imports you start are listed here." in layout_texts(
-        sam.page("/jobs"))
+    assert ("No jobs yet: exports, imports and model runs you start are listed here."
+            in layout_texts(sam.page("/jobs")))
     texts = layout_texts(root.page("/jobs"))
     start = texts.index("Kind")
     assert texts[start:start + 8] == ["Kind", "Owner", *heads[1:]]

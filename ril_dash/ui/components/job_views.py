@@ -1,6 +1,6 @@
 """Jobs in the UI: running a job from a background callback, a page's Cancel, and how a job's
-outcome reads (export page, import form, Jobs page). Starting, cancelling and listing jobs are
-application commands (:mod:`ril_dash.application.jobs`).
+outcome reads (export page, import form, model runs, Jobs page). Starting, cancelling and
+listing jobs are application commands (:mod:`ril_dash.application.jobs`).
 
 Developer notes::
 
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from dash import Input, Output, State, callback, dcc, html
 
 from ril_dash.application import jobs as app_jobs
-from ril_dash.application.jobs import EXPORT, IMPORT
+from ril_dash.application.jobs import EXPORT, IMPORT, MODEL_RUN
 from ril_dash.jobs import CANCELLED, DAMAGED, DONE, FAILED, INTERRUPTED, Job, JobNotFound, run_job
 from ril_dash.ui import access
+from ril_dash.ui.components.model_text import model_result_lines
 from ril_dash.ui.services import get_services
 
 
@@ -87,11 +88,12 @@ class JobControls:
             html.Div(id=self.result),
         ]
 
-    def callbacks(self, states: list[State]):
+    def callbacks(self, states: list[State], outputs: tuple[Output, ...] = ()):
         """Register the Cancel button and return the decorator of the start button: a
-        background callback ``fn(set_progress, n_clicks, *states) -> result children`` with
-        the button disabled (and Cancel enabled) while it runs, and the progress outputs
-        ``(value, max, status text, job id)`` that :func:`run_in_background` sets."""
+        background callback ``fn(set_progress, n_clicks, *states) -> result children`` (with
+        ``outputs``: a tuple, the result children first) with the button disabled (and Cancel
+        enabled) while it runs, and the progress outputs ``(value, max, status text, job id)``
+        that :func:`run_in_background` sets."""
 
         @callback(Output(self.status, "title"), Input(self.cancel, "n_clicks"),
                   State(self.job, "data"), prevent_initial_call=True)
@@ -99,7 +101,7 @@ class JobControls:
             return cancel_started(self.kind, job_id)
 
         return callback(
-            Output(self.result, "children"), Input(self.start, "n_clicks"), *states,
+            Output(self.result, "children"), *outputs, Input(self.start, "n_clicks"), *states,
             background=True,
             running=[(Output(self.start, "disabled"), True, False),
                      (Output(self.cancel, "disabled"), False, True)],
@@ -153,7 +155,18 @@ def import_lines(result: dict, done_id: str | None = None) -> list:
     return lines
 
 
-RESULT_LINES = {EXPORT: export_lines, IMPORT: import_lines}
+def model_lines(result: dict, done_id: str | None = None) -> list:
+    """A model run's result (:func:`~ril_dash.ui.components.model_text.model_result_lines`)."""
+    lines = []
+    for number, (text, kind) in enumerate(model_result_lines(result)):
+        if kind == "muted":
+            lines.append(html.Div(text, className="ril-muted ril-model-line"))
+        else:
+            lines.append(_alert(text, kind, **(_with_id(done_id) if number == 0 else {})))
+    return lines
+
+
+RESULT_LINES = {EXPORT: export_lines, IMPORT: import_lines, MODEL_RUN: model_lines}
 
 
 def outcome(job: Job, done_id: str | None = None) -> list:

@@ -2,8 +2,9 @@
 
 Each row shows the kind, the state, a progress bar with the job's message, when it started,
 how long it ran and its result (an export's folder and counts, an import's counts and refused
-series) or error, and a Cancel button while it runs. The table refreshes every second while a
-job is queued or running (every 10 s otherwise). The server checks every cancel: only the job's
+series, a model run's drafted, unchanged and skipped series) or error, and a Cancel button
+while it runs. The table refreshes every second while a job is queued or running (every 10 s
+otherwise). The server checks every cancel: only the job's
 owner or an admin may (a forged request is answered 403). A job whose process died while the
 server kept running is shown as interrupted (at server start,
 :func:`ril_dash.ui.app.create_app` does the same for every job).
@@ -24,7 +25,7 @@ from dash import ALL, Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
 from ril_dash.application import jobs as app_jobs
-from ril_dash.application.jobs import EXPORT, IMPORT
+from ril_dash.application.jobs import EXPORT, IMPORT, MODEL_RUN
 from ril_dash.jobs import CANCELLED, RUNNING, Job, JobNotFound
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.job_views import outcome
@@ -32,7 +33,7 @@ from ril_dash.ui.services import get_services
 
 MAX_JOBS = 50
 FAST_MS, SLOW_MS = 1000, 10_000
-KINDS = {EXPORT: "Export", IMPORT: "Import"}
+KINDS = {EXPORT: "Export", IMPORT: "Import", MODEL_RUN: "Model run"}
 
 
 def register() -> None:
@@ -88,8 +89,8 @@ def _row(job: Job, show_owner: bool, now: float) -> html.Tr:
 
 def jobs_table(jobs: list[Job], show_owner: bool) -> html.Div | html.Table:
     if not jobs:
-        return html.Div("No jobs yet: exports and imports you start are listed here.",
-                        className="ril-muted", id=ids.JOBS_EMPTY)
+        return html.Div("No jobs yet: exports, imports and model runs you start are listed "
+                        "here.", className="ril-muted", id=ids.JOBS_EMPTY)
     heads = ["Kind", *(["Owner"] if show_owner else []), "State", "Progress", "Started",
              "Duration", "Result", ""]
     now = time.time()
@@ -108,9 +109,9 @@ def layout(**_query) -> html.Div:
     whose = "everybody's jobs (you are an administrator)" if admin else "your jobs"
     return html.Div(className="ril-page ril-jobs", children=[
         html.H2("Jobs"),
-        html.P(f"Exports and imports: {whose}, newest first. Running jobs update every "
-               f"second; a cancelled job stops after the series it is working on.",
-               className="ril-muted"),
+        html.P(f"Exports, imports and model runs: {whose}, newest first. Running jobs update "
+               f"every second; a cancelled job stops after the series (a model run: the "
+               f"slices) it is working on.", className="ril-muted"),
         dcc.Interval(id=ids.JOBS_TIMER, interval=FAST_MS),
         dcc.Store(id=ids.JOBS_REFRESH, data=0),
         html.Div(id=ids.JOBS_MESSAGE),

@@ -5,6 +5,8 @@ series counts; choosing a folder narrows the grid to it. The grid (AG Grid, comm
 virtualised so 10,000 rows stay fast) has one column per hierarchy level, the metadata CSV's
 columns, a quick search box, sorting and per-column filters. Clicking a series name (or
 double-clicking any cell) opens it in the slice viewer. Series with annotations are in bold.
+Ticked series (or all those shown) can be drafted by a model ("Run a model",
+:mod:`ril_dash.ui.components.model_batch`).
 
 Developer notes::
 
@@ -28,6 +30,7 @@ from ril_dash.project.history_scan import read_summaries
 from ril_dash.project.text_values import format_text_value
 from ril_dash.project.workflow_state import board_states
 from ril_dash.ui import access, ids
+from ril_dash.ui.components.model_batch import batch_section
 from ril_dash.ui.services import get_services
 from ril_dash.workflow.machine import can
 
@@ -42,6 +45,11 @@ GRID_OPTIONS = {
                           "accentColor: '#4da3ff', browserColorScheme: 'dark', fontSize: 13, "
                           "rowHeight: 32, headerHeight: 36})"},
 }
+
+#: the project grid: ticked series are what "Run a model" drafts (a click still opens one)
+SERIES_GRID_OPTIONS = {**GRID_OPTIONS, "rowSelection": {
+    "mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
+    "enableClickSelection": False}}
 
 
 def register() -> None:
@@ -181,13 +189,14 @@ def layout(**_query) -> html.Div:
                 dcc.Link("Export these series", href="/export", id=ids.EXPORT_LINK,
                          className="ril-nav-link ril-export-link"),
             ]),
+            batch_section(),
             dag.AgGrid(
                 id=ids.GRID,
                 rowData=rows,
                 columnDefs=column_defs(project),
                 defaultColDef={"sortable": True, "filter": True, "resizable": True,
                                "floatingFilter": False, "minWidth": 110},
-                dashGridOptions=GRID_OPTIONS,
+                dashGridOptions=SERIES_GRID_OPTIONS,
                 rowClassRules={"ril-annotated": "params.data.annotated",
                                "ril-restricted": "params.data.restricted"},
                 getRowId="params.data.id",
@@ -238,18 +247,19 @@ def show_folder_series(folder):
     return rows, count_label(rows, folder), "", link
 
 
-def quick_search(grid_id: str, search_id: str) -> None:
-    """Let the text box ``search_id`` filter the grid ``grid_id`` in the browser (any column)."""
+def quick_search(grid_id: str, search_id: str, options: dict = GRID_OPTIONS) -> None:
+    """Let the text box ``search_id`` filter the grid ``grid_id`` (whose options are
+    ``options``) in the browser (any column)."""
     clientside_callback(
         "function (text) { return Object.assign(%s, {quickFilterText: text || ''}); }"
-        % json.dumps(GRID_OPTIONS),
+        % json.dumps(options),
         Output(grid_id, "dashGridOptions", allow_duplicate=True),
         Input(search_id, "value"),
         prevent_initial_call=True,
     )
 
 
-quick_search(ids.GRID, ids.SEARCH)
+quick_search(ids.GRID, ids.SEARCH, SERIES_GRID_OPTIONS)
 
 
 clientside_callback(

@@ -4,8 +4,9 @@ The page layout is built on the server with the series' geometry (so the first s
 extra round trip). Everything that must feel instant runs in the browser script
 ``assets/ril_viewer.js``: slice switching from a cache of prefetched full-resolution slices and
 low-resolution thumbnails, keyboard and mouse-wheel navigation, right-drag window/level and the
-cursor read-out. The slider is only ever moved by the browser, so it never jumps back. The page's
-root element carries the component ids the scripts use (``data-ril-config``, from
+cursor read-out. The Models panel (:mod:`ril_dash.ui.components.model_panel`) drafts
+annotations with a model. The slider is only ever moved by the browser, so it never jumps
+back. The page's root element carries the component ids the scripts use (``data-ril-config``, from
 :data:`ril_dash.ui.ids.BROWSER`); the scripts' listeners live as long as that element
 (``assets/ril.js``).
 
@@ -36,6 +37,8 @@ from ril_dash.core.png import png_data_url
 from ril_dash.errors import RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.annotation_panel import annotation_panel
+from ril_dash.ui.components.compare_panel import compare_panel
+from ril_dash.ui.components.model_panel import models_section
 from ril_dash.ui.services import get_services
 
 PLANE_LABELS = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
@@ -85,7 +88,7 @@ def _window_controls(geometry: dict) -> html.Div:
     ])
 
 
-def _controls(geometry: dict) -> html.Aside:
+def _controls(geometry: dict, *extra) -> html.Aside:
     n_frames = geometry["n_frames"]
     return html.Aside(className="ril-viewer-controls", children=[
         html.Div(className="ril-control", children=[
@@ -104,10 +107,12 @@ def _controls(geometry: dict) -> html.Aside:
             html.Label("Cursor"),
             html.Div("–", id=ids.VIEWER_READOUT, className="ril-readout"),
         ]),
+        models_section(),
         html.Details(className="ril-control ril-help", children=[
             html.Summary("Keyboard and mouse"),
             html.Table([html.Tr([html.Td(html.Kbd(k)), html.Td(v)]) for k, v in SHORTCUTS]),
         ]),
+        *extra,
     ])
 
 
@@ -189,7 +194,7 @@ def layout(series: str | None = None, **_query) -> html.Div:
                            updatemode="drag", allow_direct_input=False, className="ril-slider"),
             ]),
         ]),
-        _controls(geometry),
+        _controls(geometry, compare_panel(services.project.config)),
     ])
 
 

@@ -1,0 +1,104 @@
+"""Model scores page (``/scores``): how far each model version's drafts were from the humans.
+
+For every series the logged-in user may read and every model ref (``id@version``) that drafted
+it, the latest draft is scored against the current version per ROI it wrote
+(:func:`ril_dash.application.compare.project_scores`); the page shows the per-model means and
+the per-series scores, and downloads them as CSV or Excel.
+"""
+
+from __future__ import annotations
+
+import dash
+import dash_ag_grid as dag
+from dash import Input, Output, callback, dcc, html
+
+from ril_dash.application import compare
+from ril_dash.errors import RilDashError
+from ril_dash.ui import access, ids
+from ril_dash.ui.components.compare_panel import tables_download
+from ril_dash.ui.pages.project_viewer import GRID_OPTIONS
+from ril_dash.ui.services import get_services
+
+SCORE = {"type": "numericColumn", "valueFormatter": {"function": "d3.format('.3f')(params.value)"}}
+
+
+def register() -> None:
+    dash.register_page(__name__, path="/scores", name="Model scores",
+                       title="ril_dash – model scores", layout=layout)
+
+
+def _grid(grid_id: str, columns: list[dict], height: str) -> dag.AgGrid:
+    return dag.AgGrid(id=grid_id, rowData=[], columnDefs=columns, className="ril-grid",
+                      defaultColDef={"sortable": True, "filter": True, "resizable": True,
+                                     "flex": 1},
+                      dashGridOptions=GRID_OPTIONS, style={"height": height, "width": "100%"})
+
+
+def layout(**_query) -> html.Div:
+    means = [{"field": "model", "headerName": "Model", "flex": 2},
+             {"field": "roi", "headerName": "ROI"},
+             {"field": "series", "headerName": "Series", "type": "numericColumn"},
+             {"field": "mean_dice", "headerName": "Mean Dice", **SCORE},
+             {"field": "mean_jaccard", "headerName": "Mean Jaccard", **SCORE},
+             {"field": "min_dice", "headerName": "Min Dice", **SCORE},
+             {"field": "max_dice", "headerName": "Max Dice", **SCORE}]
+    rows = [{"field": "series", "headerName": "Series", "flex": 3},
+            {"field": "model", "headerName": "Model", "flex": 2},
+            {"field": "roi_name", "headerName": "ROI"},
+            {"field": "draft_version", "headerName": "Draft v", "type": "numericColumn"},
+            {"field": "current_version", "headerName": "Current v", "type": "numericColumn"},
+            {"field": "dice", "headerName": "Dice", **SCORE},
+            {"field": "jaccard", "headerName": "Jaccard", **SCORE}]
+    return html.Div(className="ril-page ril-scores", children=[
+        html.H2("Model scores"),
+        html.P("Each model version's latest draft of a series against the series' current "
+               "annotations, per ROI the draft wrote: volume Dice and Jaccard (1.0 = the "
+               "humans kept the draft as it was).", className="ril-muted"),
+        html.Div(className="ril-button-row", children=[
+            html.Button("Refresh", id=ids.SCORES_REFRESH, className="ril-button", n_clicks=0),
+            html.Button("CSV (per series)", id=ids.SCORES_CSV, className="ril-button"),
+            html.Button("CSV (means)", id=ids.SCORES_MEANS_CSV, className="ril-button"),
+            html.Button("Excel", id=ids.SCORES_EXCEL, className="ril-button"),
+            html.Span(id=ids.SCORES_MESSAGE, className="ril-muted", role="status")]),
+        html.H3("Per model version"),
+        _grid(ids.SCORES_MEANS, means, "180px"),
+        html.H3("Per series"),
+        _grid(ids.SCORES_GRID, rows, "420px"),
+        dcc.Download(id=ids.SCORES_DOWNLOAD),
+    ])
+
+
+def _scores():
+    return compare.project_scores(get_services(), access.actor())
+
+
+@callback(
+    Output(ids.SCORES_MEANS, "rowData"), Output(ids.SCORES_GRID, "rowData"),
+    Output(ids.SCORES_MESSAGE, "children"),
+    Input(ids.SCORES_REFRESH, "n_clicks"),
+)
+def show_scores(_):
+    try:
+        scores = _scores()
+    except RilDashError as exc:
+        return [], [], str(exc)
+    rows = [dict(vars(s)) for s in scores]
+    models = len({s.model for s in scores})
+    return (compare.model_means(scores), rows,
+            f"{len(rows)} scores of {models} model versions" if rows else
+            "No series that you may read has a model draft yet.")
+
+
+@callback(
+    Output(ids.SCORES_DOWNLOAD, "data"),
+    Input(ids.SCORES_CSV, "n_clicks"), Input(ids.SCORES_MEANS_CSV, "n_clicks"),
+    Input(ids.SCORES_EXCEL, "n_clicks"),
+    prevent_initial_call=True,
+)
+def download_scores(*_):
+    means, per_series = compare.summary_tables(_scores())
+    which = dash.ctx.triggered_id
+    if which == ids.SCORES_EXCEL:
+        return tables_download([means, per_series], "model-scores", "xlsx")
+    table = means if which == ids.SCORES_MEANS_CSV else per_series
+    return tables_download([table], "model-scores" + ("-means" if table is means else ""), "csv")
