@@ -43,7 +43,8 @@ MAX_TOTAL_BYTES = 4 * 1024**3
 MAX_RATIO = 200
 VALIDATION_FILE = "validation.json"
 _IGNORED = ("__MACOSX/",)
-_LOCK = ".import.lock"
+#: the lock of a plugins root while versions are moved into it (imports, the wizard)
+INSTALL_LOCK = ".import.lock"
 
 
 def _refuse(zip_path: Path, message: str) -> PluginError:
@@ -173,7 +174,7 @@ def _install(archive, zip_path, files, dirs, temp, dest_root,
         if any((i, v) == (manifest.id, manifest.version) for _, i, v in staged):
             raise _refuse(zip_path, f"{manifest.ref} is in the archive twice")
         staged.append((final, manifest.id, manifest.version))
-    with FileLock(str(dest_root / _LOCK), timeout=30):
+    with FileLock(str(dest_root / INSTALL_LOCK), timeout=30):
         for _, model_id, version in staged:
             where = taken.get(f"{model_id}@{version}", dest_root / model_id / version)
             if (dest_root / model_id / version).exists() or f"{model_id}@{version}" in taken:

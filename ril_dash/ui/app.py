@@ -202,6 +202,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
         export_page,
         jobs_page,
         model_scores,
+        model_wizard,
         models_page,
         project_viewer,
         roi_manager,
@@ -218,5 +219,6 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     model_scores.register()
     workflow_board.register()
     audit_page.register()
+    model_wizard.register()
     app.layout = lambda: _shell(project)  # per request: the header shows the user
     return app

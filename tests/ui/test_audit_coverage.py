@@ -20,7 +20,7 @@ import pkgutil
 import re
 
 import pytest
-from support import DashUser, password, project_with_workflow, workflow_server
+from support import DashUser, layout_texts, password, project_with_workflow, workflow_server
 from test_list_editor import changes as editor_changes
 from test_list_editor import sha
 
@@ -52,6 +52,7 @@ CALLBACKS = {
     "batch-status.title": "cancel_job",
     "..models-message.children...models-refresh.data..": "models",
     "..models-upload-result.children...models-refresh.data..": "models",
+    "..wiz-created.children...wiz-token.data..": "models",
     **{key: "definitions" for prefix in ("roi", "tf") for key in (
         f"..{prefix}-table.children...roi-sha.data...{prefix}-alert.children..."
         f"{prefix}-status.children...{prefix}-add-name.value..."
@@ -70,7 +71,7 @@ COMMANDS = {
     "start_import", "cancel_job", "add_roi", "update_roi", "move_roi", "delete_roi",
     "add_text_field", "update_text_field", "move_text_field", "delete_text_field",
     "start_model_run", "set_model_enabled", "activate_model_version", "trust_model_version",
-    "import_bundle",
+    "import_bundle", "create_bundle_version",
 }
 
 
@@ -250,3 +251,46 @@ def test_each_callback_records_its_audit_line(project, server):
         reply = root.callback(output, inputs, state)
         assert reply.status_code == 200, reply.text
         assert audit.new() == [("cancel_job", "root")], output
+
+
+def test_the_model_wizard_records_its_audit_line_and_refuses_others(project, server, tmp_path):
+    from ril_dash.models.wizard_files import save_upload
+    from ril_dash.ui.components.wizard_form import CHANNEL, FIELDS
+    from tests.models.test_safety import functional, write_keras
+
+    audit = Audit(project)
+    root = DashUser(server.url, "root", password("root"))
+    ana = DashUser(server.url, "ana", password("ana"))
+    audit.new()
+    upload = save_upload(project, "t.keras",
+                         write_keras(tmp_path / "t.keras", functional()).read_bytes())
+    form = {key: None for key in FIELDS} | {
+        "id": "audited", "version": "1.0.0", "name": "Audited", "task": "segmentation",
+        "plane": "axial", "rows": 8, "cols": 8, "resample": "size", "slices": 1,
+        "norm_method": "none", "activation": "softmax", "largest_component": [],
+        "min_size": 0}
+    from ril_dash.project.schema import load_project_config
+
+    # an area ROI of the project as the tests above left it (they edit the ROIs)
+    roi = next(r.name for r in load_project_config(project).rois if r.type == "area")
+    channel = {"type": CHANNEL, "channel": 1}
+    state = [("wiz-token", "data", upload.token), ("wiz-runtime-store", "data", 0.01),
+             *((cid, prop, form[key]) for key, (cid, prop) in FIELDS.items()),
+             [(channel, "value", roi)], [(channel, "id", channel)], []]
+    output = "..wiz-created.children...wiz-token.data.."
+    assert any("ana is not one" in t for t in layout_texts(ana.page("/models/new")))
+    refused = ana.callback(
+        "..wiz-upload-status.children...wiz-token.data...wiz-steps.children..."
+        "wiz-runtime-store.data...wiz-yaml.children..",
+        [("wiz-upload", "contents", "data:;base64,eA==")],
+        [("wiz-upload", "filename", "x.keras"), ("wiz-series", "value", S1)])
+    assert refused.status_code == 403 and "ana is not one" in refused.text
+    assert list((project / ".models" / "uploads").iterdir()) == [upload.path.parent]
+    refused = ana.callback(output, [("wiz-create", "n_clicks", 1)], state)
+    assert refused.status_code == 403 and "ana is not one" in refused.text
+    assert audit.new() == []
+    reply = root.callback(output, [("wiz-create", "n_clicks", 1)], state)
+    assert reply.status_code == 200, reply.text
+    assert "Created audited 1.0.0" in reply.text, reply.text
+    assert audit.new() == [("models", "root")]
+    assert (project / "plugins" / "audited" / "1.0.0" / "plugin.yaml").is_file()
