@@ -285,3 +285,24 @@ def write_manifest(bundle: Path, manifest: Manifest, *, n_train: int, seconds_pe
     if load_manifest(path) != final:
         raise SystemExit(f"{path} does not read back as the manifest that was written")
     return path
+
+
+def train_and_publish(keras, model, build, data, args, seeds, manifest: Manifest, *,
+                      batch: int, validate, summary) -> None:
+    """Fit the compiled ``model`` on ``data`` = (x, y), validate it (``validate(manifest,
+    model) -> metrics``), save it as ``args.out/<id>/<version>/`` (``build`` makes an untrained
+    twin for the clean copy) and write its manifest; ``summary(metrics, n_validation)`` words
+    the validation figures for the manifest."""
+    x, y = data
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=args.epochs, shuffle=True, verbose=2)
+    train_seconds = time.perf_counter() - started
+    print(f"training took {train_seconds:.0f} s")
+    metrics = validate(manifest, model)
+    bundle = args.out / manifest.id / manifest.version
+    _, per_slice = save_bundle_model(keras, model, build, bundle, x[:40])
+    n_val = len(VALIDATION_SEEDS)
+    metrics.update(training_patients=len(seeds), validation_patients=n_val,
+                   training_seconds=round(train_seconds))
+    write_manifest(bundle, manifest, n_train=len(seeds), seconds_per_slice=per_slice,
+                   memory_mb=memory_mb(model), summary=summary(metrics, n_val), metrics=metrics)

@@ -20,8 +20,6 @@ changes); ``--validate-only plugins/contrast-phase/1.0.0`` scores the shipped bu
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 import phantom_training as pt
@@ -117,24 +115,13 @@ def main(argv=None) -> None:
     steps = args.epochs * -(-len(x) // BATCH)
     model.compile(optimizer=pt.adam_cosine(keras, 3e-3, steps),
                   loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
-    started = time.perf_counter()
-    model.fit(x, y, batch_size=BATCH, epochs=args.epochs, shuffle=True, verbose=2)
-    train_seconds = time.perf_counter() - started
-    print(f"training took {train_seconds:.0f} s")
-
-    metrics = validate(MANIFEST, model)
-    bundle = args.out / MANIFEST.id / MANIFEST.version
-    _, per_slice = pt.save_bundle_model(keras, model, lambda: build_classifier(keras),
-                                        bundle, x[:40])
-    n_val = len(pt.VALIDATION_SEEDS)
-    metrics.update(training_patients=len(seeds), validation_patients=n_val,
-                   training_seconds=round(train_seconds))
-    summary = (f"series accuracy {metrics['accuracy']:.2f} on {n_val} held-out phantom patients "
-               f"x 4 phases (mean of the middle third of the slices); "
-               f"{metrics['accuracy_demo']:.2f} on the demo's 3 patients")
-    pt.write_manifest(bundle, MANIFEST, n_train=len(seeds), seconds_per_slice=per_slice,
-                      memory_mb=pt.memory_mb(model), summary=summary, metrics=metrics)
-
+    pt.train_and_publish(
+        keras, model, lambda: build_classifier(keras), (x, y), args, seeds, MANIFEST,
+        batch=BATCH, validate=validate,
+        summary=lambda m, n_val: (f"series accuracy {m['accuracy']:.2f} on {n_val} held-out "
+                                  f"phantom patients x 4 phases (mean of the middle third of "
+                                  f"the slices); {m['accuracy_demo']:.2f} on the demo's 3 "
+                                  f"patients"))
 
 if __name__ == "__main__":
     main()

@@ -179,25 +179,14 @@ def main(argv=None) -> None:
     print(f"U-Net: {model.count_params()} parameters")
     steps = args.epochs * -(-len(x) // BATCH)
     model.compile(optimizer=pt.adam_cosine(keras, 3e-3, steps), loss=make_loss(keras))
-    started = time.perf_counter()
-    model.fit(x, y, batch_size=BATCH, epochs=args.epochs, shuffle=True, verbose=2)
-    train_seconds = time.perf_counter() - started
-    print(f"training took {train_seconds:.0f} s")
-
-    metrics = validate(MANIFEST, model)
-    bundle = args.out / MANIFEST.id / MANIFEST.version
-    _, per_slice = pt.save_bundle_model(keras, model, lambda: build_unet(keras),
-                                        bundle, x[:40])
-    n_val = len(pt.VALIDATION_SEEDS)
-    metrics.update(training_patients=len(seeds), validation_patients=n_val,
-                   training_seconds=round(train_seconds))
-    summary = (f"Dice {metrics['dice_right_kidney']:.2f} (right), "
-               f"{metrics['dice_left_kidney']:.2f} (left) on {n_val} held-out phantom patients "
-               f"x 4 phases; {metrics['dice_right_kidney_demo']:.2f} / "
-               f"{metrics['dice_left_kidney_demo']:.2f} on the demo's 3 patients")
-    pt.write_manifest(bundle, MANIFEST, n_train=len(seeds), seconds_per_slice=per_slice,
-                      memory_mb=pt.memory_mb(model), summary=summary, metrics=metrics)
-
+    pt.train_and_publish(
+        keras, model, lambda: build_unet(keras), (x, y), args, seeds, MANIFEST, batch=BATCH,
+        validate=validate,
+        summary=lambda m, n_val: (f"Dice {m['dice_right_kidney']:.2f} (right), "
+                                  f"{m['dice_left_kidney']:.2f} (left) on {n_val} held-out "
+                                  f"phantom patients x 4 phases; "
+                                  f"{m['dice_right_kidney_demo']:.2f} / "
+                                  f"{m['dice_left_kidney_demo']:.2f} on the demo's 3 patients"))
 
 if __name__ == "__main__":
     main()

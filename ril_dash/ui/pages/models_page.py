@@ -169,6 +169,9 @@ def _upload() -> html.Div:
                    children=html.Div(["Drop a bundle .zip here or ",
                                       html.A("choose a file")])),
         html.Div(id=UPLOAD_RESULT),
+        html.P(["Or turn a bare .keras / .h5 model into a bundle, with a live preview on a "
+                "series: ", dcc.Link("the model wizard", href="/models/new",
+                                     className="ril-wizard-link"), "."]),
     ])
 
 
