@@ -306,3 +306,15 @@ def train_and_publish(keras, model, build, data, args, seeds, manifest: Manifest
                    training_seconds=round(train_seconds))
     write_manifest(bundle, manifest, n_train=len(seeds), seconds_per_slice=per_slice,
                    memory_mb=memory_mb(model), summary=summary(metrics, n_val), metrics=metrics)
+
+
+def start(doc: str, manifest: Manifest, *, patients: int, epochs: int, validate, argv=None):
+    """Parse a training script's arguments and set TensorFlow up: ``(args, keras, seeds)``; with
+    ``--validate-only BUNDLE`` validate that bundle instead and return None."""
+    args = parse_arguments(doc, manifest.id, manifest.version, patients=patients, epochs=epochs,
+                           argv=argv)
+    keras = configure_tensorflow(args.seed, args.threads)
+    if args.validate_only is not None:
+        validate(*load_bundle(keras, args.validate_only))
+        return None
+    return args, keras, training_seeds(args.patients)

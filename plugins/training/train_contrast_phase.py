@@ -100,13 +100,11 @@ def validate(manifest, model) -> dict:
 
 
 def main(argv=None) -> None:
-    args = pt.parse_arguments(__doc__, MANIFEST.id, MANIFEST.version, patients=8, epochs=8,
-                              argv=argv)
-    keras = pt.configure_tensorflow(args.seed, args.threads)
-    if args.validate_only is not None:
-        validate(*pt.load_bundle(keras, args.validate_only))
+    started = pt.start(__doc__, MANIFEST, patients=8, epochs=8, validate=validate,
+                       argv=argv)
+    if started is None:
         return
-    seeds = pt.training_seeds(args.patients)
+    args, keras, seeds = started
     x, y = dataset(seeds)
     print(f"training data: {len(x)} slices of {len(seeds)} patients × {len(PHASES)} phases")
 
