@@ -17,7 +17,9 @@ Developer notes
        └── next chunk ◀── progress(done, total) ◀── masks (n,rows,cols) ◀──┘ segmentation_masks
 
 A segmentation keeps only boolean masks per chunk (never the probabilities of the whole series),
-so memory stays at one chunk of probabilities plus one bit-per-voxel mask per channel.
+so memory stays at two chunks of probabilities plus one bool per voxel and channel. One chunk is
+always in flight: a helper thread prepares chunk *i + 1* and waits for the worker while this
+thread turns chunk *i*'s output into masks, so the model rarely waits for us.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -114,23 +117,33 @@ def predict_series(volume: Volume, manifest: Manifest, ref, worker, *,
     result = SeriesPrediction(manifest.input.plane, indices)
     collected: list = []
     done, seconds = 0, 0.0
-    for part in _chunks(indices, max(1, int(chunk))):
-        if cancelled is not None and cancelled():
-            raise Cancelled()
+
+    def ask(part):  # in the helper thread: prepare a chunk and have the worker run it
         batch, geometry = preprocess.prepare_slices(volume, manifest, part, stats=stats)
         started = time.perf_counter()
         outputs = postprocess.check_outputs(worker.predict(ref, batch), manifest, len(part))
-        seconds += time.perf_counter() - started
-        if classifier:
-            collected.append(outputs.reshape(len(part), -1))
-        else:
-            probs = preprocess.restore_slices(outputs, geometry,
-                                              fill=_outside(manifest, outputs.shape[-1]))
-            collected.append(postprocess.segmentation_masks(probs, manifest.output,
-                                                            one_roi_per_voxel))
-        done += len(part)
-        if progress is not None:
-            progress(done, len(indices))
+        return part, geometry, outputs, time.perf_counter() - started
+
+    parts = list(_chunks(indices, max(1, int(chunk))))
+    with ThreadPoolExecutor(1, thread_name_prefix="model-chunk") as ahead:
+        pending = ahead.submit(ask, parts[0]) if parts else None
+        for number in range(len(parts)):
+            part, geometry, outputs, took = pending.result()
+            seconds += took
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            if number + 1 < len(parts):  # the worker runs the next chunk while we go on
+                pending = ahead.submit(ask, parts[number + 1])
+            if classifier:
+                collected.append(outputs.reshape(len(part), -1))
+            else:
+                probs = preprocess.restore_slices(outputs, geometry,
+                                                  fill=_outside(manifest, outputs.shape[-1]))
+                collected.append(postprocess.segmentation_masks(probs, manifest.output,
+                                                                one_roi_per_voxel))
+            done += len(part)
+            if progress is not None:
+                progress(done, len(indices))
     result.seconds_in_model = seconds
     if classifier:
         result.classification = postprocess.classify(

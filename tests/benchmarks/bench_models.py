@@ -73,7 +73,7 @@ def first_progress_seconds(store, job_id: str, started: float, done: threading.E
             if job.progress and job.progress > 0:
                 seen.append(timer() - started)
                 return
-            done.wait(0.02)
+            done.wait(0.05)
 
     thread = threading.Thread(target=poll, daemon=True)
     thread.start()
