@@ -130,9 +130,25 @@ def browser_runs(project: Path, series: list[str]) -> dict:
                 page.wait_for_selector("#run-done", timeout=120_000)
             browser.close()
         after = rss_mb(server.proc.pid)
+        tf_mapped = tensorflow_mapped(server.proc.pid)
     finally:
         server.stop()
-    return {"first": seconds, "rss_before": before, "rss_after": after}
+    return {"first": seconds, "rss_before": before, "rss_after": after, "tf": tf_mapped}
+
+
+def tensorflow_mapped(pid: int) -> bool:
+    """Whether the process or any of its children (background-callback processes) has a
+    TensorFlow library mapped into its memory."""
+    import psutil
+
+    server = psutil.Process(pid)
+    for proc in [server, *server.children(recursive=True)]:
+        try:
+            if any("tensorflow" in m.path for m in proc.memory_maps()):
+                return True
+        except psutil.Error:
+            continue
+    return False
 
 
 def main() -> None:
@@ -191,6 +207,7 @@ def main() -> None:
         "warm_call_s (the same 8 slices)": round(warm_call, 3),
         "web_server_rss_mb before / after the browser runs": (round(page["rss_before"], 1),
                                                                round(page["rss_after"], 1)),
+        "tensorflow mapped in the web server or its children": page["tf"],
         "model_worker_rss_mb (TensorFlow + model)": status["rss_mb"],
         "bare_keras_process_rss_mb (import + load)": round(bare_keras_memory_mb(
             entry.model_path), 1),
