@@ -14,7 +14,7 @@ import sys
 
 import pytest
 import requests
-from support import RunningServer, layout_texts, project_copy
+from support import PRELOAD_CALLBACK, RunningServer, layout_texts, project_copy
 
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.users import UsersFile
@@ -24,13 +24,6 @@ pytestmark = pytest.mark.slow  # starts real server processes (serve --login, a 
 ALICE_DISPLAY = 'Alice "Al" O\'Brien & Co'
 PASSWORDS = {"alice": "alice-secret-1", "bob": "bob-secret-22", "carol": "carol-secret-3"}
 PAGE_PATHS = ["/", "/view", "/rois", "/export", "/workflow", "/audit"]
-PRELOAD_CALLBACK = {  # the body Dash's renderer posts for the preload callback of app.py
-    "output": "plotly-preload.children",
-    "outputs": {"id": "plotly-preload", "property": "children"},
-    "inputs": [{"id": "plotly-preload-timer", "property": "n_intervals", "value": 1}],
-    "changedPropIds": ["plotly-preload-timer.n_intervals"],
-    "state": [],
-}
 
 
 @pytest.fixture(scope="module")
