@@ -17,6 +17,13 @@ CHROMIUM = os.environ.get("RIL_DASH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
+PRELOAD_CALLBACK = {  # the body Dash's renderer posts for the preload callback of app.py
+    "output": "plotly-preload.children",
+    "outputs": {"id": "plotly-preload", "property": "children"},
+    "inputs": [{"id": "plotly-preload-timer", "property": "n_intervals", "value": 1}],
+    "changedPropIds": ["plotly-preload-timer.n_intervals"],
+    "state": [],
+}
 
 
 def free_port() -> int:

@@ -27,20 +27,56 @@ EXPORTS = "exports"
 EXPORT_OPTIONS = {"per_roi": True, "combined": True, "points": True, "mapping": True,
                   "tables": True, "excel": True, "copy_images": False,
                   "copy_annotations": False}
+#: the longest folder name (one path component) and whole path accepted, in UTF-8 bytes, as
+#: common file systems allow (NAME_MAX and PATH_MAX on Linux)
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4095
+
+
+def check_folder_name(typed: str) -> None:
+    """Refuse a folder path the file system cannot create: a NUL or other control character,
+    a name longer than :data:`MAX_NAME_BYTES` or a path longer than :data:`MAX_PATH_BYTES`.
+
+    Raises ExportError saying what to change, so no export job starts with it.
+
+    >>> check_folder_name("exports/my-export")
+    >>> check_folder_name("a" * 300)
+    Traceback (most recent call last):
+    ...
+    ril_dash.errors.ExportError: The folder name 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…' is \
+300 bytes long; use at most 255 bytes for each folder name.
+    """
+    bad = sorted({f"U+{ord(c):04X}" for c in typed if ord(c) < 32 or ord(c) == 127})
+    if bad:
+        raise ExportError(f"The output folder contains control characters ({', '.join(bad)}); "
+                          f"type a plain folder name.")
+    if len(typed.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise ExportError(f"The output folder path is longer than {MAX_PATH_BYTES} bytes; "
+                          f"choose a shorter path.")
+    for name in Path(typed).parts:
+        size = len(name.encode("utf-8", "surrogatepass"))
+        if size > MAX_NAME_BYTES:
+            raise ExportError(f"The folder name {name[:40] + '…'!r} is {size} bytes long; use at "
+                              f"most {MAX_NAME_BYTES} bytes for each folder name.")
 
 
 def export_folder(services: Services, typed: str | os.PathLike, *, confined: bool) -> Path:
     """Where an export named ``typed`` goes. ``confined`` (logins on): a new folder inside the
     project's ``exports/`` — nothing else on the server can be written; else any folder.
 
-    Raises ExportError for an empty name or one that leaves ``exports/``."""
+    Raises ExportError for an empty name, one that leaves ``exports/`` or one that
+    :func:`check_folder_name` refuses."""
     typed = str(typed).strip()
+    check_folder_name(typed)
     if not confined:
         if not typed:
             raise ExportError("Choose an output folder.")
-        return Path(typed).expanduser()
+        out = Path(typed).expanduser()
+        check_folder_name(str(out.absolute()))
+        return out
     base = (services.project.dir / EXPORTS).resolve()
     out = (base / typed).resolve()
+    check_folder_name(str(out))
     if not typed or out == base or not out.is_relative_to(base):
         raise ExportError(f"Name a new folder inside {EXPORTS}/ of the project (like "
                           f"'my-export'), not {typed[:80]!r}.")

@@ -35,6 +35,7 @@ from ril_dash.project.text_values import fields_json, missing_required
 from ril_dash.ui import access
 from ril_dash.ui.routes import BadRequest, blueprint, int_arg, series_arg
 from ril_dash.ui.services import get_services
+from ril_dash.ui.request_checks import checked_json
 
 MAX_HIDDEN = 64
 
@@ -103,7 +104,7 @@ def _overlay_of(state: AnnotationState, plane: str, index: int, style: dict) -> 
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
+    body = checked_json()
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object with Content-Type: application/json")
     return body

@@ -28,6 +28,7 @@ from ril_dash.ui import (
 from ril_dash.ui.components.model_notice import notice_parts
 from ril_dash.ui.auth import current_user, display_name_of, install_auth, logins_enabled
 from ril_dash.ui.routes import blueprint
+from ril_dash.ui.request_checks import install_request_checks
 from ril_dash.ui.services import EXTENSION_KEY, Services, services_of_app
 
 #: a file every copy of the browser assets holds (the viewer's script)
@@ -195,6 +196,8 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     app.server.before_request(app.server.extensions[EXTENSION_KEY].refresh_config)
 
     _refuse_denied_callbacks(app.server)
+    install_request_checks(app.server, lambda: app.callback_map,
+                           app.config.routes_pathname_prefix)
     _interrupt_orphaned_jobs(project)
 
     from ril_dash.ui.pages import (

@@ -22,8 +22,10 @@ processes share them. The ``ril_session`` cookie is HttpOnly, SameSite=Lax, Path
 password (the session carries a fingerprint of the password hash). The users file
 (:mod:`ril_dash.project.users`) is re-read only when its size, mtime or inode changes; a
 malformed file lets nobody in until it is fixed (sessions are kept). Failed logins are counted
-per user name and per client address in this process: after 5 within 5 minutes, that name or
-address is refused for the rest of the window.
+by :mod:`ril_dash.project.login_throttle`, shared by every server process: after 5 within 5
+minutes for one user name from one address, that name is refused from that address (it still
+logs in from elsewhere); after 20 from one address across names, that address is refused; both
+for the rest of the window.
 
 Developer notes::
 
@@ -42,7 +44,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -51,14 +53,13 @@ from flask import g, has_app_context, has_request_context, jsonify, redirect, re
 
 from ril_dash.errors import InvalidUsers, NotLoggedIn, RilDashError
 from ril_dash.project.audit import AuditLog
-from ril_dash.project.sessions import SessionStore
+from ril_dash.project.login_throttle import LoginThrottle, login_keys
+from ril_dash.project.sessions import SESSIONS_DIR, SessionStore
 from ril_dash.project.users import User, UsersFile
 
 LOCAL_USER = "local"
 COOKIE = "ril_session"
 AUTH_KEY = "ril_dash_auth"
-MAX_FAILURES = 5
-FAILURE_WINDOW = 300.0
 #: expired sessions are purged at a login at most this often (seconds)
 PURGE_INTERVAL = 600.0
 #: reachable without a session (the login page needs its style sheet)
@@ -72,53 +73,6 @@ log = logging.getLogger(__name__)
 #: the auth of the last app set up in this process, for calls outside a request (background
 #: callbacks run in forked workers without one)
 _last_installed: _Auth | None = None
-
-
-# -- failed-login throttle -------------------------------------------------------------------
-class LoginThrottle:
-    """Counts failed logins per key (user name, address); refuses a key after too many."""
-
-    def __init__(self, max_failures: int = MAX_FAILURES, window: float = FAILURE_WINDOW,
-                 clock: Callable[[], float] = time.time, max_keys: int = 10_000) -> None:
-        self.max_failures, self.window, self.clock = max_failures, window, clock
-        self.max_keys = max_keys
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, ()) if now - t < self.window]
-        if times:
-            self._failures[key] = times
-        else:
-            self._failures.pop(key, None)
-        return times
-
-    def retry_at(self, keys: Iterable[str]) -> float | None:
-        """When the most restricted of ``keys`` may try again, or None if none is refused."""
-        now = self.clock()
-        latest = None
-        with self._lock:
-            for key in keys:
-                times = self._recent(key, now)
-                if len(times) >= self.max_failures:
-                    at = times[-self.max_failures] + self.window
-                    latest = at if latest is None else max(latest, at)
-        return latest
-
-    def failed(self, keys: Iterable[str]) -> None:
-        now = self.clock()
-        with self._lock:
-            if len(self._failures) >= self.max_keys:
-                for key in list(self._failures):
-                    self._recent(key, now)
-                while len(self._failures) >= self.max_keys:
-                    self._failures.pop(next(iter(self._failures)))
-            for key in keys:
-                self._failures.setdefault(key, []).append(now)
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
 
 
 # -- users file, cached by stat -----------------------------------------------------------------
@@ -168,7 +122,7 @@ class _Auth:
         self.users = _UsersCache(self.users_file)
         self.sessions = SessionStore.for_project(self.project_dir)
         self.audit = AuditLog.for_project(self.project_dir)
-        self.throttle = LoginThrottle()
+        self.throttle = LoginThrottle(self.project_dir / SESSIONS_DIR)
         self._last_purge = 0.0
 
     def session_user(self, cookies=None) -> str | None:
@@ -419,18 +373,25 @@ def _login():
     password = request.form.get("password", "")
     next_path = safe_next(request.form.get("next", "/"))
     address = request.remote_addr or "unknown"
-    keys = (f"user:{name.casefold()}", f"addr:{address}")
-    retry = auth.throttle.retry_at(keys)
+    keys = login_keys(name, address)
+    try:
+        retry = auth.throttle.retry_at(keys)
+    except RilDashError as exc:
+        return _login_page(name, next_path, status=503,
+                           error=f"Could not check failed logins: {exc}. Tell the administrator.")
     if retry is not None:
         wait = max(1, math.ceil((retry - time.time()) / 60))
         at = time.strftime("%H:%M", time.localtime(retry))
         response = _login_page(name, next_path, status=429, error=(
-            f"Too many failed logins for this user name or from this address. Try again "
-            f"after {at} (in about {wait} minute{'s' if wait != 1 else ''})."))
+            f"Too many failed logins for this user name from this address, or from this "
+            f"address. Try again after {at} (in about {wait} minute{'s' if wait != 1 else ''})."))
         response.headers["Retry-After"] = str(max(1, math.ceil(retry - time.time())))
         return response
     if not name or not auth.users_file.verify(name, password):
-        auth.throttle.failed(keys)
+        try:
+            auth.throttle.failed(keys)
+        except RilDashError as exc:
+            log.error("failed login not counted: %s", exc)
         auth.record(name or "?", "login_failed", {"address": address})
         return _login_page(name, next_path, error=WRONG_LOGIN, status=401)
     user = auth.users.get().get(name)
@@ -444,7 +405,10 @@ def _login():
     except RilDashError as exc:
         return _login_page(name, next_path, status=503,
                            error=f"Could not start a session: {exc}. Tell the administrator.")
-    auth.throttle.clear(keys[0])
+    try:
+        auth.throttle.clear(keys[0])
+    except RilDashError as exc:
+        log.error("could not clear the failed logins of %s: %s", user.name, exc)
     auth.record(user.name, "login", {"address": address})
     auth.purge_now_and_then()
     response = redirect(next_path, 303)

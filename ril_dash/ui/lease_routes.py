@@ -11,10 +11,11 @@ crashed browser simply lets the lease expire. See :mod:`ril_dash.ui.access` for 
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 
 from ril_dash.ui import access
 from ril_dash.ui.routes import BadRequest, blueprint, series_arg
+from ril_dash.ui.request_checks import checked_json
 
 ACTIONS = ("renew", "release", "break")
 
@@ -26,7 +27,7 @@ def lease_status():
 
 @blueprint.post("/lease")
 def lease_action():
-    body = request.get_json(silent=True)
+    body = checked_json()
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object {series, action}")
     series, action = body.get("series"), body.get("action")

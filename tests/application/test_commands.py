@@ -3,12 +3,14 @@ and nothing written when refused. (The HTTP wiring is tested in tests/ui/test_ri
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from ril_dash.application import definitions, moves, series_edits, transfer
 from ril_dash.application.series_edits import UnknownVersion
-from ril_dash.errors import LockHeld, PermissionDenied
+from ril_dash.errors import ExportError, LockHeld, PermissionDenied
 from ril_dash.project.editing import EditRequest
 from ril_dash.workflow.machine import Target
 from tests.application.conftest import SERIES, actor
@@ -124,3 +126,20 @@ def test_the_export_folder_stays_inside_exports_when_confined(services):
         with pytest.raises(Exception, match="inside exports/"):
             transfer.export_folder(services, bad, confined=True)
     assert str(transfer.export_folder(services, "/tmp/x", confined=False)) == "/tmp/x"
+
+
+@pytest.mark.parametrize("confined", [True, False])
+def test_export_folder_names_the_disk_cannot_hold_are_refused(services, tmp_path, confined):
+    """A NUL byte, a 5,000-character name or path is refused before any job starts."""
+    root = "" if confined else f"{tmp_path}/"
+    cases = [(root + "run\x00one", "control characters (U+0000)"),
+             (root + "run\tone", "control characters (U+0009)"),
+             (root + "a" * 5000, "longer than 4095 bytes"),
+             (root + "a" * 256, "is 256 bytes long; use at most 255"),
+             (root + "é" * 128, "is 256 bytes long"),
+             (root + "/".join(["b" * 200] * 21), "longer than 4095 bytes")]
+    for typed, words in cases:
+        with pytest.raises(ExportError, match=re.escape(words)):
+            transfer.export_folder(services, typed, confined=confined)
+    ok = transfer.export_folder(services, root + "a" * 255, confined=confined)
+    assert ok.name == "a" * 255

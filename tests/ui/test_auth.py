@@ -14,7 +14,7 @@ import sys
 
 import pytest
 import requests
-from support import RunningServer, layout_texts, project_copy
+from support import PRELOAD_CALLBACK, RunningServer, layout_texts, project_copy
 
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.users import UsersFile
@@ -24,13 +24,6 @@ pytestmark = pytest.mark.slow  # starts real server processes (serve --login, a 
 ALICE_DISPLAY = 'Alice "Al" O\'Brien & Co'
 PASSWORDS = {"alice": "alice-secret-1", "bob": "bob-secret-22", "carol": "carol-secret-3"}
 PAGE_PATHS = ["/", "/view", "/rois", "/export", "/workflow", "/audit"]
-PRELOAD_CALLBACK = {  # the body Dash's renderer posts for the preload callback of app.py
-    "output": "plotly-preload.children",
-    "outputs": {"id": "plotly-preload", "property": "children"},
-    "inputs": [{"id": "plotly-preload-timer", "property": "n_intervals", "value": 1}],
-    "changedPropIds": ["plotly-preload-timer.n_intervals"],
-    "state": [],
-}
 
 
 @pytest.fixture(scope="module")
@@ -323,11 +316,58 @@ def test_throttle_after_five_failures(test_app, project_dir):
     text = refused.get_data(as_text=True)
     assert "Too many failed logins" in text and "Try again after" in text
     assert 0 < int(refused.headers["Retry-After"]) <= 300
-    # the user name is refused from elsewhere too, and the address for other users
-    assert attempt("carol", PASSWORDS["carol"], "10.0.0.2").status_code == 429
-    assert attempt("bob", PASSWORDS["bob"], "10.0.0.1").status_code == 429
-    # others are not affected
-    assert attempt("bob", PASSWORDS["bob"], "10.0.0.3").status_code == 303
+    # the attacker's address does not lock carol out of her own address, nor bob out of it
+    assert attempt("carol", PASSWORDS["carol"], "10.0.0.2").status_code == 303
+    assert attempt("bob", PASSWORDS["bob"], "10.0.0.1").status_code == 303
+    # the count is kept in the project's sessions folder: a second app (process) shares it
+    from ril_dash.project.login_throttle import LoginThrottle, login_keys
+
+    shared = LoginThrottle(project_dir / ".sessions")
+    assert shared.retry_at(login_keys("carol", "10.0.0.1")) is not None
+    assert shared.retry_at(login_keys("carol", "10.0.0.2")) is None
+
+
+def test_one_address_spraying_user_names_is_refused(test_app):
+    client = test_app.server.test_client()
+
+    def attempt(user, password):
+        return client.post("/login", data={"user": user, "password": password, "next": "/"},
+                           environ_base={"REMOTE_ADDR": "10.0.0.66"})
+
+    for n in range(20):
+        assert attempt(f"guess{n}", "wrong-password").status_code == 401
+    assert attempt("bob", PASSWORDS["bob"]).status_code == 429
+    assert client.post("/login", data={"user": "bob", "password": PASSWORDS["bob"]},
+                       environ_base={"REMOTE_ADDR": "10.0.0.67"}).status_code == 303
+
+
+def test_two_servers_share_the_failed_login_count(server, project_dir, demo_home):
+    """Failures counted by the served process refuse the login in a second process."""
+    for _ in range(3):
+        _, reply = login(server.url, "alice", "wrong-password")
+        assert reply.status_code == 401
+    script = ("import sys; from ril_dash.project.project import Project; "
+              "from ril_dash.settings import Settings; from ril_dash.ui.app import create_app; "
+              "p = sys.argv[1]; app = create_app(Project.open(p), "
+              "Settings(project_dir=p, login_required=True)); c = app.server.test_client(); "
+              "print([c.post('/login', data={'user': 'alice', 'password': 'nope'}).status_code "
+              "for _ in range(3)])")
+    import os
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", script, str(project_dir)], capture_output=True,
+                         text=True, timeout=120, env={**os.environ,
+                                                      "RIL_DASH_HOME": str(demo_home)})
+    assert out.returncode == 0, out.stderr
+    # 3 failures here + 2 there reach the limit of 5; the third try there is refused
+    assert out.stdout.strip().splitlines()[-1] == "[401, 401, 429]"
+    _, reply = login(server.url, "alice")
+    assert reply.status_code == 429
+    from ril_dash.project.login_throttle import LoginThrottle, login_keys
+
+    LoginThrottle(project_dir / ".sessions").clear(login_keys("alice", "127.0.0.1")[0])
+    _, reply = login(server.url, "alice")
+    assert reply.status_code == 303
 
 
 def test_user_of_cookies_for_background_callbacks(server, test_app):
@@ -343,21 +383,37 @@ def test_user_of_cookies_for_background_callbacks(server, test_app):
         assert user_of_cookies({"ril_session": token}) is None
 
 
-def test_the_throttle_window_ends():
-    from ril_dash.ui.auth import LoginThrottle
+def test_the_throttle_window_ends(tmp_path):
+    from ril_dash.project.login_throttle import LoginThrottle
 
     now = [1000.0]
-    throttle = LoginThrottle(clock=lambda: now[0])
+    throttle = LoginThrottle(tmp_path, clock=lambda: now[0])
     for _ in range(4):
-        throttle.failed(["user:x"])
+        throttle.failed(["pair:x|a"])
         now[0] += 10
-    assert throttle.retry_at(["user:x"]) is None
-    throttle.failed(["user:x"])
-    assert throttle.retry_at(["user:x", "addr:y"]) == 1300.0
+    assert throttle.retry_at(["pair:x|a"]) is None
+    throttle.failed(["pair:x|a"])
+    assert throttle.retry_at(["pair:x|a", "addr:y"]) == 1300.0
     now[0] = 1299.0
-    assert throttle.retry_at(["user:x"]) == 1300.0
+    assert throttle.retry_at(["pair:x|a"]) == 1300.0
     now[0] = 1300.0
-    assert throttle.retry_at(["user:x"]) is None
+    assert throttle.retry_at(["pair:x|a"]) is None
+
+
+def test_the_throttle_is_shared_by_instances_on_one_folder(tmp_path):
+    from ril_dash.project.login_throttle import LoginThrottle, login_keys
+
+    first, second = LoginThrottle(tmp_path), LoginThrottle(tmp_path)
+    keys = login_keys("root", "192.0.2.1")
+    for throttle in (first, second, first, second):
+        throttle.failed(keys)
+    assert first.retry_at(keys) is None and second.retry_at(keys) is None
+    second.failed(keys)
+    assert first.retry_at(keys) is not None
+    assert first.retry_at(login_keys("root", "192.0.2.2")) is None
+    assert oct((tmp_path / "login_failures.json").stat().st_mode & 0o777) == "0o600"
+    (tmp_path / "login_failures.json").write_text("{damaged")
+    assert first.retry_at(keys) is None  # a damaged file counts as no failures
 
 
 # ---- several processes share the sessions ------------------------------------------------
@@ -427,4 +483,7 @@ def test_session_files_are_private(server, project_dir):
     assert folder.stat().st_mode & 0o777 == 0o700
     for path in folder.iterdir():
         assert path.stat().st_mode & 0o777 == 0o600
-        assert json.loads(path.read_text())["user"]
+        if re.fullmatch(r"[0-9a-f]{64}\.json", path.name):
+            assert json.loads(path.read_text())["user"]
+        else:  # the shared failed-login counts
+            assert path.name.startswith("login_failures.json")
