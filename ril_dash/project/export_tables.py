@@ -160,8 +160,12 @@ def write_mapping(out_dir: Path, rois) -> list[Path]:
 
 def _append_row(sheet, values) -> None:
     """Append ``values`` as a row; every text cell is a string, never a formula (openpyxl takes
-    a text starting with "=" for a formula unless its type is set back to string)."""
-    sheet.append(list(values))
+    a text starting with "=" for a formula unless its type is set back to string). Control
+    characters that a workbook cannot hold become U+FFFD instead of failing the export."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    sheet.append([ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v
+                  for v in values])
     for cell in sheet[sheet.max_row]:
         if isinstance(cell.value, str):
             cell.data_type = "s"

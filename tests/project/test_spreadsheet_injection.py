@@ -156,3 +156,14 @@ def test_one_rule_for_every_table():
     assert [(c.value, c.data_type) for c in cells] == [
         (p.replace("\r", "\n"), "s") for p in PAYLOADS] + [("'=already", "s"), ("=np", "s")]
     assert [row[1].value for row in sheet.iter_rows(min_row=2)][-1] == -2.5
+
+
+def test_control_characters_do_not_fail_the_workbook():
+    """A text annotation may hold control characters a workbook cannot store: the cell shows a
+    replacement character instead of the whole export failing; the CSV keeps the text."""
+    table = Table("t", ("note",), [["a\x01b\x1f=c"], ["=x\x0b"]])
+    sheet = load_workbook(io.BytesIO(excel_bytes([table])))["t"]
+    assert [(c.value, c.data_type) for (c,) in sheet.iter_rows(min_row=2)] == [
+        ("a\ufffdb\ufffd=c", "s"), ("=x\ufffd", "s")]
+    assert list(csv.reader(io.StringIO(csv_text(table), newline="")))[1:] == [
+        ["a\x01b\x1f=c"], ["'=x\x0b"]]
