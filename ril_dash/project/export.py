@@ -240,6 +240,14 @@ def _roi_files(rois, slots) -> dict[int, str]:
     return names
 
 
+def _text_cell(value):
+    """A text annotation as a table cell: a ``number`` field's value stays a number (a CSV
+    never quotes it, a workbook holds it as a number), anything else its text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return format_text_value(value)
+
+
 class _Exporter:
     def __init__(self, project, out: Path, opts: dict, report: ExportReport) -> None:
         self.project, self.out, self.opts, self.report = project, out, opts, report
@@ -289,7 +297,7 @@ class _Exporter:
                 self.stats.rows.append([series_id, self._name(value)[0],
                                         *(s[k] for k in STAT_COLUMNS[2:])])
             if self.project.config.text_fields:
-                self.texts.rows.append([series_id, *(format_text_value(state.texts.get(name))
+                self.texts.rows.append([series_id, *(_text_cell(state.texts.get(name))
                                                      for name in self.texts.columns[1:])])
         if opts["points"]:
             self._points(series_id, volume, state.points)

@@ -14,6 +14,16 @@ The mapping files are the contract with the importer (:mod:`ril_dash.project.imp
 
 ``mapping.csv``: the header ``value,name,radlex,color,type`` and one row per ROI (an empty
 ``radlex`` cell means none).
+
+No text a user typed (ROI, series and user names, text annotations) becomes a spreadsheet
+formula: every cell goes through :func:`spreadsheet_cell`. In a workbook a text cell is always
+written as a string (never a formula), unchanged; in a CSV a text starting with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return gets a leading single quote (``'=Liver``), which
+spreadsheets show as text (a text that starts with a quote gets one more, so reading back
+removes exactly one). Whether a cell is text is told by its Python type, not its content:
+a number (``int``, ``float``, numpy numbers, booleans) is never quoted, so ``-12.5`` stays a
+number while the text ``"-12.5"`` is quoted. :func:`csv_cell_text` removes that quote again
+when one of our own CSV files is read back (the mapping by the importer).
 """
 
 from __future__ import annotations
@@ -29,9 +39,9 @@ from typing import Any
 
 from ril_dash.core.atomic_io import commit_temp, temp_path_for
 
-__all__ = ["MAPPING_COLUMNS", "PARTIAL_TAG", "POINT_COLUMNS", "STAT_COLUMNS", "Table",
-           "atomic_file", "csv_text", "excel_bytes", "is_partial", "mapping_table", "write_csv", "write_excel",
-           "write_mapping"]
+__all__ = ["FORMULA_STARTS", "MAPPING_COLUMNS", "PARTIAL_TAG", "POINT_COLUMNS", "STAT_COLUMNS",
+           "Table", "atomic_file", "csv_cell_text", "csv_text", "excel_bytes", "is_partial",
+           "mapping_table", "spreadsheet_cell", "write_csv", "write_excel", "write_mapping"]
 
 STAT_COLUMNS = ("series", "roi", "count", "volume_ml", "mean", "sd", "min", "max", "median",
                 "p5", "p25", "p75", "p95")
@@ -42,6 +52,9 @@ _MAX_WIDTH = 60
 #: in the name of every temp file or folder an export writes (".Liver.ril-partial-x1y2.nii.gz"),
 #: so the leftovers of a killed export can be told from anything else and removed
 PARTIAL_TAG = "ril-partial-"
+#: a text starting with one of these is (or turns into) a formula in Excel, LibreOffice or
+#: Google Sheets when a CSV file is opened
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -83,21 +96,44 @@ def _write_text(path: Path, text: str) -> Path:
     return atomic_file(path, lambda temp: temp.write_bytes(text.encode("utf-8")))
 
 
-def _cell(value: Any) -> Any:
-    return "" if value is None else value
+def spreadsheet_cell(value: Any) -> Any:
+    """``value`` as a CSV cell: None → empty, text that a spreadsheet would take for a formula
+    (or that starts with a quote) → the text behind a single quote, anything else (numbers
+    included) unchanged.
+
+    >>> [spreadsheet_cell(v) for v in ("=A1", "-2+3", "'x", "Liver", -12.5, None)]
+    ["'=A1", "'-2+3", "''x", 'Liver', -12.5, '']
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith((*FORMULA_STARTS, "'")):
+        return "'" + value
+    return value
+
+
+def csv_cell_text(text: str) -> str:
+    """A text cell of one of our CSV files as it was before :func:`spreadsheet_cell` quoted it
+    (one leading quote removed).
+
+    >>> csv_cell_text("'=Liver"), csv_cell_text("''quoted'"), csv_cell_text("Liver")
+    ('=Liver', "'quoted'", 'Liver')
+    """
+    return text[1:] if text.startswith("'") else text
 
 
 def csv_text(table: Table) -> str:
-    """``table`` as CSV text with a header row (None → empty cell).
+    """``table`` as CSV text with a header row, each cell through :func:`spreadsheet_cell`.
 
-    >>> csv_text(Table("t", ("a", "b"), [[1, None]])).splitlines()
-    ['a,b', '1,']
+    >>> csv_text(Table("t", ("a", "b"), [[1, None], [-2, "=1+2"]])).splitlines()
+    ['a,b', '1,', "-2,'=1+2"]
     """
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(table.columns)
+    # CRLF line ends (RFC 4180) make the writer quote a cell holding a lone CR too, so a text
+    # cannot start a new row (that would begin with its unquoted rest) in a spreadsheet
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([spreadsheet_cell(c) for c in table.columns])
     for row in table.rows:
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow([spreadsheet_cell(v) for v in row])
     return buf.getvalue()
 
 
@@ -122,8 +158,22 @@ def write_mapping(out_dir: Path, rois) -> list[Path]:
     return [json_path, write_csv(out_dir / "mapping.csv", table)]
 
 
+def _append_row(sheet, values) -> None:
+    """Append ``values`` as a row; every text cell is a string, never a formula (openpyxl takes
+    a text starting with "=" for a formula unless its type is set back to string). Control
+    characters that a workbook cannot hold become U+FFFD instead of failing the export."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    sheet.append([ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v
+                  for v in values])
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+
+
 def _workbook(tables: list[Table]):
-    """One sheet per table: bold, frozen header row and column widths fitted to the content."""
+    """One sheet per table: bold, frozen header row and column widths fitted to the content;
+    text cells are strings, never formulas."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -132,12 +182,12 @@ def _workbook(tables: list[Table]):
     book.remove(book.active)
     for table in tables:
         sheet = book.create_sheet(table.name[:31])
-        sheet.append(list(table.columns))
+        _append_row(sheet, table.columns)
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         widths = [len(c) for c in table.columns]
         for row in table.rows:
-            sheet.append([v for v in row])
+            _append_row(sheet, row)
             for i, v in enumerate(row):
                 if v is not None:
                     text = f"{v:.6g}" if isinstance(v, float) else str(v)

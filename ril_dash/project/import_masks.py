@@ -43,6 +43,7 @@ from ril_dash.core.volume import load_volume
 from ril_dash.errors import ImportRefused, RilDashError
 from ril_dash.project.annotation_store import AnnotationStore
 from ril_dash.project.editing import rules_for
+from ril_dash.project.export_tables import csv_cell_text
 from ril_dash.project.schema import RoiDef
 
 __all__ = ["ImportReport", "SeriesImport", "import_masks", "load_mapping", "sanitise_name",
@@ -191,7 +192,9 @@ def load_mapping(path: str | os.PathLike, rois) -> dict[int, RoiDef]:
         if number <= 0:
             raise ImportRefused(f"mapping file {path}: value {number} must be positive "
                                 f"(0 is the background)")
-        roi = _roi_by_name(rois, str(name or ""))
+        # an exported mapping.csv quotes names that start like a formula ("'=Liver")
+        text = str(name or "")
+        roi = _roi_by_name(rois, text) or _roi_by_name(rois, csv_cell_text(text))
         if roi is None:
             unknown.append(str(name))
             continue

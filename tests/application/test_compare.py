@@ -207,3 +207,60 @@ def test_the_tables_in_csv_and_excel(services, drafted):
         "kidney-seg@1.0.0", "Liver", 1)
     assert list(book["series scores"].iter_rows(values_only=True))[1][:5] == (
         S1, "kidney-seg@1.0.0", 1, 3, "Liver")
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """A series, an ROI, a model ref and a user whose names start like a spreadsheet formula,
+    with a model draft of that ROI and a human edit of it."""
+    import nibabel as nib
+    import numpy as np
+
+    from ril_dash.application.services import Services
+    from ril_dash.project.project import Project
+    from tests.application.conftest import SHAPE, YAML
+
+    root = tmp_path / "hostile"
+    (root / "images").mkdir(parents=True)
+    nib.save(nib.Nifti1Image(np.zeros(SHAPE, np.int16), np.eye(4)),
+             root / "images" / "=evil.nii.gz")
+    (root / "project.yaml").write_text(YAML.replace("{name: Liver,", '{name: "=Liver",'))
+    services = Services(Project.open(root), background_checkpoints=False)
+    set_roi(services, "=evil.nii.gz", LIVER, DRAFT,
+            {"kind": "model", "model": "=cmd|' /C calc'!A0"}, user="=admin")
+    set_roi(services, "=evil.nii.gz", LIVER, HUMAN, user="@admin")
+    return services
+
+
+def test_score_downloads_hold_names_as_text(hostile):
+    """The compare and model-score downloads (CSV and Excel) through the builder the pages use:
+    formula-like names quoted in the CSV, strings in the workbook, scores still numbers."""
+    import base64
+
+    from ril_dash.ui.components.compare_panel import tables_download
+
+    root = actor("root")
+    result = compare.compare_series(hostile, root, "=evil.nii.gz", Source(1, LIVER),
+                                    Source(None, LIVER))
+    volume, per_slice = compare.comparison_tables(result)
+    label_a = "=Liver @ v1 (=cmd|' /C calc'!A0)"
+    sent = tables_download([volume], "compare", "csv")
+    rows = list(csv.reader(io.StringIO(sent["content"], newline="")))
+    assert rows[1][:5] == ["'=evil.nii.gz", "axial", "3", "'" + label_a, "'=Liver @ current"]
+    assert float(rows[1][8]) == pytest.approx(dice(DRAFT, HUMAN))
+
+    means, per_series = compare.summary_tables(compare.project_scores(hostile, root))
+    sent = tables_download([means, per_series], "model-scores", "xlsx")
+    book = load_workbook(io.BytesIO(base64.b64decode(sent["content"])))
+    sent = tables_download([volume, per_slice], "compare", "xlsx")
+    book_compare = load_workbook(io.BytesIO(base64.b64decode(sent["content"])))
+    cells = [c for b in (book, book_compare) for sheet in b.worksheets
+             for row in sheet.iter_rows(min_row=2) for c in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    texts = {c.value for c in cells if c.data_type == "s"}
+    assert {"=evil.nii.gz", "=cmd|' /C calc'!A0", "=Liver", label_a} <= texts
+    scores = list(book["series scores"].iter_rows(values_only=True))[1]
+    assert scores[:5] == ("=evil.nii.gz", "=cmd|' /C calc'!A0", 1, 2, "=Liver")
+    assert scores[7] == pytest.approx(dice(DRAFT, HUMAN))
+    rows = list(csv.reader(io.StringIO(csv_text(per_series), newline="")))
+    assert rows[1][:5] == ["'=evil.nii.gz", "'=cmd|' /C calc'!A0", "1", "2", "'=Liver"]
