@@ -13,8 +13,8 @@
 
 Examples
 --------
->>> json_depth({"a": [1, {"b": []}]})
-3
+>>> json_depth({"a": [1, {"b": []}]})  # object, list, object, list
+4
 >>> json_depth(5)
 0
 """
