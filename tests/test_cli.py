@@ -264,8 +264,10 @@ def test_wsgi_needs_a_project_and_a_user(project):
         settings_from_env({"RIL_DASH_PROJECT": str(project), "RIL_DASH_SECURE_COOKIES": "si"})
     settings = settings_from_env({"RIL_DASH_PROJECT": str(project),
                                   "RIL_DASH_WORKFLOW": "/w.yaml",
-                                  "RIL_DASH_SECURE_COOKIES": "TRUE"})
+                                  "RIL_DASH_SECURE_COOKIES": "TRUE",
+                                  "RIL_DASH_ALLOWED_HOSTS": " lab.example.org, ,b.example"})
     assert settings.login_required and settings.secure_cookies
+    assert settings.allowed_hosts == ("lab.example.org", "b.example")
     assert settings.workflow_file == Path("/w.yaml") and settings.project_dir == project
     with pytest.raises(CliError, match="holds no users"):
         create_wsgi_app({"RIL_DASH_PROJECT": str(project)})
