@@ -55,9 +55,15 @@ def _is_loopback(host: str) -> bool:
 
 
 def check_port_free(host: str, port: int) -> None:
-    """Raise CliError with advice if ``host:port`` cannot be bound."""
+    """Raise CliError with advice if ``host:port`` cannot be bound.
+
+    Probes as the server binds (SO_REUSEADDR, as waitress does on POSIX): connections left in
+    TIME_WAIT by a server that was killed do not block a restart, a listening one does.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name == "posix":  # on Windows the option would let two servers share the port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
