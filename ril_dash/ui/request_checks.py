@@ -88,8 +88,8 @@ def install_request_checks(server: flask.Flask, listen_host: str,
     server.extensions[ALLOWED_HOSTS_KEY] = allowed_host_names(listen_host, allowed_hosts)
     server.config["MAX_CONTENT_LENGTH"] = UPLOAD_BODY_BYTES
     funcs = server.before_request_funcs.setdefault(None, [])
+    funcs.insert(1, _limit_body)  # right after the login guard (first): the user sets the bound
     funcs.insert(0, _check_host)
-    funcs.insert(2, _limit_body)  # after the login guard: the user decides the bound
 
 
 def _check_host():
@@ -119,11 +119,13 @@ def body_limit() -> int:
 def _limit_body():
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return None
-    limit = body_limit()
+    length = request.content_length
+    # the rights behind the upload bound are only looked up for a body that needs them
+    limit = BODY_BYTES if length is not None and length <= BODY_BYTES else body_limit()
     request.max_content_length = limit  # also bounds a chunked body while it is read
-    if request.content_length is not None and request.content_length > limit:
+    if length is not None and length > limit:
         response = jsonify(error=(
-            f"Refused: the request body ({request.content_length / 2**20:.1f} MB) is larger "
+            f"Refused: the request body ({length / 2**20:.1f} MB) is larger "
             f"than this server accepts here ({limit / 2**20:.0f} MB)."))
         response.status_code = 413
         return response
