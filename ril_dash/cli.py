@@ -13,7 +13,7 @@
                      enable ID | disable ID | activate ID@V | trust ID@V   (see plugins_cli)
 
 SERVER OPTIONS: ``--host H --port P --login --workflow FILE --threads N --workers N
---secure-cookies --lease-seconds S --plugins DIR``. On 127.0.0.1 (the default) one local user works without logging in; any
+--secure-cookies --lease-seconds S --plugins DIR --allowed-host NAME``. On 127.0.0.1 (the default) one local user works without logging in; any
 other ``--host``, or ``--login``, requires logins from the project's users file, which must hold
 at least one user (:func:`startup_checks` says how to add one).
 
@@ -55,9 +55,15 @@ def _is_loopback(host: str) -> bool:
 
 
 def check_port_free(host: str, port: int) -> None:
-    """Raise CliError with advice if ``host:port`` cannot be bound."""
+    """Raise CliError with advice if ``host:port`` cannot be bound.
+
+    Probes as the server binds (SO_REUSEADDR, as waitress does on POSIX): connections left in
+    TIME_WAIT by a server that was killed do not block a restart, a listening one does.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name == "posix":  # on Windows the option would let two servers share the port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
@@ -93,7 +99,8 @@ def settings_from_args(project_dir: Path, args: argparse.Namespace) -> Settings:
                     workflow_file=args.workflow, threads=args.threads, workers=args.workers,
                     volume_cache_bytes=Settings.volume_cache_bytes // args.workers,
                     secure_cookies=bool(args.secure_cookies), lease_seconds=args.lease_seconds,
-                    plugin_dirs=tuple(args.plugins))
+                    plugin_dirs=tuple(args.plugins),
+                    allowed_hosts=tuple(args.allowed_host))
 
 
 def startup_checks(project, settings: Settings) -> list:
@@ -203,6 +210,10 @@ def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True)
                         default=default([]),
                         help="another folder of model bundles (besides PROJECT_DIR/plugins "
                              "and $RIL_DASH_PLUGINS); repeatable")
+    parser.add_argument("--allowed-host", action="append", metavar="NAME", default=default([]),
+                        help="another host name the server answers to (e.g. the name of a "
+                             "reverse proxy in front of it); repeatable. Requests naming any "
+                             "other host are refused (against DNS rebinding)")
 
 
 def _add_user_option(parser: argparse.ArgumentParser, what: str) -> None:

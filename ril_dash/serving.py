@@ -17,8 +17,13 @@ import sys
 import time
 from collections.abc import Callable
 
+from ril_dash.ui.request_limits import UPLOAD_BODY_BYTES
+
 #: a worker that exits (not killed) sooner than this after starting failed at start: stop
 MIN_WORKER_LIFE = 5.0
+#: waitress refuses (413) a body beyond the largest legitimate one (a model upload) before
+#: reading it; smaller bounds per route are the app's (ril_dash.ui.request_limits)
+WAITRESS_OPTIONS = {"channel_timeout": 120, "max_request_body_size": UPLOAD_BODY_BYTES}
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -41,7 +46,7 @@ def serve_forever(build_app: Callable[[], object], host: str, port: int, *, thre
 
     if workers <= 1 or not hasattr(os, "fork"):
         server = waitress.create_server(build_app(), host=host, port=port, threads=threads,
-                                        channel_timeout=120)
+                                        **WAITRESS_OPTIONS)
         try:
             server.run()
         except KeyboardInterrupt:
@@ -59,7 +64,7 @@ def serve_forever(build_app: Callable[[], object], host: str, port: int, *, thre
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 server = waitress.create_server(build_app(), sockets=[sock], threads=threads,
-                                                channel_timeout=120)
+                                                **WAITRESS_OPTIONS)
                 server.run()
             except BaseException as exc:  # noqa: BLE001 - report, then leave the process
                 print(f"ril_dash worker {os.getpid()} stopped: {exc!r}", file=sys.stderr,

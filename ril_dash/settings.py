@@ -57,3 +57,5 @@ class Settings:
     lease_seconds: float = 120.0
     #: extra folders of model bundles (``--plugins``), searched after PROJECT/plugins
     plugin_dirs: tuple[Path, ...] = ()
+    #: further ``Host`` names the server answers to (``--allowed-host``, e.g. a reverse proxy's)
+    allowed_hosts: tuple[str, ...] = ()

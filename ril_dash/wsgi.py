@@ -13,6 +13,8 @@ Configured by environment variables:
 - ``RIL_DASH_WORKFLOW``: a workflow file (else the ``workflow:`` of project.yaml, if any).
 - ``RIL_DASH_SECURE_COOKIES``: ``1``/``true``/``yes`` marks the login cookie Secure (behind an
   HTTPS proxy).
+- ``RIL_DASH_ALLOWED_HOSTS``: the host names (comma-separated) the app answers to besides IP
+  addresses, ``localhost`` and this computer's name, e.g. the public name of the proxy.
 
 Logins are always required here. The app is built when ``application`` is first looked up
 (``from ril_dash.wsgi import application``, which is what gunicorn and waitress-serve do at
@@ -53,9 +55,11 @@ def settings_from_env(environ: os._Environ | dict | None = None) -> Settings:
     if secure not in _TRUE + _FALSE:
         raise WsgiConfigError(f"RIL_DASH_SECURE_COOKIES must be 1/true/yes or 0/false/no, "
                               f"not {secure!r}")
+    allowed = tuple(name.strip() for name in env.get("RIL_DASH_ALLOWED_HOSTS", "").split(",")
+                    if name.strip())
     return Settings(project_dir=Path(project).expanduser(), host="0.0.0.0",
                     login_required=True, workflow_file=Path(workflow) if workflow else None,
-                    secure_cookies=secure in _TRUE)
+                    secure_cookies=secure in _TRUE, allowed_hosts=allowed)
 
 
 def create_wsgi_app(environ: os._Environ | dict | None = None):

@@ -36,8 +36,8 @@ class RunningServer:
     """A server subprocess (``python -m ril_dash`` by default) on a free loopback port."""
 
     def __init__(self, args: list[str], env: dict | None = None, timeout: float = 120,
-                 command: list[str] | None = None) -> None:
-        self.port = free_port()
+                 command: list[str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = dict(os.environ, **(env or {}))
         self.proc = subprocess.Popen(

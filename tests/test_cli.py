@@ -264,8 +264,10 @@ def test_wsgi_needs_a_project_and_a_user(project):
         settings_from_env({"RIL_DASH_PROJECT": str(project), "RIL_DASH_SECURE_COOKIES": "si"})
     settings = settings_from_env({"RIL_DASH_PROJECT": str(project),
                                   "RIL_DASH_WORKFLOW": "/w.yaml",
-                                  "RIL_DASH_SECURE_COOKIES": "TRUE"})
+                                  "RIL_DASH_SECURE_COOKIES": "TRUE",
+                                  "RIL_DASH_ALLOWED_HOSTS": " lab.example.org, ,b.example"})
     assert settings.login_required and settings.secure_cookies
+    assert settings.allowed_hosts == ("lab.example.org", "b.example")
     assert settings.workflow_file == Path("/w.yaml") and settings.project_dir == project
     with pytest.raises(CliError, match="holds no users"):
         create_wsgi_app({"RIL_DASH_PROJECT": str(project)})
@@ -287,3 +289,23 @@ def test_options_before_the_command_are_not_ignored(tmp_path, option, words):
     # tmp_path holds no project: if the option were ignored this fails on the project, fast,
     # instead of starting a server
     assert_user_error(run_cli(*option, "serve", tmp_path), *words)
+
+
+def test_check_port_free_refuses_a_listening_port_not_a_closed_connection():
+    import socket
+
+    from ril_dash.cli import CliError, check_port_free
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress listens
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    with pytest.raises(CliError, match=f"cannot listen on 127.0.0.1:{port}.*--port"):
+        check_port_free("127.0.0.1", port)
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    listener.close()
+    accepted.close()  # the server side closes first: its end waits in FIN_WAIT/TIME_WAIT
+    client.close()
+    check_port_free("127.0.0.1", port)  # a restarted server may listen at once

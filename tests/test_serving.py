@@ -100,3 +100,26 @@ def test_a_background_export_and_a_lease_across_two_workers(demo_home, tmp_path)
             assert reply.status_code == 423 and "being edited by alice" in reply.json()["error"]
     finally:
         server.stop()
+
+
+def test_restart_on_the_same_port_at_once_after_a_crash(demo_home):
+    """A supervisor restarts a killed server at once: the connections it held (now in
+    TIME_WAIT / FIN_WAIT) must not block the new one from listening on the port."""
+    project = demo_home / "demo-project"
+    env = {"RIL_DASH_HOME": str(demo_home)}
+    server = RunningServer(["serve", str(project)], env=env)
+    clients = [requests.Session() for _ in range(4)]
+    try:
+        for client in clients:  # keep-alive connections stay open on the server side
+            assert client.get(server.url + "/", timeout=30).status_code == 200
+        server.proc.kill()
+        server.proc.wait(10)
+        again = RunningServer(["serve", str(project)], env=env, port=server.port, timeout=60)
+        try:
+            assert requests.get(again.url + "/", timeout=30).status_code == 200
+        finally:
+            again.stop()
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()

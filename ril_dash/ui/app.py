@@ -27,8 +27,9 @@ from ril_dash.ui import (
 )
 from ril_dash.ui.components.model_notice import notice_parts
 from ril_dash.ui.auth import current_user, display_name_of, install_auth, logins_enabled
-from ril_dash.ui.routes import blueprint
 from ril_dash.ui.request_checks import install_request_checks
+from ril_dash.ui.request_limits import install_request_limits
+from ril_dash.ui.routes import blueprint
 from ril_dash.ui.services import EXTENSION_KEY, Services, services_of_app
 
 #: a file every copy of the browser assets holds (the viewer's script)
@@ -189,9 +190,11 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     settings = settings or Settings(project_dir=project.dir)
     app.server.extensions[EXTENSION_KEY] = Services(
         project, workflow_file=settings.workflow_file,
-        volume_cache_bytes=settings.volume_cache_bytes, lease_seconds=settings.lease_seconds)
+        volume_cache_bytes=settings.volume_cache_bytes, lease_seconds=settings.lease_seconds,
+        plugin_dirs=settings.plugin_dirs)
     install_auth(app.server, project.dir, login_required=settings.login_required,
                  secure_cookies=settings.secure_cookies, on_logout=_lease_releaser(app.server))
+    install_request_limits(app.server, settings.host, settings.allowed_hosts)
     app.server.register_blueprint(blueprint)
     app.server.before_request(app.server.extensions[EXTENSION_KEY].refresh_config)
 
