@@ -169,10 +169,11 @@ class AnnotationStore:
     def series(self, series_id: str, shape: tuple[int, int, int]) -> SeriesAnnotations:
         """The (cached, shared between threads) annotations of one series of shape X×Y×Z."""
         shape = tuple(int(n) for n in shape)
+        folder = self.folder_for(series_id)  # checked at each use: a folder swapped for a link
         with self._mutex:
             s = self._series.get(series_id)
             if s is None or s.shape != shape:
-                s = SeriesAnnotations(self.folder_for(series_id), shape, self.checkpoint_every,
+                s = SeriesAnnotations(folder, shape, self.checkpoint_every,
                                       self.lock_timeout, series_id)
                 s.background_checkpoints = self.background_checkpoints
                 self._series[series_id] = s
