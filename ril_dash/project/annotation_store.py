@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 from filelock import FileLock, Timeout
 
+from ril_dash.core.atomic_io import private_dir
 from ril_dash.core.overlay import present_bits
 from ril_dash.errors import SeriesNotFound, StorageError, VersionConflict
 from ril_dash.project.history import (
@@ -390,8 +391,8 @@ class SeriesAnnotations:
     @contextmanager
     def _locked(self):
         try:
-            self._vdir.mkdir(parents=True, exist_ok=True)
-            self._cdir.mkdir(exist_ok=True)
+            for folder in (self.folder, self._vdir, self._cdir):  # text values: private
+                private_dir(folder)
         except OSError as exc:
             raise StorageError(f"cannot create the annotation folder {self.folder}: {exc}") from exc
         try:

@@ -86,3 +86,9 @@ def test_a_series_swapped_for_an_outside_link_is_refused(client, project_dir, tm
     error = reply.get_json()["error"]
     assert f"series {SERIES[0]!r} now points outside the images folder" in error
     assert str(tmp_path) not in error and "Secret-Study-Folder" not in error
+
+
+def test_the_background_callback_cache_is_private(client, project_dir):
+    caches = list((project_dir.parent / "home" / "cache").glob("background-*"))
+    assert len(caches) == 1
+    assert caches[0].stat().st_mode & 0o777 == 0o700
