@@ -15,6 +15,22 @@ SERIES = ("P1/ct.nii.gz", "P2/ct.nii.gz")
 SLICE = "/ril/api/slice?plane=axial&index=0&wc=0&ww=100&series="
 
 
+#: Dash's global callbacks as the pages registered them (see ``keep_dash_callbacks``)
+SAVED_CALLBACKS: list[tuple[dict, list]] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keep_dash_callbacks():
+    """The first app of a process to answer a request takes Dash's global callbacks; give
+    them back afterwards, for the tests that build their own app later in this process."""
+    import dash._callback as registry
+
+    yield
+    for callbacks, listed in SAVED_CALLBACKS[:1]:
+        registry.GLOBAL_CALLBACK_MAP.update(callbacks)
+        registry.GLOBAL_CALLBACK_LIST[:] = listed
+
+
 @pytest.fixture(scope="module")
 def project_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("leaks") / "Secret-Study-Folder"
@@ -31,10 +47,16 @@ def make_app(project_dir, login_required: bool):
     from ril_dash.settings import Settings
     from ril_dash.ui.app import create_app
 
+    import dash._callback as registry
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RIL_DASH_HOME", str(project_dir.parent / "home"))
-        return create_app(Project.open(project_dir),
-                          Settings(project_dir=project_dir, login_required=login_required))
+        app = create_app(Project.open(project_dir),
+                         Settings(project_dir=project_dir, login_required=login_required))
+    if registry.GLOBAL_CALLBACK_MAP:
+        SAVED_CALLBACKS.append((dict(registry.GLOBAL_CALLBACK_MAP),
+                                list(registry.GLOBAL_CALLBACK_LIST)))
+    return app
 
 
 @pytest.fixture(scope="module")
