@@ -51,6 +51,11 @@ def load_workflow(project: Project, workflow_file: Path | None = None) -> Workfl
     return workflow_from_project(project.config)
 
 
+def _label(series_id: str) -> str:
+    """How image errors name a series to users: its id, never the absolute path."""
+    return f"series {series_id!r}"
+
+
 def _stamp(path: Path) -> tuple | None:
     try:
         st = os.stat(path)
@@ -148,7 +153,8 @@ class Services:
     def volume(self, series_id: str) -> Volume:
         """Decoded volume of a series, loaded once per file version."""
         key = self._key(series_id)
-        return self.volumes.get_or_load(key, lambda: load_volume(self.series_path(series_id)))
+        return self.volumes.get_or_load(key, lambda: load_volume(self.series_path(series_id),
+                                                                 label=_label(series_id)))
 
     def geometry_of(self, series_id: str) -> dict:
         """JSON description of a series for the slice viewer (see ``viewer_geometry``)."""
@@ -163,7 +169,8 @@ class Services:
     def shape_of(self, series_id: str) -> tuple[int, int, int]:
         """The canonical (X, Y, Z) shape of a series, from its header only (cached)."""
         key = ("shape", *self._key(series_id))
-        return self.geometry.get_or_load(key, lambda: canonical_shape(self.series_path(series_id)))
+        return self.geometry.get_or_load(key, lambda: canonical_shape(self.series_path(series_id),
+                                                                      label=_label(series_id)))
 
     def state(self, series_id: str, version: int | None = None) -> AnnotationState:
         """The latest annotations (picking up other processes' saves), or those of ``version``."""

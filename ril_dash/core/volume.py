@@ -286,6 +286,12 @@ class Volume:
 
 
 # ---------------------------------------------------------------------------------------
+def _cause(exc: BaseException, path: Path) -> str:
+    """The text of a library error, its mention of ``path`` reduced to the file name (the
+    caller's label says which image; users are not shown absolute paths)."""
+    return str(exc).replace(str(path), path.name)
+
+
 def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
@@ -317,7 +323,8 @@ def _all_nonfinite(data: np.ndarray) -> bool:
     return True
 
 
-def load_volume(path, *, max_voxels: int = 2_000_000_000 // 2) -> Volume:
+def load_volume(path, *, max_voxels: int = 2_000_000_000 // 2,
+                label: str | None = None) -> Volume:
     """Load a NIfTI-1/-2 image (``.nii`` or ``.nii.gz``, 1D to 4D) as a :class:`Volume`.
 
     The header is checked before any voxel is read: the voxel count against ``max_voxels`` and,
@@ -331,6 +338,9 @@ def load_volume(path, *, max_voxels: int = 2_000_000_000 // 2) -> Volume:
         The image file.
     max_voxels : int
         Refuse images whose header promises more voxels than this.
+    label : str, optional
+        How messages name the image (e.g. a series id, so that users are not shown absolute
+        paths); default: the file name and its path.
 
     Returns
     -------
@@ -353,7 +363,7 @@ def load_volume(path, *, max_voxels: int = 2_000_000_000 // 2) -> Volume:
     (True, (0.5, 0.5, 5.0), 'axial', (8, 8, 3, 1))
     """
     path = Path(path)
-    name = f'"{path.name}" ({path})'
+    name = label or f'"{path.name}" ({path})'
     img, shape, squeezed, gzipped = _open_checked(path, name, max_voxels)
     dtype = np.dtype(img.get_data_dtype())
     n_bytes = math.prod(shape) * dtype.itemsize
@@ -364,7 +374,7 @@ def load_volume(path, *, max_voxels: int = 2_000_000_000 // 2) -> Volume:
                            "down-sample it.") from None
     except _READ_ERRORS as exc:
         raise InvalidImage(f"Image {name} is truncated or corrupt ({type(exc).__name__}: "
-                           f"{exc}). Copy or export it again.") from None
+                           f"{_cause(exc, path)}). Copy or export it again.") from None
     data = np.asarray(data).reshape(squeezed)
     affine, warnings = _display_affine(img, path, name, min(len(shape), 3))
     if data.dtype.kind == "f":
@@ -374,13 +384,16 @@ def load_volume(path, *, max_voxels: int = 2_000_000_000 // 2) -> Volume:
                 warnings.append(f"Image {name} contains no finite values (all NaN or infinite); "
                                 "it will show as a blank image.")
         except _READ_ERRORS as exc:
-            raise InvalidImage(f"Image {name} is truncated or corrupt ({exc}). Copy or export "
+            raise InvalidImage(f"Image {name} is truncated or corrupt ({_cause(exc, path)}). "
+                               "Copy or export "
                                "it again.") from None
     return Volume(data, affine, path=path, warnings=warnings)
 
 
-def canonical_shape(path, *, max_voxels: int = 2_000_000_000 // 2) -> tuple[int, int, int]:
-    """The canonical (X, Y, Z) shape :func:`load_volume` gives ``path``, from its header alone.
+def canonical_shape(path, *, max_voxels: int = 2_000_000_000 // 2,
+                    label: str | None = None) -> tuple[int, int, int]:
+    """The canonical (X, Y, Z) shape :func:`load_volume` gives ``path``, from its header alone
+    (``label`` as for :func:`load_volume`).
 
     No voxel is read, so this is cheap even for a large compressed image (e.g. to open a
     series' annotations without loading the image).
@@ -400,7 +413,7 @@ def canonical_shape(path, *, max_voxels: int = 2_000_000_000 // 2) -> tuple[int,
     ((6, 4, 5), (6, 4, 5))
     """
     path = Path(path)
-    name = f'"{path.name}" ({path})'
+    name = label or f'"{path.name}" ({path})'
     img, shape, _, _ = _open_checked(path, name, max_voxels)
     affine, _ = _display_affine(img, path, name, min(len(shape), 3))
     file_shape = (shape + (1, 1))[:3]
@@ -420,9 +433,9 @@ def _open_checked(path: Path, name: str, max_voxels: int):
     try:
         img = nib.load(str(path))
     except (ImageFileError, HeaderDataError) as exc:
-        raise InvalidImage(f"{not_nifti} ({exc})") from None
+        raise InvalidImage(f"{not_nifti} ({_cause(exc, path)})") from None
     except (*_READ_ERRORS, MemoryError) as exc:
-        raise InvalidImage(f"{not_nifti} ({type(exc).__name__}: {exc})") from None
+        raise InvalidImage(f"{not_nifti} ({type(exc).__name__}: {_cause(exc, path)})") from None
     if not isinstance(img, nib.Nifti1Pair):  # Nifti1Image, Nifti2Image and pairs
         raise InvalidImage(f"Image {name} is a {type(img).__name__}, not NIfTI. Convert it to "
                            ".nii.gz (e.g. with nibabel or dcm2niix).")

@@ -32,7 +32,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from ril_dash.core.atomic_io import atomic_write_text
+from ril_dash.core.atomic_io import atomic_write_text, private_dir
 from ril_dash.errors import StorageError
 from ril_dash.jobs.job import (
     CANCELLED,
@@ -90,8 +90,7 @@ class JobStore:
     # -- files -------------------------------------------------------------------------------
     def _ensure_folder(self) -> None:
         if not self.folder.is_dir():
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(self.folder, 0o700)
+            private_dir(self.folder)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from ril_dash.core.atomic_io import atomic_write_text
+from ril_dash.core.atomic_io import atomic_write_text, private_dir
 from ril_dash.errors import PluginError, StorageError, VersionConflict
 from ril_dash.models.catalog import BundleEntry, discover, plugin_roots, verify_model_file
 
@@ -118,7 +118,7 @@ class ModelRegistry:
     def _update(self, change: Callable[[ModelState], None],
                 expected_sha256: str | None) -> ModelState:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             with FileLock(str(self.path) + ".lock", timeout=self.lock_timeout):
                 state = self.state()
                 if expected_sha256 is not None and state.sha256 != expected_sha256:

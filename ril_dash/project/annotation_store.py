@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 from filelock import FileLock, Timeout
 
+from ril_dash.core.atomic_io import private_dir
 from ril_dash.core.overlay import present_bits
 from ril_dash.errors import SeriesNotFound, StorageError, VersionConflict
 from ril_dash.project.history import (
@@ -169,10 +170,11 @@ class AnnotationStore:
     def series(self, series_id: str, shape: tuple[int, int, int]) -> SeriesAnnotations:
         """The (cached, shared between threads) annotations of one series of shape X×Y×Z."""
         shape = tuple(int(n) for n in shape)
+        folder = self.folder_for(series_id)  # checked at each use: a folder swapped for a link
         with self._mutex:
             s = self._series.get(series_id)
             if s is None or s.shape != shape:
-                s = SeriesAnnotations(self.folder_for(series_id), shape, self.checkpoint_every,
+                s = SeriesAnnotations(folder, shape, self.checkpoint_every,
                                       self.lock_timeout, series_id)
                 s.background_checkpoints = self.background_checkpoints
                 self._series[series_id] = s
@@ -389,8 +391,8 @@ class SeriesAnnotations:
     @contextmanager
     def _locked(self):
         try:
-            self._vdir.mkdir(parents=True, exist_ok=True)
-            self._cdir.mkdir(exist_ok=True)
+            for folder in (self.folder, self._vdir, self._cdir):  # text values: private
+                private_dir(folder)
         except OSError as exc:
             raise StorageError(f"cannot create the annotation folder {self.folder}: {exc}") from exc
         try:

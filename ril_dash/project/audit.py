@@ -29,6 +29,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from ril_dash.core.atomic_io import open_private
 from ril_dash.errors import StorageError
 
 FILENAME = "audit.log.jsonl"
@@ -78,7 +79,7 @@ class AuditLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(str(self._lock_path), timeout=self.lock_timeout), \
-                    open(self.path, "ab") as fh:
+                    open(open_private(self.path, os.O_WRONLY | os.O_APPEND), "ab") as fh:
                 size = fh.seek(0, os.SEEK_END)
                 if size and not self._ends_with_newline(size):
                     data = b"\n" + data  # a crash tore the last line: start a fresh one

@@ -168,7 +168,8 @@ def resolve_series_path(images_root: str | os.PathLike, series_id: str) -> Path:
     ------
     SeriesNotFound
         For ids with ``..``, absolute paths, backslashes, NUL, a non-NIfTI name, ids that
-        resolve (through symlinks) outside ``images_root``, or files that do not exist.
+        resolve (through symlinks) outside ``images_root``, or files that do not exist. The
+        message names the series, never the folder (it is shown to users).
 
     Examples
     --------
@@ -179,16 +180,38 @@ def resolve_series_path(images_root: str | os.PathLike, series_id: str) -> Path:
     True
     """
     check_series_id(series_id)
-    root = Path(images_root).resolve()
-    path = root / series_id
-    real = path.resolve()
-    if not _inside(str(real), str(root)):
-        raise SeriesNotFound(f"series {series_id!r} points outside the images folder {root}; "
-                             f"it cannot be opened")
-    if not real.is_file():
-        raise SeriesNotFound(f"series {series_id!r} does not exist in {root}; rescan the "
-                             f"project if files were moved")
+    path = Path(images_root).resolve() / series_id
+    if not check_inside_images(images_root, series_id).is_file():
+        raise SeriesNotFound(f"series {series_id!r} does not exist in the images folder; "
+                             f"rescan the project if files were moved")
     return path
+
+
+def check_inside_images(images_root: str | os.PathLike, series_id: str) -> Path:
+    """Return the real path of series ``series_id``, or raise SeriesNotFound if it lies outside.
+
+    Call it each time a series file is opened, not only at discovery: a file replaced later by
+    a symbolic link to a file outside ``images_root`` must not be read. The message names the
+    series, never the folders (it is shown to users).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root, outside = pathlib.Path(tempfile.mkdtemp()), pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (outside / "b.nii").write_bytes(b"x")
+    >>> (root / "a.nii").symlink_to(outside / "b.nii")
+    >>> check_inside_images(root, "a.nii")
+    Traceback (most recent call last):
+    ...
+    ril_dash.errors.SeriesNotFound: series 'a.nii' now points outside the images folder ...
+    """
+    root = Path(images_root).resolve()
+    real = (root / series_id).resolve()
+    if not _inside(str(real), str(root)):
+        raise SeriesNotFound(f"series {series_id!r} now points outside the images folder (a "
+                             f"symbolic link?); it cannot be opened. Replace the link by the "
+                             f"image file itself, then rescan the project")
+    return real
 
 
 def build_folder_tree(records: list[SeriesRecord]) -> dict[str, dict]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ril_dash.core.atomic_io import open_private
+
 SUFFIX = ".ril"
 
 
@@ -55,8 +57,9 @@ def write_summary(folder: Path, version: int, texts: dict, rois: list[int],
     import json
 
     tmp = folder / f".{SUMMARY}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"version": version, "texts": texts, "rois": sorted(rois),
-                               "workflow": workflow}))
+    with open(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"version": version, "texts": texts, "rois": sorted(rois),
+                             "workflow": workflow}))
     os.replace(tmp, folder / SUMMARY)
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ril_dash.core.atomic_io import atomic_write_text
 from ril_dash.errors import InvalidProject, SeriesNotFound
-from ril_dash.project.discovery import SeriesRecord, build_folder_tree, discover_series
+from ril_dash.project.discovery import (SeriesRecord, build_folder_tree, check_inside_images,
+                                        discover_series)
 from ril_dash.project.metadata import load_metadata
 from ril_dash.project.project_yaml_writer import default_project_yaml
 from ril_dash.project.schema import PROJECT_FILE, ProjectConfig, load_project_config
@@ -104,14 +105,21 @@ class Project:
         record = self._by_id.get(series_id) if isinstance(series_id, str) else None
         if record is None:
             raise SeriesNotFound(f"series {str(series_id)[:200]!r} is not in project "
-                                 f"{self.config.name!r} (images: {self.config.images}); "
+                                 f"{self.config.name!r}; "
                                  f"pick one from the series list, or rescan if it was just "
                                  f"added")
         return record
 
     def series_path(self, series_id: str) -> Path:
-        """Return the absolute path of a discovered series file."""
-        return self.config.images / self.get_series(series_id).id
+        """Return the absolute path of a discovered series file.
+
+        Checked at each call (i.e. each time the file is opened): SeriesNotFound if the file
+        now resolves outside the images folder (e.g. replaced by a symbolic link since
+        discovery).
+        """
+        record = self.get_series(series_id)
+        check_inside_images(self.config.images, record.id)
+        return self.config.images / record.id
 
     def folder_tree(self) -> dict[str, dict]:
         """Return :func:`~ril_dash.project.discovery.build_folder_tree` of the series."""

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ril_dash.core.atomic_io import commit_temp, temp_path_for
+from ril_dash.core.atomic_io import commit_temp, private_dir, temp_path_for
 from ril_dash.errors import StorageError
 
 SESSIONS_DIR = ".sessions"
@@ -188,9 +188,7 @@ class SessionStore:
 
     def _ensure_folder(self) -> None:
         try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if self.folder.stat().st_mode & 0o077:
-                os.chmod(self.folder, 0o700)
+            private_dir(self.folder)
         except OSError as exc:
             raise StorageError(f"cannot create the sessions folder {self.folder}: "
                                f"{exc.strerror or exc}") from None

@@ -17,6 +17,7 @@ from dash import Input, Output, dcc, html
 import ril_dash
 from ril_dash import __version__
 from ril_dash.application.leases import release_leases_of
+from ril_dash.core.atomic_io import private_dir
 from ril_dash.errors import LockHeld, NotLoggedIn, PermissionDenied, RilDashError
 from ril_dash.project.project import Project
 from ril_dash.settings import Settings, data_home
@@ -130,8 +131,8 @@ def _background_manager(project: Project) -> dash.DiskcacheManager:
     import diskcache
 
     key = hashlib.sha1(str(project.dir.resolve()).encode()).hexdigest()[:12]
-    folder = data_home() / "cache" / f"background-{key}"
-    folder.mkdir(parents=True, exist_ok=True)
+    # private: the cache holds Dash's signing secret and the jobs' results
+    folder = private_dir(data_home() / "cache" / f"background-{key}")
     return dash.DiskcacheManager(diskcache.Cache(str(folder)), expire=3600)
 
 

@@ -7,7 +7,8 @@
   cookie sent before the login is ignored and its session deleted), and only redirects to a
   local path.
 - a ``before_request`` guard, first of all: with logins on, every request needs a live session
-  except the login page, ``/assets/ril.css`` and the favicon; HTML page GETs are redirected to
+  except the login page, ``/assets/ril.css`` and the favicon (``/favicon.ico`` is a redirect to
+  Dash's ``/_favicon.ico``, never the index page); HTML page GETs are redirected to
   ``/login?next=…``, anything else (Dash's layout, dependencies and callbacks, assets, the
   ``/ril/api`` routes) gets ``401 {"error": "Log in first.", "login": "/login"}``. Always, logins
   on or off, a POST/PUT/PATCH/DELETE whose ``Origin`` names another host is refused (403).
@@ -256,6 +257,13 @@ def install_auth(server: flask.Flask, project_dir: Path, *, login_required: bool
         server.after_request(_security_headers)
     server.add_url_rule("/login", "ril_login", _login, methods=["GET", "POST"])
     server.add_url_rule("/logout", "ril_logout", _logout, methods=["GET", "POST"])
+    # browsers ask for /favicon.ico: without this route Dash's catch-all would answer with its
+    # index page (project name, versions) to anyone, as the path is public
+    server.add_url_rule("/favicon.ico", "ril_favicon", _favicon)
+
+
+def _favicon() -> flask.Response:
+    return redirect("/_favicon.ico", 301)
 
 
 # -- the guard ------------------------------------------------------------------------------
