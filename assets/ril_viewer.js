@@ -26,7 +26,7 @@
 
     var st = {
         gen: 0, cfgKey: null, meta: null, plane: null, frame: 0, wc: 0, ww: 1, index: 0,
-        requested: new Set(), queue: [], inflight: 0, failures: 0, thumbFailures: 0,
+        requested: new Set(), queue: [], loading: new Set(), failures: 0, thumbFailures: 0,
         layers: [], onScreen: {}, looks: {}, pointsTag: null,
         shown: null, shownSrc: null, painted: null, timer: null, renders: 0,
         probeBusy: false, probeNext: null, hooked: null, hover: null, drag: null
@@ -113,6 +113,7 @@
             });
             // while scrolling through unannotated slices only the image trace changes
             if (changed.length) { Plotly.restyle(gd, sources, changed); }
+            lowResolution(image.f !== 1);
             if (restyled.length) { Plotly.restyle(gd, looks, restyled); }
             var pts = pointsOf(i), ptag = pointsTag(pts);
             if (st.pointsTag !== ptag) {  // a restyle of the markers only when the points change
@@ -123,6 +124,12 @@
         });
     }
 
+    /* A discreet mark over the image while it shows a thumbnail (the full slice is on its way). */
+    function lowResolution(on) {
+        var port = page.el("viewport");
+        if (port && port.classList.contains("ril-lowres") !== on) { port.classList.toggle("ril-lowres", on); }
+    }
+
     function positionText() {
         if (!st.meta) { return ""; }
         var label = st.plane.charAt(0).toUpperCase() + st.plane.slice(1);
@@ -130,14 +137,16 @@
     }
 
     /* ---- fetching ------------------------------------------------------------------- */
+    /* requested = in flight (loading) + queued; a queued slice dropped by a later fetchAround
+       is no longer requested, so it is asked for again when it is wanted again */
     function pump() {
-        while (st.inflight < MAX_INFLIGHT && st.queue.length) {
+        while (st.loading.size < MAX_INFLIGHT && st.queue.length) {
             fetchFull(st.queue.shift());
         }
     }
     function fetchFull(i, then) {
-        var gen = st.gen;
-        st.inflight += 1;
+        var gen = st.gen, loading = st.loading;
+        loading.add(i);
         fetch("/ril/api/slice?" + query("index=" + i), {credentials: "same-origin"})
             .then(function (r) { return r.ok ? r.text() : Promise.reject(r); })
             .then(function (src) {
@@ -148,10 +157,15 @@
                 if (st.index === i) { render(i); }
             }, function (failure) {
                 if (gen !== st.gen) { return; }
-                st.requested.delete(i);
                 if (st.index === i) { sliceFailed(i, failure); }
             })
-            .finally(function () { st.inflight -= 1; if (then && gen === st.gen) { then(); } pump(); });
+            .finally(function () {
+                loading.delete(i);
+                if (loading === st.loading) { st.requested.delete(i); }
+                if (gen !== st.gen) { return; }
+                if (then) { then(); }
+                pump();
+            });
     }
     /* The slice on screen could not be loaded: say so (the thumbnail, if any, stays) and retry. */
     function sliceFailed(i, failure) {
@@ -172,12 +186,9 @@
         var i = st.index;
         if (annotation()) { annotation().prefetch(i, PREFETCH); }
         st.queue = [];
+        st.requested = new Set(st.loading);  // what was queued and not sent is dropped
         want(i);
         for (var d = 1; d <= PREFETCH; d++) { want(i + d); want(i - d); }
-        // anything queued before but dropped is no longer requested
-        st.requested = new Set(Array.from(st.requested).filter(function (k) {
-            return IMAGE.cache.has(k) || st.queue.indexOf(k) >= 0 || Math.abs(k - i) <= PREFETCH;
-        }));
         pump();
     }
     function fetchThumbs() {
@@ -415,7 +426,7 @@
         st.gen += 1;
         st.meta = meta; st.plane = plane; st.frame = frame; st.wc = wc; st.ww = ww;
         st.cfgKey = key;
-        IMAGE.cache.clear(); st.requested = new Set(); st.queue = [];
+        IMAGE.cache.clear(); st.requested = new Set(); st.queue = []; st.loading = new Set();
         st.shown = null; st.shownSrc = null; st.painted = null; st.failures = 0; st.thumbFailures = 0;
         page.solved("slice"); page.solved("thumbs");
         var n = geo().n, first = meta.first_slice;
@@ -447,7 +458,7 @@
         page.listen(window, "mouseup", endDrag);
         page.onLeave(function () {
             st.gen += 1;  // answers still on their way and pending draws belong to the page left
-            st.requested = new Set(); st.queue = [];
+            st.requested = new Set(); st.queue = []; st.loading = new Set();
             clearTimeout(st.timer); clearTimeout(st.sliderTimer);
             st.hooked = null; st.hover = null; st.drag = null; st.failures = 0; st.thumbFailures = 0;
         });
