@@ -518,16 +518,18 @@
 
     /* ---- keyboard shortcuts --------------------------------------------------------- */
     function onKey(ev) {
-        var t = ev.target, tag = t && t.tagName;
-        if (!A.series || !page.el("graph")) { return; }
-        if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) { return; }
+        if (!A.series || !page.el("graph") || page.typing(ev.target)) { return; }
         var key = ev.key.toLowerCase(), ctrl = ev.ctrlKey || ev.metaKey;
         if (ctrl && key === "z") { ev.preventDefault(); act(ev.shiftKey ? "redo" : "undo"); return; }
         if (ctrl && key === "y") { ev.preventDefault(); act("redo"); return; }
         if (ctrl || ev.altKey) { return; }
         if (KEY_TOOLS[key]) { set("tool", {value: KEY_TOOLS[key]}); return; }
         if (key === "[" || key === "]") {
-            var b = Math.max(1, Math.min(100, A.settings.brush + (key === "]" ? 1 : -1)));
+            // quick presses build on the size asked for last, not on the echo of the slider
+            var now = performance.now(), pending = A.brushAsked && now - A.brushAsked.at < 1500;
+            var b = Math.max(1, Math.min(50, (pending ? A.brushAsked.value : A.settings.brush) + (key === "]" ? 1 : -1)));
+            A.brushAsked = {value: b, at: now};
+            A.settings.brush = b;
             set("brush", {value: b});
             return;
         }
@@ -632,7 +634,7 @@
         graphReady: function (gd) { hook(gd); applyTool(); },
         state: function () {
             return {version: A.version, viewing: A.viewing, edits: A.edits, busy: A.busy, queued: A.queue.length,
-                    tool: A.settings.tool, roi: A.settings.roi, lastEditMs: A.lastEditMs,
+                    tool: A.settings.tool, roi: A.settings.roi, brush: A.settings.brush, lastEditMs: A.lastEditMs,
                     readOnly: A.readOnly, lease: A.lease,
                     overlays: ROI.cache.full.size, summary: A.summary};
         }

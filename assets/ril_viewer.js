@@ -249,8 +249,8 @@
 
     function onKey(ev) {
         if (!st.meta || !page.el("graph")) { return; }
-        var t = ev.target, tag = t && t.tagName, frame = page.el("frame");
-        if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) { return; }
+        var t = ev.target, frame = page.el("frame");
+        if (page.typing(t)) { return; }
         if (frame && frame.contains(t)) { return; }  // its own arrow keys
         if (t && t.closest && t.closest(".rc-slider, .dash-slider, [role=slider]")) { ev.preventDefault(); }
         var n = geo().n, moves = {
