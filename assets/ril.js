@@ -165,7 +165,7 @@
      *   order    its place in the stack (its trace index is its rank: rilViewer.trace(name))
      *   opacity  the trace's opacity, 0–1;  visible: whether the trace is drawn
      *   palette  how its values become colours; the layer's own requests pass it to the server
-     *   hover    whether the cursor read-out follows this trace (only the image)
+     *   (no trace takes plotly's hover: the cursor read-out follows the axes, ril_viewer.js)
      *   cache    a SourceCache: data URLs by slice index, full resolution or from a stack of
      *            low-resolution ones (factor f: a pixel covers f × f voxels)
      * ril_viewer.js builds the figure from the registry and, when a slice is shown, restyles the
@@ -205,7 +205,7 @@
 
     var layers = [];
     function register(spec) {
-        var layer = Object.assign({opacity: 1, visible: true, hover: false, palette: null,
+        var layer = Object.assign({opacity: 1, visible: true, palette: null,
                                    cache: new SourceCache(spec.limit)}, spec);
         layers = layers.filter(function (l) { return l.name !== layer.name; }).concat([layer]);
         layers.sort(function (a, b) { return a.order - b.order; });

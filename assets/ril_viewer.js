@@ -21,7 +21,7 @@
     var BLACK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABc3UBGAAAAABJRU5ErkJggg==";
     var BLANK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==";
     var page = window.rilPage, layers = window.rilLayers;
-    var IMAGE = layers.register({name: "image", order: 0, hover: true, limit: MAX_FULL,
+    var IMAGE = layers.register({name: "image", order: 0, limit: MAX_FULL,
                                  palette: "grey (the window/level is applied by the server)"});
 
     var st = {
@@ -277,17 +277,9 @@
             port.addEventListener("mousedown", startDrag, true);
             port.addEventListener("mouseleave", function () { st.hover = null; readout("–"); });
         }
-        gd.on("plotly_hover", function (ev) {
-            var p = ev.points && ev.points[0];
-            if (!p) { return; }
-            st.hover = [Math.round(p.y), Math.round(p.x)];
-            probe(st.hover[0], st.hover[1]);
-        });
-        // plotly also "unhovers" when a new slice is drawn under a still cursor: clear the
-        // read-out only when the pointer really leaves the image
-        gd.on("plotly_unhover", function (ev) {
-            if (ev && ev.event && ev.event.type === "mouseout") { st.hover = null; readout("–"); }
-        });
+        // the voxel under the pointer comes from the axes, not from plotly's hover on the
+        // image trace (which has no hover: its label colour is a typed array plotly rejects)
+        page.listen(gd, "mousemove", function (ev) { pointerAt(gd, ev); });
         gd.on("plotly_afterplot", function () { painted(gd); });
         painted(gd);
     }
@@ -318,6 +310,20 @@
     }
 
     /* ---- cursor read-out ------------------------------------------------------------ */
+    function pointerAt(gd, ev) {
+        var fl = gd._fullLayout;
+        if (!st.meta || !fl || !fl.xaxis || !fl.yaxis) { return; }
+        var box = gd.getBoundingClientRect(), g = geo();
+        var row = Math.round(fl.yaxis.p2l(ev.clientY - box.top - fl.yaxis._offset));
+        var col = Math.round(fl.xaxis.p2l(ev.clientX - box.left - fl.xaxis._offset));
+        if (row < 0 || col < 0 || row >= g.rows || col >= g.cols) {
+            if (st.hover) { st.hover = null; readout("–"); }
+            return;
+        }
+        if (st.hover && st.hover[0] === row && st.hover[1] === col) { return; }
+        st.hover = [row, col];
+        probe(row, col);
+    }
     function readout(text) {
         var el = page.el("readout");
         if (el) { el.textContent = text; }
@@ -361,7 +367,7 @@
         st.looks = {};
         var data = st.layers.map(function (layer) {
             st.looks[layer.name] = layer.opacity + "|" + layer.visible;
-            var trace = {type: "image", hoverinfo: layer.hover ? "none" : "skip",
+            var trace = {type: "image", hoverinfo: "skip",
                          opacity: layer.opacity, visible: layer.visible};
             if (layer !== IMAGE) { return Object.assign(trace, placed(sourceOf(layer, i))); }
             return Object.assign(trace, src ? placed({src: src, f: 1})
