@@ -437,15 +437,19 @@
                 applyTool();  // zoom changed: the brush line width follows
             }
         });
-        gd.on("plotly_click", function (ev) {
-            var p = ev.points && ev.points[0];
-            if (!p) { return; }
-            var tool = A.settings.tool;
-            if (tool === "fill" || tool === "point") {
-                send({tool: tool, row: Math.round(p.y), col: Math.round(p.x)});
-            }
-        });
+        // a click (the mouse released where it was pressed) with the fill or point tool; the
+        // pixel comes from the axes (the image trace takes no plotly hover, hence no plotly_click)
+        page.listen(gd, "mousedown", function (ev) { A.pressedAt = [ev.clientX, ev.clientY]; }, true);
         applyTool();
+    }
+    /* The mouse released (anywhere: plotly covers the page while the button is down). */
+    function onRelease(ev) {
+        var from = A.pressedAt, tool = A.settings.tool;
+        A.pressedAt = null;
+        if (ev.button !== 0 || !from || Math.abs(ev.clientX - from[0]) + Math.abs(ev.clientY - from[1]) > 4) { return; }
+        if (tool !== "fill" && tool !== "point") { return; }
+        var at = viewer().pixelAt(ev);
+        if (at) { send({tool: tool, row: at[0], col: at[1]}); }
     }
     function onPath(path) {
         var tool = A.settings.tool;
@@ -547,6 +551,7 @@
         page.listen(document, "toggle", onToggle, true);
         page.listen(document, "mousemove", onMouseMove, {passive: true});
         page.listen(document, "keydown", onKey);
+        page.listen(window, "mouseup", onRelease, true);
         page.onLeave(function () {
             // give the series up once the strokes still on their way are saved
             var series = A.lease;

@@ -279,7 +279,7 @@
         }
         // the voxel under the pointer comes from the axes, not from plotly's hover on the
         // image trace (which has no hover: its label colour is a typed array plotly rejects)
-        page.listen(gd, "mousemove", function (ev) { pointerAt(gd, ev); });
+        page.listen(gd, "mousemove", pointerAt);
         gd.on("plotly_afterplot", function () { painted(gd); });
         painted(gd);
     }
@@ -310,19 +310,25 @@
     }
 
     /* ---- cursor read-out ------------------------------------------------------------ */
-    function pointerAt(gd, ev) {
-        var fl = gd._fullLayout;
-        if (!st.meta || !fl || !fl.xaxis || !fl.yaxis) { return; }
+    /* The slice pixel [row, col] under a mouse event, from the axes (zoom included); null
+       outside the image. */
+    function pixelAt(ev) {
+        var gd = graphDiv(), fl = gd && gd._fullLayout;
+        if (!st.meta || !fl || !fl.xaxis || !fl.yaxis) { return null; }
         var box = gd.getBoundingClientRect(), g = geo();
         var row = Math.round(fl.yaxis.p2l(ev.clientY - box.top - fl.yaxis._offset));
         var col = Math.round(fl.xaxis.p2l(ev.clientX - box.left - fl.xaxis._offset));
-        if (row < 0 || col < 0 || row >= g.rows || col >= g.cols) {
+        return (row < 0 || col < 0 || row >= g.rows || col >= g.cols) ? null : [row, col];
+    }
+    function pointerAt(ev) {
+        var at = pixelAt(ev);
+        if (!at) {
             if (st.hover) { st.hover = null; readout("–"); }
             return;
         }
-        if (st.hover && st.hover[0] === row && st.hover[1] === col) { return; }
-        st.hover = [row, col];
-        probe(row, col);
+        if (st.hover && st.hover[0] === at[0] && st.hover[1] === at[1]) { return; }
+        st.hover = at;
+        probe(at[0], at[1]);
     }
     function readout(text) {
         var el = page.el("readout");
@@ -502,6 +508,7 @@
         },
         refresh: function () { if (st.meta) { render(st.index, true); } },
         goTo: function (i) { step(i - st.index); },
+        pixelAt: pixelAt,
         /* the trace index of a layer in the figure on screen ("points": the point markers) */
         trace: function (name) {
             return name === "points" ? st.layers.length
