@@ -28,7 +28,7 @@
         gen: 0, cfgKey: null, meta: null, plane: null, frame: 0, wc: 0, ww: 1, index: 0,
         requested: new Set(), queue: [], loading: new Set(), failures: 0, thumbFailures: 0,
         layers: [], onScreen: {}, looks: {}, pointsTag: null,
-        shown: null, shownSrc: null, painted: null, timer: null, renders: 0,
+        shown: null, shownSrc: null, shownIndex: null, painted: null, timer: null, renders: 0,
         probeBusy: false, probeNext: null, hooked: null, hover: null, drag: null
     };
 
@@ -103,7 +103,7 @@
                     st.onScreen[layer.name] = tag;
                     changed.push(trace);
                     collect(sources, placed(s));
-                    if (layer === IMAGE) { st.shown = tag; st.shownSrc = s.src; }
+                    if (layer === IMAGE) { st.shown = tag; st.shownSrc = s.src; st.shownIndex = i; }
                 }
                 if (st.looks[layer.name] !== look) {
                     st.looks[layer.name] = look;
@@ -114,6 +114,7 @@
             // while scrolling through unannotated slices only the image trace changes
             if (changed.length) { Plotly.restyle(gd, sources, changed); }
             lowResolution(image.f !== 1);
+            showPosition();
             if (restyled.length) { Plotly.restyle(gd, looks, restyled); }
             var pts = pointsOf(i), ptag = pointsTag(pts);
             if (st.pointsTag !== ptag) {  // a restyle of the markers only when the points change
@@ -130,10 +131,17 @@
         if (port && port.classList.contains("ril-lowres") !== on) { port.classList.toggle("ril-lowres", on); }
     }
 
+    /* "Axial  20 / 40": the slice whose image is on screen (while keys run ahead of the
+       drawing, the number never does). */
     function positionText() {
         if (!st.meta) { return ""; }
         var label = st.plane.charAt(0).toUpperCase() + st.plane.slice(1);
-        return label + "  " + (st.index + 1) + " / " + geo().n;
+        var i = st.shownIndex === null ? st.index : st.shownIndex;
+        return label + "  " + (i + 1) + " / " + geo().n;
+    }
+    function showPosition() {
+        var pos = page.el("position"), text = positionText();
+        if (pos && pos.textContent !== text) { pos.textContent = text; }
     }
 
     /* ---- fetching ------------------------------------------------------------------- */
@@ -220,8 +228,6 @@
         render(i);
         clearTimeout(st.timer);
         st.timer = setTimeout(fetchAround, IMAGE.cache.has(i) ? 0 : PAUSE_MS);
-        var pos = page.el("position");
-        if (pos) { pos.textContent = positionText(); }
         if (st.hover) { probe(st.hover[0], st.hover[1]); }  // the value under a still cursor
     }
     /* Move the Dash slider to where the image is; its callback will echo the value back,
@@ -367,6 +373,7 @@
         var g = geo(), i = index === undefined ? st.index : index;
         var src = index === undefined ? null : IMAGE.cache.full.get(index);
         st.shown = src ? index + "f" : null;
+        st.shownIndex = src ? index : null;
         st.shownSrc = src;
         st.layers = layers.list();
         st.onScreen = {image: st.shown};
@@ -439,7 +446,7 @@
         st.meta = meta; st.plane = plane; st.frame = frame; st.wc = wc; st.ww = ww;
         st.cfgKey = key;
         IMAGE.cache.clear(); st.requested = new Set(); st.queue = []; st.loading = new Set();
-        st.shown = null; st.shownSrc = null; st.painted = null; st.failures = 0; st.thumbFailures = 0;
+        st.shown = null; st.shownSrc = null; st.shownIndex = null; st.painted = null; st.failures = 0; st.thumbFailures = 0;
         page.solved("slice"); page.solved("thumbs");
         var n = geo().n, first = meta.first_slice;
         st.index = sameView ? Math.min(st.index, n - 1) : Math.floor((n - 1) / 2);

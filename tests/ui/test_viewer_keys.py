@@ -83,3 +83,79 @@ def test_quick_bracket_presses_each_change_the_brush(viewer):
         "(v) => document.querySelector('#annot-brush [role=slider]').getAttribute('aria-valuenow') === v",
         arg=str(start + 1))
     page.keyboard.press("n")
+
+
+SAMPLE_FRAMES = """() => { window.__frames = []; const stop = performance.now() + 8000;
+    (function tick() {
+        const s = rilViewer.state(), text = document.querySelector('#viewer-position').textContent;
+        window.__frames.push([text, s.shown]);
+        if (performance.now() < stop && !window.__stopFrames) { requestAnimationFrame(tick); }
+    }()); }"""
+
+
+def hold_key(page, key: str, code: int, presses: int, hz: float) -> None:
+    """Hold ``key`` like a keyboard does: trusted key-down events with auto-repeat at ``hz``."""
+    import time
+
+    cdp = page.context.new_cdp_session(page)
+    down = {"type": "rawKeyDown", "key": key, "code": key, "windowsVirtualKeyCode": code,
+            "nativeVirtualKeyCode": code}
+    start = time.perf_counter()
+    for n in range(presses):
+        cdp.send("Input.dispatchKeyEvent", dict(down, autoRepeat=n > 0))
+        while time.perf_counter() < start + (n + 1) / hz:
+            time.sleep(0.001)
+    cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": key, "code": key,
+                                        "windowsVirtualKeyCode": code})
+    cdp.detach()
+
+
+def test_a_held_key_moves_every_press_and_the_number_matches_the_image(viewer, ui):
+    page = viewer
+    ui.press(page, "Home")
+    ui.wait_full(page, index=0)
+    page.evaluate(SAMPLE_FRAMES)
+    hold_key(page, "ArrowUp", 38, presses=30, hz=60)
+    s = ui.wait_full(page, index=30)  # every press counted, the last slice drawn in full
+    ui.wait_text(page, "#viewer-position", "Axial  31 / 40")
+    page.evaluate("window.__stopFrames = true")
+    frames = page.evaluate("window.__frames")
+    assert len(frames) > 5
+    for text, shown in frames:  # at every frame the number is that of the image on screen
+        assert text == f"Axial  {int(shown[:-1]) + 1} / 40", (text, shown)
+    assert s["shown"] == "30f"
+    assert page.js_errors == []
+
+
+def test_the_number_waits_for_an_image_that_is_slow_to_come(page, demo_server, ui):
+    """Slices never seen, no thumbnails yet and a slow server: the image stays, and so does
+    the number (it used to run ahead of the image on screen)."""
+    import re
+
+    page.route(re.compile(r"/ril/api/thumbs\?"), lambda route: route.abort("connectionrefused"))
+    ui.open_viewer(page, demo_server.url, SERIES, index=MIDDLE)
+    last = MIDDLE + 6  # the neighbours fetched after the first slice
+    page.wait_for_function(f"rilLayers.get('image').cache.has({last})")
+    held, release = [], []
+
+    def slow_server(route):
+        held.append(route) if not release else route.continue_()
+
+    page.route(re.compile(r"/ril/api/slice\?"), slow_server)
+    page.evaluate(SAMPLE_FRAMES)
+    hold_key(page, "ArrowUp", 38, presses=10, hz=60)
+    page.wait_for_function("() => rilViewer.state().index === 29")
+    page.wait_for_timeout(300)
+    assert ui.state(page)["shown"] == f"{last}f"  # the keys went on to slice 30
+    assert page.text_content("#viewer-position") == f"Axial  {last + 1} / 40"
+    page.unroute(re.compile(r"/ril/api/thumbs\?"))
+    release.append(True)
+    for route in held:
+        route.continue_()
+    ui.wait_full(page, index=29)
+    ui.wait_text(page, "#viewer-position", "Axial  30 / 40")
+    page.evaluate("window.__stopFrames = true")
+    for text, shown in page.evaluate("window.__frames"):
+        if shown and shown[:-1].isdigit():
+            assert text == f"Axial  {int(shown[:-1]) + 1} / 40", (text, shown)
+    assert page.js_errors == []
