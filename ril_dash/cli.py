@@ -13,7 +13,8 @@
                      enable ID | disable ID | activate ID@V | trust ID@V   (see plugins_cli)
 
 SERVER OPTIONS: ``--host H --port P --login --workflow FILE --threads N --workers N
---secure-cookies --lease-seconds S --plugins DIR --allowed-host NAME``. On 127.0.0.1 (the default) one local user works without logging in; any
+--secure-cookies --lease-seconds S --plugins DIR --allowed-host NAME --trusted-proxies N``.
+On 127.0.0.1 (the default) one local user works without logging in; any
 other ``--host``, or ``--login``, requires logins from the project's users file, which must hold
 at least one user (:func:`startup_checks` says how to add one).
 
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from ril_dash import __version__
 from ril_dash.errors import RilDashError
-from ril_dash.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
+from ril_dash.settings import DEFAULT_HOST, DEFAULT_PORT, Settings, check_trusted_proxies
 
 DEFAULT_THREADS = Settings.threads
 MAX_WORKERS = 32
@@ -94,13 +95,17 @@ def settings_from_args(project_dir: Path, args: argparse.Namespace) -> Settings:
     if not MIN_LEASE <= args.lease_seconds <= MAX_LEASE:
         raise CliError(f"--lease-seconds must be between {MIN_LEASE:g} and {MAX_LEASE:g} "
                        f"seconds, not {args.lease_seconds:g}")
+    try:
+        proxies = check_trusted_proxies(args.trusted_proxies)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     return Settings(project_dir=Path(project_dir), host=args.host, port=args.port,
                     login_required=bool(args.login) or not _is_loopback(args.host),
                     workflow_file=args.workflow, threads=args.threads, workers=args.workers,
                     volume_cache_bytes=Settings.volume_cache_bytes // args.workers,
                     secure_cookies=bool(args.secure_cookies), lease_seconds=args.lease_seconds,
                     plugin_dirs=tuple(args.plugins),
-                    allowed_hosts=tuple(args.allowed_host))
+                    allowed_hosts=tuple(args.allowed_host), trusted_proxies=proxies)
 
 
 def startup_checks(project, settings: Settings) -> list:
@@ -214,6 +219,10 @@ def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True)
                         help="another host name the server answers to (e.g. the name of a "
                              "reverse proxy in front of it); repeatable. Requests naming any "
                              "other host are refused (against DNS rebinding)")
+    parser.add_argument("--trusted-proxies", type=int, metavar="N", default=default(0),
+                        help="the number of reverse proxies in front of the server: take the "
+                             "client address (failed-login counts, leases, audit log) from "
+                             "their X-Forwarded-For header (default 0: the header is ignored)")
 
 
 def _add_user_option(parser: argparse.ArgumentParser, what: str) -> None:
