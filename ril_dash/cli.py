@@ -11,6 +11,7 @@
     ril-dash users PROJECT_DIR remove NAME | passwd NAME [--password-stdin] | list
     ril-dash plugins PROJECT_DIR list | check BUNDLE | import ZIP | export ID[@V] OUT |
                      enable ID | disable ID | activate ID@V | trust ID@V   (see plugins_cli)
+    ril-dash repair PROJECT_DIR [SERIES ...] [--user NAME]   damaged annotation files (repair_cli)
 
 SERVER OPTIONS: ``--host H --port P --login --workflow FILE --threads N --workers N
 --secure-cookies --lease-seconds S --plugins DIR --allowed-host NAME --trusted-proxies N``.
@@ -346,8 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     users_sub.add_parser("list", help="list the users")
 
     from ril_dash.plugins_cli import add_plugins_parser
+    from ril_dash.repair_cli import add_repair_parser
 
     add_plugins_parser(sub, _add_user_option)
+    add_repair_parser(sub, _add_user_option)
     return parser
 
 
@@ -446,6 +449,11 @@ def _run(args: argparse.Namespace) -> None:
         from ril_dash.plugins_cli import plugins_command
 
         plugins_command(args)
+        return
+    if args.command == "repair":
+        from ril_dash.repair_cli import repair_command
+
+        repair_command(args)
         return
     if args.command == "run-model":
         from ril_dash.run_model_cli import run_model_command
