@@ -218,6 +218,15 @@ def _check_meta(meta, path: Path) -> None:
         raise ValueError(f"it holds version {meta['id']}")
 
 
+def _npz(fh, path: Path):
+    """``fh`` rewound, if it starts as a zip archive (an ``.npz``) does."""
+    if fh.read(4) != b"PK\x03\x04":
+        raise UnreadableVersion(path, "not an .npz archive: empty, cut short at its start or "
+                                      "overwritten")
+    fh.seek(0)
+    return fh
+
+
 def read_version(path: Path, *, arrays: bool = True) -> VersionRecord:
     """Read a version file (``arrays=False``: metadata only, cheaper).
 
@@ -225,7 +234,7 @@ def read_version(path: Path, *, arrays: bool = True) -> VersionRecord:
     exists but cannot be read.
     """
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(_npz(fh, path), allow_pickle=False) as z:
             meta = _load_json(z["meta"])
             _check_meta(meta, path)
             if not arrays or "box" not in z.files:
@@ -235,7 +244,7 @@ def read_version(path: Path, *, arrays: bool = True) -> VersionRecord:
             if before.shape != after.shape or len(box) != 3:
                 raise ValueError("its arrays do not match its box")
             return VersionRecord(meta, box, before, after)
-    except FileNotFoundError:
+    except (FileNotFoundError, UnreadableVersion):
         raise
     except Exception as exc:  # noqa: BLE001 - zip, zlib, JSON and numpy errors alike
         raise UnreadableVersion(path, _why(exc)) from exc
