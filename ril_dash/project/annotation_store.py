@@ -45,7 +45,7 @@ from filelock import FileLock, Timeout
 
 from ril_dash.core.atomic_io import fsync_dir, private_dir
 from ril_dash.core.overlay import present_bits
-from ril_dash.errors import DamagedAnnotations, SeriesNotFound, StorageError, VersionConflict
+from ril_dash.errors import SeriesNotFound, StorageError, VersionConflict
 from ril_dash.project.history import (
     SUFFIX,
     TRANSITION,
@@ -67,13 +67,12 @@ from ril_dash.project.history import (
     version_name,
     write_version,
 )
+from ril_dash.project.history_damage import REPAIR, Damage, set_aside
 from ril_dash.project.history_scan import write_summary
 
 __all__ = ["AnnotationState", "AnnotationStore", "Damage", "Guard", "SeriesAnnotations",
            "VersionInfo", "annotated_series"]
 PROVENANCE_KINDS = ("manual", "semi-auto", "model", "import")
-REPAIR = "repair"  # the op of a version that rolls forward past damaged version files
-DAMAGED_SUFFIX = ".damaged"
 #: called under the series lock with the current workflow state (``{"pool", "owner"}`` or None);
 #: raising refuses the write (nothing is written, the exception propagates)
 Guard = Callable[[dict | None], None]
@@ -123,43 +122,6 @@ class VersionInfo:
     kind: str | None
     model: str | None
     label: str | None = None
-
-
-@dataclass(frozen=True)
-class Damage:
-    """The first version file of a series that cannot be read: the series is read-only as of
-    ``version - 1``. ``file`` is relative to the annotation store's root; ``newest`` is the
-    newest version file present (the versions after ``version`` build on it and cannot be
-    applied either)."""
-
-    series: str
-    version: int
-    file: str
-    reason: str
-    newest: int
-
-    @property
-    def readable_version(self) -> int:
-        return self.version - 1
-
-    def message(self) -> str:
-        """What is wrong and what to do, for users and admins."""
-        later = (f" Versions {self.version + 1}–{self.newest}, which build on it, cannot be "
-                 f"shown either." if self.newest > self.version else "")
-        return (f"The annotation file {self.file} of {self.series} is damaged ({self.reason}). "
-                f"The series is shown as of version {self.readable_version}, the last readable "
-                f"one, and cannot be changed.{later} An admin can repair it: Repair in the "
-                f"viewer, or on the server: ril-dash repair PROJECT_DIR {self.series}  (this "
-                f"saves a new version equal to version {self.readable_version} and keeps the "
-                f"damaged file beside it as *{DAMAGED_SUFFIX}).")
-
-    def error(self) -> DamagedAnnotations:
-        return DamagedAnnotations(self.message(), file=self.file, version=self.version)
-
-    def as_json(self) -> dict:
-        return {"file": self.file, "version": self.version, "reason": self.reason,
-                "readable_version": self.readable_version, "newest": self.newest,
-                "message": self.message()}
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:
@@ -484,7 +446,7 @@ class SeriesAnnotations:
             try:
                 for v in list_versions(self._vdir):
                     if v >= damage.version:
-                        aside.append(self._set_aside(self._vdir / version_name(v)).name)
+                        aside.append(set_aside(self._vdir / version_name(v)).name)
                 for c in list_versions(self._cdir):
                     if c >= damage.version:
                         (self._cdir / version_name(c)).unlink(missing_ok=True)
@@ -501,19 +463,6 @@ class SeriesAnnotations:
                     "label": f"repair: back to version {hist.version}; set aside "
                              f"{', '.join(aside)} (damaged: {damage.reason})"}
             return self._publish(hist, meta, None, None, None, None, []), aside
-
-    @staticmethod
-    def _set_aside(path: Path) -> Path:
-        """Rename ``path`` to ``<name>.damaged`` (``.damaged-2``... if taken); never replaces."""
-        for n in range(1, 1000):
-            target = path.with_name(path.name + DAMAGED_SUFFIX + ("" if n == 1 else f"-{n}"))
-            try:
-                os.link(path, target)
-            except FileExistsError:
-                continue
-            path.unlink()
-            return target
-        raise OSError(errno.EEXIST, f"too many set-aside copies of {path.name}")
 
     # ----------------------------------------------------------------- internals
     @contextmanager
