@@ -3,9 +3,6 @@ real ``python -m ril_dash`` subprocess."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import pytest
 from ril_dash.project.annotation_store import AnnotationStore
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.project import init_project
+from tests.test_cli import run_cli
 
 pytestmark = pytest.mark.slow  # runs `python -m ril_dash` as a process
 
@@ -27,14 +25,6 @@ class Delta:
     box: tuple
     before: np.ndarray
     after: np.ndarray
-
-
-def run_cli(*args) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "ril_dash", *map(str, args)],
-                            capture_output=True, text=True, env=dict(os.environ), timeout=60,
-                            check=False)
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    return result
 
 
 def test_repair_lists_then_rolls_forward(tmp_path: Path):

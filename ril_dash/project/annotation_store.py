@@ -276,7 +276,7 @@ class SeriesAnnotations:
     def versions(self, limit: int | None = None) -> list[VersionInfo]:
         """The history, newest first (reads only the metadata of each version file)."""
         with self._mutex:
-            self._validate()
+            self._current(catch_up=False)  # forgets cached metadata a repair made stale
             ids = list_versions(self._vdir)[::-1][:limit]
             out = []
             for i in ids:
