@@ -86,6 +86,7 @@ def test_a_truncated_newest_version_is_read_only_everywhere_until_repaired(serve
         summary = json_of(http.get(url + "/ril/api/annotations",
                                    params={"series": SERIES, "plane": "axial"}), 200)
         assert summary["version"] == 1 and summary["shown_version"] == 1
+        assert summary["damaged"]["file"] == damaged and damaged in summary["damaged"]["message"]
         assert overlay(http, url) == good
         refused = json_of(stroke(http, url, 1), 423)
         assert damaged in refused["error"] and refused["damaged"]["file"] == damaged
@@ -109,6 +110,8 @@ def test_a_truncated_newest_version_is_read_only_everywhere_until_repaired(serve
     status = json_of(bob.get(second.url + "/ril/api/lease", params={"series": SERIES}), 200)
     assert status["editable"] is True and status["damaged"] is None
     assert overlay(bob, second.url) == good
+    assert json_of(bob.get(second.url + "/ril/api/annotations", params={
+        "series": SERIES, "plane": "axial"}), 200)["damaged"] is None
     assert json_of(stroke(bob, second.url, 2, x=60), 200)["version"] == 3
     history = json_of(alice.get(first.url + "/ril/api/versions", params={"series": SERIES}),
                       200)["versions"]
@@ -140,6 +143,15 @@ def test_the_viewer_names_the_damaged_file_and_an_admin_repairs_it(servers, page
     page.wait_for_selector("#lease-banner:not([hidden])")
     assert damaged in page.locator(".ril-lease-reason").text_content()
     page.wait_for_function("() => !!window.rilViewer && window.rilViewer.state().shown")
+    # the history lists the damaged version without View or Roll back, and the older ones
+    page.click("details.ril-annot-section > summary:has-text('History')")
+    row = page.locator(".ril-history-row.ril-damaged")
+    row.wait_for()
+    name = damaged.rsplit("/", 1)[1]
+    assert row.inner_text().startswith(f"v{version + 1}") and f"{name} cannot be read" in \
+        row.inner_text()
+    assert row.get_by_role("button").count() == 0
+    page.locator(".ril-history-row", has_text=f"v{version}").first.wait_for()
     page.on("dialog", lambda dialog: dialog.accept())
     page.click("#lease-repair")
     page.wait_for_selector("#lease-banner[hidden]", state="attached")
