@@ -29,13 +29,6 @@ class Repair:
     set_aside: tuple[str, ...]
 
 
-def damage_of(services: Services, series: str) -> Damage | None:
-    """The damaged version file of ``series``, if any (reads the series' history)."""
-    if series not in annotated_series(services.project.config.annotations):
-        return None
-    return services.annotations(series).damage
-
-
 def damaged_series(services: Services) -> dict[str, Damage]:
     """``{series id: damage}`` for every annotated series of the project that has a damaged
     version file (reads each annotated series' history: a maintenance scan)."""

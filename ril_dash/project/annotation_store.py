@@ -50,10 +50,10 @@ from ril_dash.project.history import (
     SUFFIX,
     TRANSITION,
     History,
-    UnreadableVersion,
     Points,
     SlotTable,
     Texts,
+    UnreadableVersion,
     VersionRecord,
     annotated_series,
     build_record,
@@ -285,7 +285,9 @@ class SeriesAnnotations:
                     try:
                         meta = self._metas[i] = read_version(self._vdir / version_name(i),
                                                              arrays=False).meta
-                    except (UnreadableVersion, FileNotFoundError) as exc:  # listed, not fatal
+                    except FileNotFoundError:  # set aside by a repair meanwhile
+                        continue
+                    except UnreadableVersion as exc:  # listed, not fatal
                         out.append(VersionInfo(i, i - 1, "", "", "damaged", None, None, None,
                                                None, None, f"damaged file: {exc}"))
                         continue

@@ -23,8 +23,7 @@ from ril_dash.workflow.schema import Workflow
 
 __all__ = ["actor", "actor_of_cookies", "break_lease", "client_host", "current_user",
            "editing_status", "is_admin", "may", "may_export_any", "release_lease", "repair_series",
-           "require",
-           "require_admin", "series_state", "workflow_for"]
+           "require", "require_admin", "series_state", "workflow_for"]
 
 
 def client_host() -> str:

@@ -28,8 +28,8 @@ from ril_dash.ui import (
 )
 from ril_dash.ui.components.model_notice import notice_parts
 from ril_dash.ui.auth import current_user, display_name_of, install_auth, logins_enabled
-from ril_dash.ui.request_checks import install_request_checks
 from ril_dash.ui.proxies import install_trusted_proxies
+from ril_dash.ui.request_checks import install_request_checks
 from ril_dash.ui.request_limits import install_request_limits
 from ril_dash.ui.routes import blueprint
 from ril_dash.ui.services import EXTENSION_KEY, Services, services_of_app
