@@ -69,6 +69,8 @@
         if (reason) { reason.textContent = info.reason || info.error || ""; }
         var brk = page.el("leaseBreak");
         if (brk) { brk.hidden = !info.can_break; }
+        var repair = page.el("leaseRepair");  // a damaged annotation file: admins repair it
+        if (repair) { repair.hidden = !info.can_repair; }
     }
     function setReadOnly(info) {
         A.readOnly = !info.editable;
@@ -147,15 +149,18 @@
     }
     function onLeaseButton(ev) {
         var id = ev.target && ev.target.id;
-        var retry = id === page.id("leaseRetry");
-        if ((!retry && id !== page.id("leaseBreak")) || !A.series) { return; }
-        if (!retry && !window.confirm("End the other user's editing session? Their unsaved stroke (if any) is refused and they see the series read-only.")) { return; }
-        leasePost(A.series, retry ? "renew" : "break").then(function (info) {
+        var action = id === page.id("leaseRetry") ? "renew" : id === page.id("leaseBreak") ? "break" :
+            id === page.id("leaseRepair") ? "repair" : null;
+        if (!action || !A.series) { return; }
+        if (action === "break" && !window.confirm("End the other user's editing session? Their unsaved stroke (if any) is refused and they see the series read-only.")) { return; }
+        if (action === "repair" && !window.confirm("Repair this series? A new version equal to the last readable one is saved; the damaged file is kept beside the others as .damaged.")) { return; }
+        leasePost(A.series, action).then(function (info) {
             page.solved("lease");
             if (info.editable) { window.location.reload(); } else { leaseBanner(info); }
         }, function (failure) {
             page.reason(failure).then(function (why) {
-                page.problem("lease", (retry ? "Could not try again: " : "Could not break the lock: ") + why);
+                page.problem("lease", {renew: "Could not try again: ", "break": "Could not break the lock: ",
+                                       repair: "Could not repair the series: "}[action] + why);
             });
         });
     }
@@ -329,12 +334,13 @@
         b.addEventListener("click", onClick);
         return b;
     }
-    function historyRow(id, what, who, current) {
+    function historyRow(id, what, who, current, damaged) {
         var row = document.createElement("div");
-        row.className = "ril-history-row" + (current ? " ril-current" : "");
+        row.className = "ril-history-row" + (current ? " ril-current" : "") + (damaged ? " ril-damaged" : "");
         [["ril-history-id", "v" + id], ["ril-history-op", what], ["ril-muted-inline", who]].forEach(function (c) {
             row.appendChild(Object.assign(document.createElement("span"), {className: c[0], textContent: c[1]}));
         });
+        if (damaged) { return row; }  // an unreadable version file: nothing to view
         row.appendChild(button("View", function () { window.rilAnnotate.view(id); }));
         if (id > 0 && !A.readOnly) {
             row.appendChild(button("Roll back", function () {
@@ -362,7 +368,7 @@
                 body.versions.forEach(function (v) {
                     var what = v.label ? v.label : v.op + (v.target ? " → v" + v.target : "") + (v.kind && v.kind !== "manual" ? " · " + v.kind : "");
                     var who = (v.time ? v.time.slice(11, 19) + " · " : "") + v.user;
-                    box.appendChild(historyRow(v.id, what, who, v.id === A.version));
+                    box.appendChild(historyRow(v.id, what, who, v.id === A.version, v.op === "damaged"));
                 });
                 box.appendChild(historyRow(0, "empty", "", false));
             }, function (failure) {  // shown in the section itself; opening it again retries

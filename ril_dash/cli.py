@@ -11,9 +11,11 @@
     ril-dash users PROJECT_DIR remove NAME | passwd NAME [--password-stdin] | list
     ril-dash plugins PROJECT_DIR list | check BUNDLE | import ZIP | export ID[@V] OUT |
                      enable ID | disable ID | activate ID@V | trust ID@V   (see plugins_cli)
+    ril-dash repair PROJECT_DIR [SERIES ...] [--user NAME]   damaged annotation files (repair_cli)
 
 SERVER OPTIONS: ``--host H --port P --login --workflow FILE --threads N --workers N
---secure-cookies --lease-seconds S --plugins DIR --allowed-host NAME``. On 127.0.0.1 (the default) one local user works without logging in; any
+--secure-cookies --lease-seconds S --plugins DIR --allowed-host NAME --trusted-proxies N``.
+On 127.0.0.1 (the default) one local user works without logging in; any
 other ``--host``, or ``--login``, requires logins from the project's users file, which must hold
 at least one user (:func:`startup_checks` says how to add one).
 
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from ril_dash import __version__
 from ril_dash.errors import RilDashError
-from ril_dash.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
+from ril_dash.settings import DEFAULT_HOST, DEFAULT_PORT, Settings, check_trusted_proxies
 
 DEFAULT_THREADS = Settings.threads
 MAX_WORKERS = 32
@@ -94,13 +96,17 @@ def settings_from_args(project_dir: Path, args: argparse.Namespace) -> Settings:
     if not MIN_LEASE <= args.lease_seconds <= MAX_LEASE:
         raise CliError(f"--lease-seconds must be between {MIN_LEASE:g} and {MAX_LEASE:g} "
                        f"seconds, not {args.lease_seconds:g}")
+    try:
+        proxies = check_trusted_proxies(args.trusted_proxies)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     return Settings(project_dir=Path(project_dir), host=args.host, port=args.port,
                     login_required=bool(args.login) or not _is_loopback(args.host),
                     workflow_file=args.workflow, threads=args.threads, workers=args.workers,
                     volume_cache_bytes=Settings.volume_cache_bytes // args.workers,
                     secure_cookies=bool(args.secure_cookies), lease_seconds=args.lease_seconds,
                     plugin_dirs=tuple(args.plugins),
-                    allowed_hosts=tuple(args.allowed_host))
+                    allowed_hosts=tuple(args.allowed_host), trusted_proxies=proxies)
 
 
 def startup_checks(project, settings: Settings) -> list:
@@ -214,6 +220,10 @@ def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True)
                         help="another host name the server answers to (e.g. the name of a "
                              "reverse proxy in front of it); repeatable. Requests naming any "
                              "other host are refused (against DNS rebinding)")
+    parser.add_argument("--trusted-proxies", type=int, metavar="N", default=default(0),
+                        help="the number of reverse proxies in front of the server: take the "
+                             "client address (failed-login counts, leases, audit log) from "
+                             "their X-Forwarded-For header (default 0: the header is ignored)")
 
 
 def _add_user_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -337,8 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     users_sub.add_parser("list", help="list the users")
 
     from ril_dash.plugins_cli import add_plugins_parser
+    from ril_dash.repair_cli import add_repair_parser
 
     add_plugins_parser(sub, _add_user_option)
+    add_repair_parser(sub, _add_user_option)
     return parser
 
 
@@ -437,6 +449,11 @@ def _run(args: argparse.Namespace) -> None:
         from ril_dash.plugins_cli import plugins_command
 
         plugins_command(args)
+        return
+    if args.command == "repair":
+        from ril_dash.repair_cli import repair_command
+
+        repair_command(args)
         return
     if args.command == "run-model":
         from ril_dash.run_model_cli import run_model_command

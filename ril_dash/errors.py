@@ -34,6 +34,16 @@ class StorageError(RilDashError):
     """The annotation store could not be written (disk full, permissions); nothing was changed."""
 
 
+class DamagedAnnotations(StorageError):
+    """A version file of a series' annotations cannot be read (a disk fault, a truncated copy):
+    the series is shown read-only as of its last readable version until an admin repairs it.
+    ``file`` names the damaged file (relative to the annotation folder), ``version`` its number."""
+
+    def __init__(self, message: str, *, file: str = "", version: int = 0) -> None:
+        super().__init__(message)
+        self.file, self.version = file, version
+
+
 class ExportError(RilDashError):
     """An export that cannot be carried out (an unsafe or unwritable output folder)."""
 

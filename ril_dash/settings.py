@@ -12,6 +12,18 @@ from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
+#: more reverse proxies than this in front of one server is a configuration mistake
+MAX_TRUSTED_PROXIES = 10
+
+
+def check_trusted_proxies(count: int, option: str = "--trusted-proxies") -> int:
+    """``count`` if it is a sensible number of reverse proxies, else ValueError saying what to
+    give (see :mod:`ril_dash.ui.proxies`)."""
+    if not 0 <= count <= MAX_TRUSTED_PROXIES:
+        raise ValueError(f"{option} must be the number of reverse proxies in front of the "
+                         f"server, between 0 (none, the default) and {MAX_TRUSTED_PROXIES}, "
+                         f"not {count}")
+    return count
 
 
 def data_home() -> Path:
@@ -59,3 +71,6 @@ class Settings:
     plugin_dirs: tuple[Path, ...] = ()
     #: further ``Host`` names the server answers to (``--allowed-host``, e.g. a reverse proxy's)
     allowed_hosts: tuple[str, ...] = ()
+    #: reverse proxies in front of the server whose ``X-Forwarded-For`` gives the client
+    #: address (``--trusted-proxies``; 0: the header is ignored)
+    trusted_proxies: int = 0

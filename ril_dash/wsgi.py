@@ -15,6 +15,9 @@ Configured by environment variables:
   HTTPS proxy).
 - ``RIL_DASH_ALLOWED_HOSTS``: the host names (comma-separated) the app answers to besides IP
   addresses, ``localhost`` and this computer's name, e.g. the public name of the proxy.
+- ``RIL_DASH_TRUSTED_PROXIES``: the number of reverse proxies in front of the app whose
+  ``X-Forwarded-For`` header gives the client address (default 0: the header is ignored; see
+  :mod:`ril_dash.ui.proxies`).
 
 Logins are always required here. The app is built when ``application`` is first looked up
 (``from ril_dash.wsgi import application``, which is what gunicorn and waitress-serve do at
@@ -31,7 +34,7 @@ import threading
 from pathlib import Path
 
 from ril_dash.errors import RilDashError
-from ril_dash.settings import Settings
+from ril_dash.settings import Settings, check_trusted_proxies
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
@@ -57,9 +60,18 @@ def settings_from_env(environ: os._Environ | dict | None = None) -> Settings:
                               f"not {secure!r}")
     allowed = tuple(name.strip() for name in env.get("RIL_DASH_ALLOWED_HOSTS", "").split(",")
                     if name.strip())
+    proxies = env.get("RIL_DASH_TRUSTED_PROXIES", "").strip() or "0"
+    try:
+        trusted = check_trusted_proxies(int(proxies), "RIL_DASH_TRUSTED_PROXIES")
+    except ValueError as exc:
+        message = str(exc) if "RIL_DASH" in str(exc) else (
+            f"RIL_DASH_TRUSTED_PROXIES must be a whole number (the reverse proxies in front "
+            f"of the app), not {proxies!r}")
+        raise WsgiConfigError(message) from None
     return Settings(project_dir=Path(project).expanduser(), host="0.0.0.0",
                     login_required=True, workflow_file=Path(workflow) if workflow else None,
-                    secure_cookies=secure in _TRUE, allowed_hosts=allowed)
+                    secure_cookies=secure in _TRUE, allowed_hosts=allowed,
+                    trusted_proxies=trusted)
 
 
 def create_wsgi_app(environ: os._Environ | dict | None = None):

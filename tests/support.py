@@ -206,6 +206,17 @@ class DashUser:
         return reply.json()["response"]["_pages_content"]["children"]
 
 
+def login_session(url: str, user: str, password: str):
+    """A ``requests`` session logged in as ``user`` on the server at ``url`` (asserts 303)."""
+    import requests
+
+    http = requests.Session()
+    reply = http.post(url + "/login", data={"user": user, "password": password, "next": "/"},
+                      allow_redirects=False, timeout=30)
+    assert reply.status_code == 303, reply.text
+    return http
+
+
 def layout_texts(node) -> list[str]:
     """Every text child in a Dash layout (JSON), in order."""
     if isinstance(node, str):

@@ -20,7 +20,8 @@ Modules:
 - :mod:`~ril_dash.application.series_edits` — paint, points, text values, undo, redo, rollback;
 - :mod:`~ril_dash.application.moves` — workflow moves (acquire, return, assign, approve, …);
 - :mod:`~ril_dash.application.definitions` — the project's ROI and text-field definitions;
-- :mod:`~ril_dash.application.transfer` — export and import of masks and tables.
+- :mod:`~ril_dash.application.transfer` — export and import of masks and tables;
+- :mod:`~ril_dash.application.repairs` — series with damaged annotation files, and their repair.
 
 Nothing here imports dash, flask, werkzeug or plotly (an import-linter contract checks it).
 """

@@ -125,7 +125,7 @@ def version_choices(services: Services, actor: Actor, series: str, limit: int = 
              "model": v.model} for v in versions if _is_draft(v)]
     out += [{"value": v.id, "label": f"v{v.id} · {v.op} by {v.user or '?'} · {v.time[:16]}",
              "model": None} for v in versions
-            if not _is_draft(v) and v.op != "transition"]
+            if not _is_draft(v) and v.op not in ("transition", "damaged")]
     return out
 
 

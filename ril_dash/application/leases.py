@@ -49,8 +49,13 @@ def edit_guard(services: Services, actor: Actor, series: str) -> Guard | None:
         The workflow does not let this user annotate the series.
     LockHeld
         Someone else is editing it ("being edited by X since T").
+    DamagedAnnotations
+        A version file of the series cannot be read: read-only until an admin repairs it.
     """
     rights.require(services, actor, series, "annotate")
+    damage = services.annotations(series).damage
+    if damage is not None:  # refused before a lease is taken (the store refuses it anyway)
+        raise damage.error()
     lease = services.locks.holder(series)
     left = None if lease is None else lease.expires_at - services.locks.clock()
     if not _mine(lease, actor) or left < services.locks.lease_seconds * RENEW_WHEN_LEFT:
@@ -66,10 +71,19 @@ def editing_status(services: Services, actor: Actor, series: str, *, take: bool)
     """Whether ``actor`` can edit ``series`` now, for the viewer.
 
     With ``take`` the lease is taken or renewed when allowed. Returns ``{"editable": bool,
-    "reason": str | None, "holder": {"user", "since", "host"} | None, "can_break": bool}``.
+    "reason": str | None, "holder": {"user", "since", "host"} | None, "can_break": bool,
+    "damaged": {"file", "version", "readable_version", "message", ...} | None, "can_repair":
+    bool}``; a series with a damaged version file is read-only for everyone (admins may
+    repair it, see :mod:`ril_dash.application.repairs`).
     """
     holder = services.locks.holder(series)
-    info = {"editable": False, "reason": None, "holder": None, "can_break": False}
+    info = {"editable": False, "reason": None, "holder": None, "can_break": False,
+            "damaged": None, "can_repair": False}
+    damage = services.annotations(series).damage
+    if damage is not None:  # read-only for everyone until an admin repairs it
+        info.update(reason=f"Read only: {damage.message()}", damaged=damage.as_json(),
+                    can_repair=rights.is_admin(services, actor))
+        return info
     if not rights.may(services, actor, series, "annotate"):
         state = rights.series_state(services, series)
         reason = policy.refusal_reason(services.workflow, state, actor, "annotate")

@@ -9,10 +9,13 @@ anything else is looked at or written.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
 from ril_dash.application import policy
 from ril_dash.application.policy import Actor
 from ril_dash.application.services import Services
-from ril_dash.project.workflow_state import current_state
+from ril_dash.project.workflow_state import board_states, current_state
 from ril_dash.workflow.machine import SeriesState
 
 
@@ -21,6 +24,41 @@ def series_state(services: Services, series: str) -> SeriesState | None:
     if services.workflow is None:
         return None
     return current_state(services.annotations(series), services.workflow)
+
+
+@dataclass(frozen=True)
+class SeriesView:
+    """What one actor may see of many series at once (the project grid): ``states`` (None
+    without a workflow), ``readable(id)`` (may open it, and so see its annotations) and
+    ``shows_metadata(id)`` (may see its metadata columns: only where readable, unless
+    project.yaml's ``settings.metadata_visible_to: everyone`` shows them to every user)."""
+
+    states: Mapping[str, SeriesState] | None
+    readable: Callable[[str], bool]
+    shows_metadata: Callable[[str], bool]
+
+
+def _everything(_series: str) -> bool:
+    return True
+
+
+def series_view(services: Services, actor: Actor, series_ids: Iterable[str], *,
+                annotated: set[str] | None = None,
+                summaries: Mapping[str, dict] | None = None) -> SeriesView:
+    """:class:`SeriesView` of ``series_ids`` for ``actor``, from the store's summaries (one
+    read for all series); ``annotated`` and ``summaries`` as the caller already has them."""
+    workflow = services.workflow
+    states = None if workflow is None else board_states(
+        services.project.config.annotations, series_ids, workflow, annotated=annotated,
+        summaries=summaries)
+    if states is None or policy.is_admin(workflow, actor):
+        readable = _everything
+    else:
+        def readable(series: str) -> bool:
+            return (states[series].owner == actor.user
+                    or policy.may(workflow, states[series], actor, "read"))
+    everyone = services.project.config.metadata_visible_to == "everyone"
+    return SeriesView(states, readable, _everything if everyone else readable)
 
 
 def decision(services: Services, actor: Actor, series: str, right: str) -> policy.Decision:

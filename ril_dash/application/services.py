@@ -187,8 +187,9 @@ class Services:
         annotations = self.annotations(series_id)
         if version is None:
             return annotations.refresh()
-        return self.old_states.get_or_load((series_id, version),
-                                           lambda: annotations.state_at(version))
+        # keyed by the version file's identity too: a repair saves a new file of that number
+        key = (series_id, version, annotations.version_stamp(version))
+        return self.old_states.get_or_load(key, lambda: annotations.state_at(version))
 
     def editor(self, series_id: str, user: str, guard=None) -> SeriesEditor:
         """An editor of ``series_id`` for ``user``; ``guard`` is checked under the store's lock

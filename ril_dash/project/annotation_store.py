@@ -19,6 +19,14 @@ run under a :class:`filelock.FileLock` of that folder, check that their parent i
 version (:class:`~ril_dash.errors.VersionConflict` otherwise) and publish with ``os.link`` so a
 version is never overwritten. Undo, redo and rollback are new versions derived from the log, so
 they survive page reloads and server restarts.
+
+A version file that cannot be read (a disk fault, a truncated copy) does not make the series
+unusable: it opens as of the last readable version, read-only (:attr:`SeriesAnnotations.damage`
+says which file; every write raises :class:`~ril_dash.errors.DamagedAnnotations`), until an
+admin repairs it (:meth:`SeriesAnnotations.repair`: roll forward from the last readable version,
+keeping the damaged files aside). Each access checks the newest version file this object has
+applied (and the damaged one) against its ``stat``, so a process that cached a series notices
+a file damaged or repaired by anyone else and agrees with a process that opens it afresh.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from typing import Any, Protocol
 import numpy as np
 from filelock import FileLock, Timeout
 
-from ril_dash.core.atomic_io import private_dir
+from ril_dash.core.atomic_io import fsync_dir, private_dir
 from ril_dash.core.overlay import present_bits
 from ril_dash.errors import SeriesNotFound, StorageError, VersionConflict
 from ril_dash.project.history import (
@@ -45,6 +53,7 @@ from ril_dash.project.history import (
     Points,
     SlotTable,
     Texts,
+    UnreadableVersion,
     VersionRecord,
     annotated_series,
     build_record,
@@ -58,10 +67,11 @@ from ril_dash.project.history import (
     version_name,
     write_version,
 )
+from ril_dash.project.history_damage import REPAIR, Damage, set_aside
 from ril_dash.project.history_scan import write_summary
 
-__all__ = ["AnnotationState", "AnnotationStore", "Guard", "SeriesAnnotations", "VersionInfo",
-           "annotated_series"]
+__all__ = ["AnnotationState", "AnnotationStore", "Damage", "Guard", "SeriesAnnotations",
+           "VersionInfo", "annotated_series"]
 PROVENANCE_KINDS = ("manual", "semi-auto", "model", "import")
 #: called under the series lock with the current workflow state (``{"pool", "owner"}`` or None);
 #: raising refuses the write (nothing is written, the exception propagates)
@@ -112,6 +122,14 @@ class VersionInfo:
     kind: str | None
     model: str | None
     label: str | None = None
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _copy(workflow: dict | None) -> dict | None:
@@ -208,6 +226,8 @@ class SeriesAnnotations:
         self._hist: History | None = None
         self._present: set[int] | None = None  # ROI bits with voxels (for the summary)
         self._metas: dict[int, dict] = {}
+        self._damage: Damage | None = None  # the first unreadable version file, if any
+        self._stamp: tuple | None = None  # stat of the newest applied (and the damaged) file
         self._mutex = threading.RLock()
 
     # ----------------------------------------------------------------- reading
@@ -235,6 +255,19 @@ class SeriesAnnotations:
         with self._mutex:
             return _state(self._current(catch_up=True), view=True)
 
+    @property
+    def damage(self) -> Damage | None:
+        """The first version file that cannot be read (None: all readable); while set, the
+        state is that of the last readable version and every write is refused."""
+        with self._mutex:
+            self._current(catch_up=True)
+            return self._damage
+
+    def version_stamp(self, version: int) -> tuple | None:
+        """Identity (inode, size, mtime) of the file of ``version``, to key caches of old
+        states: a repair replaces a version file by another of the same number."""
+        return _stat(self._vdir / version_name(version)) if version > 0 else None
+
     def state_at(self, version: int) -> AnnotationState:
         """The state right after ``version`` (0 = empty), as an independent copy."""
         with self._mutex:
@@ -243,13 +276,21 @@ class SeriesAnnotations:
     def versions(self, limit: int | None = None) -> list[VersionInfo]:
         """The history, newest first (reads only the metadata of each version file)."""
         with self._mutex:
+            self._current(catch_up=False)  # forgets cached metadata a repair made stale
             ids = list_versions(self._vdir)[::-1][:limit]
             out = []
             for i in ids:
                 meta = self._metas.get(i)
                 if meta is None:
-                    meta = self._metas[i] = read_version(self._vdir / version_name(i),
-                                                         arrays=False).meta
+                    try:
+                        meta = self._metas[i] = read_version(self._vdir / version_name(i),
+                                                             arrays=False).meta
+                    except FileNotFoundError:  # set aside by a repair meanwhile
+                        continue
+                    except UnreadableVersion as exc:  # listed, not fatal
+                        out.append(VersionInfo(i, i - 1, "", "", "damaged", None, None, None,
+                                               None, None, f"damaged file: {exc}"))
+                        continue
                 prov = meta.get("provenance") or {}
                 out.append(VersionInfo(i, meta["parent"], meta.get("user", ""), meta["time"],
                                        meta["op"], meta.get("tool"), meta.get("roi"),
@@ -377,6 +418,7 @@ class SeriesAnnotations:
         """
         with self._mutex, self._locked():
             hist = self._current(catch_up=True)
+            self._refuse_if_damaged()
             meta = dict(decide(_copy(hist.workflow)))
             workflow = meta.get("workflow")
             if not (isinstance(workflow, dict) and isinstance(workflow.get("pool"), str)
@@ -386,6 +428,43 @@ class SeriesAnnotations:
             meta.update(op=TRANSITION, target=None, slices=[],
                         workflow={"pool": workflow["pool"], "owner": workflow.get("owner")})
             return self._publish(hist, meta, None, None, None, None, [])
+
+    def repair(self, user: str) -> tuple[int, list[str]] | None:
+        """Roll forward past the damaged version files (None when nothing is damaged).
+
+        Under the lock, the damaged file and every later version file (they build on it) are
+        renamed ``<name>.npz.damaged`` (kept, no longer versions), checkpoints from the damaged
+        version on are dropped (derived data), and a new version with op ``"repair"`` is saved
+        in the damaged one's place, equal to the last readable version (``target``); its
+        ``damaged`` lists the files set aside. Returns ``(new version, names set aside)``.
+        """
+        with self._mutex, self._locked():
+            self._forget()  # decide from the files as they are now, under the lock
+            hist = self._current(catch_up=False)
+            damage = self._damage
+            if damage is None:
+                return None
+            aside = []
+            try:
+                for v in list_versions(self._vdir):
+                    if v >= damage.version:
+                        aside.append(set_aside(self._vdir / version_name(v)).name)
+                for c in list_versions(self._cdir):
+                    if c >= damage.version:
+                        (self._cdir / version_name(c)).unlink(missing_ok=True)
+                fsync_dir(self._vdir)
+            except OSError as exc:
+                self._forget()
+                raise StorageError(f"could not set the damaged annotation files of "
+                                   f"{damage.series} aside ({exc.strerror or exc}); fix the "
+                                   f"folder's permissions or free space and try again") from exc
+            self._damage = None
+            meta = {"user": user, "op": REPAIR, "target": hist.version, "tool": None,
+                    "roi": None, "provenance": {"kind": "manual", "model": None},
+                    "slices": [], "damaged": aside,
+                    "label": f"repair: back to version {hist.version}; set aside "
+                             f"{', '.join(aside)} (damaged: {damage.reason})"}
+            return self._publish(hist, meta, None, None, None, None, []), aside
 
     # ----------------------------------------------------------------- internals
     @contextmanager
@@ -404,7 +483,9 @@ class SeriesAnnotations:
                                "try again") from exc
 
     def _check(self, guard: Guard | None, parent: int | None, hist: History) -> None:
-        """Run ``guard`` on the current workflow state, then check ``parent`` (lock held)."""
+        """Refuse a damaged series, run ``guard`` on the current workflow state, then check
+        ``parent`` (lock held)."""
+        self._refuse_if_damaged()
         if guard is not None:
             guard(_copy(hist.workflow))
         self._check_parent(parent, hist)
@@ -440,6 +521,7 @@ class SeriesAnnotations:
                                "try again") from exc
         self._metas[rid] = rec.meta
         hist.apply(rec)
+        self._stamp = self._stamp_now(hist)
         self._write_summary(hist, rec)
         if rid % self.checkpoint_every == 0:
             if self.background_checkpoints:  # keep the full-state write off the request path
@@ -470,23 +552,71 @@ class SeriesAnnotations:
             pass
 
     def _current(self, *, catch_up: bool) -> History:
+        self._validate()
         if self._hist is None:
             self._clean_strays()
-            latest = (list_versions(self._vdir) or [0])[-1]
-            self._hist = self._replay(latest)
-        elif catch_up:
+            self._hist = self._load_readable()
+        elif catch_up and self._damage is None:
             self._catch_up(self._hist)
         return self._hist
 
+    def _load_readable(self) -> History:
+        """The state after the newest version, or after the last readable one (setting
+        :attr:`damage`) when a version file on the way cannot be read."""
+        present = list_versions(self._vdir)
+        self._damage, target = None, (present or [0])[-1]
+        while True:
+            try:
+                hist = self._replay(target)
+                break
+            except UnreadableVersion as exc:  # the earliest damaged file found is kept
+                self._damage = self._damage_of(exc, present[-1])
+                target = exc.version - 1
+        self._stamp = self._stamp_now(hist)
+        return hist
+
+    def _damage_of(self, exc: UnreadableVersion, newest: int) -> Damage:
+        name = exc.path.name
+        file = f"{self.series_id}{SUFFIX}/v/{name}" if self.series_id else name
+        return Damage(self.series_id or str(self.folder), exc.version, file, exc.reason,
+                      max(newest, exc.version))
+
+    def _stamp_now(self, hist: History) -> tuple:
+        damaged = None if self._damage is None else self._damage.version
+        return (hist.version, self.version_stamp(hist.version),
+                damaged, None if damaged is None else self.version_stamp(damaged))
+
+    def _validate(self) -> None:
+        """Forget the cached state when the newest version file it applied (or the damaged
+        one) changed on disk: damaged, repaired or replaced by another process."""
+        if self._hist is not None and self._stamp != self._stamp_now(self._hist):
+            self._forget()
+
+    def _forget(self) -> None:
+        self._hist, self._present, self._damage, self._stamp = None, None, None, None
+        self._metas.clear()
+
+    def _refuse_if_damaged(self) -> None:
+        if self._damage is not None:
+            raise self._damage.error()
+
     def _catch_up(self, hist: History) -> None:
+        applied = False
         while True:
             path = self._vdir / version_name(hist.version + 1)
             try:
                 rec = read_version(path)
             except FileNotFoundError:
-                return
+                break
+            except UnreadableVersion as exc:
+                self._damage = self._damage_of(exc, list_versions(self._vdir)[-1])
+                applied = True
+                break
             hist.apply(rec)
+            applied = True
             self._present = None  # another writer's change: recount on the next save
+        if applied:
+            self._stamp = self._stamp_now(hist)
 
     def _history_at(self, version: int) -> History:
         latest = self._current(catch_up=True).version

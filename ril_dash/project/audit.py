@@ -36,7 +36,8 @@ FILENAME = "audit.log.jsonl"
 
 #: Usual actions; any other non-empty text is accepted too.
 ACTIONS = ("login", "logout", "lock", "unlock", "break_lock", "transition", "save", "export",
-           "import", "roi_change", "text_change", "undo", "redo", "rollback")
+           "import", "roi_change", "text_change", "undo", "redo", "rollback",
+           "repair")
 
 
 def _to_epoch(value: Any) -> float:

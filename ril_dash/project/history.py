@@ -46,10 +46,11 @@ from filelock import FileLock, Timeout
 
 from ril_dash.core.atomic_io import atomic_write_bytes, fsync_dir
 from ril_dash.core.mask_slots import slots_dtype, widen_bits
-from ril_dash.errors import StorageError
+from ril_dash.errors import DamagedAnnotations, StorageError
 from ril_dash.project.history_scan import SUFFIX, annotated_series
 
-__all__ = ["SUFFIX", "TRANSITION", "History", "VersionRecord", "annotated_series",
+__all__ = ["SUFFIX", "TRANSITION", "History", "UnreadableVersion", "VersionRecord",
+           "annotated_series",
            "build_record", "clean_strays", "diff_box", "latest_workflow", "list_versions",
            "read_version", "replay", "version_name", "workflow_of", "write_checkpoint",
            "write_version"]
@@ -190,14 +191,63 @@ def write_version(folder: Path, record: VersionRecord) -> Path:
     return final
 
 
+class UnreadableVersion(DamagedAnnotations):
+    """A version file that exists but cannot be read: truncated, overwritten, not a version of
+    this number (a disk fault or a bad copy). Versions are published complete (written, synced,
+    then linked), so a writer never leaves one half-written under its final name."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        match = VERSION_RE.match(path.name)
+        super().__init__(f"the annotation version file {path.name} cannot be read ({reason})",
+                         file=path.name, version=int(match.group(1)) if match else 0)
+        self.path, self.reason = path, reason
+
+
+def _why(exc: Exception) -> str:
+    """A short reason for an unreadable file, without its (absolute) path."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return f"{type(exc).__name__}: {str(exc)[:160]}"
+
+
+def _check_meta(meta, path: Path) -> None:
+    match = VERSION_RE.match(path.name)
+    if not isinstance(meta, dict) or not {"id", "parent", "op", "time"} <= meta.keys():
+        raise ValueError("its metadata is incomplete")
+    if match and int(meta["id"]) != int(match.group(1)):
+        raise ValueError(f"it holds version {meta['id']}")
+
+
+def _npz(fh, path: Path):
+    """``fh`` rewound, if it starts as a zip archive (an ``.npz``) does."""
+    if fh.read(4) != b"PK\x03\x04":
+        raise UnreadableVersion(path, "not an .npz archive: empty, cut short at its start or "
+                                      "overwritten")
+    fh.seek(0)
+    return fh
+
+
 def read_version(path: Path, *, arrays: bool = True) -> VersionRecord:
-    """Read a version file (``arrays=False``: metadata only, cheaper)."""
-    with np.load(path, allow_pickle=False) as z:
-        meta = _load_json(z["meta"])
-        if not arrays or "box" not in z.files:
-            return VersionRecord(meta)
-        box = tuple((int(a), int(b)) for a, b in z["box"])
-        return VersionRecord(meta, box, z["before"], z["after"])
+    """Read a version file (``arrays=False``: metadata only, cheaper).
+
+    Raises FileNotFoundError when it does not exist and :class:`UnreadableVersion` when it
+    exists but cannot be read.
+    """
+    try:
+        with open(path, "rb") as fh, np.load(_npz(fh, path), allow_pickle=False) as z:
+            meta = _load_json(z["meta"])
+            _check_meta(meta, path)
+            if not arrays or "box" not in z.files:
+                return VersionRecord(meta)
+            box = tuple((int(a), int(b)) for a, b in z["box"])
+            before, after = z["before"], z["after"]
+            if before.shape != after.shape or len(box) != 3:
+                raise ValueError("its arrays do not match its box")
+            return VersionRecord(meta, box, before, after)
+    except (FileNotFoundError, UnreadableVersion):
+        raise
+    except Exception as exc:  # noqa: BLE001 - zip, zlib, JSON and numpy errors alike
+        raise UnreadableVersion(path, _why(exc)) from exc
 
 
 @dataclass
@@ -322,7 +372,7 @@ def latest_workflow(folder: Path) -> dict | None:
                 checkpoints.pop()
         try:
             workflow = workflow_of(read_version(vdir / version_name(v), arrays=False).meta)
-        except (OSError, ValueError, KeyError):  # a writer's publish that it took back
+        except (OSError, ValueError, KeyError, UnreadableVersion):  # taken back, or damaged
             continue
         if workflow is not None:
             return workflow

@@ -71,6 +71,8 @@ def dump_project_yaml(config: ProjectConfig, project_dir: str | os.PathLike | No
         data["metadata"] = {"file": _path_text(config.metadata.file, base),
                             "path_column": config.metadata.path_column}
     data["settings"] = {"overlap": config.overlap}
+    if config.metadata_visible_to != "readers":  # the default stays implicit
+        data["settings"]["metadata_visible_to"] = config.metadata_visible_to
     data["rois"] = [{"name": r.name, **({"radlex": r.radlex} if r.radlex else {}),
                      "color": r.color, "value": r.value, "type": r.type, "locked": r.locked}
                     for r in config.rois]

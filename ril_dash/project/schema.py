@@ -43,7 +43,9 @@ MAX_MASK_VALUE = 2**31 - 1
 _TOP_KEYS = ("name", "images", "annotations", "hierarchy", "metadata", "settings", "rois",
              "text_fields", "workflow")
 _METADATA_KEYS = ("file", "path_column")
-_SETTINGS_KEYS = ("overlap",)
+_SETTINGS_KEYS = ("overlap", "metadata_visible_to")
+#: who sees a series' metadata columns: those who may open the series, or every user
+METADATA_VISIBILITY = ("readers", "everyone")
 _ROI_KEYS = ("name", "radlex", "color", "value", "type", "locked")
 _FIELD_KEYS = ("name", "type", "values", "required")
 _COLOUR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -102,6 +104,9 @@ class ProjectConfig:
     #: the composed YAML node of the optional ``workflow:`` section (None if absent), validated
     #: later by :mod:`ril_dash.workflow.schema` so its errors keep the file's line numbers
     workflow_node: yaml.Node | None = field(default=None, compare=False, repr=False)
+    #: ``settings.metadata_visible_to``: ``readers`` (default) shows a series' metadata only to
+    #: users who may open it; ``everyone`` to every user of the project
+    metadata_visible_to: str = "readers"
 
     def line_of(self, path: str) -> int | None:
         """Return the line a field was read from, or None if unknown."""
@@ -207,12 +212,16 @@ class _ProjectParser(StrictParser):
             column = (self.string(meta["path_column"], "metadata.path_column")
                       if "path_column" in meta else "series")
             metadata = MetadataDef(file, column)
-        overlap = "one_roi_per_voxel"
+        overlap, metadata_visible_to = "one_roi_per_voxel", "readers"
         settings_node = keys.get("settings", NULL_NODE)
         if not is_null(settings_node):
             settings = self.mapping(settings_node, "settings", _SETTINGS_KEYS)
             if "overlap" in settings:
                 overlap = self.choice(settings["overlap"], "settings.overlap", OVERLAP_MODES)
+            if "metadata_visible_to" in settings:
+                metadata_visible_to = self.choice(settings["metadata_visible_to"],
+                                                  "settings.metadata_visible_to",
+                                                  METADATA_VISIBILITY)
         rois: list[RoiDef] = []
         by_name: dict[str, int] = {}
         by_value: dict[int, int] = {}
@@ -248,7 +257,7 @@ class _ProjectParser(StrictParser):
             self.lines["workflow"] = workflow_node.start_mark.line + 1
         return ProjectConfig(name, images, annotations, hierarchy, metadata, overlap,
                              tuple(rois), tuple(fields), None, MappingProxyType(self.lines),
-                             workflow_node)
+                             workflow_node, metadata_visible_to)
 
 
 def parse_project_yaml(text: str, *, project_dir: str | os.PathLike,

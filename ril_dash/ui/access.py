@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import has_request_context, request
 
-from ril_dash.application import leases, policy, rights
+from ril_dash.application import leases, policy, repairs, rights
 from ril_dash.application.policy import Actor
 from ril_dash.project.series_locks import Lease
 from ril_dash.errors import NotLoggedIn
@@ -22,8 +22,8 @@ from ril_dash.workflow.machine import SeriesState
 from ril_dash.workflow.schema import Workflow
 
 __all__ = ["actor", "actor_of_cookies", "break_lease", "client_host", "current_user",
-           "editing_status", "is_admin", "may", "may_export_any", "release_lease", "require",
-           "require_admin", "series_state", "workflow_for"]
+           "editing_status", "is_admin", "may", "may_export_any", "release_lease", "repair_series",
+           "require", "require_admin", "series_state", "workflow_for"]
 
 
 def client_host() -> str:
@@ -97,6 +97,11 @@ def editing_status(series: str, *, take: bool) -> dict:
 def release_lease(series: str) -> bool:
     """Give up the logged-in user's lease on ``series`` from this client."""
     return leases.release_lease(get_services(), actor(), series)
+
+
+def repair_series(series: str) -> repairs.Repair:
+    """An admin rolls ``series`` forward past its damaged annotation files."""
+    return repairs.repair_series(get_services(), actor(), series)
 
 
 def break_lease(series: str) -> Lease | None:

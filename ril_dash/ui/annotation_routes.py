@@ -5,7 +5,8 @@ reaches the screen as a new overlay without waiting in the Dash callback queue. 
 JSON POSTs (a cross-site form cannot send them) and carry the version the user saw, so a stale
 write is refused (409) instead of silently overwriting someone else's work.
 
-- ``GET  /ril/api/annotations?series&plane[&version]`` → version, undo/redo, slice summary
+- ``GET  /ril/api/annotations?series&plane[&version]`` → version, undo/redo, slice summary,
+  ``damaged`` (None, or the unreadable version file when the series is read-only because of it)
 - ``GET  /ril/api/overlay?series&plane&index[&version&style&opacity&hidden]`` → data URL or ""
 - ``GET  /ril/api/overlay_thumbs?series&plane&factor[&version…]`` → ``{index: data URL}``
 - ``POST /ril/api/edit`` (JSON edit, see :func:`ril_dash.project.editing.parse_edit_request`)
@@ -88,8 +89,10 @@ def _summary(series: str, plane: str, version: int | None = None) -> dict:
     services = get_services()
     state = services.state(series, version)
     annotations = services.annotations(series)
-    return _summary_of(state, annotations.version, annotations.can_undo, annotations.can_redo,
-                       plane)
+    damage = annotations.damage  # shown read-only as of the last readable version
+    return dict(_summary_of(state, annotations.version, annotations.can_undo,
+                            annotations.can_redo, plane),
+                damaged=None if damage is None else damage.as_json())
 
 
 def _change_summary(change: series_edits.SeriesChange, plane: str) -> dict:

@@ -28,6 +28,7 @@ from ril_dash.ui import (
 )
 from ril_dash.ui.components.model_notice import notice_parts
 from ril_dash.ui.auth import current_user, display_name_of, install_auth, logins_enabled
+from ril_dash.ui.proxies import install_trusted_proxies
 from ril_dash.ui.request_checks import install_request_checks
 from ril_dash.ui.request_limits import install_request_limits
 from ril_dash.ui.routes import blueprint
@@ -196,6 +197,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     install_auth(app.server, project.dir, login_required=settings.login_required,
                  secure_cookies=settings.secure_cookies, on_logout=_lease_releaser(app.server))
     install_request_limits(app.server, settings.host, settings.allowed_hosts)
+    install_trusted_proxies(app.server, settings.trusted_proxies)
     app.server.register_blueprint(blueprint)
     app.server.before_request(app.server.extensions[EXTENSION_KEY].refresh_config)
 

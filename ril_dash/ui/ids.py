@@ -86,6 +86,7 @@ ANNOT_POINTS = "annot-points"
 LEASE_BANNER = "lease-banner"
 LEASE_RETRY = "lease-retry"
 LEASE_BREAK = "lease-break"
+LEASE_REPAIR = "lease-repair"
 STATS_ROI = "stats-roi"
 STATS_SCOPE = "stats-scope"
 STATS_RUN = "stats-run"
@@ -237,5 +238,5 @@ BROWSER = {
     "message": ANNOT_MESSAGE, "version": ANNOT_VERSION, "tool": ANNOT_TOOL, "brush": ANNOT_BRUSH,
     "roi": ANNOT_ROI, "history": ANNOT_HISTORY, "points": ANNOT_POINTS,
     "indicator": SLICE_INDICATOR, "brushCursor": BRUSH_CURSOR, "leaseBanner": LEASE_BANNER,
-    "leaseRetry": LEASE_RETRY, "leaseBreak": LEASE_BREAK,
+    "leaseRetry": LEASE_RETRY, "leaseBreak": LEASE_BREAK, "leaseRepair": LEASE_REPAIR,
 }

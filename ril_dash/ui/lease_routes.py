@@ -6,7 +6,10 @@ crashed browser simply lets the lease expire. See :mod:`ril_dash.ui.access` for 
 
 - ``GET  /ril/api/lease?series`` → ``{editable, reason, holder, can_break}`` (takes nothing)
 - ``POST /ril/api/lease {series, action}`` with ``action`` one of ``renew`` (take or renew),
-  ``release`` or ``break`` (admins: break whoever's lease, then take it) → the same object
+  ``release``, ``break`` (admins: break whoever's lease, then take it) or ``repair`` (admins:
+  roll a series with a damaged annotation file forward, see
+  :mod:`ril_dash.application.repairs`, then take the lease) → the same object (``repair`` adds
+  ``repaired: {version, restored, set_aside}``)
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from ril_dash.ui import access
 from ril_dash.ui.routes import BadRequest, blueprint, series_arg
 from ril_dash.ui.request_checks import checked_json
 
-ACTIONS = ("renew", "release", "break")
+ACTIONS = ("renew", "release", "break", "repair")
 
 
 @blueprint.get("/lease")
@@ -41,4 +44,9 @@ def lease_action():
         return jsonify(released=released, **access.editing_status(series, take=False))
     if action == "break":
         access.break_lease(series)
+    if action == "repair":
+        done = access.repair_series(series)
+        return jsonify(repaired={"version": done.version, "restored": done.restored,
+                                 "set_aside": list(done.set_aside)},
+                       **access.editing_status(series, take=True))
     return jsonify(access.editing_status(series, take=True))

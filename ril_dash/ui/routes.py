@@ -14,12 +14,15 @@ Routes (all GET):
 
 from __future__ import annotations
 
+import logging
 import math
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from ril_dash.core.png import png_data_url
 from ril_dash.errors import (
+    DamagedAnnotations,
     LockHeld,
     NotLoggedIn,
     PermissionDenied,
@@ -30,6 +33,7 @@ from ril_dash.ui import access
 from ril_dash.ui.services import get_services
 
 blueprint = Blueprint("ril_api", __name__, url_prefix="/ril/api")
+log = logging.getLogger(__name__)
 
 
 
@@ -103,9 +107,24 @@ def _locked(error: Exception):
     return jsonify(error=str(error), locked=True), 423
 
 
+@blueprint.errorhandler(DamagedAnnotations)
+def _damaged(error: DamagedAnnotations):
+    return jsonify(error=str(error), damaged={"file": error.file, "version": error.version}), 423
+
+
 @blueprint.errorhandler(RilDashError)
 def _unprocessable(error: Exception):
     return jsonify(error=str(error)), 422
+
+
+@blueprint.errorhandler(Exception)
+def _internal(error: Exception):
+    """Anything unforeseen still answers JSON (the scripts show its ``error``), never HTML."""
+    if isinstance(error, HTTPException):
+        return error
+    log.exception("error in %s", request.path)
+    return jsonify(error="The server could not answer this request (an internal error, "
+                         "written to the server's log). Tell the administrator."), 500
 
 
 @blueprint.get("/slice")

@@ -34,7 +34,8 @@ from ril_dash.project.series_locks import SeriesLocks
 
 pytestmark = pytest.mark.slow  # starts a real server process for the module
 
-USERS = ("ana", "bob", "rita", "sam", "root", "ada")  # ada: an admin of the users file only
+# ada: an admin of the users file only; nina: a user of the project in no pool
+USERS = ("ana", "bob", "rita", "sam", "root", "ada", "nina")
 EVIL_POOL = "<img src=x onerror=alert(1)>"
 EVIL_TEXT = "<script>window.ril_pwned = 1</script><img src=x onerror=\"window.ril_pwned=2\">"
 LIVER = 1
@@ -274,6 +275,39 @@ def test_the_project_grid_shows_no_annotations_of_series_one_may_not_open(projec
     row = next(r for r in reply.json()["response"]["series-grid"]["rowData"]
                if r["id"] == S_GRID)
     assert row["text:Image quality"] == "poor" and not row.get("restricted"), row
+
+
+def test_the_project_page_shows_no_metadata_of_series_one_may_not_open(project, users):
+    grid = ("..series-grid.rowData...series-count.children...folder-filter.value..."
+            "export-link.href..")
+    description = "Synthetic abdominal CT phantom"  # a metadata column of every phantom series
+
+    def rows(user):
+        reply = users[user].callback(grid, [("folder-selected", "data", None)])
+        return reply.json()["response"]["series-grid"]["rowData"]
+
+    nina = rows("nina")  # in no pool: every row is there, without its metadata
+    assert len(nina) == 13 and all(row["restricted"] for row in nina)
+    assert not [key for row in nina for key in row if key.startswith("meta:")]
+    assert description not in json.dumps(nina)
+    page = json.dumps(users["nina"].page("/"))  # the grid as the page is first served
+    assert S_GRID in page and description not in page and "MNI ICBM152" not in page
+    admin = {row["id"]: row for row in rows("root")}
+    assert admin[S_GRID]["meta:description"].startswith(description)
+    assert admin[S_GRID]["meta:patient"] == "PHANTOM-002"
+    # the project may show metadata to every user (project.yaml, picked up while serving)
+    config = project / "project.yaml"
+    original = config.read_text()
+    assert "settings:\n  overlap:" in original
+    config.write_text(original.replace("settings:\n", "settings:\n  metadata_visible_to: "
+                                                       "everyone\n", 1))
+    try:
+        opened = {row["id"]: row for row in rows("nina")}
+        assert opened[S_GRID]["meta:patient"] == "PHANTOM-002" and opened[S_GRID]["restricted"]
+        assert "text:Image quality" not in opened[S_GRID] and "rois" not in opened[S_GRID]
+    finally:
+        config.write_text(original)
+    assert not [key for row in rows("nina") for key in row if key.startswith("meta:")]
 
 
 # ---- editing ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from support import RunningServer, project_copy
+from support import RunningServer, login_session, project_copy
 
 pytestmark = pytest.mark.slow  # starts two server processes
 
@@ -40,11 +40,7 @@ def servers(demo_home, tmp_path_factory):
 
 
 def login(url: str, user: str) -> requests.Session:
-    http = requests.Session()
-    reply = http.post(url + "/login", data={"user": user, "password": PASSWORDS[user],
-                                            "next": "/"}, allow_redirects=False, timeout=30)
-    assert reply.status_code == 303, reply.text
-    return http
+    return login_session(url, user, PASSWORDS[user])
 
 
 def stroke(http: requests.Session, url: str, parent: int) -> requests.Response:

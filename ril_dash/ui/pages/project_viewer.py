@@ -25,14 +25,13 @@ import dash
 import dash_ag_grid as dag
 from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 
+from ril_dash.application import rights
 from ril_dash.project.annotation_store import annotated_series
 from ril_dash.project.history_scan import read_summaries
 from ril_dash.project.text_values import format_text_value
-from ril_dash.project.workflow_state import board_states
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.model_batch import batch_section
 from ril_dash.ui.services import get_services
-from ril_dash.workflow.machine import can
 
 FOLDER_BUTTON = "folder-button"
 MAX_FOLDERS_SHOWN = 100
@@ -63,45 +62,36 @@ def _level_names(project) -> list[str]:
     return names[:depth] + [f"Level {i + 1}" for i in range(len(names), depth)]
 
 
-def _workflow_view(project, ids_: list[str], annotated: set[str], summaries: dict):
-    """(states, readable) for the logged-in user: each series' workflow state (None without a
-    workflow) and a test of whether they may open it (and so see its annotations)."""
-    services = get_services()
-    workflow = services.workflow
-    if workflow is None:
-        return None, lambda _id: True
-    states = board_states(project.config.annotations, ids_, workflow, annotated=annotated,
-                          summaries=summaries)
-    user = access.current_user()
-    if access.is_admin(user):
-        return states, lambda _id: True
-    return states, lambda i: states[i].owner == user or can(workflow, states[i], user, "read")
-
-
 def series_rows(project, folder: str = "") -> list[dict]:
     """One grid row per series under ``folder`` ('' is the whole project).
 
-    With a workflow, rows also give the pool and holder; the annotations (text values, ROIs) of
-    a series the user may not open are left out, and its row is marked ``restricted``."""
+    With a workflow, rows also give the pool and holder; the annotations (text values, ROIs)
+    and metadata columns of a series the user may not open are left out (the metadata stays
+    when project.yaml sets ``metadata_visible_to: everyone``), and its row is marked
+    ``restricted``. The search box and column filters work on these rows in the browser, so
+    what is left out cannot be found by them either."""
     prefix = folder + "/" if folder else ""
     levels = _level_names(project)
     edited = annotated_series(project.config.annotations)
     summaries = read_summaries(project.config.annotations, edited)
     roi_names = {roi.value: roi.name for roi in project.config.rois}
     chosen = [r for r in project.series if not prefix or r.id.startswith(prefix)]
-    states, readable = _workflow_view(project, [r.id for r in chosen], edited, summaries)
+    view = rights.series_view(get_services(), access.actor(), [r.id for r in chosen],
+                              annotated=edited, summaries=summaries)
+    states = view.states
     rows = []
     for record in chosen:
         row = {"id": record.id, "name": record.name, "size_mb": round(record.size / 1e6, 2),
                "annotated": record.id in edited}
         for name, value in zip(levels, record.levels):
             row[f"level:{name}"] = value
-        for key, value in project.metadata.get(record.id, {}).items():
-            row[f"meta:{key}"] = value
+        if view.shows_metadata(record.id):
+            for key, value in project.metadata.get(record.id, {}).items():
+                row[f"meta:{key}"] = value
         if states is not None:
             row["pool"], row["owner"] = states[record.id].pool, states[record.id].owner or ""
         summary = summaries.get(record.id)
-        if not readable(record.id):
+        if not view.readable(record.id):
             row["restricted"] = True
         elif summary:
             row["rois"] = ", ".join(roi_names.get(v, str(v)) for v in summary["rois"])

@@ -117,7 +117,8 @@ def _controls(geometry: dict, *extra) -> html.Aside:
 
 
 def lease_banner(editing: dict) -> html.Div:
-    """"Read only: being edited by X since T", with Try again (and Break lock for admins).
+    """"Read only: being edited by X since T", with Try again (and Break lock for admins), or
+    "Read only: the annotation file F is damaged", with Repair for admins.
 
     The buttons are handled by ``assets/ril_annotate.js`` (POST /ril/api/lease)."""
     hidden = editing["editable"]
@@ -128,6 +129,10 @@ def lease_banner(editing: dict) -> html.Div:
         html.Button("Break lock", id=ids.LEASE_BREAK, className="ril-button ril-danger",
                     hidden=not editing["can_break"],
                     title="End the other user's editing session (admins only)"),
+        html.Button("Repair", id=ids.LEASE_REPAIR, className="ril-button ril-danger",
+                    hidden=not editing.get("can_repair"),
+                    title="Save a new version equal to the last readable one; the damaged "
+                          "file is kept aside (admins only)"),
     ])
 
 
