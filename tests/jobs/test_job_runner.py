@@ -189,8 +189,9 @@ def test_the_cancel_flag_is_read_at_most_every_interval(tmp_path):
         return {"calls": calls, "reads": store.reads - before}
 
     result = run_job(store, job.id, work, cancel_interval=0.2).result
-    assert result["calls"] > 1000
-    assert 2 <= result["reads"] <= 4  # at 0, 0.2, 0.4 s
+    # at 0, 0.2, 0.4 s (fewer when a loaded machine gives the loop less time), never per call
+    assert result["calls"] > 50
+    assert 1 <= result["reads"] <= 4 and result["reads"] * 10 < result["calls"]
 
 
 def test_a_progress_write_that_fails_does_not_stop_the_work(store, monkeypatch):
