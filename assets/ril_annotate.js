@@ -337,6 +337,7 @@
     function historyRow(id, what, who, current, damaged) {
         var row = document.createElement("div");
         row.className = "ril-history-row" + (current ? " ril-current" : "") + (damaged ? " ril-damaged" : "");
+        row.title = "v" + id + "  " + what + "  " + who;  // the whole line when it is cut short
         [["ril-history-id", "v" + id], ["ril-history-op", what], ["ril-muted-inline", who]].forEach(function (c) {
             row.appendChild(Object.assign(document.createElement("span"), {className: c[0], textContent: c[1]}));
         });

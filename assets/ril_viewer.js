@@ -286,7 +286,7 @@
         // the voxel under the pointer comes from the axes, not from plotly's hover on the
         // image trace (which has no hover: its label colour is a typed array plotly rejects)
         page.listen(gd, "mousemove", pointerAt);
-        gd.on("plotly_afterplot", function () { painted(gd); });
+        gd.on("plotly_afterplot", function () { painted(gd); placeLetters(gd); });
         painted(gd);
     }
 
@@ -399,6 +399,8 @@
                 meta: {gen: st.gen},
                 margin: {l: 0, r: 0, t: 0, b: 0}, paper_bgcolor: "#000", plot_bgcolor: "#000",
                 dragmode: "zoom", hovermode: "closest",
+                // a narrow column at the right edge, not a bar across the image's top corner
+                modebar: {orientation: "v", bgcolor: "rgba(0, 0, 0, 0.35)"},
                 uirevision: st.meta.series + "|" + st.plane,
                 xaxis: Object.assign({range: [-0.5, g.cols - 0.5], constrain: "domain"}, axis),
                 yaxis: Object.assign({range: [g.rows - 0.5, -0.5], scaleanchor: "x",
@@ -412,6 +414,33 @@
                        top: page.el("orientTop"), bottom: page.el("orientBottom")};
         Object.keys(letters).forEach(function (side) {
             if (letters[side]) { letters[side].textContent = labels[side] || ""; }
+        });
+    }
+
+    /* Put the orientation letters just outside the edges of the image (zoomed or not), kept
+       inside the viewport: a wide coronal slice has its S and I next to it, not at the far
+       edges of the black area. */
+    function placeLetters(gd) {
+        var fl = gd._fullLayout, port = page.el("viewport");
+        if (!st.meta || !fl || !fl.xaxis || !port) { return; }
+        var g = geo(), pb = port.getBoundingClientRect(), gb = gd.getBoundingClientRect();
+        var xs = [fl.xaxis.l2p(-0.5), fl.xaxis.l2p(g.cols - 0.5)].map(function (v) { return v + fl.xaxis._offset; });
+        var ys = [fl.yaxis.l2p(-0.5), fl.yaxis.l2p(g.rows - 0.5)].map(function (v) { return v + fl.yaxis._offset; });
+        var dx = gb.left - pb.left, dy = gb.top - pb.top, gap = 14;
+        var left = Math.max(Math.min(xs[0], xs[1]), fl.xaxis._offset) + dx;
+        var right = Math.min(Math.max(xs[0], xs[1]), fl.xaxis._offset + fl.xaxis._length) + dx;
+        var top = Math.max(Math.min(ys[0], ys[1]), fl.yaxis._offset) + dy;
+        var bottom = Math.min(Math.max(ys[0], ys[1]), fl.yaxis._offset + fl.yaxis._length) + dy;
+        var clampX = function (v) { return Math.max(10, Math.min(pb.width - 10, v)); };
+        var clampY = function (v) { return Math.max(12, Math.min(pb.height - 12, v)); };
+        var at = {left: [clampX(left - gap), (top + bottom) / 2], right: [clampX(right + gap), (top + bottom) / 2],
+                  top: [(left + right) / 2, clampY(top - gap)], bottom: [(left + right) / 2, clampY(bottom + gap)]};
+        Object.keys(at).forEach(function (side) {
+            var el = page.el("orient" + side.charAt(0).toUpperCase() + side.slice(1));
+            if (!el) { return; }
+            el.style.left = at[side][0].toFixed(0) + "px";
+            el.style.top = at[side][1].toFixed(0) + "px";
+            el.style.right = el.style.bottom = "auto";
         });
     }
 

@@ -120,6 +120,15 @@ def test_plane_switch_shows_coronal_and_sagittal(arterial, images, ui):
                                                     *SOFT_TISSUE))
     # 4 mm slices shown 1.4 mm wide pixels: the rows are stretched accordingly
     assert page.evaluate(f"{ui_graph()}.layout.yaxis.scaleratio") == pytest.approx(4.0 / 1.4)
+    # the S and I letters sit just above and below the wide image, not at the far edges of
+    # the black area around it
+    top_y = ui.client_point(page, -0.5, 128)[1]
+    bottom_y = ui.client_point(page, 39.5, 128)[1]
+    letter = "(sel) => { const r = document.querySelector(sel).getBoundingClientRect(); " \
+             "return r.top + r.height / 2; }"
+    page.wait_for_function(f"() => Math.abs(({letter})('#ril-orient-top') - {top_y}) < 30")
+    assert 0 < top_y - page.evaluate(letter, "#ril-orient-top") < 30
+    assert 0 < page.evaluate(letter, "#ril-orient-bottom") - bottom_y < 30
 
     page.click("#plane-select label:has-text('Sagittal')")
     s = ui.wait_full(page, plane="sagittal")
