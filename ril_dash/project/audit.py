@@ -31,6 +31,7 @@ from filelock import FileLock, Timeout
 
 from ril_dash.core.atomic_io import open_private
 from ril_dash.errors import StorageError
+from ril_dash.project import audit_trouble
 
 FILENAME = "audit.log.jsonl"
 
@@ -62,8 +63,27 @@ class AuditLog:
         return cls(Path(project_folder) / FILENAME, **kw)
 
     def record(self, user: str, action: str, series: str | None = None,
-               detail: Any = None) -> None:
-        """Append one entry ``{"ts", "time", "user", "action", "series", "detail"}``."""
+               detail: Any = None) -> str | None:
+        """Audit a change that is already committed: :meth:`write` the entry; if the log cannot
+        be written, the change is not undone and not reported as failed: the failure is logged
+        and shown to admins, and the warning "saved; the audit log could not be written" is
+        returned and added to the current request's warnings (see :mod:`.audit_trouble`).
+        Returns None when the line was written."""
+        try:
+            self.write(user, action, series, detail)
+        except StorageError as exc:
+            return audit_trouble.report_failure(self.path, exc)
+        audit_trouble.clear(self.path)
+        return None
+
+    def trouble(self) -> str | None:
+        """The administrators' notice when audit lines could not be written, else None."""
+        return audit_trouble.notice_text(self.path)
+
+    def write(self, user: str, action: str, series: str | None = None,
+              detail: Any = None) -> None:
+        """Append one entry ``{"ts", "time", "user", "action", "series", "detail"}``; raises
+        StorageError when the log cannot be written."""
         if not isinstance(action, str) or not action.strip():
             raise ValueError("an audit entry needs an action")
         now = float(self.clock())
