@@ -20,25 +20,31 @@ class Clock:
         return self.t
 
 
-def _writer(path: str, user: str, n: int, start) -> None:
-    log = AuditLog(path)
+def _writer(path: str, user: str, n: int, start, rotate_bytes) -> None:
+    log = AuditLog(path, rotate_bytes=rotate_bytes)
     start.wait()
     for i in range(n):
         log.record(user, "save", series=f"S{i % 3}", detail={"i": i, "pad": "x" * (i * 37 % 500)})
 
 
-def test_concurrent_appends_all_present(tmp_path):
-    path = tmp_path / "audit.log.jsonl"
+def write_in_processes(path, users, n: int, rotate_bytes=None) -> None:
+    """``n`` lines by each of ``users``, each writing from its own process, all at once."""
     ctx = mp.get_context("fork")
     start = ctx.Event()
-    users = ["u0", "u1", "u2", "u3"]
-    procs = [ctx.Process(target=_writer, args=(str(path), u, 50, start)) for u in users]
+    procs = [ctx.Process(target=_writer, args=(str(path), u, n, start, rotate_bytes))
+             for u in users]
     for p in procs:
         p.start()
     start.set()
     for p in procs:
-        p.join(60)
+        p.join(120)
         assert p.exitcode == 0
+
+
+def test_concurrent_appends_all_present(tmp_path):
+    path = tmp_path / "audit.log.jsonl"
+    users = ["u0", "u1", "u2", "u3"]
+    write_in_processes(path, users, 50)
     lines = path.read_bytes().split(b"\n")
     assert lines[-1] == b""
     parsed = [json.loads(line) for line in lines[:-1]]  # every line parses

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import re
-
-import pytest
 
 from ril_dash.project import audit_files
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.audit_files import Filters
 from ril_dash.project.project import init_project
+from tests.project.test_audit import write_in_processes
 
 DAY = 86400.0
 
@@ -132,32 +130,15 @@ def test_project_setting_sets_the_threshold(tmp_path):
     assert AuditLog.for_project(tmp_path / "nowhere").rotate_bytes == 64 * 1024**2
 
 
-def _writer(path: str, user: str, n: int, start) -> None:
-    log = AuditLog(path, rotate_bytes=4096)
-    start.wait()
-    for i in range(n):
-        log.record(user, "save", f"S{i % 3}", {"i": i, "pad": "x" * (i * 37 % 300)})
-
-
-@pytest.mark.parametrize("writers", [2])
-def test_two_processes_writing_across_rotations_lose_no_line(tmp_path, writers):
+def test_two_processes_writing_across_rotations_lose_no_line(tmp_path):
     path = tmp_path / "audit.log.jsonl"
-    ctx = mp.get_context("fork")
-    start = ctx.Event()
-    users = [f"w{k}" for k in range(writers)]
-    procs = [ctx.Process(target=_writer, args=(str(path), u, 300, start)) for u in users]
-    for p in procs:
-        p.start()
-    start.set()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    write_in_processes(path, ["w0", "w1"], 300, rotate_bytes=4096)
     log = AuditLog(path)
     files = log.files()
     assert len(files) > 10
     parsed = [json.loads(x) for f in files for x in f.read_bytes().splitlines()]
-    assert len(parsed) == 300 * writers
-    for u in users:
+    assert len(parsed) == 600
+    for u in ("w0", "w1"):
         assert [e["detail"]["i"] for e in parsed if e["user"] == u] == list(range(300))
         assert [e["detail"]["i"] for e in log.read(user=u)] == list(range(299, -1, -1))
     assert all(f.stat().st_size <= 4096 for f in files)
