@@ -68,3 +68,4 @@ def test_edit_is_saved_and_answered_with_a_warning_when_the_audit_log_is_unwrita
     assert "could not be written" not in _layout(server)
     entries = AuditLog(log_path).read(action="save")
     assert [e["detail"]["version"] for e in entries] == [2]
+
