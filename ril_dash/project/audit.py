@@ -59,7 +59,8 @@ def _to_epoch(value: Any) -> float:
 
 
 class AuditLog:
-    """Append-only JSON Lines log; ``record`` appends, ``read`` filters (newest first)."""
+    """Append-only JSON Lines log: ``record`` audits a committed change (``write`` appends),
+    ``read`` and ``page`` filter, newest first, across the rotated files."""
 
     def __init__(self, path: str | os.PathLike, *, clock: Callable[[], float] = time.time,
                  lock_timeout: float = 30.0,
@@ -79,7 +80,7 @@ class AuditLog:
         if rotate_mb is None:
             try:
                 rotate_mb = load_project_config(project_folder).audit_rotate_mb
-            except RilDashError:
+            except (RilDashError, OSError):
                 rotate_mb = DEFAULT_AUDIT_ROTATE_MB
         return cls(Path(project_folder) / FILENAME, rotate_bytes=int(rotate_mb * 1024**2), **kw)
 
