@@ -34,6 +34,7 @@ from pathlib import Path
 
 from ril_dash import __version__
 from ril_dash.errors import RilDashError
+from ril_dash.project import audit_trouble
 from ril_dash.settings import DEFAULT_HOST, DEFAULT_PORT, Settings, check_trusted_proxies
 
 DEFAULT_THREADS = Settings.threads
@@ -469,11 +470,15 @@ def _run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ril-dash`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        _run(args)
-    except RilDashError as exc:
-        print(f"ril-dash: error: {exc}", file=sys.stderr)
-        return 2
+    with audit_trouble.collecting() as warnings:
+        try:
+            _run(args)
+        except RilDashError as exc:
+            print(f"ril-dash: error: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            for warning in warnings:  # a change saved whose audit line could not be written
+                print(f"ril-dash: warning: {warning}", file=sys.stderr)
     return 0
 
 

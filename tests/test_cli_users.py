@@ -141,3 +141,13 @@ def test_help_lists_actions():
     assert r.returncode == 0
     for action in ("add", "remove", "passwd", "list"):
         assert action in r.stdout
+
+
+def test_a_user_added_while_the_audit_log_is_unwritable_is_added_with_a_warning(project):
+    (project / "audit.log.jsonl").unlink(missing_ok=True)
+    (project / "audit.log.jsonl").mkdir()
+    r = run_users(project, "add", "carol", "--password-stdin", stdin="carol password")
+    assert r.returncode == 0, r.stderr
+    assert "ril-dash: warning: saved; the audit log could not be written" in r.stderr
+    assert "carol" in run_users(project, "list").stdout
+    assert (project / "audit.unwritable.json").is_file()

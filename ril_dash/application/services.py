@@ -94,7 +94,7 @@ class Services:
                                      background_checkpoints=background_checkpoints)
         #: series leases, shared with every server on this project (in the annotation store)
         self.locks = SeriesLocks(project.config.annotations, lease_seconds=lease_seconds)
-        self.audit = AuditLog.for_project(project.dir)
+        self.audit = AuditLog.for_project(project.dir, rotate_mb=project.config.audit_rotate_mb)
         self._config_mutex = threading.Lock()
         self._config_seen = self._config_stamps()
         self.old_states = ByteBudgetLRU(512 * 1024**2, sizeof=lambda s: s.bits.nbytes)

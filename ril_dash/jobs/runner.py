@@ -14,6 +14,8 @@ The job ends ``done`` with the dict the work returned, ``cancelled`` if the work
 :class:`JobCancelled`, or ``failed``: a :class:`~ril_dash.errors.RilDashError` gives its message,
 anything else "internal error: …" (logged with its traceback). No exception of the work ever
 escapes ``run_job`` (but KeyboardInterrupt / SystemExit, after recording ``interrupted``).
+When the work saved a change whose audit line could not be written, its result gets
+``"warnings": ["saved; the audit log could not be written"]`` (shown with the job's outcome).
 
 Developer notes::
 
@@ -35,6 +37,7 @@ from typing import Any
 from ril_dash.errors import RilDashError
 from ril_dash.jobs.job import CANCELLED, DONE, FAILED, INTERRUPTED, Job
 from ril_dash.jobs.store import JobStore
+from ril_dash.project import audit_trouble
 
 __all__ = ["JobCancelled", "Progress", "run_job"]
 
@@ -143,7 +146,10 @@ def run_job(store: JobStore, job_id: str, work: Work, *,
     cancelled = _CancelFlag(store, job_id, cancel_interval)
     state, result, error = DONE, None, None
     try:
-        result = _json_object(work(job, report, cancelled))
+        with audit_trouble.collecting() as warnings:
+            result = _json_object(work(job, report, cancelled))
+        if warnings and result is not None:  # saved, but the audit log could not be written
+            result = {**result, "warnings": warnings}
         state = CANCELLED if cancelled.seen else DONE
     except JobCancelled:
         state = CANCELLED

@@ -13,7 +13,11 @@ from typing import Any
 
 import yaml
 
-from ril_dash.project.schema import ProjectConfig, parse_project_yaml  # noqa: F401 (doctests)
+from ril_dash.project.schema import (  # noqa: F401 (parse_project_yaml: doctests)
+    DEFAULT_AUDIT_ROTATE_MB,
+    ProjectConfig,
+    parse_project_yaml,
+)
 
 
 def _path_text(path: Path, project_dir: Path | None) -> str:
@@ -73,6 +77,8 @@ def dump_project_yaml(config: ProjectConfig, project_dir: str | os.PathLike | No
     data["settings"] = {"overlap": config.overlap}
     if config.metadata_visible_to != "readers":  # the default stays implicit
         data["settings"]["metadata_visible_to"] = config.metadata_visible_to
+    if config.audit_rotate_mb != DEFAULT_AUDIT_ROTATE_MB:
+        data["settings"]["audit_rotate_mb"] = config.audit_rotate_mb
     data["rois"] = [{"name": r.name, **({"radlex": r.radlex} if r.radlex else {}),
                      "color": r.color, "value": r.value, "type": r.type, "locked": r.locked}
                     for r in config.rois]
@@ -107,6 +113,7 @@ annotations: {_scalar_text(os.fspath(annotations))}  # annotation store; not ins
 #   path_column: series     # column with the series path relative to images
 settings:
   overlap: one_roi_per_voxel   # or multi_label (then ROI values must be powers of two)
+  # audit_rotate_mb: 64        # the audit log starts a new file past this size
 rois:                      # defined once for the whole dataset; rename or add your own
   - name: Example organ
     radlex: RID58            # RadLex ID: 'RID' + digits (RID58 is the liver)

@@ -43,9 +43,11 @@ MAX_MASK_VALUE = 2**31 - 1
 _TOP_KEYS = ("name", "images", "annotations", "hierarchy", "metadata", "settings", "rois",
              "text_fields", "workflow")
 _METADATA_KEYS = ("file", "path_column")
-_SETTINGS_KEYS = ("overlap", "metadata_visible_to")
+_SETTINGS_KEYS = ("overlap", "metadata_visible_to", "audit_rotate_mb")
 #: who sees a series' metadata columns: those who may open the series, or every user
 METADATA_VISIBILITY = ("readers", "everyone")
+#: the audit log starts a new file when it would grow past this size (settings.audit_rotate_mb)
+DEFAULT_AUDIT_ROTATE_MB = 64
 _ROI_KEYS = ("name", "radlex", "color", "value", "type", "locked")
 _FIELD_KEYS = ("name", "type", "values", "required")
 _COLOUR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -107,6 +109,8 @@ class ProjectConfig:
     #: ``settings.metadata_visible_to``: ``readers`` (default) shows a series' metadata only to
     #: users who may open it; ``everyone`` to every user of the project
     metadata_visible_to: str = "readers"
+    #: the size (MB) at which the audit log is rotated (``settings.audit_rotate_mb``)
+    audit_rotate_mb: float = DEFAULT_AUDIT_ROTATE_MB
 
     def line_of(self, path: str) -> int | None:
         """Return the line a field was read from, or None if unknown."""
@@ -213,6 +217,7 @@ class _ProjectParser(StrictParser):
                       if "path_column" in meta else "series")
             metadata = MetadataDef(file, column)
         overlap, metadata_visible_to = "one_roi_per_voxel", "readers"
+        rotate_mb = DEFAULT_AUDIT_ROTATE_MB
         settings_node = keys.get("settings", NULL_NODE)
         if not is_null(settings_node):
             settings = self.mapping(settings_node, "settings", _SETTINGS_KEYS)
@@ -222,6 +227,12 @@ class _ProjectParser(StrictParser):
                 metadata_visible_to = self.choice(settings["metadata_visible_to"],
                                                   "settings.metadata_visible_to",
                                                   METADATA_VISIBILITY)
+            if "audit_rotate_mb" in settings:
+                rotate_mb = self.number(settings["audit_rotate_mb"], "settings.audit_rotate_mb")
+                if not 0.01 <= rotate_mb <= 1_000_000:
+                    self.fail(settings["audit_rotate_mb"], "settings.audit_rotate_mb",
+                              f"{rotate_mb} is not a size in MB; use a number from 0.01 to "
+                              f"1000000, e.g. 64")
         rois: list[RoiDef] = []
         by_name: dict[str, int] = {}
         by_value: dict[int, int] = {}
@@ -257,7 +268,8 @@ class _ProjectParser(StrictParser):
             self.lines["workflow"] = workflow_node.start_mark.line + 1
         return ProjectConfig(name, images, annotations, hierarchy, metadata, overlap,
                              tuple(rois), tuple(fields), None, MappingProxyType(self.lines),
-                             workflow_node, metadata_visible_to)
+                             workflow_node, metadata_visible_to=metadata_visible_to,
+                             audit_rotate_mb=rotate_mb)
 
 
 def parse_project_yaml(text: str, *, project_dir: str | os.PathLike,

@@ -27,12 +27,13 @@ from ril_dash.ui import (
     lease_routes,  # noqa: F401  (adds the lease routes)
 )
 from ril_dash.ui.components.model_notice import notice_parts
+from ril_dash.ui.audit_warnings import admin_notice, install_audit_warnings
 from ril_dash.ui.auth import current_user, display_name_of, install_auth, logins_enabled
 from ril_dash.ui.proxies import install_trusted_proxies
 from ril_dash.ui.request_checks import install_request_checks
 from ril_dash.ui.request_limits import install_request_limits
 from ril_dash.ui.routes import blueprint
-from ril_dash.ui.services import EXTENSION_KEY, Services, services_of_app
+from ril_dash.ui.services import EXTENSION_KEY, Services, get_services, services_of_app
 
 #: a file every copy of the browser assets holds (the viewer's script)
 ASSET_MARK = "ril_viewer.js"
@@ -67,29 +68,31 @@ def assets_folder(package: Path | None = None) -> Path:
         f"checkout).")
 
 
-def _user_header() -> tuple[list, list]:
-    """(nav links, user block) of the header for the user of this request."""
+def _user_header() -> tuple[list, list, list]:
+    """(nav links, user block, admin notices) of the header for the user of this request."""
     from ril_dash.ui.access import is_admin
 
     try:
         user = current_user()
     except NotLoggedIn:  # outside a request (nothing is shown to anybody then)
-        return [], []
+        return [], [], []
     links = [dcc.Link("Workflow", href="/workflow", className="ril-nav-link")]
+    notices = []
     if is_admin(user):
         links.append(dcc.Link("Audit", href="/audit", className="ril-nav-link"))
+        notices = admin_notice(get_services().audit)
     if not logins_enabled():
-        return links, []
+        return links, [], notices
     return links, [
         html.Span(display_name_of(user), className="ril-user", title=f"logged in as {user}"),
         html.Form(html.Button("Log out", type="submit", className="ril-button ril-logout"),
                   method="POST", action="/logout", className="ril-logout-form"),
-    ]
+    ], notices
 
 
 def _shell(project: Project):
     """The page frame; evaluated for every request of ``/_dash-layout`` (it shows the user)."""
-    links, user_block = _user_header()
+    links, user_block, admin_notices = _user_header()
     return html.Div(className="ril-shell", children=[
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Interval(id=ids.PRELOAD_TIMER, interval=1500, max_intervals=1),
@@ -109,6 +112,7 @@ def _shell(project: Project):
             html.Span(f"v{__version__}", className="ril-version"),
             *user_block,
         ]),
+        *admin_notices,
         *notice_parts(),
         html.Main(dash.page_container, className="ril-main"),
     ])
@@ -198,6 +202,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
                  secure_cookies=settings.secure_cookies, on_logout=_lease_releaser(app.server))
     install_request_limits(app.server, settings.host, settings.allowed_hosts)
     install_trusted_proxies(app.server, settings.trusted_proxies)
+    install_audit_warnings(app.server)
     app.server.register_blueprint(blueprint)
     app.server.before_request(app.server.extensions[EXTENSION_KEY].refresh_config)
 

@@ -140,6 +140,9 @@ AUDIT_SERIES = "audit-series"
 AUDIT_SINCE = "audit-since"
 AUDIT_GRID = "audit-grid"
 AUDIT_COUNT = "audit-count"
+AUDIT_NEWEST = "audit-newest"
+AUDIT_OLDER = "audit-older"
+AUDIT_PAGE = "audit-page"
 
 # jobs: the /jobs page, and the job parts of the export page and of the import form
 JOBS_TABLE = "jobs-table"

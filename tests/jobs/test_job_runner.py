@@ -238,3 +238,30 @@ def test_a_runner_killed_mid_job_is_found_interrupted(store):
                                  "nothing after the last complete series was written; start "
                                  "it again.")
     assert interrupted.message == "4 / 10  P1/d.nii.gz"
+
+
+def test_a_change_saved_without_its_audit_line_ends_done_with_the_warning(store, tmp_path):
+    from ril_dash.project.audit import AuditLog
+    from ril_dash.ui.components.job_views import outcome
+
+    log = AuditLog(tmp_path / "audit.log.jsonl")
+    (tmp_path / "audit.log.jsonl").mkdir()  # every append fails
+    job = store.create("ana", "export", {"n": 1})
+
+    def work(job, report_progress, cancelled):
+        (tmp_path / "exported.txt").write_text("the change")  # committed
+        log.record("ana", "export", None, {"n": 1})
+        return {"folder": "out", "series": 1, "masks": 1, "points": 0, "files": 1, "empty": 0,
+                "skipped": [], "skipped_total": 0, "cancelled": False}
+
+    ended = run_job(store, job.id, work)
+    assert ended.state == DONE and ended.error is None
+    assert ended.result["warnings"] == ["saved; the audit log could not be written"]
+    assert (tmp_path / "exported.txt").read_text() == "the change"
+    shown = outcome(ended)
+    assert shown[-1].children == "saved; the audit log could not be written"
+    assert "ril-alert-warning" in shown[-1].className
+    # a job whose audit line is written has no warnings
+    (tmp_path / "audit.log.jsonl").rmdir()
+    job = store.create("ana", "export", {"n": 1})
+    assert "warnings" not in run_job(store, job.id, work).result

@@ -20,25 +20,31 @@ class Clock:
         return self.t
 
 
-def _writer(path: str, user: str, n: int, start) -> None:
-    log = AuditLog(path)
+def _writer(path: str, user: str, n: int, start, rotate_bytes) -> None:
+    log = AuditLog(path, rotate_bytes=rotate_bytes)
     start.wait()
     for i in range(n):
         log.record(user, "save", series=f"S{i % 3}", detail={"i": i, "pad": "x" * (i * 37 % 500)})
 
 
-def test_concurrent_appends_all_present(tmp_path):
-    path = tmp_path / "audit.log.jsonl"
+def write_in_processes(path, users, n: int, rotate_bytes=None) -> None:
+    """``n`` lines by each of ``users``, each writing from its own process, all at once."""
     ctx = mp.get_context("fork")
     start = ctx.Event()
-    users = ["u0", "u1", "u2", "u3"]
-    procs = [ctx.Process(target=_writer, args=(str(path), u, 50, start)) for u in users]
+    procs = [ctx.Process(target=_writer, args=(str(path), u, n, start, rotate_bytes))
+             for u in users]
     for p in procs:
         p.start()
     start.set()
     for p in procs:
-        p.join(60)
+        p.join(120)
         assert p.exitcode == 0
+
+
+def test_concurrent_appends_all_present(tmp_path):
+    path = tmp_path / "audit.log.jsonl"
+    users = ["u0", "u1", "u2", "u3"]
+    write_in_processes(path, users, 50)
     lines = path.read_bytes().split(b"\n")
     assert lines[-1] == b""
     parsed = [json.loads(line) for line in lines[:-1]]  # every line parses
@@ -110,3 +116,56 @@ def test_file_only_grows(tmp_path):
     ino = os.stat(log.path).st_ino
     log.record("u", "logout")
     assert os.stat(log.path).st_ino == ino  # appended in place, not replaced
+
+
+def test_a_full_disk_after_a_committed_change_warns_and_tells_the_admins(tmp_path, monkeypatch,
+                                                                          caplog):
+    import errno
+
+    from ril_dash.project import audit_trouble
+
+    log = AuditLog(tmp_path / "audit.log.jsonl", clock=Clock())
+    real_fsync = os.fsync
+
+    def full(fd):  # the audit log's disk is full (the notice's is not)
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("audit.log.jsonl"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    with audit_trouble.collecting() as warnings, caplog.at_level("ERROR"):
+        assert log.record("alice", "save", "P1/a.nii.gz", {"version": 4}) == \
+            "saved; the audit log could not be written"
+        assert log.record("alice", "save", "P1/a.nii.gz", {"version": 5}) == \
+            audit_trouble.WARNING
+    assert warnings == [audit_trouble.WARNING]  # once per request
+    assert "could not write the audit log" in caplog.text and "No space left" in caplog.text
+    notice = json.loads((tmp_path / audit_trouble.NOTICE_FILE).read_text())
+    assert notice["error"].endswith("[Errno 28] No space left on device")
+    text = log.trouble()
+    assert text.startswith("The audit log (audit.log.jsonl in the project folder) could not be "
+                           "written since ") and "No space left on device" in text
+    # outside a request the warning is only returned
+    assert audit_trouble.collected() == []
+
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert log.record("alice", "save", "P1/a.nii.gz", {"version": 6}) is None
+    assert log.trouble() is None and not (tmp_path / audit_trouble.NOTICE_FILE).exists()
+    with pytest.raises(ValueError):  # a programming error is not a disk problem
+        log.record("alice", " ")
+
+
+def test_the_notice_is_kept_in_memory_when_even_it_cannot_be_written(tmp_path, monkeypatch):
+    from ril_dash.project import audit_trouble
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    log = AuditLog(folder / "audit.log.jsonl")
+    (folder / "audit.log.jsonl").mkdir()
+    monkeypatch.setattr(audit_trouble, "atomic_write_text",
+                        lambda *a: (_ for _ in ()).throw(OSError(28, "No space left")))
+    assert log.record("bob", "login") == audit_trouble.WARNING
+    assert not (folder / audit_trouble.NOTICE_FILE).exists()
+    assert "Is a directory" in log.trouble()
+    (folder / "audit.log.jsonl").rmdir()
+    assert log.record("bob", "logout") is None and log.trouble() is None

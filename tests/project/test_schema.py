@@ -278,3 +278,15 @@ def test_validation_errors(text: str, line: int, fragments: list[str]) -> None:
 def test_errors_name_the_source() -> None:
     with pytest.raises(InvalidProject, match=r"^custom\.yaml line 1: "):
         parse_project_yaml("[1]", project_dir=PD, source_name="custom.yaml")
+
+
+def test_audit_rotation_setting_is_checked_and_kept_when_rewritten():
+    cfg = parse("name: P\nimages: i\nsettings: {audit_rotate_mb: 8}\n")
+    assert cfg.audit_rotate_mb == 8.0
+    assert parse("name: P\nimages: i\n").audit_rotate_mb == 64.0
+    again = parse_project_yaml(dump_project_yaml(cfg, PD), project_dir=PD)
+    assert again.audit_rotate_mb == 8.0 and again == cfg
+    message = error_of("name: P\nimages: i\nsettings: {audit_rotate_mb: 0}\n")
+    assert "settings.audit_rotate_mb" in message and "use a number from 0.01 to 1000000" in message
+    assert "expected a finite number" in error_of(
+        "name: P\nimages: i\nsettings: {audit_rotate_mb: big}\n")

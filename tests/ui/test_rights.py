@@ -624,9 +624,12 @@ def test_admins_of_the_users_file_are_admins_of_the_workflow(project, users, sto
 
 # ---- audit --------------------------------------------------------------------------------------
 def audit_rows(user: DashUser, action=None, who="", series=""):
-    return user.callback("..audit-grid.rowData...audit-count.children..", [
-        ("audit-user", "value", who), ("audit-action", "value", action),
-        ("audit-series", "value", series), ("audit-since", "value", "")])
+    return user.callback(
+        "..audit-grid.rowData...audit-count.children...audit-page.data...audit-older.disabled..",
+        [("audit-user", "value", who), ("audit-action", "value", action),
+         ("audit-series", "value", series), ("audit-since", "value", ""),
+         ("audit-newest", "n_clicks", 0), ("audit-older", "n_clicks", 0)],
+        [("audit-page", "data", None)])
 
 
 def test_the_audit_log_is_for_admins(project, users, store):

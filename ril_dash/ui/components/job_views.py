@@ -172,7 +172,8 @@ RESULT_LINES = {EXPORT: export_lines, IMPORT: import_lines, MODEL_RUN: model_lin
 def outcome(job: Job, done_id: str | None = None) -> list:
     """What to show of a finished job (nothing while it is queued or running)."""
     if job.state in (DONE, CANCELLED) and job.result is not None and job.kind in RESULT_LINES:
-        return RESULT_LINES[job.kind](job.result, done_id)
+        warnings = [_alert(str(text), "warning") for text in job.result.get("warnings", ())]
+        return RESULT_LINES[job.kind](job.result, done_id) + warnings
     if job.state == CANCELLED:
         return [_alert(job.message or "Cancelled.", "warning")]
     if job.state in (FAILED, DAMAGED):
