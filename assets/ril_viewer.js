@@ -433,14 +433,13 @@
         var bottom = Math.min(Math.max(ys[0], ys[1]), fl.yaxis._offset + fl.yaxis._length) + dy;
         var clampX = function (v) { return Math.max(10, Math.min(pb.width - 10, v)); };
         var clampY = function (v) { return Math.max(12, Math.min(pb.height - 12, v)); };
-        var at = {left: [clampX(left - gap), (top + bottom) / 2], right: [clampX(right + gap), (top + bottom) / 2],
-                  top: [(left + right) / 2, clampY(top - gap)], bottom: [(left + right) / 2, clampY(bottom + gap)]};
-        Object.keys(at).forEach(function (side) {
-            var el = page.el("orient" + side.charAt(0).toUpperCase() + side.slice(1));
-            if (!el) { return; }
-            el.style.left = at[side][0].toFixed(0) + "px";
-            el.style.top = at[side][1].toFixed(0) + "px";
-            el.style.right = el.style.bottom = "auto";
+        [[page.el("orientLeft"), clampX(left - gap), (top + bottom) / 2],
+         [page.el("orientRight"), clampX(right + gap), (top + bottom) / 2],
+         [page.el("orientTop"), (left + right) / 2, clampY(top - gap)],
+         [page.el("orientBottom"), (left + right) / 2, clampY(bottom + gap)]].forEach(function (p) {
+            if (!p[0]) { return; }
+            p[0].style.left = p[1].toFixed(0) + "px";
+            p[0].style.top = p[2].toFixed(0) + "px";
         });
     }
 
