@@ -25,6 +25,7 @@
                                          palette: "the ROI colours of project.yaml (applied by the server)"});
 
     var A = {
+        overlaysLoading: {key: null, slices: new Set()},
         settings: {tool: "navigate", roi: null, brush: 5, unit: "vox", threshold: null, depth: 0,
                    style: "fill", opacity: 0.4, hidden: [], scope: "slice"},
         rois: {}, series: null, plane: null, frame: 0, version: 0, viewing: null,
@@ -190,9 +191,14 @@
         A.thumbTimer = setTimeout(fetchOverlayThumbs, A.edits ? 800 : 0);
     }
     function onScreen(i) { var v = viewer(); return !!(v && v.view() && v.view().index === i); }
+    /* One request per overlay at a time: the viewer asks for the neighbours at every key
+       while slices are cached, and a held key must not send the same request again and again. */
     function fetchOverlay(i) {
-        var key = A.okey;
+        var key = A.okey, loading = A.overlaysLoading;
         if (!hasAnnotation(i)) { ROI.cache.put(i, ""); return; }
+        if (loading.key !== key) { loading = A.overlaysLoading = {key: key, slices: new Set()}; }
+        if (loading.slices.has(i)) { return; }
+        loading.slices.add(i);
         fetch("/ril/api/overlay?series=" + encodeURIComponent(A.series) + "&plane=" + A.plane +
               "&index=" + i + styleQuery(), {credentials: "same-origin"})
             .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
@@ -207,7 +213,8 @@
                     failed("overlay", "the ROI overlay of slice " + (i + 1), failure,
                            function () { fetchOverlay(i); }, still);
                 }
-            });
+            })
+            .finally(function () { loading.slices.delete(i); });
     }
     function fetchOverlayThumbs() {
         var v = viewer(), view = v && v.view();

@@ -159,3 +159,55 @@ def test_the_number_waits_for_an_image_that_is_slow_to_come(page, demo_server, u
         if shown and shown[:-1].isdigit():
             assert text == f"Axial  {int(shown[:-1]) + 1} / 40", (text, shown)
     assert page.js_errors == []
+
+
+@pytest.fixture(scope="module")
+def annotated_server(tmp_path_factory):
+    """A served project with one series whose ROI covers slices 4–25 (imported as a mask)."""
+    import subprocess
+    import sys
+
+    import nibabel as nib
+    import numpy as np
+    from support import RunningServer  # tests/support.py
+
+    from ril_dash.project.project import init_project
+
+    root = tmp_path_factory.mktemp("annotated")
+    (root / "images" / "P1").mkdir(parents=True)
+    data = np.random.default_rng(3).integers(0, 400, (64, 64, 30)).astype(np.int16)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), root / "images" / "P1" / "ct.nii.gz")
+    project = init_project(root / "project", root / "images")
+    mask = np.zeros(data.shape, np.uint8)
+    mask[20:40, 20:40, 4:26] = 1
+    (root / "masks" / "P1").mkdir(parents=True)
+    nib.save(nib.Nifti1Image(mask, np.eye(4)), root / "masks" / "P1" / "ct.nii.gz")
+    done = subprocess.run([sys.executable, "-m", "ril_dash", "import-masks", str(project.dir),
+                           "--masks", str(root / "masks")], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    server = RunningServer(["serve", str(project.dir)])
+    yield server
+    server.stop()
+
+
+def test_a_held_key_asks_for_each_overlay_once(page, annotated_server, ui):
+    """With the slices cached the viewer asks for the neighbours at every key; the overlays of
+    annotated slices are requested once each, not once per key."""
+    import re
+    from urllib.parse import parse_qs, urlparse
+
+    ui.open_viewer(page, annotated_server.url, "P1/ct.nii.gz", index=14)
+    page.wait_for_function("() => window.rilAnnotate && rilAnnotate.state().summary")
+    assert page.evaluate("Object.keys(rilAnnotate.state().summary.ranges).length") == 1
+    for i in range(14 - 6, 14 + 7):
+        page.wait_for_function(f"rilLayers.get('image').cache.has({i})")
+    asked: list[int] = []
+    page.on("request", lambda r: re.search(r"/ril/api/overlay\?", r.url) and asked.append(
+        int(parse_qs(urlparse(r.url).query)["index"][0])))
+    page.evaluate("rilLayers.get('roi').cache.clear()")  # every overlay must come again
+    hold_key(page, "ArrowUp", 38, presses=4, hz=60)
+    ui.wait_full(page, index=18)
+    page.wait_for_timeout(500)
+    assert asked, "overlays were requested"
+    assert len(asked) == len(set(asked)), sorted(asked)
