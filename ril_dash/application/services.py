@@ -164,12 +164,14 @@ class Services:
             self.volume(series_id), modality))
 
     def declared_modality(self, series_id: str) -> str | None:
-        """The series' ``Modality`` metadata column (any case of the column name), if any."""
+        """The series' ``Modality`` metadata column (any case of the column name), else the
+        project's ``settings.modality`` unless ``auto``; ``None``: guess from the values."""
         row = self.project.metadata.get(series_id) or {}
         for column, value in row.items():
             if column.strip().casefold() == "modality" and str(value).strip():
                 return str(value).strip()
-        return None
+        modality = self.project.config.modality
+        return None if modality == "auto" else modality
 
     # -- annotations ---------------------------------------------------------------------------
     def annotations(self, series_id: str) -> SeriesAnnotations:

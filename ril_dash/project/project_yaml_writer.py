@@ -77,6 +77,8 @@ def dump_project_yaml(config: ProjectConfig, project_dir: str | os.PathLike | No
     data["settings"] = {"overlap": config.overlap}
     if config.metadata_visible_to != "readers":  # the default stays implicit
         data["settings"]["metadata_visible_to"] = config.metadata_visible_to
+    if config.modality != "auto":
+        data["settings"]["modality"] = config.modality
     if config.audit_rotate_mb != DEFAULT_AUDIT_ROTATE_MB:
         data["settings"]["audit_rotate_mb"] = config.audit_rotate_mb
     data["rois"] = [{"name": r.name, **({"radlex": r.radlex} if r.radlex else {}),
@@ -114,6 +116,7 @@ annotations: {_scalar_text(os.fspath(annotations))}  # annotation store; not ins
 settings:
   overlap: one_roi_per_voxel   # or multi_label (then ROI values must be powers of two)
   # audit_rotate_mb: 64        # the audit log starts a new file past this size
+  # modality: auto            # CT opens with a CT window; MR, PT, other: automatic window
 rois:                      # defined once for the whole dataset; rename or add your own
   - name: Example organ
     radlex: RID58            # RadLex ID: 'RID' + digits (RID58 is the liver)

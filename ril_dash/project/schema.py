@@ -43,7 +43,9 @@ MAX_MASK_VALUE = 2**31 - 1
 _TOP_KEYS = ("name", "images", "annotations", "hierarchy", "metadata", "settings", "rois",
              "text_fields", "workflow")
 _METADATA_KEYS = ("file", "path_column")
-_SETTINGS_KEYS = ("overlap", "metadata_visible_to", "audit_rotate_mb")
+_SETTINGS_KEYS = ("overlap", "metadata_visible_to", "audit_rotate_mb", "modality")
+#: the modality a project may declare for all its series (``auto``: guessed from the values)
+MODALITIES = ("auto", "CT", "MR", "PT", "other")
 #: who sees a series' metadata columns: those who may open the series, or every user
 METADATA_VISIBILITY = ("readers", "everyone")
 #: the audit log starts a new file when it would grow past this size (settings.audit_rotate_mb)
@@ -111,6 +113,8 @@ class ProjectConfig:
     metadata_visible_to: str = "readers"
     #: the size (MB) at which the audit log is rotated (``settings.audit_rotate_mb``)
     audit_rotate_mb: float = DEFAULT_AUDIT_ROTATE_MB
+    #: ``settings.modality``: the series' modality (``CT`` opens with a CT window), or ``auto``
+    modality: str = "auto"
 
     def line_of(self, path: str) -> int | None:
         """Return the line a field was read from, or None if unknown."""
@@ -217,7 +221,7 @@ class _ProjectParser(StrictParser):
                       if "path_column" in meta else "series")
             metadata = MetadataDef(file, column)
         overlap, metadata_visible_to = "one_roi_per_voxel", "readers"
-        rotate_mb = DEFAULT_AUDIT_ROTATE_MB
+        rotate_mb, modality = DEFAULT_AUDIT_ROTATE_MB, "auto"
         settings_node = keys.get("settings", NULL_NODE)
         if not is_null(settings_node):
             settings = self.mapping(settings_node, "settings", _SETTINGS_KEYS)
@@ -227,6 +231,8 @@ class _ProjectParser(StrictParser):
                 metadata_visible_to = self.choice(settings["metadata_visible_to"],
                                                   "settings.metadata_visible_to",
                                                   METADATA_VISIBILITY)
+            if "modality" in settings:
+                modality = self.choice(settings["modality"], "settings.modality", MODALITIES)
             if "audit_rotate_mb" in settings:
                 rotate_mb = self.number(settings["audit_rotate_mb"], "settings.audit_rotate_mb")
                 if not 0.01 <= rotate_mb <= 1_000_000:
@@ -269,7 +275,7 @@ class _ProjectParser(StrictParser):
         return ProjectConfig(name, images, annotations, hierarchy, metadata, overlap,
                              tuple(rois), tuple(fields), None, MappingProxyType(self.lines),
                              workflow_node, metadata_visible_to=metadata_visible_to,
-                             audit_rotate_mb=rotate_mb)
+                             audit_rotate_mb=rotate_mb, modality=modality)
 
 
 def parse_project_yaml(text: str, *, project_dir: str | os.PathLike,

@@ -59,3 +59,27 @@ def test_a_modality_column_overrides_the_guess(project):
     mr = project.geometry_of("declared_mr.nii.gz")
     assert mr["is_ct"] is False and mr["window"] == mr["auto_window"]
     assert project.declared_modality("mr.nii") is None  # an empty cell guesses
+
+
+def test_a_project_setting_declares_the_modality_of_every_series(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(ANATOMICAL, images / "mr.nii")
+    nib.save(nib.Nifti1Image(ct_volume(), np.eye(4)), images / "ct.nii.gz")
+    (tmp_path / "meta.csv").write_text("series,Modality\nmr.nii,MR\n")
+    (tmp_path / "project.yaml").write_text(
+        "name: Windows\nimages: images\nmetadata: {file: meta.csv}\nsettings: {modality: CT}\n")
+    services = Services(Project.open(tmp_path), background_checkpoints=False)
+    assert services.project.config.modality == "CT"
+    assert services.geometry_of("mr.nii")["is_ct"] is False  # its own column wins
+    assert services.geometry_of("ct.nii.gz")["window"] == list(CT_PRESETS["soft tissue"])
+
+
+def test_an_unknown_modality_setting_is_refused_with_the_choices(tmp_path):
+    from ril_dash.errors import InvalidProject
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "project.yaml").write_text(
+        "name: Windows\nimages: images\nsettings: {modality: XR}\n")
+    with pytest.raises(InvalidProject, match=r"settings\.modality.*auto, CT, MR, PT, other"):
+        Project.open(tmp_path)
