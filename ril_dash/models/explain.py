@@ -44,12 +44,10 @@ import time
 import numpy as np
 
 from ril_dash.errors import ModelRunError
+from ril_dash.models.explain_slices import LAYER_METHODS, METHODS
 
-__all__ = ["LAYER_METHODS", "METHODS", "explain", "spatial_layers"]
+__all__ = ["explain", "spatial_layers"]
 
-METHODS = ("saliency", "smoothgrad", "cam", "gradcam", "gradcam++", "sam")
-#: methods that read a chosen layer
-LAYER_METHODS = ("gradcam", "gradcam++", "sam")
 SQUASHING = ("softmax", "sigmoid")
 MAX_SAMPLES = 200
 

@@ -7,7 +7,6 @@ maps under test come through the real worker (its own ``RIL_DASH_WORKER_DIR``).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,22 +16,18 @@ import pytest
 from ril_dash.errors import ModelRunError
 from ril_dash.models.safety import file_sha256
 from ril_dash.models.worker_client import ModelRef, ModelWorker
+from tests.models.helpers import run_model_script
 
 pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 from make_explain_models import NOISE, SAMPLES, SEED  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("explain_models")
-    result = subprocess.run([sys.executable, str(HERE / "make_explain_models.py"), str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out
+    return run_model_script("make_explain_models.py", tmp_path_factory.mktemp("explain_models"))
 
 
 @pytest.fixture(scope="module")
