@@ -30,7 +30,8 @@ from ril_dash.jobs import RUNNER_STOPPED, Job
 from ril_dash.project.export import ExportReport, remove_partial_files
 from ril_dash.project.import_masks import ImportReport
 
-__all__ = ["EXPORT", "EXPORT_OPTIONS", "IMPORT", "MODEL_RUN", "actor_of", "cancel_job",
+__all__ = ["EXPLAIN", "EXPORT", "EXPORT_OPTIONS", "IMPORT", "MODEL_RUN", "actor_of",
+           "cancel_job",
            "clean_up_interrupted", "export_params", "export_result", "import_params",
            "import_result", "job_store", "open_services", "start_export", "start_import",
            "start_model_run", "visible_jobs", "work_for"]
