@@ -14,7 +14,8 @@
 (function () {
     "use strict";
     var page = window.rilPage;
-    var HEAT = window.rilLayers.register({name: "heatmap", order: 30, opacity: 0.5,
+    var NAME = "heatmap";
+    var HEAT = window.rilLayers.register({name: NAME, order: 30, opacity: 0.5,
                                           palette: "rainbow: violet low, red high (applied by the server)"});
     var H = {key: null, gen: 0, loadedAt: null, error: null};
 
@@ -32,7 +33,7 @@
         var threshold = look.threshold === "auto" ? "auto" : String(Number(look.threshold));
         var query = view.query + "&plane=" + encodeURIComponent(look.plane || "axial") +
             "&threshold=" + encodeURIComponent(threshold);
-        window.rilLayers.set("heatmap", {opacity: Number(look.opacity), visible: true});
+        window.rilLayers.set(NAME, {opacity: Number(look.opacity), visible: true});
         var key = query + "|" + view.token;
         if (key === H.key) { return; }
         H.key = key;
