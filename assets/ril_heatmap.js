@@ -4,7 +4,8 @@
  * The "heatmap" layer of rilLayers (ril.js), above the ROI overlay. The viewer's "What the
  * model sees" panel (ril_dash/ui/components/explain_panel.py) calls rilHeat.show(view, look)
  * from a clientside callback whenever the map set on screen, its opacity, its threshold or the
- * plane changes: view = {series, query, token} names the map set (null: hide it), look =
+ * plane changes: view = {series, query, token[, first]} names the map set (null: hide it;
+ * first = {index, plane, src}: the slice just computed, shown before any request), look =
  * {opacity, threshold ("auto" or 0..1), plane}. Every computed map of the plane comes in one
  * request (/ril/api/heatmaps: RGBA PNGs coloured by the server, rainbow palette, transparent
  * below the threshold) and goes into the layer's cache, so scrolling shows each slice's map as
@@ -17,7 +18,7 @@
     var NAME = "heatmap";
     var HEAT = window.rilLayers.register({name: NAME, order: 30, opacity: 0.5,
                                           palette: "rainbow: violet low, red high (applied by the server)"});
-    var H = {key: null, gen: 0, loadedAt: null, error: null};
+    var H = {key: null, token: null, gen: 0, loadedAt: null, error: null};
 
     function refresh() { if (window.rilViewer) { window.rilViewer.refresh(); } }
 
@@ -37,6 +38,12 @@
         var key = query + "|" + view.token;
         if (key === H.key) { return; }
         H.key = key;
+        if (view.first && view.token !== H.token && view.first.plane === look.plane) {
+            HEAT.cache.put(view.first.index, view.first.src);  // sent with the answer: no wait
+            H.loadedAt = performance.now();
+            refresh();
+        }
+        H.token = view.token;
         var gen = (H.gen += 1);
         fetch("/ril/api/heatmaps?" + query, {credentials: "same-origin"})
             .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })

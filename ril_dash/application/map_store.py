@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-from ril_dash.core.atomic_io import atomic_write_bytes, private_dir
+from ril_dash.core.atomic_io import private_dir, temp_path_for
 from ril_dash.core.cache import ByteBudgetLRU
 from ril_dash.core.planes import stack_to_canonical
 
@@ -54,14 +55,25 @@ class MapStore:
         return self.folder / key / f"{int(index)}.npy"
 
     def put(self, key: str, index: int, map2d: np.ndarray) -> None:
+        """Keep a slice's map: replaced whole (a reader never sees half a file), not synced to
+        disk (a map lost in a crash is computed again)."""
         folder = self.folder / key
         if not folder.is_dir():
             private_dir(self.folder)
             private_dir(folder)
+        array = np.ascontiguousarray(map2d, np.float32)
         buffer = io.BytesIO()
-        np.save(buffer, np.asarray(map2d, np.float32), allow_pickle=False)
-        atomic_write_bytes(self._path(key, index), buffer.getvalue())
+        np.save(buffer, array, allow_pickle=False)
+        path = self._path(key, index)
+        temp = temp_path_for(path)
+        try:
+            temp.write_bytes(buffer.getvalue())
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
         self.memory.discard(lambda k: k == (key, int(index)))
+        self.memory.get_or_load((key, int(index)), lambda: array)
 
     def get(self, key: str, index: int) -> np.ndarray | None:
         """The map of slice ``index`` or None when it was not computed."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ril_dash.core.png import encode_png
+from ril_dash.core.png import encode_palette_png, encode_png
 
-__all__ = ["RAINBOW", "colour_bar", "composite", "heat_rgba", "otsu_threshold", "scaled"]
+__all__ = ["RAINBOW", "colour_bar", "composite", "heat_indices", "heat_png", "heat_rgba",
+           "otsu_threshold", "scaled"]
 
 
 def _rainbow(n: int = 256) -> np.ndarray:
@@ -70,15 +71,40 @@ def otsu_threshold(values: np.ndarray, bins: int = 64) -> float:
     return float(edges[int(np.argmax(between)) + 1])
 
 
-def heat_rgba(map2d: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, float]:
-    """RGBA uint8 of the scaled map (alpha 255 where it reaches the threshold, else 0) and the
-    threshold used (``None``: :func:`otsu_threshold`)."""
+def heat_indices(map2d: np.ndarray, threshold: float | None = None
+                 ) -> tuple[np.ndarray, float, int]:
+    """Palette indices (uint8, 0 … 255) of the scaled map, the threshold used (``None``:
+    :func:`otsu_threshold`) and the first index shown: a pixel is drawn when its index reaches
+    ``ceil(threshold × 255)`` (and is above 0); the threshold is compared at the palette's
+    resolution, 1/255.
+
+    >>> indices, used, first = heat_indices(np.array([[0.0, 1.0, 2.0, 4.0]]), 0.5)
+    >>> indices.tolist(), used, first
+    ([[0, 64, 128, 255]], 0.5, 128)
+    """
     values = scaled(map2d)
     used = otsu_threshold(values) if threshold is None else float(threshold)
-    rgba = np.zeros((*values.shape, 4), np.uint8)
-    rgba[..., :3] = RAINBOW[np.round(values * 255).astype(np.intp)]
-    rgba[..., 3] = np.where((values >= used) & (values > 0), 255, 0)
-    return rgba, used
+    indices = (values * 255 + 0.5).astype(np.uint8)
+    return indices, used, max(1, int(np.ceil(used * 255 - 1e-6)))
+
+
+def _alpha(first: int) -> np.ndarray:
+    alpha = np.zeros(256, np.uint8)
+    alpha[min(first, 256):] = 255
+    return alpha
+
+
+def heat_rgba(map2d: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, float]:
+    """RGBA uint8 of the map (see :func:`heat_indices`) and the threshold used."""
+    indices, used, first = heat_indices(map2d, threshold)
+    lut = np.concatenate([RAINBOW, _alpha(first)[:, None]], axis=1)
+    return lut[indices], used
+
+
+def heat_png(map2d: np.ndarray, threshold: float | None = None) -> tuple[bytes, float]:
+    """The map as a palette PNG (the picture of :func:`heat_rgba`), and the threshold used."""
+    indices, used, first = heat_indices(map2d, threshold)
+    return encode_palette_png(indices, RAINBOW, _alpha(first).tobytes()), used
 
 
 def colour_bar(height: int, width: int = 16) -> np.ndarray:

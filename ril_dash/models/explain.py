@@ -207,7 +207,7 @@ def explain(loaded, batch: np.ndarray, method: str, target: int, *, layer: str |
     if region not in ("predicted", "slice"):
         raise ModelRunError(f"region must be 'predicted' or 'slice', not {region!r}")
     started = time.perf_counter()
-    logits_t, head = _logits(model)
+    logits_t, head = _explainer(loaded, ("logits",), lambda: _logits(model))
     _check_target(logits_t.shape, target, label)
     name = None
     if method == "cam":

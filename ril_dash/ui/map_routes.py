@@ -22,8 +22,8 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 
 from ril_dash.application import explanations
-from ril_dash.core.heatmap import heat_rgba
-from ril_dash.core.png import encode_png, png_data_url
+from ril_dash.core.heatmap import heat_png
+from ril_dash.core.png import png_data_url
 from ril_dash.ui import access
 from ril_dash.ui.routes import BadRequest, blueprint, int_arg, series_arg
 from ril_dash.ui.services import get_services
@@ -77,8 +77,8 @@ def heatmaps():
     images, thresholds = {}, {}
     for index, map2d in explanations.shown_maps(get_services(), access.actor(), series, wanted,
                                                 plane).items():
-        rgba, used = heat_rgba(map2d, threshold)
-        images[str(index)] = png_data_url(encode_png(rgba))
+        png, used = heat_png(map2d, threshold)
+        images[str(index)] = png_data_url(png)
         thresholds[str(index)] = round(used, 4)
     return jsonify(images=images, thresholds=thresholds, plane=plane)
 

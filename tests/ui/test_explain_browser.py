@@ -79,7 +79,8 @@ def heat_trace_source(page) -> str:
 def decode(url: str) -> np.ndarray:
     import base64
 
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    png = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    return np.asarray(png.convert("RGBA"))
 
 
 def test_grad_cam_shows_over_the_slice_and_exports_aligned(page, server, project_dir):

@@ -27,6 +27,8 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
 from ril_dash.application import explanations
 from ril_dash.application.model_access import model_ref, resolve_bundle
+from ril_dash.core.heatmap import heat_png
+from ril_dash.core.png import png_data_url
 from ril_dash.errors import RilDashError
 from ril_dash.models.explain_slices import LAYER_METHODS
 from ril_dash.models.worker_client import ModelWorker
@@ -149,12 +151,19 @@ def layer_options(ref, method, meta):
     return options, info["default"], False
 
 
-def shown(series: str, ref: str, method: str, layer, target) -> dict:
-    """EXPLAIN_SHOWN: the map set to show (its query for /ril/api/heatmaps) and a new token."""
+def shown(series: str, ref: str, method: str, layer, target, first: dict | None = None
+          ) -> dict:
+    """EXPLAIN_SHOWN: the map set to show (its query for /ril/api/heatmaps), a new token and,
+    after "Show for this slice", that slice's PNG (``first``: on screen without a request)."""
     params = {"series": series, "model": ref, "method": method, "target": int(target)}
     if layer and method in LAYER_METHODS:
         params["layer"] = layer
-    return {"series": series, "query": urlencode(params), "token": time.time()}
+    return {"series": series, "query": urlencode(params), "token": time.time(), "first": first}
+
+
+def threshold_of(auto, threshold) -> float | None:
+    """The threshold the controls ask for (None: automatic)."""
+    return None if auto else float(threshold or 0.0)
 
 
 @callback(Output(ids.EXPLAIN_SHOWN, "data"), Output(ids.EXPLAIN_MESSAGE, "children"),
@@ -162,9 +171,10 @@ def shown(series: str, ref: str, method: str, layer, target) -> dict:
           State(ids.EXPLAIN_MODEL, "value"), State(ids.EXPLAIN_METHOD, "value"),
           State(ids.EXPLAIN_LAYER, "value"), State(ids.EXPLAIN_TARGET, "value"),
           State(ids.PLANE, "value"), State(ids.SLICE_SLIDER, "value"),
-          State(ids.VIEWER_META, "data"), prevent_initial_call=True)
-def show_slice(_clicks, ref, method, layer, target, plane, index, meta):
-    """Compute (or find) the map of the slice on screen and show it."""
+          State(ids.VIEWER_META, "data"), State(ids.EXPLAIN_AUTO, "value"),
+          State(ids.EXPLAIN_THRESHOLD, "value"), prevent_initial_call=True)
+def show_slice(_clicks, ref, method, layer, target, plane, index, meta, auto, threshold):
+    """Compute (or find) the map of the slice on screen and send it with the answer."""
     if not ref or not meta or target is None:
         return dash.no_update, _alert("Choose a model and a target.")
     services, series = get_services(), meta["series"]
@@ -175,11 +185,14 @@ def show_slice(_clicks, ref, method, layer, target, plane, index, meta):
                              f"{request.plane} plane to compute this slice's map, or compute "
                              f"the whole series.")
         started = time.perf_counter()
-        explanations.slice_map(services, access.actor(), series, request, int(index or 0))
+        map2d = explanations.slice_map(services, access.actor(), series, request,
+                                       int(index or 0))
     except (RilDashError, ValueError) as exc:
         return dash.no_update, _alert(str(exc))
     took = time.perf_counter() - started
-    return shown(series, ref, method, layer, target), \
+    png, _ = heat_png(map2d, threshold_of(auto, threshold))
+    first = {"index": int(index or 0), "plane": plane, "src": png_data_url(png)}
+    return shown(series, ref, method, layer, target, first), \
         f"{METHOD_LABELS[method]} of slice {int(index or 0) + 1} ({took:.2f} s)."
 
 
@@ -242,7 +255,7 @@ def download(_nifti, _png, view, plane, index, frame, center, width, opacity, au
             return dcc.send_bytes(body, f"{stem}.nii"), ""
         body = explanations.view_png(
             services, access.actor(), series, request, plane, int(index or 0), int(frame or 0),
-            (float(center), float(width)), None if auto else float(threshold), float(opacity))
+            (float(center), float(width)), threshold_of(auto, threshold), float(opacity))
         return dcc.send_bytes(body, f"{stem}_{plane}{int(index or 0) + 1}.png"), ""
     except (RilDashError, TypeError, ValueError) as exc:
         return dash.no_update, _alert(str(exc))
