@@ -139,3 +139,34 @@ def test_bad_map_requests_are_refused_with_a_reason(page, server):
     reply = page.request.get(base + "&method=gradcam&target=1&threshold=2")
     assert reply.status == 400 and "'threshold' must be between 0.0 and 1.0" in \
         reply.json()["error"]
+
+
+def test_a_series_job_then_scrolling_shows_each_slice_s_map(page, server):
+    page.goto(f"{server.url}/view?series={SERIES}")
+    page.wait_for_function("() => window.rilViewer && window.rilViewer.state().shown")
+    page.click(".ril-explain-panel > summary")
+    page.click("#explain-model")
+    page.get_by_role("option", name="Phase conv (phase-conv@1.0.0)").click()
+    page.click("#explain-method")
+    page.get_by_role("option", name="SAM (saliency activation map)").click()
+    page.wait_for_function("() => document.querySelector('#explain-layer').innerText"
+                           ".includes('bright')", timeout=120_000)
+    page.click("#explain-start")  # the scope is the whole series by default
+    page.wait_for_function("() => document.querySelector('#explain-result').innerText"
+                           ".includes('Computed the sam map of 6 of 6 slices')", timeout=120_000)
+    page.wait_for_function("() => window.rilHeat.state().maps === 6")
+    for _ in range(3):  # each slice's map is on screen with the slice, no request needed
+        page.evaluate("() => window.rilViewer.step(-1)")
+        page.wait_for_function("() => { const gd = document.querySelector('#viewer-graph "
+                               ".js-plotly-plot'); const i = window.rilViewer.state().index; "
+                               "return gd.data[window.rilViewer.trace('heatmap')].source === "
+                               "window.rilLayers.get('heatmap').cache.get(i).src; }")
+    assert sorted(page.evaluate("() => window.rilHeat.state().indices")) == list(range(6))
+    # without the automatic threshold the slider's (0.2) is asked for; the opacity only restyles
+    page.click("#explain-auto input")
+    page.wait_for_function("() => window.rilHeat.state().key.includes('threshold=0.2')")
+    page.evaluate("() => window.dash_clientside.set_props('explain-opacity', {value: 0.8})")
+    page.wait_for_function("() => window.rilLayers.get('heatmap').opacity === 0.8")
+    page.click("#explain-hide")
+    page.wait_for_function("() => window.rilHeat.state().maps === 0")
+    assert page.js_errors == []
