@@ -183,6 +183,7 @@ RUN_JOB = "run-job"
 RUN_RESULT = "run-result"
 RUN_DONE = "run-done"
 # "What the model sees" (components/explain_panel.py, assets/ril_heatmap.js)
+EXPLAIN_OPEN = "explain-open"  # the section's summary: opening it lists the model's layers
 EXPLAIN_MODEL = "explain-model"
 EXPLAIN_METHOD = "explain-method"
 EXPLAIN_LAYER = "explain-layer"

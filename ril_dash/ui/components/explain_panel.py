@@ -11,7 +11,7 @@ transparent: automatic (Otsu) or set with the slider. NIfTI (aligned with the so
 
 Developer notes::
 
-    model / method ─► layer_options (worker.explain_layers) ;  model ─► target_options
+    open / model / method ─► layer_options (worker.explain_layers) ;  model ─► target_options
     Show ─► explanations.slice_map ─► EXPLAIN_SHOWN {series, params, token}
     Compute ─background─► start_map_job ─► run_in_background ─► EXPLAIN_SHOWN
     EXPLAIN_SHOWN + opacity + threshold + plane ─clientside─► rilHeat.show ─► /ril/api/heatmaps
@@ -77,7 +77,7 @@ def explain_section() -> html.Details:
     slider = {"min": 0, "max": 1, "step": 0.05, "marks": None,
               "tooltip": {"placement": "bottom"}}
     return html.Details(className="ril-control ril-explain-panel", open=False, children=[
-        html.Summary("What the model sees"),
+        html.Summary("What the model sees", id=ids.EXPLAIN_OPEN, n_clicks=0),
         dcc.Dropdown(id=ids.EXPLAIN_MODEL, clearable=False, value=models[0].ref,
                      options=[{"label": f"{m.name} ({m.ref})", "value": m.ref} for m in models]),
         dcc.Dropdown(id=ids.EXPLAIN_METHOD, clearable=False, value="gradcam",
@@ -131,11 +131,12 @@ def target_options(ref):
 
 
 @callback(Output(ids.EXPLAIN_LAYER, "options"), Output(ids.EXPLAIN_LAYER, "value"),
-          Output(ids.EXPLAIN_LAYER, "disabled"),
+          Output(ids.EXPLAIN_LAYER, "disabled"), Input(ids.EXPLAIN_OPEN, "n_clicks"),
           Input(ids.EXPLAIN_MODEL, "value"), Input(ids.EXPLAIN_METHOD, "value"),
-          State(ids.VIEWER_META, "data"))
-def layer_options(ref, method, meta):
-    """The layers with a spatial output, asked of the model worker for the layer methods."""
+          State(ids.VIEWER_META, "data"), prevent_initial_call=True)
+def layer_options(_opened, ref, method, meta):
+    """The layers with a spatial output, asked of the model worker for the layer methods (once
+    the section is opened: a viewer that never opens it never starts the worker)."""
     if not ref or method not in LAYER_METHODS or not meta:
         return [], None, True
     access.require(meta["series"], "read")
