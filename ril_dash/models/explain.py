@@ -33,7 +33,9 @@ over the layer's rows and columns):
   chosen layer's target-weighted activation. This is the closest documented construction to the
   saliency activation map of Philbrick et al. (AJR 2018), not a verified copy of it.
 
-Maps of ``cam``, ``gradcam`` and ``gradcam++`` are at the layer's resolution; the caller resizes
+The layer methods read a convolution or a non-linear activation with a spatial output
+(:func:`spatial_layers`; default: the last convolution). Maps of ``cam``, ``gradcam`` and
+``gradcam++`` are at the layer's resolution; the caller resizes
 them to the model input (:func:`ril_dash.models.preprocess.zoom_to`).
 """
 
@@ -65,18 +67,34 @@ def _activation_name(layer) -> str | None:
     return getattr(activation, "__name__", None)
 
 
+#: layers Grad-CAM and SAM may read besides convolutions: non-linear activations
+ACTIVATION_LAYERS = ("Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax")
+
+
+def _readable(layer) -> bool:
+    """A convolution, an activation layer, or a layer with its own non-linear activation."""
+    kind = type(layer).__name__
+    if "Conv" in kind or kind in ACTIVATION_LAYERS:
+        return kind != "Activation" or _activation_name(layer) not in (None, "linear")
+    return _activation_name(layer) not in (None, "linear")
+
+
+def _spatial_shape(layer) -> tuple | None:
+    try:
+        shape = tuple(layer.output.shape)
+    except (AttributeError, ValueError):  # used several times: no single output
+        return None
+    return shape if len(shape) == 4 else None
+
+
 def spatial_layers(model) -> list[dict]:
-    """The layers with a spatial output (batch, rows, cols, channels), input first excluded:
-    ``{"name", "kind", "shape", "conv"}`` in model order."""
+    """The layers Grad-CAM and SAM can read: a spatial output (batch, rows, cols, channels) from
+    a convolution or a non-linear activation; ``{"name", "kind", "shape", "conv"}`` in model
+    order."""
     found = []
     for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
-        try:
-            shape = tuple(layer.output.shape)
-        except (AttributeError, ValueError):  # used several times: no single output
-            continue
-        if len(shape) == 4:
+        shape = _spatial_shape(layer)
+        if shape is not None and _readable(layer):
             found.append({"name": layer.name, "kind": type(layer).__name__,
                           "shape": [None if v is None else int(v) for v in shape[1:]],
                           "conv": "Conv" in type(layer).__name__})
@@ -136,6 +154,10 @@ def _layer_tensor(model, layer: str | None, label: str):
         raise ModelRunError(f"{label} has no layer named {name!r}; choose one of: "
                             f"{', '.join(names)}") from None
     if name not in names:
+        if _spatial_shape(found) is not None:
+            raise ModelRunError(f"layer {name!r} of {label} is a {type(found).__name__}, neither "
+                                f"a convolution nor a non-linear activation; choose one of: "
+                                f"{', '.join(names)}")
         shape = getattr(found, "output", None)
         shape = tuple(shape.shape) if shape is not None else "?"
         raise ModelRunError(f"layer {name!r} of {label} has output shape {shape}, not a spatial "

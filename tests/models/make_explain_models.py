@@ -6,8 +6,8 @@ tensorflow) writes:
 - ``gap.keras``: (12, 12, 2) → Conv2D ``conv1`` relu → Conv2D ``conv2`` relu → GAP → Dense(3,
   softmax): every method applies, CAM included;
 - ``seg.keras``: (12, 12, 1) → Conv2D ``c1`` relu → Conv2D 1×1 (3, softmax): segmentation;
-- ``concat.keras``: GAP and GMP concatenated before the Dense (like the example classifier): no
-  CAM; ``embed.keras``: an Embedding on the input (an integer cast): no gradient to the input;
+- ``concat.keras``: a pooling layer, then GAP and GMP concatenated before the Dense (like the
+  example classifier): no CAM, no Grad-CAM on the pooling; ``embed.keras``: an Embedding on the input (an integer cast): no gradient to the input;
 - ``explain_reference.npz``: the input batches and, per method, the maps a few lines of plain
   ``GradientTape`` code give on the logits written out by hand from the layers' weights (not
   through ril_dash), with the same SmoothGrad noise draws (``default_rng(seed)``).
@@ -39,7 +39,8 @@ def build(out: Path):
     seg.save(out / "seg.keras")
 
     inp = keras.Input((12, 12, 1))
-    a = L.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inp)
+    a = L.MaxPooling2D(name="pool")(L.Conv2D(4, 3, padding="same", activation="relu",
+                                             name="conv")(inp))
     both = L.Concatenate()([L.GlobalAveragePooling2D()(a), L.GlobalMaxPooling2D()(a)])
     keras.Model(inp, L.Dense(2, activation="softmax")(both)).save(out / "concat.keras")
 

@@ -119,6 +119,9 @@ def test_default_layer_is_the_last_convolution_and_layers_are_listed(worker, mod
                                    "Concatenate. Use Grad-CAM instead"),
     ("gap.keras", "gradcam", 0, {"layer": "gap"}, "layer 'gap' of gap@1.0.0 has output shape "
                                                   "(None, 6), not a spatial"),
+    ("concat.keras", "sam", 0, {"layer": "pool"}, "layer 'pool' of concat@1.0.0 is a "
+                                                   "MaxPooling2D, neither a convolution nor a "
+                                                   "non-linear activation; choose one of: conv"),
     ("gap.keras", "gradcam", 0, {"layer": "nope"}, "gap@1.0.0 has no layer named 'nope'; "
                                                    "choose one of: conv1, conv2"),
     ("gap.keras", "saliency", 3, {}, "gap@1.0.0 has 3 classes (0 to 2); target 3 is out of "
