@@ -136,3 +136,16 @@ def test_bad_requests_are_refused_with_what_to_choose(services, worker):
                                             "liver-seg@1.0.0 shows no positive evidence"):
         ex.slice_map(services, actor("ana"), SERIES[1], request, 1)
     assert services.annotations(SERIES[1]).version == 0
+
+
+def test_a_cancelled_map_job_stops_between_chunks_and_says_so(services, worker):
+    request = ex.map_request(services, "liver-seg", "saliency", 2)
+    job = ex.start_map_job(services, actor("ana"), SERIES[0], request, (1, 2))
+    assert (job.params["first"], job.params["last"]) == (1, 2)
+    result = ex.run_map_job(services, job, lambda *a: None, lambda: True)
+    assert result["cancelled"] is True and result["computed"] == 0 and worker.calls == 0
+    result = ex.run_map_job(services, job, lambda *a: None, lambda: False)
+    assert result["computed"] == 2 and result["total"] == 2
+    assert ex.map_store(services).indices(request.key(SERIES[0])) == [1, 2]
+    with pytest.raises(PluginError, match="The range is outside the series \\(slices 1 to 4\\)"):
+        ex.start_map_job(services, actor("ana"), SERIES[0], request, (6, 9))
