@@ -167,6 +167,13 @@ def test_a_series_job_then_scrolling_shows_each_slice_s_map(page, server):
     page.wait_for_function("() => window.rilHeat.state().key.includes('threshold=0.2')")
     page.evaluate("() => window.dash_clientside.set_props('explain-opacity', {value: 0.8})")
     page.wait_for_function("() => window.rilLayers.get('heatmap').opacity === 0.8")
+    # this view as a PNG: the slice (32 × 32 on screen) with its map and the colour bar
+    with page.expect_download() as caught:
+        page.click("#explain-png")
+    download = caught.value
+    picture = np.asarray(Image.open(download.path()))
+    assert download.suggested_filename.endswith(".png") and picture.shape == (32, 32 + 20, 3)
+    assert tuple(picture[0, -1]) == (255, 0, 0) and tuple(picture[-1, -1]) == (128, 0, 255)
     page.click("#explain-hide")
     page.wait_for_function("() => window.rilHeat.state().maps === 0")
     assert page.js_errors == []

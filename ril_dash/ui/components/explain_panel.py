@@ -20,7 +20,7 @@ Developer notes::
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
@@ -243,8 +243,6 @@ def download(_nifti, _png, view, plane, index, frame, center, width, opacity, au
     """The NIfTI of the maps, or a PNG of this view with the colour bar."""
     if not view:
         return dash.no_update, _alert("Show a map first.")
-    from urllib.parse import parse_qsl
-
     params = dict(parse_qsl(view["query"]))
     services, series = get_services(), params["series"]
     try:
