@@ -21,6 +21,7 @@ from typing import Any, Callable
 from ril_dash.application import policy, rights, transfer
 from ril_dash.application.job_kit import (MAX_LISTED, actor_of, base_params, job_store,
                                           open_services, steps)
+from ril_dash.application.explanations import EXPLAIN, run_map_job
 from ril_dash.application.model_runs import MODEL_RUN, run_model, start_model_run
 from ril_dash.application.policy import Actor
 from ril_dash.application.services import Services
@@ -29,7 +30,8 @@ from ril_dash.jobs import RUNNER_STOPPED, Job
 from ril_dash.project.export import ExportReport, remove_partial_files
 from ril_dash.project.import_masks import ImportReport
 
-__all__ = ["EXPORT", "EXPORT_OPTIONS", "IMPORT", "MODEL_RUN", "actor_of", "cancel_job",
+__all__ = ["EXPLAIN", "EXPORT", "EXPORT_OPTIONS", "IMPORT", "MODEL_RUN", "actor_of",
+           "cancel_job",
            "clean_up_interrupted", "export_params", "export_result", "import_params",
            "import_result", "job_store", "open_services", "start_export", "start_import",
            "start_model_run", "visible_jobs", "work_for"]
@@ -120,7 +122,7 @@ def _import(services: Services, job: Job, report_progress, cancelled) -> dict[st
 
 
 # -- running, listing, cancelling ---------------------------------------------------------------
-KINDS = {EXPORT: _export, IMPORT: _import, MODEL_RUN: run_model}
+KINDS = {EXPORT: _export, IMPORT: _import, MODEL_RUN: run_model, EXPLAIN: run_map_job}
 
 
 def work_for(kind: str, services: Services | None = None) -> Work:

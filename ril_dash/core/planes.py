@@ -24,6 +24,7 @@ __all__ = [
     "from_display",
     "plane_axes",
     "slab_bounds",
+    "stack_to_canonical",
     "to_display",
 ]
 
@@ -141,6 +142,21 @@ def display_stack(array3d: np.ndarray, plane: str) -> np.ndarray:
     """
     s, r, c = plane_axes(plane)
     return np.flip(array3d, (r, c)).transpose(s, r, c)
+
+
+def stack_to_canonical(stack: np.ndarray, plane: str) -> np.ndarray:
+    """Canonical ``(X, Y, Z)`` array of a full display stack of ``plane`` (undoes
+    :func:`display_stack`; a view).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(24).reshape(2, 3, 4)
+    >>> all(np.array_equal(stack_to_canonical(display_stack(a, p), p), a) for p in PLANES)
+    True
+    """
+    s, r, c = plane_axes(plane)
+    return np.flip(np.asarray(stack).transpose(np.argsort((s, r, c))), (r, c))
 
 
 def slab_bounds(shape, plane: str, index: int, depth: int) -> tuple[int, int]:

@@ -12,7 +12,7 @@ import io
 import numpy as np
 from PIL import Image
 
-__all__ = ["encode_png", "png_data_url"]
+__all__ = ["encode_palette_png", "encode_png", "png_data_url"]
 
 _MODES = {3: "RGB", 4: "RGBA"}
 
@@ -46,6 +46,28 @@ def encode_png(image, compress_level: int = 1) -> bytes:
                            "raw", mode, 0, 1)
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=int(compress_level))
+    return buf.getvalue()
+
+
+def encode_palette_png(indices, palette, alpha: bytes, compress_level: int = 1) -> bytes:
+    """Encode uint8 ``indices`` (rows, cols) as a palette PNG: ``palette`` (256, 3) uint8 RGB
+    colours, ``alpha`` one opacity byte per palette entry (its ``tRNS`` chunk). A quarter of the
+    bytes of the same picture as RGBA, so it encodes about four times faster.
+
+    Examples
+    --------
+    >>> png = encode_palette_png(np.zeros((2, 3), np.uint8), np.zeros((256, 3), np.uint8),
+    ...                          bytes(256))
+    >>> Image.open(io.BytesIO(png)).convert("RGBA").getpixel((0, 0))
+    (0, 0, 0, 0)
+    """
+    a = np.ascontiguousarray(indices, dtype=np.uint8)
+    if a.ndim != 2:
+        raise ValueError(f"encode_palette_png needs (rows, cols) indices, got shape {a.shape}")
+    img = Image.frombuffer("L", (a.shape[1], a.shape[0]), a, "raw", "L", 0, 1).convert("P")
+    img.putpalette(np.ascontiguousarray(palette, np.uint8).tobytes())
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=int(compress_level), transparency=bytes(alpha))
     return buf.getvalue()
 
 

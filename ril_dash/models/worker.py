@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Listener
 from pathlib import Path
 
@@ -73,6 +73,7 @@ class Loaded:
     label: str
     nbytes: int
     load_s: float
+    explainers: dict = field(default_factory=dict)  # helper models of ril_dash.models.explain
 
 
 class ModelCache:
@@ -181,6 +182,23 @@ class Worker:
         run_predict(loaded, batch, batch_size)
         return time.perf_counter() - start
 
+    def explain_layers(self, ref: dict) -> dict:
+        """The model's layers with a spatial output and the default one for Grad-CAM / SAM."""
+        from ril_dash.models import explain
+
+        model = self.load(ref).model
+        return {"layers": explain.spatial_layers(model), "default": explain.default_layer(model),
+                "methods": list(explain.METHODS)}
+
+    def explain(self, ref: dict, batch, method: str, target: int, **options) -> dict:
+        """Maps of ``method`` for ``batch`` (:func:`ril_dash.models.explain.explain`)."""
+        from ril_dash.models import explain
+
+        loaded = self.load(ref)
+        batch = np.asarray(batch, dtype=np.float32)
+        check_batch_shape(loaded, batch.shape)
+        return explain.explain(loaded, batch, method, target, **options)
+
     def status(self) -> dict:
         import keras
         import psutil
@@ -194,7 +212,8 @@ class Worker:
 
     def handle(self, op: str, kwargs: dict):
         handlers = {"warm": self.warm, "predict": self.predict, "inspect": self.inspect,
-                    "time_bare_predict": self.time_bare_predict}
+                    "time_bare_predict": self.time_bare_predict,
+                    "explain_layers": self.explain_layers, "explain": self.explain}
         if op == "status":
             return self.status()
         if op not in handlers:

@@ -130,6 +130,19 @@ class ModelWorker:
         return self.call("time_bare_predict", ref.label, ref=ref_payload(ref), batch=batch,
                          batch_size=int(batch_size))
 
+    def explain_layers(self, ref: ModelRef) -> dict:
+        """``{"layers": [{"name", "kind", "shape", "conv"}...], "default": name, "methods"}``:
+        the layers Grad-CAM and SAM can read."""
+        return self.call("explain_layers", ref.label, ref=ref_payload(ref))
+
+    def explain(self, ref: ModelRef, batch, method: str, target: int, **options) -> dict:
+        """Activation or saliency maps of ``batch`` (see :mod:`ril_dash.models.explain`):
+        ``{"maps", "layer", "regions", "scores", "seconds"}``; ModelRunError with the reason
+        when the method does not fit the model or the target."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.call("explain", ref.label, ref=ref_payload(ref), batch=batch,
+                         method=str(method), target=int(target), **options)
+
     def warm(self, ref: ModelRef) -> dict:
         """Load the model (no prediction): ``{"label", "cached", "load_s"}``."""
         return self.call("warm", ref.label, ref=ref_payload(ref))

@@ -25,6 +25,7 @@ from ril_dash.ui import (
     annotation_routes,  # noqa: F401  (adds the annotation routes)
     ids,
     lease_routes,  # noqa: F401  (adds the lease routes)
+    map_routes,  # noqa: F401  (adds the heat-map routes)
 )
 from ril_dash.ui.components.model_notice import notice_parts
 from ril_dash.ui.audit_warnings import admin_notice, install_audit_warnings

@@ -6,6 +6,9 @@ independent of the manifest parser.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace as NS
 
 import nibabel as nib
@@ -68,4 +71,14 @@ def layouts(canonical: np.ndarray, spacing=(0.8, 0.9, 3.0)):
             rz[:2, :2] = [[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]
             affine = rz @ affine
         out[name] = Volume(np.asanyarray(img.dataobj), affine)
+    return out
+
+
+def run_model_script(script: str, out: Path) -> Path:
+    """Run a model-writing script of this folder (``python SCRIPT OUT``) in a subprocess, so
+    that the test process never imports tensorflow; ``out`` once it succeeded."""
+    here = Path(__file__).resolve().parent
+    result = subprocess.run([sys.executable, str(here / script), str(out)], cwd=here.parents[1],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
     return out

@@ -223,6 +223,8 @@ def test_keras_versions_without_the_fixes_are_refused():
 def test_the_client_side_modules_do_not_import_tensorflow():
     code = ("import sys\n"
             "import ril_dash.models.safety, ril_dash.models.worker_client, ril_dash.models.worker\n"
+            "import ril_dash.models.explain, ril_dash.application.explanations\n"
+            "import ril_dash.ui.map_routes, ril_dash.ui.components.explain_panel\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)

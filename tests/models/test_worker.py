@@ -24,6 +24,7 @@ import pytest
 from ril_dash.errors import ModelRunError, PluginError
 from ril_dash.models.safety import file_sha256
 from ril_dash.models.worker_client import ModelRef, ModelWorker
+from tests.models.helpers import run_model_script
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +34,7 @@ ROOT = HERE.parents[1]
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("models")
-    result = subprocess.run([sys.executable, str(HERE / "make_test_models.py"), str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out
+    return run_model_script("make_test_models.py", tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")

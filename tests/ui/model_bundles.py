@@ -75,6 +75,14 @@ if kind == "segmentation":
     outputs = head(inputs)
     head.set_weights([np.array([0.0, 20.0, 0.0], "float32").reshape(1, 1, 1, 3),
                       np.array([0.0, -10.0, -10.0], "float32")])
+elif kind == "conv-classification":
+    # "arterial" (class 1) from a convolution that fires on bright pixels only: relu(mean of
+    # the 3x3 neighbourhood - 0.5), averaged, weight 1 for class 1: Grad-CAM marks the bright
+    conv = layers.Conv2D(4, 3, padding="same", activation="relu", name="bright")
+    head = layers.Dense(4, activation="softmax")
+    outputs = head(layers.GlobalAveragePooling2D()(conv(inputs)))
+    conv.set_weights([np.full((3, 3, 1, 4), 1 / 9, "float32"), np.full(4, -0.5, "float32")])
+    head.set_weights([np.tile(np.float32([0, 1, 0, 0]), (4, 1)), np.zeros(4, "float32")])
 else:
     # always "arterial" (class 1), probability about 0.9
     x = layers.GlobalAveragePooling2D()(inputs)
@@ -88,7 +96,8 @@ keras.Model(inputs, outputs).save(out)
 def build_keras_model(path: Path, task: str = "segmentation") -> Path:
     """A tiny Keras model for ``task`` with fixed weights, saved at ``path`` by a subprocess:
     the segmentation marks every pixel above the window's middle as channel 1, the
-    classifier answers class 1 ("arterial") with probability 0.90."""
+    classifier answers class 1 ("arterial") with probability 0.90; ``conv-classification``
+    answers class 1 from a convolution (``bright``) that responds to bright pixels only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-c", textwrap.dedent(KERAS_SCRIPT), str(path), task],
                    check=True, capture_output=True, timeout=300)

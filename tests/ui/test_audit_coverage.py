@@ -50,6 +50,7 @@ CALLBACKS = {
     "batch-result.children": "model_draft",
     "run-status.title": "cancel_job",
     "batch-status.title": "cancel_job",
+    "explain-status.title": "cancel_job",  # the Cancel of a map job (maps are views)
     "..models-message.children...models-refresh.data..": "models",
     "..models-upload-result.children...models-refresh.data..": "models",
     "..wiz-created.children...wiz-token.data..": "models",

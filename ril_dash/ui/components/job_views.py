@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from dash import Input, Output, State, callback, dcc, html
 
 from ril_dash.application import jobs as app_jobs
-from ril_dash.application.jobs import EXPORT, IMPORT, MODEL_RUN
+from ril_dash.application.jobs import EXPLAIN, EXPORT, IMPORT, MODEL_RUN
 from ril_dash.jobs import CANCELLED, DAMAGED, DONE, FAILED, INTERRUPTED, Job, JobNotFound, run_job
 from ril_dash.ui import access
 from ril_dash.ui.components.model_text import model_result_lines
@@ -166,7 +166,22 @@ def model_lines(result: dict, done_id: str | None = None) -> list:
     return lines
 
 
-RESULT_LINES = {EXPORT: export_lines, IMPORT: import_lines, MODEL_RUN: model_lines}
+def explain_lines(result: dict, done_id: str | None = None) -> list:
+    """A map job's result: how many slices, and those where the map is zero everywhere."""
+    lines = [_alert(f"Computed the {result['method']} map of {result['computed']} of "
+                    f"{result['total']} slices of {result['series']} ({result['model']}"
+                    f"{', layer ' + result['layer'] if result.get('layer') else ''}).", "ok",
+                    **_with_id(done_id))]
+    if result.get("zero"):
+        lines.append(html.Div(f"On {result['zero']} slices the map is zero everywhere (no "
+                              "positive evidence for this target there).", className="ril-muted"))
+    if result.get("cancelled"):
+        lines.append(_alert("Cancelled: the slices computed so far are shown.", "warning"))
+    return lines
+
+
+RESULT_LINES = {EXPORT: export_lines, IMPORT: import_lines, MODEL_RUN: model_lines,
+                EXPLAIN: explain_lines}
 
 
 def outcome(job: Job, done_id: str | None = None) -> list:

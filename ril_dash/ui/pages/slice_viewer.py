@@ -38,6 +38,7 @@ from ril_dash.errors import RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.annotation_panel import annotation_panel
 from ril_dash.ui.components.compare_panel import compare_panel
+from ril_dash.ui.components.explain_panel import explain_section
 from ril_dash.ui.components.model_panel import models_section
 from ril_dash.ui.services import get_services
 
@@ -108,6 +109,7 @@ def _controls(geometry: dict, *extra) -> html.Aside:
             html.Div("–", id=ids.VIEWER_READOUT, className="ril-readout"),
         ]),
         models_section(),
+        explain_section(),
         html.Details(className="ril-control ril-help", children=[
             html.Summary("Keyboard and mouse"),
             html.Table([html.Tr([html.Td(html.Kbd(k)), html.Td(v)]) for k, v in SHORTCUTS]),
