@@ -10,7 +10,9 @@
  *   them per slice for the current annotation version, with a low-resolution stack for fast
  *   scrolling; slices that hold no ROI need no request at all.
  * - Keyboard: B brush, E eraser, L lasso, F fill, P point, N navigate, [ ] brush size,
- *   Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo / redo, 1–9 select an ROI.
+ *   Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo / redo, 1–9 select an ROI; S snap contour,
+ *   A auto-contour, I fill between slices (semi-automatic contouring, /ril/api/contour: the
+ *   parameters are read from the panel's inputs when the action starts).
  * Messages from the server are shown as plain text; requests that fail (overlays, annotations,
  * the lease) are reported in the viewer's status line and retried. Component ids come from the
  * page (rilPage.el); window and document listeners exist only while a viewer is open.
@@ -20,6 +22,10 @@
     var DRAW_TOOLS = {brush: "drawopenpath", eraser: "drawopenpath", lasso: "drawclosedpath",
                       lasso_erase: "drawclosedpath"};
     var KEY_TOOLS = {b: "brush", e: "eraser", l: "lasso", f: "fill", p: "point", n: "navigate"};
+    var KEY_ACTIONS = {s: "contour_snap", a: "contour_auto", i: "contour_interpolate"};
+    /* contouring parameter inputs (page ids) → parameter names; empty = the preset's value */
+    var CONTOUR_PARAMS = {contourBand: "band", contourSigma: "edge_sigma", contourAlpha: "edge_alpha",
+                          contourIterations: "iterations", contourSmoothing: "smoothing"};
     var page = window.rilPage;
     var ROI = window.rilLayers.register({name: "roi", order: 10,
                                          palette: "the ROI colours of project.yaml (applied by the server)"});
@@ -454,7 +460,7 @@
     }
 
     /* ---- talking to the server ------------------------------------------------------ */
-    function send(edit) {
+    function send(edit, url) {
         if (A.readOnly) { message("This series is read-only for you (see the note above the image).", "warn"); return; }
         if (A.viewing !== null) { message("You are viewing an old version (read-only). Go back to the current version to edit.", "warn"); return; }
         var s = A.settings, view = viewer().view();
@@ -463,7 +469,7 @@
                                   frame: view.frame, brush: +s.brush, brush_unit: s.unit,
                                   depth: +s.depth || 0, scope: s.scope, threshold: s.threshold,
                                   style: s.style, opacity: s.opacity, hidden: s.hidden}, edit);
-        A.queue.push(["/ril/api/edit", body]);
+        A.queue.push([url || "/ril/api/edit", body]);
         pump();
     }
     function post(url, body) {
@@ -496,7 +502,7 @@
                     return;
                 }
                 if (status !== 200) { message(body.error || "The edit failed.", "error"); return; }
-                message(body.changed ? "" : "Nothing changed.", "info");
+                message(body.message || (body.changed ? "" : "Nothing changed."), "info");
                 A.edits += 1;
                 applySummary(body);
                 A.lastEditMs = performance.now() - t0;
@@ -526,6 +532,7 @@
         if (ctrl && key === "y") { ev.preventDefault(); act("redo"); return; }
         if (ctrl || ev.altKey) { return; }
         if (KEY_TOOLS[key]) { set("tool", {value: KEY_TOOLS[key]}); return; }
+        if (KEY_ACTIONS[key]) { ev.preventDefault(); act(KEY_ACTIONS[key]); return; }
         if (key === "[" || key === "]") {
             var b = Math.max(1, Math.min(100, A.settings.brush + (key === "]" ? 1 : -1)));
             set("brush", {value: b});
@@ -555,9 +562,44 @@
         });
     });
 
+    /* ---- semi-automatic contouring ---------------------------------------------------- */
+    function inputValue(name) {
+        var el = page.el(name);
+        if (!el) { return null; }
+        if (el.tagName !== "INPUT") {  // radio items: the checked one
+            var on = el.querySelector("input:checked");
+            return on ? on.value : null;
+        }
+        return el.value === "" ? null : +el.value;
+    }
+    function roiExtent(roi) {
+        var runs = (A.summary && A.summary.ranges && A.summary.ranges[roi]) || [];
+        return runs.length ? [runs[0][0], runs[runs.length - 1][1] - 1] : null;
+    }
+    function contour(tool) {
+        var s = A.settings, params = {};
+        Object.keys(CONTOUR_PARAMS).forEach(function (name) {
+            var v = inputValue(name);
+            if (v !== null) { params[CONTOUR_PARAMS[name]] = v; }
+        });
+        var method = inputValue("contourMethod");
+        if (method) { params.method = method; }
+        var edit = {tool: tool, preset: inputValue("contourPreset") || "ct", params: params};
+        if (tool === "auto") { edit.limit = inputValue("contourLimit") || 40; }
+        if (tool === "batch") {
+            var extent = roiExtent(s.roi), first = inputValue("contourFirst"), last = inputValue("contourLast");
+            if (!extent && (first === null || last === null)) { message("Outline the ROI roughly on some slices first.", "warn"); return; }
+            edit.first = first === null ? extent[0] : first;
+            edit.last = last === null ? extent[1] : last;
+        }
+        message(tool === "batch" ? "Batch contouring… (progress on the Jobs page)" : "Contouring…", "info");
+        send(edit, "/ril/api/contour");
+    }
+
     function act(action) {
         if (!A.series) { return; }
         if (A.readOnly) { message("This series is read-only for you (see the note above the image).", "warn"); return; }
+        if (action.indexOf("contour_") === 0) { contour(action.slice(8)); return; }
         var s = A.settings, view = viewer().view();
         if (action === "undo" || action === "redo") {
             post("/ril/api/" + action, {series: A.series, plane: A.plane, index: view.index,

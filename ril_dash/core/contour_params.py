@@ -91,12 +91,12 @@ def _check(name: str, value, kind):
 
 def snap_params(preset: str = "ct", overrides: dict | None = None) -> SnapParams:
     """The checked parameters of ``preset`` (a key of :data:`PRESETS`) with ``overrides``."""
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise EditRefused(f"Unknown parameter preset {str(preset)[:40]!r}; use one of "
                           f"{', '.join(PRESETS)}.")
-    overrides = dict(overrides or {})
-    if not isinstance(overrides, dict):
+    if overrides is not None and not isinstance(overrides, dict):
         raise EditRefused("The contouring parameters must be an object {name: value}.")
+    overrides = dict(overrides or {})
     known = {f.name: f.type for f in fields(SnapParams)}
     unknown = sorted(set(overrides) - set(known))
     if unknown:

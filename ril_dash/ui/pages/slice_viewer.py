@@ -47,6 +47,7 @@ AUTO = "auto"
 SHORTCUTS = [
     ("B / E / L / F / P / N", "brush / eraser / lasso / fill / point / navigate"),
     ("[  ]", "smaller / larger brush"),
+    ("S / A / I", "snap contour / auto-contour / fill between slices (the selected ROI)"),
     ("1 – 9", "choose an ROI"),
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"),
     ("↑ / → / wheel up", "next slice"),
