@@ -23,9 +23,12 @@
                       lasso_erase: "drawclosedpath"};
     var KEY_TOOLS = {b: "brush", e: "eraser", l: "lasso", f: "fill", p: "point", n: "navigate"};
     var KEY_ACTIONS = {s: "contour_snap", a: "contour_auto", i: "contour_interpolate"};
-    /* contouring parameter inputs (page ids) → parameter names; empty = the preset's value */
-    var CONTOUR_PARAMS = {contourBand: "band", contourSigma: "edge_sigma", contourAlpha: "edge_alpha",
-                          contourIterations: "iterations", contourSmoothing: "smoothing"};
+    /* the contouring parameter inputs by parameter name (empty = the preset's value) */
+    function contourInputs() {
+        return {band: page.el("contourBand"), edge_sigma: page.el("contourSigma"),
+                edge_alpha: page.el("contourAlpha"), iterations: page.el("contourIterations"),
+                smoothing: page.el("contourSmoothing")};
+    }
     var page = window.rilPage;
     var ROI = window.rilLayers.register({name: "roi", order: 10,
                                          palette: "the ROI colours of project.yaml (applied by the server)"});
@@ -563,8 +566,7 @@
     });
 
     /* ---- semi-automatic contouring ---------------------------------------------------- */
-    function inputValue(name) {
-        var el = page.el(name);
+    function inputValue(el) {
         if (!el) { return null; }
         if (el.tagName !== "INPUT") {  // radio items: the checked one
             var on = el.querySelector("input:checked");
@@ -577,17 +579,18 @@
         return runs.length ? [runs[0][0], runs[runs.length - 1][1] - 1] : null;
     }
     function contour(tool) {
-        var s = A.settings, params = {};
-        Object.keys(CONTOUR_PARAMS).forEach(function (name) {
-            var v = inputValue(name);
-            if (v !== null) { params[CONTOUR_PARAMS[name]] = v; }
+        var s = A.settings, params = {}, inputs = contourInputs();
+        Object.keys(inputs).forEach(function (name) {
+            var v = inputValue(inputs[name]);
+            if (v !== null) { params[name] = v; }
         });
-        var method = inputValue("contourMethod");
+        var method = inputValue(page.el("contourMethod"));
         if (method) { params.method = method; }
-        var edit = {tool: tool, preset: inputValue("contourPreset") || "ct", params: params};
-        if (tool === "auto") { edit.limit = inputValue("contourLimit") || 40; }
+        var edit = {tool: tool, preset: inputValue(page.el("contourPreset")) || "ct", params: params};
+        if (tool === "auto") { edit.limit = inputValue(page.el("contourLimit")) || 40; }
         if (tool === "batch") {
-            var extent = roiExtent(s.roi), first = inputValue("contourFirst"), last = inputValue("contourLast");
+            var extent = roiExtent(s.roi), first = inputValue(page.el("contourFirst")),
+                last = inputValue(page.el("contourLast"));
             if (!extent && (first === null || last === null)) { message("Outline the ROI roughly on some slices first.", "warn"); return; }
             edit.first = first === null ? extent[0] : first;
             edit.last = last === null ? extent[1] : last;

@@ -32,7 +32,8 @@ from ril_dash.core.paint import roi_mask, set_slices
 from ril_dash.core.planes import PLANES, display_view, plane_axes
 from ril_dash.core.slice_interpolation import interpolate_slices
 from ril_dash.errors import EditRefused
-from ril_dash.project.editing import SeriesEditor, number_field, parse_threshold
+from ril_dash.project.editing import SeriesEditor, SliceRequest, number_field, \
+    parse_threshold
 
 __all__ = ["CONTOUR_TOOLS", "ContourOutcome", "ContourRequest", "Contourer",
            "parse_contour_request"]
@@ -43,15 +44,9 @@ MAX_TARGETS = 2000
 
 
 @dataclass(frozen=True)
-class ContourRequest:
+class ContourRequest(SliceRequest):
     """One semi-automatic contouring action (display slices of ``plane``)."""
 
-    tool: str
-    roi: int
-    plane: str
-    index: int
-    parent: int
-    frame: int = 0
     threshold: tuple[float, float] | None = None
     preset: str = "ct"
     params: SnapParams = field(default_factory=SnapParams)

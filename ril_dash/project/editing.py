@@ -48,8 +48,9 @@ MAX_RADIUS = 20
 
 
 @dataclass(frozen=True)
-class EditRequest:
-    """One edit as the viewer asks for it (display coordinates of one slice)."""
+class SliceRequest:
+    """What every change asked for from the viewer names: the tool, the ROI (mask value), the
+    display slice ``index`` of ``plane``, the version the user sees and the frame."""
 
     tool: str
     roi: int
@@ -57,6 +58,12 @@ class EditRequest:
     index: int
     parent: int
     frame: int = 0
+
+
+@dataclass(frozen=True)
+class EditRequest(SliceRequest):
+    """One edit as the viewer asks for it (display coordinates of one slice)."""
+
     path: str | None = None
     row: int | None = None
     col: int | None = None
@@ -193,7 +200,7 @@ class SeriesEditor:
         raise EditRefused(f"No ROI has mask value {value} in this project; reload the page "
                           "if the ROIs were just changed.")
 
-    def check_target(self, req) -> tuple[RoiDef, object]:
+    def check_target(self, req: SliceRequest) -> tuple[RoiDef, object]:
         """The ROI, slice and frame of ``req`` checked (an unlocked ROI, a slice and frame of
         the volume); returns the ROI and the latest annotation state."""
         roi = self.roi(req.roi)

@@ -157,12 +157,18 @@ def overlay_thumbs():
     return jsonify(version=state.version, images={str(i): _data_url(p) for i, p in pngs.items()})
 
 
-@blueprint.post("/edit")
-def edit():
+def series_body() -> tuple[dict, str]:
+    """The request's JSON object and its ``series`` (BadRequest when either is missing)."""
     body = json_body()
     series = body.get("series")
     if not isinstance(series, str) or not series:
         raise BadRequest("missing 'series'")
+    return body, series
+
+
+@blueprint.post("/edit")
+def edit():
+    body, series = series_body()
     req = parse_edit_request(body)
     change = series_edits.edit_series(get_services(), access.actor(), series, req)
     return jsonify(changed=change.changed, request=dataclasses.asdict(req),

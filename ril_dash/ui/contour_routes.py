@@ -22,8 +22,8 @@ from ril_dash.errors import EditRefused
 from ril_dash.jobs import DONE, run_job
 from ril_dash.project.contouring import parse_contour_request
 from ril_dash.ui import access
-from ril_dash.ui.annotation_routes import change_summary, json_body, overlay_of, style_of
-from ril_dash.ui.routes import BadRequest, blueprint
+from ril_dash.ui.annotation_routes import change_summary, overlay_of, series_body, style_of
+from ril_dash.ui.routes import blueprint
 from ril_dash.ui.services import get_services
 
 
@@ -39,13 +39,9 @@ def _batch(services, actor, series, req):
 
 @blueprint.post("/contour")
 def contour():
-    body = json_body()
-    series = body.get("series")
-    if not isinstance(series, str) or not series:
-        raise BadRequest("missing 'series'")
+    body, series = series_body()
     req = parse_contour_request(body)
     services, actor = get_services(), access.actor()
-    extra = {}
     if req.tool == "batch":
         job_id, result = _batch(services, actor, series, req)
         change = outcome(services.annotations(series), result["version"])
