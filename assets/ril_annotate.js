@@ -588,6 +588,10 @@
         if (method) { params.method = method; }
         var edit = {tool: tool, preset: inputValue(page.el("contourPreset")) || "ct", params: params};
         if (tool === "auto") { edit.limit = inputValue(page.el("contourLimit")) || 40; }
+        if (tool === "interpolate") {  // a range given: only the gaps inside it
+            var from = inputValue(page.el("contourFirst")), to = inputValue(page.el("contourLast"));
+            if (from !== null && to !== null) { edit.first = from; edit.last = to; }
+        }
         if (tool === "batch") {
             var extent = roiExtent(s.roi), first = inputValue(page.el("contourFirst")),
                 last = inputValue(page.el("contourLast"));

@@ -73,6 +73,21 @@ class Delta:
         """Number of voxels whose value differs between before and after."""
         return int(np.count_nonzero(self.before != self.after))
 
+    def changed_slices(self, axis: int) -> list[int]:
+        """Indices along canonical ``axis`` of the slices holding a changed voxel.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> after = np.zeros((1, 1, 3), np.uint8); after[0, 0, 2] = 1
+        >>> Delta(((0, 1), (0, 1), (4, 7)), np.zeros((1, 1, 3), np.uint8), after
+        ...       ).changed_slices(2)
+        [6]
+        """
+        others = tuple(a for a in range(3) if a != axis)
+        changed = np.any(np.asarray(self.before) != np.asarray(self.after), axis=others)
+        return [int(self.box[axis][0] + i) for i in np.flatnonzero(changed)]
+
     def to_dict(self) -> dict:
         """Plain arrays (for ``np.savez``): ``box`` (3, 2) int64, ``before``, ``after``."""
         return {"box": np.asarray(self.box, dtype=np.int64), "before": self.before,

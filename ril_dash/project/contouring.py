@@ -5,7 +5,7 @@
 current slices, writes the result with :func:`~ril_dash.core.paint.set_slices` (so the
 intensity window, locked ROIs and the overlap mode apply exactly as for the brush) and commits
 it as **one** version whose provenance is ``{"kind": "semi-auto", "tool": <tool>}`` on every
-slice the tool produced: the overlay draws those slices lighter until a person edits them.
+slice the tool changed: the overlay draws those slices lighter until a person edits them.
 Bad input is refused before anything is written (:class:`~ril_dash.errors.EditRefused`).
 
 Tools (:data:`CONTOUR_TOOLS`):
@@ -15,7 +15,8 @@ Tools (:data:`CONTOUR_TOOLS`):
   (:func:`~ril_dash.core.contour_propagate.propagate`), at most ``limit`` slices each way;
 - ``batch``: snap every annotated slice of the ROI from ``first`` to ``last`` (slices that
   cannot be snapped are left alone and listed with the reason);
-- ``interpolate``: fill the empty slices between annotated ones (all gaps, or ``targets``).
+- ``interpolate``: fill the empty slices between annotated ones (all gaps, the gap slices
+  from ``first`` to ``last``, or the slices ``targets``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ril_dash.core.contour_propagate import MAX_LIMIT, StopRules, propagate
 from ril_dash.core.contour_snap import snap_mask
 from ril_dash.core.paint import roi_mask, set_slices
 from ril_dash.core.planes import PLANES, display_view, plane_axes
-from ril_dash.core.slice_interpolation import interpolate_slices
+from ril_dash.core.slice_interpolation import gaps, interpolate_slices
 from ril_dash.errors import EditRefused
 from ril_dash.project.editing import SeriesEditor, SliceRequest, number_field, \
     parse_threshold
@@ -59,8 +60,9 @@ class ContourRequest(SliceRequest):
 
 @dataclass(frozen=True)
 class ContourOutcome:
-    """What an action did: the new version (None: nothing changed), the slices it produced,
-    and a sentence for the user (where auto-contouring stopped, slices batch left alone)."""
+    """What an action did: the new version (None: nothing changed), the slices it changed
+    (their provenance is now ``semi-auto``), and a sentence for the user (where
+    auto-contouring stopped, slices batch left alone)."""
 
     version: int | None
     slices: tuple[int, ...]
@@ -137,9 +139,11 @@ class Contourer:
         masks, message, skipped = self._run(req, bits, bit, image, n, progress)
         delta = set_slices(bits, req.plane, masks, bit, rules,
                            image if rules.threshold is not None else None)
-        produced = tuple(sorted(masks))
         if delta is None:
-            return ContourOutcome(None, produced, message or "Nothing changed.", skipped)
+            return ContourOutcome(None, (), f"{message} Nothing changed: the result equals the "
+                                  "ROI, or the intensity range or locked ROIs kept every voxel.",
+                                  skipped)
+        produced = tuple(delta.changed_slices(plane_axes(req.plane)[0]))
         meta = {"op": "contour", "tool": req.tool, "roi": roi.value,
                 "provenance": {"kind": "semi-auto", "model": None, "tool": req.tool},
                 "params": {"preset": req.preset, **req.params.to_dict()},
@@ -171,7 +175,14 @@ class Contourer:
             return self._batch(req, roi_on, image_of, n, progress)
         spacing = self.editor.volume.pixel_spacing(req.plane)
         present = self._annotated(bits, bit, req.plane)
-        masks = interpolate_slices({i: roi_on(i) for i in present}, req.targets, spacing)
+        targets = req.targets
+        if targets is None and req.first is not None and req.last is not None:
+            targets = [i for a, b in gaps(present) for i in range(a + 1, b)
+                       if req.first <= i <= req.last]
+            if not targets:
+                raise EditRefused(f"No empty slice between annotated slices lies in "
+                                  f"{req.first}..{req.last}; choose another range.")
+        masks = interpolate_slices({i: roi_on(i) for i in present}, targets, spacing)
         return masks, f"Filled {len(masks)} slices between annotated slices.", ()
 
     @staticmethod

@@ -161,11 +161,21 @@ def test_fill_between_slices_and_the_intensity_window(services):
     assert np.array_equal(roi_on(services, 6), disc(10))
     assert change.state.provenance[("axial", 5)]["tool"] == "interpolate"
     assert not roi_on(services, 4).any()
-    # a window that excludes the bright disc: the fill paints only background voxels
+    ranged = contour_series(services, actor("ana"), SERIES,
+                            request("interpolate", v + 1, first=8, last=11))[0]
+    assert ranged.slices == (8,)
+    v += 1
+    with pytest.raises(EditRefused, match="No empty slice between annotated slices lies in 0..2"):
+        contour_series(services, actor("ana"), SERIES,
+                       request("interpolate", v + 1, first=0, last=2))
+    # a window that excludes the bright disc: every interpolated voxel is in it, none changes
     done, _ = contour_series(services, actor("ana"), SERIES,
                              request("interpolate", v + 1, threshold=[0, 100]))
-    assert done.slices == (4, 7, 8)
-    assert not (roi_on(services, 4) & disc(9)).any()  # inside the bright disc: left alone
+    assert (done.version, done.slices) == (None, ())
+    assert done.message.startswith("Filled 2 slices between annotated slices. Nothing changed")
+    done, _ = contour_series(services, actor("ana"), SERIES,
+                             request("interpolate", v + 1, threshold=[100, 300]))
+    assert done.slices == (4, 7) and np.array_equal(roi_on(services, 7), disc(10))
 
 
 def test_batch_contouring_runs_as_a_job_and_leaves_bad_slices_alone(services):

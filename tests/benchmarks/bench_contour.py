@@ -11,8 +11,8 @@
    20 slices each way and scored on those 41 slices.
 3. Snap time per 256 × 256 slice end to end: ``POST /ril/api/contour`` → the answer with the
    new overlay PNG (check, snap, one durable version, overlay rendering) on a served project,
-   against the bare :func:`~ril_dash.core.contour_snap.snap_mask` call on the same slice in
-   the same run.
+   and in headless Chromium from pressing S to the new overlay on screen, against the bare
+   :func:`~ril_dash.core.contour_snap.snap_mask` call on the same slice in the same run.
 
 Run: ``python tests/benchmarks/bench_contour.py``.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import nibabel as nib
 import numpy as np
@@ -169,6 +170,7 @@ def timing_figures() -> dict:
                 assert r.status_code == 200 and body["changed"], body
                 assert body["overlay"]["src"].startswith("data:image/png;base64,")
                 version = body["version"]
+            on_screen = browser_snaps(server, base, path, z)
         finally:
             server.stop()
         snapped = dice(snap_mask(image, rough, params), gt)
@@ -176,10 +178,68 @@ def timing_figures() -> dict:
                                                         f" → {snapped:.3f}",
                 "snap end to end (API → overlay PNG), median ms": round(median(e2e), 1),
                 "snap end to end, p90 ms": round(percentile(e2e, 90), 1),
+                "snap in the browser (S pressed → new overlay on screen), median ms":
+                    round(median(on_screen), 1),
+                "snap in the browser, p90 ms": round(percentile(on_screen, 90), 1),
                 "baseline: bare snap_mask call, median ms": round(median(bare), 1),
                 "baseline: bare snap_mask call, p90 ms": round(percentile(bare, 90), 1)}
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+KEY_JS = """() => {
+    window.__t_key = null; window.__t_done = null;
+    document.addEventListener('keydown', () => { window.__t_key = performance.now(); },
+                              {capture: true, once: true});
+}"""
+WAIT_OVERLAY = """([before, version]) => {
+    const gd = rilViewer.graph(), s = rilAnnotate.state();
+    if (window.__t_key !== null && s.version > version && !s.busy &&
+            gd.data[rilViewer.trace('roi')].source !== before) {
+        if (window.__t_done === null) { window.__t_done = performance.now(); }
+        return true;
+    }
+    return false;
+}"""
+
+
+def browser_snaps(server, base: dict, path: str, z: int) -> list[float]:
+    """Milliseconds from pressing S to the snapped overlay on screen, ``TIMED`` times (the
+    rough lasso is saved again over HTTP before each, and the page catches up with it)."""
+    import requests
+    from common import launch_browser
+    from playwright.sync_api import sync_playwright
+
+    times = []
+    http = requests.Session()
+    with sync_playwright() as pw:
+        browser = launch_browser(pw)
+        page = browser.new_page(viewport={"width": 1500, "height": 950})
+        page.goto(f"{server.url}/view?series={quote(base['series'], safe='')}")
+        page.wait_for_function("window.rilAnnotate && rilAnnotate.state().summary",
+                               timeout=60_000)
+        page.wait_for_function("(i) => { if (rilViewer.state().index !== i) { rilViewer.goTo(i); }"
+                               " return rilViewer.state().index === i; }", arg=z)
+        page.focus("#ril-viewport")
+        page.keyboard.press("1")
+        for _ in range(TIMED):
+            version = page.evaluate("rilAnnotate.state().version")
+            r = http.post(f"{server.url}/ril/api/edit", timeout=60, json={
+                **base, "tool": "lasso", "path": path, "parent": version})
+            version = r.json()["version"]
+            page.evaluate("([s, v]) => rilAnnotate.sync({series: s, version: v})",
+                          [base["series"], version])
+            page.wait_for_function("(v) => rilAnnotate.state().version === v && "
+                                   "!rilAnnotate.state().busy", arg=version)
+            page.wait_for_timeout(300)  # the re-fetched overlay of the rough outline is shown
+            before = page.evaluate("rilViewer.graph().data[rilViewer.trace('roi')].source")
+            page.evaluate(KEY_JS)
+            page.keyboard.press("s")
+            page.wait_for_function(WAIT_OVERLAY, arg=[before, version], polling="raf",
+                                   timeout=30_000)
+            times.append(page.evaluate("window.__t_done - window.__t_key"))
+        browser.close()
+    return times
 
 
 def main() -> None:

@@ -26,7 +26,8 @@ CONTOUR_ACTIONS = [
     ("contour_auto", "Auto-contour", "A",
      "From this slice, contour the neighbouring slices one by one"),
     ("contour_interpolate", "Fill between", "I",
-     "Fill the empty slices between annotated slices (shape-based interpolation)"),
+     "Fill the empty slices between annotated slices (shape-based interpolation); with a "
+     "range below, only the empty slices inside it"),
     ("contour_batch", "Batch snap", "",
      "Snap every annotated slice from 'first' to 'last' (a job with progress)"),
 ]
@@ -63,7 +64,7 @@ def contour_section(section) -> html.Details:
                     dcc.Input(id=ids.CONTOUR_LIMIT, type="number", min=1, max=MAX_LIMIT,
                               step=1, value=40, className="ril-small-input"),
                     " slices each way"], className="ril-sub"),
-        html.Label(["Batch from slice ",
+        html.Label(["Batch snap / fill between: slices ",
                     dcc.Input(id=ids.CONTOUR_FIRST, type="number", min=0, step=1,
                               placeholder="first", className="ril-small-input"),
                     " to ",
