@@ -189,3 +189,8 @@ def test_batch_contouring_runs_as_a_job_and_leaves_bad_slices_alone(services):
     assert ended.result["skipped"][0][0] == 2
     assert "Snapped 3 of 4 annotated slices" in ended.result["message"]
     assert dice(roi_on(services, 5), disc(15)) > 0.95
+    from ril_dash.ui.components.job_views import outcome  # the Jobs page's line for it
+
+    line = outcome(ended)[0].children
+    assert line.startswith(f"Batch contouring of {SERIES}: Snapped 3 of 4 annotated slices.")
+    assert line.endswith(f"(version {v + 1})")
