@@ -98,6 +98,22 @@ def test_snap_on_the_demo_in_the_browser(demo_server, demo_home, page, ui):
         rgba = np.asarray(img.convert("RGBA"))
     inside = display_view(snapped, "axial", z)
     assert tuple(rgba[inside][:, :3].max(axis=0)) == LIGHT_RED
+    # the panel's button and parameters: auto-contour at most 2 slices each way, band 5 px
+    page.click("summary:has-text('Semi-automatic contouring')")
+    page.fill("#contour-limit", "2")
+    page.click("summary:has-text('Parameters')")
+    page.fill("#contour-band", "5")
+    page.click("button:has-text('Auto-contour (A)')")
+    page.wait_for_function(IDLE_AFTER_JS, arg=edits + 2)
+    state, auto = stored(demo_home, SERIES, kidney.shape)
+    assert state.version == version + 2, page.inner_text("#annot-message")
+    request = page.evaluate("window.rilAnnotate.state().summary")
+    assert request["slices"] == [z - 2, z - 1, z + 1, z + 2]
+    assert "stopped at slice %d (the slice limit was reached)" % (z + 3) in \
+        page.inner_text("#annot-message")
+    for i in request["slices"]:
+        assert dice(display_view(auto, "axial", i), display_view(kidney, "axial", i)) > 0.9
+        assert state.provenance[("axial", i)]["tool"] == "auto"
     assert page.js_errors == []
 
 
