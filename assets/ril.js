@@ -15,6 +15,12 @@
  *    request: what failed, why, and that it is retried); rilPage.solved(key) takes it away.
  *    rilPage.reason(failure) turns a refused Response or a network error into words.
  *
+ *  - Keys: rilPage.typing(target) tells whether a key event belongs to a text box (typing goes
+ *    there); otherwise it belongs to the viewer, also when a radio button, check box, slider or
+ *    button has the focus after a click (they must not keep the arrow keys). A mouse-down on
+ *    the image gives the keyboard back to the viewer; a number box gives it back once its
+ *    value is entered.
+ *
  * window.rilLayers: the layers of the image (see "layers" below).
  */
 (function () {
@@ -74,6 +80,30 @@
         return i ? document.getElementById(i) : null;
     }
 
+    /* ---- keys ------------------------------------------------------------------------ */
+    var TEXT_INPUTS = ["text", "search", "email", "password", "url", "tel", "number", "date",
+                       "time", "datetime-local", "month", "week"];
+    function typing(target) {
+        if (!target || !target.tagName) { return false; }
+        var tag = target.tagName;
+        if (tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable) { return true; }
+        return tag === "INPUT" && TEXT_INPUTS.indexOf((target.type || "text").toLowerCase()) >= 0;
+    }
+    openHooks.push(function () {
+        listen(document, "mousedown", function (ev) {
+            var port = el("viewport");
+            if (port && port.contains(ev.target) && document.activeElement !== port) {
+                port.focus({preventScroll: true});
+            }
+        }, true);
+        listen(document, "change", function (ev) {
+            var t = ev.target;
+            if (t && t.tagName === "INPUT" && t.type === "number" && document.activeElement === t) {
+                t.blur();  // the value is entered: the arrow keys go back to the slices
+            }
+        }, true);
+    });
+
     /* ---- status line ----------------------------------------------------------------- */
     function showProblems() {
         var line = el("status");
@@ -120,6 +150,7 @@
         solved: solved,
         reason: reason,
         backoff: backoff,
+        typing: typing,
         /* for tests: what is registered now */
         state: function () {
             return {open: !!opened, listeners: opened ? opened.listeners.length : 0,
@@ -134,7 +165,7 @@
      *   order    its place in the stack (its trace index is its rank: rilViewer.trace(name))
      *   opacity  the trace's opacity, 0–1;  visible: whether the trace is drawn
      *   palette  how its values become colours; the layer's own requests pass it to the server
-     *   hover    whether the cursor read-out follows this trace (only the image)
+     *   (no trace takes plotly's hover: the cursor read-out follows the axes, ril_viewer.js)
      *   cache    a SourceCache: data URLs by slice index, full resolution or from a stack of
      *            low-resolution ones (factor f: a pixel covers f × f voxels)
      * ril_viewer.js builds the figure from the registry and, when a slice is shown, restyles the
@@ -174,7 +205,7 @@
 
     var layers = [];
     function register(spec) {
-        var layer = Object.assign({opacity: 1, visible: true, hover: false, palette: null,
+        var layer = Object.assign({opacity: 1, visible: true, palette: null,
                                    cache: new SourceCache(spec.limit)}, spec);
         layers = layers.filter(function (l) { return l.name !== layer.name; }).concat([layer]);
         layers.sort(function (a, b) { return a.order - b.order; });

@@ -446,15 +446,19 @@
                 applyTool();  // zoom changed: the brush line width follows
             }
         });
-        gd.on("plotly_click", function (ev) {
-            var p = ev.points && ev.points[0];
-            if (!p) { return; }
-            var tool = A.settings.tool;
-            if (tool === "fill" || tool === "point") {
-                send({tool: tool, row: Math.round(p.y), col: Math.round(p.x)});
-            }
-        });
+        // a click (the mouse released where it was pressed) with the fill or point tool; the
+        // pixel comes from the axes (the image trace takes no plotly hover, hence no plotly_click)
+        page.listen(gd, "mousedown", function (ev) { A.pressedAt = [ev.clientX, ev.clientY]; }, true);
         applyTool();
+    }
+    /* The mouse released (anywhere: plotly covers the page while the button is down). */
+    function onRelease(ev) {
+        var from = A.pressedAt, tool = A.settings.tool;
+        A.pressedAt = null;
+        if (ev.button !== 0 || !from || Math.abs(ev.clientX - from[0]) + Math.abs(ev.clientY - from[1]) > 4) { return; }
+        if (tool !== "fill" && tool !== "point") { return; }
+        var at = viewer().pixelAt(ev);
+        if (at) { send({tool: tool, row: at[0], col: at[1]}); }
     }
     function onPath(path) {
         var tool = A.settings.tool;
@@ -527,9 +531,7 @@
 
     /* ---- keyboard shortcuts --------------------------------------------------------- */
     function onKey(ev) {
-        var t = ev.target, tag = t && t.tagName;
-        if (!A.series || !page.el("graph")) { return; }
-        if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) { return; }
+        if (!A.series || !page.el("graph") || page.typing(ev.target)) { return; }
         var key = ev.key.toLowerCase(), ctrl = ev.ctrlKey || ev.metaKey;
         if (ctrl && key === "z") { ev.preventDefault(); act(ev.shiftKey ? "redo" : "undo"); return; }
         if (ctrl && key === "y") { ev.preventDefault(); act("redo"); return; }
@@ -537,7 +539,11 @@
         if (KEY_TOOLS[key]) { set("tool", {value: KEY_TOOLS[key]}); return; }
         if (KEY_ACTIONS[key]) { ev.preventDefault(); act(KEY_ACTIONS[key]); return; }
         if (key === "[" || key === "]") {
-            var b = Math.max(1, Math.min(100, A.settings.brush + (key === "]" ? 1 : -1)));
+            // quick presses build on the size asked for last, not on the echo of the slider
+            var now = performance.now(), pending = A.brushAsked && now - A.brushAsked.at < 1500;
+            var b = Math.max(1, Math.min(50, (pending ? A.brushAsked.value : A.settings.brush) + (key === "]" ? 1 : -1)));
+            A.brushAsked = {value: b, at: now};
+            A.settings.brush = b;
             set("brush", {value: b});
             return;
         }
@@ -555,6 +561,7 @@
         page.listen(document, "toggle", onToggle, true);
         page.listen(document, "mousemove", onMouseMove, {passive: true});
         page.listen(document, "keydown", onKey);
+        page.listen(window, "mouseup", onRelease, true);
         page.onLeave(function () {
             // give the series up once the strokes still on their way are saved
             var series = A.lease;
@@ -681,7 +688,7 @@
         graphReady: function (gd) { hook(gd); applyTool(); },
         state: function () {
             return {version: A.version, viewing: A.viewing, edits: A.edits, busy: A.busy, queued: A.queue.length,
-                    tool: A.settings.tool, roi: A.settings.roi, lastEditMs: A.lastEditMs,
+                    tool: A.settings.tool, roi: A.settings.roi, brush: A.settings.brush, lastEditMs: A.lastEditMs,
                     readOnly: A.readOnly, lease: A.lease,
                     overlays: ROI.cache.full.size, summary: A.summary};
         }

@@ -21,12 +21,12 @@
     var BLACK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABc3UBGAAAAABJRU5ErkJggg==";
     var BLANK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==";
     var page = window.rilPage, layers = window.rilLayers;
-    var IMAGE = layers.register({name: "image", order: 0, hover: true, limit: MAX_FULL,
+    var IMAGE = layers.register({name: "image", order: 0, limit: MAX_FULL,
                                  palette: "grey (the window/level is applied by the server)"});
 
     var st = {
         gen: 0, cfgKey: null, meta: null, plane: null, frame: 0, wc: 0, ww: 1, index: 0,
-        requested: new Set(), queue: [], inflight: 0, failures: 0, thumbFailures: 0,
+        requested: new Set(), queue: [], loading: new Set(), failures: 0, thumbFailures: 0,
         layers: [], onScreen: {}, looks: {}, pointsTag: null,
         shown: null, shownSrc: null, painted: null, timer: null, renders: 0,
         probeBusy: false, probeNext: null, hooked: null, hover: null, drag: null
@@ -113,6 +113,7 @@
             });
             // while scrolling through unannotated slices only the image trace changes
             if (changed.length) { Plotly.restyle(gd, sources, changed); }
+            lowResolution(image.f !== 1);
             if (restyled.length) { Plotly.restyle(gd, looks, restyled); }
             var pts = pointsOf(i), ptag = pointsTag(pts);
             if (st.pointsTag !== ptag) {  // a restyle of the markers only when the points change
@@ -123,6 +124,12 @@
         });
     }
 
+    /* A discreet mark over the image while it shows a thumbnail (the full slice is on its way). */
+    function lowResolution(on) {
+        var port = page.el("viewport");
+        if (port && port.classList.contains("ril-lowres") !== on) { port.classList.toggle("ril-lowres", on); }
+    }
+
     function positionText() {
         if (!st.meta) { return ""; }
         var label = st.plane.charAt(0).toUpperCase() + st.plane.slice(1);
@@ -130,14 +137,16 @@
     }
 
     /* ---- fetching ------------------------------------------------------------------- */
+    /* requested = in flight (loading) + queued; a queued slice dropped by a later fetchAround
+       is no longer requested, so it is asked for again when it is wanted again */
     function pump() {
-        while (st.inflight < MAX_INFLIGHT && st.queue.length) {
+        while (st.loading.size < MAX_INFLIGHT && st.queue.length) {
             fetchFull(st.queue.shift());
         }
     }
     function fetchFull(i, then) {
-        var gen = st.gen;
-        st.inflight += 1;
+        var gen = st.gen, loading = st.loading;
+        loading.add(i);
         fetch("/ril/api/slice?" + query("index=" + i), {credentials: "same-origin"})
             .then(function (r) { return r.ok ? r.text() : Promise.reject(r); })
             .then(function (src) {
@@ -148,10 +157,15 @@
                 if (st.index === i) { render(i); }
             }, function (failure) {
                 if (gen !== st.gen) { return; }
-                st.requested.delete(i);
                 if (st.index === i) { sliceFailed(i, failure); }
             })
-            .finally(function () { st.inflight -= 1; if (then && gen === st.gen) { then(); } pump(); });
+            .finally(function () {
+                loading.delete(i);
+                if (loading === st.loading) { st.requested.delete(i); }
+                if (gen !== st.gen) { return; }
+                if (then) { then(); }
+                pump();
+            });
     }
     /* The slice on screen could not be loaded: say so (the thumbnail, if any, stays) and retry. */
     function sliceFailed(i, failure) {
@@ -172,12 +186,9 @@
         var i = st.index;
         if (annotation()) { annotation().prefetch(i, PREFETCH); }
         st.queue = [];
+        st.requested = new Set(st.loading);  // what was queued and not sent is dropped
         want(i);
         for (var d = 1; d <= PREFETCH; d++) { want(i + d); want(i - d); }
-        // anything queued before but dropped is no longer requested
-        st.requested = new Set(Array.from(st.requested).filter(function (k) {
-            return IMAGE.cache.has(k) || st.queue.indexOf(k) >= 0 || Math.abs(k - i) <= PREFETCH;
-        }));
         pump();
     }
     function fetchThumbs() {
@@ -238,8 +249,8 @@
 
     function onKey(ev) {
         if (!st.meta || !page.el("graph")) { return; }
-        var t = ev.target, tag = t && t.tagName, frame = page.el("frame");
-        if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) { return; }
+        var t = ev.target, frame = page.el("frame");
+        if (page.typing(t)) { return; }
         if (frame && frame.contains(t)) { return; }  // its own arrow keys
         if (t && t.closest && t.closest(".rc-slider, .dash-slider, [role=slider]")) { ev.preventDefault(); }
         var n = geo().n, moves = {
@@ -266,17 +277,9 @@
             port.addEventListener("mousedown", startDrag, true);
             port.addEventListener("mouseleave", function () { st.hover = null; readout("–"); });
         }
-        gd.on("plotly_hover", function (ev) {
-            var p = ev.points && ev.points[0];
-            if (!p) { return; }
-            st.hover = [Math.round(p.y), Math.round(p.x)];
-            probe(st.hover[0], st.hover[1]);
-        });
-        // plotly also "unhovers" when a new slice is drawn under a still cursor: clear the
-        // read-out only when the pointer really leaves the image
-        gd.on("plotly_unhover", function (ev) {
-            if (ev && ev.event && ev.event.type === "mouseout") { st.hover = null; readout("–"); }
-        });
+        // the voxel under the pointer comes from the axes, not from plotly's hover on the
+        // image trace (which has no hover: its label colour is a typed array plotly rejects)
+        page.listen(gd, "mousemove", pointerAt);
         gd.on("plotly_afterplot", function () { painted(gd); });
         painted(gd);
     }
@@ -307,6 +310,26 @@
     }
 
     /* ---- cursor read-out ------------------------------------------------------------ */
+    /* The slice pixel [row, col] under a mouse event, from the axes (zoom included); null
+       outside the image. */
+    function pixelAt(ev) {
+        var gd = graphDiv(), fl = gd && gd._fullLayout;
+        if (!st.meta || !fl || !fl.xaxis || !fl.yaxis) { return null; }
+        var box = gd.getBoundingClientRect(), g = geo();
+        var row = Math.round(fl.yaxis.p2l(ev.clientY - box.top - fl.yaxis._offset));
+        var col = Math.round(fl.xaxis.p2l(ev.clientX - box.left - fl.xaxis._offset));
+        return (row < 0 || col < 0 || row >= g.rows || col >= g.cols) ? null : [row, col];
+    }
+    function pointerAt(ev) {
+        var at = pixelAt(ev);
+        if (!at) {
+            if (st.hover) { st.hover = null; readout("–"); }
+            return;
+        }
+        if (st.hover && st.hover[0] === at[0] && st.hover[1] === at[1]) { return; }
+        st.hover = at;
+        probe(at[0], at[1]);
+    }
     function readout(text) {
         var el = page.el("readout");
         if (el) { el.textContent = text; }
@@ -350,7 +373,7 @@
         st.looks = {};
         var data = st.layers.map(function (layer) {
             st.looks[layer.name] = layer.opacity + "|" + layer.visible;
-            var trace = {type: "image", hoverinfo: layer.hover ? "none" : "skip",
+            var trace = {type: "image", hoverinfo: "skip",
                          opacity: layer.opacity, visible: layer.visible};
             if (layer !== IMAGE) { return Object.assign(trace, placed(sourceOf(layer, i))); }
             return Object.assign(trace, src ? placed({src: src, f: 1})
@@ -415,7 +438,7 @@
         st.gen += 1;
         st.meta = meta; st.plane = plane; st.frame = frame; st.wc = wc; st.ww = ww;
         st.cfgKey = key;
-        IMAGE.cache.clear(); st.requested = new Set(); st.queue = [];
+        IMAGE.cache.clear(); st.requested = new Set(); st.queue = []; st.loading = new Set();
         st.shown = null; st.shownSrc = null; st.painted = null; st.failures = 0; st.thumbFailures = 0;
         page.solved("slice"); page.solved("thumbs");
         var n = geo().n, first = meta.first_slice;
@@ -447,7 +470,7 @@
         page.listen(window, "mouseup", endDrag);
         page.onLeave(function () {
             st.gen += 1;  // answers still on their way and pending draws belong to the page left
-            st.requested = new Set(); st.queue = [];
+            st.requested = new Set(); st.queue = []; st.loading = new Set();
             clearTimeout(st.timer); clearTimeout(st.sliderTimer);
             st.hooked = null; st.hover = null; st.drag = null; st.failures = 0; st.thumbFailures = 0;
         });
@@ -485,6 +508,7 @@
         },
         refresh: function () { if (st.meta) { render(st.index, true); } },
         goTo: function (i) { step(i - st.index); },
+        pixelAt: pixelAt,
         /* the trace index of a layer in the figure on screen ("points": the point markers) */
         trace: function (name) {
             return name === "points" ? st.layers.length

@@ -159,7 +159,17 @@ class Services:
     def geometry_of(self, series_id: str) -> dict:
         """JSON description of a series for the slice viewer (see ``viewer_geometry``)."""
         key = self._key(series_id)
-        return self.geometry.get_or_load(key, lambda: viewer_geometry(self.volume(series_id)))
+        modality = self.declared_modality(series_id)
+        return self.geometry.get_or_load((*key, modality), lambda: viewer_geometry(
+            self.volume(series_id), modality))
+
+    def declared_modality(self, series_id: str) -> str | None:
+        """The series' ``Modality`` metadata column (any case of the column name), if any."""
+        row = self.project.metadata.get(series_id) or {}
+        for column, value in row.items():
+            if column.strip().casefold() == "modality" and str(value).strip():
+                return str(value).strip()
+        return None
 
     # -- annotations ---------------------------------------------------------------------------
     def annotations(self, series_id: str) -> SeriesAnnotations:

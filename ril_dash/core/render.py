@@ -58,14 +58,18 @@ def _finite(value: float, default: float) -> float:
     return float(value) if math.isfinite(value) else default
 
 
-def viewer_geometry(volume: Volume) -> dict:
+def viewer_geometry(volume: Volume, modality: str | None = None) -> dict:
     """Describe ``volume`` for the browser: planes, sizes, aspect, labels, default window.
 
-    The result is plain JSON-able data.
+    ``modality`` is the declared modality (DICOM's code: ``CT``, ``MR``, ``PT``...; any case):
+    ``CT`` opens with the CT soft-tissue window, anything else with the automatic window;
+    ``None`` or an empty text guesses from the values (:func:`is_ct_like`). The result is plain
+    JSON-able data.
     """
     auto = auto_window(volume.data[..., 0])
     auto = [_finite(auto[0], 0.0), max(_finite(auto[1], 1.0), 1e-6)]
-    ct = bool(is_ct_like(volume.data[..., 0]))
+    declared = (modality or "").strip().upper()
+    ct = declared == "CT" if declared else bool(is_ct_like(volume.data[..., 0]))
     window = list(CT_PRESETS["soft tissue"]) if ct else auto
     planes = {}
     for plane in PLANES:

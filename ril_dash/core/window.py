@@ -79,12 +79,18 @@ def auto_window(array, *, low: float = 0.5, high: float = 99.5,
 
 
 def is_ct_like(volume_or_array, *, sample: int = 500_000) -> bool:
-    """Guess whether data are CT Hounsfield units (to offer the :data:`CT_PRESETS`).
+    """Guess whether data are CT Hounsfield units (to open them with a CT window).
 
-    True when the values are integers (stored as integers, or integral floats after header
-    scaling) whose minimum lies between -32768 and -500: air is -1000 HU and the area outside
-    the scanner's field of view is usually -1024, -2048 or -3024. MR and PET data are
-    non-negative or floats with fractions.
+    True when the histogram looks like Hounsfield units:
+
+    - the values are integers (stored as integers, or integral floats after header scaling);
+    - the minimum lies between -32768 and -500: air is -1000 HU and the area outside the
+      scanner's field of view is usually -1024, -2048 or -3024;
+    - the bulk lies in the range of air, fat, soft tissue and bone: the median between -1100
+      and 1500 HU and the 99th percentile at most 4000 HU.
+
+    MR and PET data are non-negative or floats with fractions, and an MR whose scaling makes a
+    few values negative (e.g. minimum -610, median 8935) fails the last test.
 
     Examples
     --------
@@ -93,14 +99,18 @@ def is_ct_like(volume_or_array, *, sample: int = 500_000) -> bool:
     True
     >>> is_ct_like(np.array([0, 10, 400], np.int16)), is_ct_like(np.array([-900.5, 3.2]))
     (False, False)
+    >>> is_ct_like(np.array([-610, 1205, 8935, 8935, 12720], np.int16))
+    False
     """
     values = _finite(_subsample(volume_or_array, sample))
     if values.size == 0 or values.dtype.kind not in "iuf":
         return False
     if values.dtype.kind == "f" and not np.all(values == np.round(values)):
         return False
-    lowest = float(values.min())
-    return -32768 <= lowest <= -500
+    if not -32768 <= float(values.min()) <= -500:
+        return False
+    median, high = (float(v) for v in np.percentile(values, [50, 99]))
+    return -1100 <= median <= 1500 and high <= 4000
 
 
 def apply_window(slice2d, center: float, width: float) -> np.ndarray:

@@ -167,6 +167,8 @@ def test_window_preset_and_typed_level_change_the_image(arterial, images, ui):
 
 def test_hover_reads_out_the_voxel_under_the_cursor(arterial, images, ui):
     page = arterial
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(msg.text))
     row, col = 100, 60
     x, y = ui.client_point(page, row, col)
     page.mouse.move(x + 1, y)  # a pointer arriving over the image, as a hand moves it
@@ -191,6 +193,8 @@ def test_hover_reads_out_the_voxel_under_the_cursor(arterial, images, ui):
     page.mouse.move(2, 2)  # off the graph
     page.wait_for_function("document.querySelector('#viewer-readout').textContent === '–'")
     assert page.js_errors == []
+    # plotly's hover label of an image trace logged "Invalid color specifier" on every move
+    assert [m for m in console if "color" in m.lower()] == []
 
 
 def test_mr_brain_opens_with_the_automatic_window(page, demo_server, images, ui):

@@ -128,7 +128,9 @@ def test_leaving_the_viewer_removes_its_listeners(page, demo_server, ui):
     assert opened == {"document:keydown:true": 1, "document:keydown:false": 1,
                       "window:mousemove:false": 1, "window:mouseup:false": 1,
                       "window:pagehide:false": 1, "document:click:false": 1,
-                      "document:toggle:true": 1, "document:mousemove:false": 1}
+                      "document:toggle:true": 1, "document:mousemove:false": 1,
+                      "document:mousedown:true": 1, "document:change:true": 1,
+                      "window:mouseup:true": 1}
     assert page.evaluate("rilPage.state()")["open"] is True
 
     leave()
@@ -190,3 +192,48 @@ def test_one_more_layer_is_one_registry_entry(viewer, ui):
     assert page.evaluate(f"{heat}.source") != red
     assert page.evaluate("rilViewer.graph().data[0].source") == ui.screen_source(page)
     assert page.js_errors == []
+
+
+def test_a_neighbour_dropped_while_loading_is_fetched_when_it_is_shown(viewer, demo_home, ui):
+    """PageDown while the neighbours of a slice are still queued, then PageDown again: the
+    queued neighbours near the new slice are dropped and must be asked for again when shown
+    (they used to stay marked as requested, so the slice stayed a thumbnail for good)."""
+    page = viewer
+    for i in range(MIDDLE - 6, MIDDLE + 7):
+        page.wait_for_function(f"rilLayers.get('image').cache.has({i})")
+    held, release = [], []
+
+    def slow_server(route):
+        held.append(route) if not release else route.continue_()
+
+    page.route(SLICE_REQUEST, slow_server)
+    ui.press(page, "PageDown")  # 9: its neighbours 3..15 are wanted, 3 are sent, the rest wait
+    page.wait_for_function("() => rilViewer.state().index === 9")
+    page.wait_for_timeout(300)  # the pause after which the neighbours are queued
+    ui.press(page, "PageDown")  # 0: the queue of slice 9 is dropped
+    page.wait_for_function("() => rilViewer.state().index === 0")
+    page.wait_for_timeout(300)
+    release.append(True)
+    for route in held:
+        route.continue_()
+    ui.wait_full(page, index=0)
+    ui.press(page, "ArrowUp", 5)  # slice 6 was queued for slice 9 and dropped
+    s = ui.wait_full(page, index=5)
+    page.wait_for_function("!document.querySelector('#ril-viewport').classList.contains('ril-lowres')")
+    images = demo_home / "demo-project" / "images"
+    assert np.array_equal(ui.screen_pixels(page),
+                          ui.expected_pixels(images / SERIES, "axial", 5, s["wc"], s["ww"]))
+    assert page.js_errors == []
+
+
+def test_a_thumbnail_on_screen_is_marked_low_resolution(viewer, ui):
+    page = viewer
+    page.route(SLICE_REQUEST, lambda route: route.abort("connectionrefused"))
+    ui.press(page, "End")  # shown from its thumbnail until the slice loads
+    page.wait_for_function("() => rilViewer.state().shown === '39t'")
+    page.wait_for_function("document.querySelector('#ril-viewport').classList.contains('ril-lowres')")
+    mark = page.evaluate("getComputedStyle(document.querySelector('#ril-viewport'), '::after').content")
+    assert mark == '"low resolution"'
+    page.unroute(SLICE_REQUEST)
+    ui.wait_full(page, index=39)
+    page.wait_for_function("!document.querySelector('#ril-viewport').classList.contains('ril-lowres')")
