@@ -369,7 +369,8 @@
                     box.appendChild(banner);
                 }
                 body.versions.forEach(function (v) {
-                    var what = v.label ? v.label : v.op + (v.target ? " → v" + v.target : "") + (v.kind && v.kind !== "manual" ? " · " + v.kind : "");
+                    var kind = v.kind === "semi-auto" && v.tool ? "semi-auto:" + v.tool : v.kind;  // e.g. semi-auto:snap
+                    var what = v.label ? v.label : v.op + (v.target ? " → v" + v.target : "") + (kind && kind !== "manual" ? " · " + kind : "");
                     var who = (v.time ? v.time.slice(11, 19) + " · " : "") + v.user;
                     box.appendChild(historyRow(v.id, what, who, v.id === A.version));
                 });

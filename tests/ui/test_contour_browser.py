@@ -98,6 +98,10 @@ def test_snap_on_the_demo_in_the_browser(demo_server, demo_home, page, ui):
         rgba = np.asarray(img.convert("RGBA"))
     inside = display_view(snapped, "axial", z)
     assert tuple(rgba[inside][:, :3].max(axis=0)) == LIGHT_RED
+    # the history names the tool
+    page.click("summary:has-text('History')")
+    page.wait_for_function("(v) => [...document.querySelectorAll('#annot-history .ril-history-op')]"
+                           ".some(e => e.textContent === 'contour · semi-auto:snap')", arg=version)
     # the panel's button and parameters: auto-contour at most 2 slices each way, band 5 px
     page.click("summary:has-text('Semi-automatic contouring')")
     page.fill("#contour-limit", "2")
