@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from ril_dash.core.contour_params import SnapParams
 from ril_dash.core.contour_snap import SnapVanished, check_region, snap_mask
+from ril_dash.core.stats import mask_box
 from ril_dash.errors import EditRefused
 
 __all__ = ["MAX_LIMIT", "STOP_REASONS", "Propagation", "StopRules", "intensity_range",
@@ -109,8 +110,13 @@ def _keep_in_range(new: np.ndarray, image: np.ndarray, window: tuple[float, floa
     """``new`` less its pixels outside the seed's intensity range (after a 3×3 median, so noise
     does not punch holes and edges stay put), smoothed, keeping the pieces that overlap
     ``prev``."""
-    smooth = ndimage.median_filter(np.nan_to_num(image.astype(np.float32)), size=3)
-    kept = new & (smooth >= window[0]) & (smooth <= window[1])
+    kept = np.zeros(new.shape, bool)
+    if not new.any():
+        return kept
+    (r0, r1), (c0, c1) = mask_box(new)
+    crop = (slice(max(r0 - 2, 0), r1 + 2), slice(max(c0 - 2, 0), c1 + 2))  # only near the region
+    smooth = ndimage.median_filter(np.nan_to_num(image[crop].astype(np.float32)), size=3)
+    kept[crop] = new[crop] & (smooth >= window[0]) & (smooth <= window[1])
     kept = ndimage.binary_fill_holes(ndimage.binary_opening(kept, iterations=1))
     labels, n = ndimage.label(kept)
     if n > 1:
