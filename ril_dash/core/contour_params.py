@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields, replace
 
 from ril_dash.errors import EditRefused
 
-__all__ = ["METHODS", "PRESETS", "RANGES", "SnapParams", "snap_params"]
+__all__ = ["METHODS", "PRESETS", "RANGES", "SnapParams", "preset_for", "snap_params"]
 
 #: ``geodesic``: scikit-image's morphological geodesic active contour started from the rough
 #: region; ``watershed``: a marker-based watershed of the gradient between the rough region
@@ -75,6 +75,21 @@ PRESETS = {
     "mr": SnapParams(method="geodesic", band=3),
     "generic": SnapParams(edge_sigma=1.2),
 }
+
+
+def preset_for(modality: str | None, ct_like: bool) -> str:
+    """The preset of a series: from its declared modality (DICOM code, any case), else CT when
+    its values look like Hounsfield units, else ``generic``.
+
+    Examples
+    --------
+    >>> preset_for("MR", True), preset_for(None, True), preset_for("", False), preset_for("PT", 0)
+    ('mr', 'ct', 'generic', 'generic')
+    """
+    declared = (modality or "").strip().upper()
+    if declared in ("CT", "MR"):
+        return declared.lower()
+    return "ct" if not declared and ct_like else "generic"
 
 
 def _check(name: str, value, kind):

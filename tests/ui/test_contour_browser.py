@@ -98,6 +98,8 @@ def test_snap_on_the_demo_in_the_browser(demo_server, demo_home, page, ui):
         rgba = np.asarray(img.convert("RGBA"))
     inside = display_view(snapped, "axial", z)
     assert tuple(rgba[inside][:, :3].max(axis=0)) == LIGHT_RED
+    # the CT preset was chosen for this CT (its values look like Hounsfield units)
+    assert page.is_checked("#contour-preset input[value='ct']")
     # the history names the tool
     page.click("summary:has-text('History')")
     page.wait_for_function("(v) => [...document.querySelectorAll('#annot-history .ril-history-op')]"

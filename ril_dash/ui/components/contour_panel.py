@@ -50,8 +50,10 @@ def _number(id_: str, label: str, name: str, step) -> html.Label:
                       className="ril-sub ril-contour-param", title=what)
 
 
-def contour_section(section) -> html.Details:
-    """The section, made with the panel's ``section(title, *children, ...)`` helper."""
+def contour_section(section, preset: str = "ct") -> html.Details:
+    """The section, made with the panel's ``section(title, *children, ...)`` helper;
+    ``preset`` is the series' parameter preset (see
+    :func:`~ril_dash.core.contour_params.preset_for`)."""
     return section(
         "Semi-automatic contouring",
         html.Div([html.Button(f"{label}" + (f" ({key})" if key else ""), title=what,
@@ -72,7 +74,7 @@ def contour_section(section) -> html.Details:
                               placeholder="last", className="ril-small-input")],
                    className="ril-sub"),
         html.Details([html.Summary("Parameters"),
-                      dcc.RadioItems(id=ids.CONTOUR_PRESET, value="ct", inline=True,
+                      dcc.RadioItems(id=ids.CONTOUR_PRESET, value=preset, inline=True,
                                      options=[{"label": PRESET_LABELS[p], "value": p}
                                               for p in PRESETS]),
                       dcc.RadioItems(id=ids.CONTOUR_METHOD, value="", inline=True,
