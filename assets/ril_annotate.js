@@ -10,7 +10,9 @@
  *   them per slice for the current annotation version, with a low-resolution stack for fast
  *   scrolling; slices that hold no ROI need no request at all.
  * - Keyboard: B brush, E eraser, L lasso, F fill, P point, N navigate, [ ] brush size,
- *   Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo / redo, 1–9 select an ROI.
+ *   Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo / redo, 1–9 select an ROI; S snap contour,
+ *   A auto-contour, I fill between slices (semi-automatic contouring, /ril/api/contour: the
+ *   parameters are read from the panel's inputs when the action starts).
  * Messages from the server are shown as plain text; requests that fail (overlays, annotations,
  * the lease) are reported in the viewer's status line and retried. Component ids come from the
  * page (rilPage.el); window and document listeners exist only while a viewer is open.
@@ -20,6 +22,13 @@
     var DRAW_TOOLS = {brush: "drawopenpath", eraser: "drawopenpath", lasso: "drawclosedpath",
                       lasso_erase: "drawclosedpath"};
     var KEY_TOOLS = {b: "brush", e: "eraser", l: "lasso", f: "fill", p: "point", n: "navigate"};
+    var KEY_ACTIONS = {s: "contour_snap", a: "contour_auto", i: "contour_interpolate"};
+    /* the contouring parameter inputs by parameter name (empty = the preset's value) */
+    function contourInputs() {
+        return {band: page.el("contourBand"), edge_sigma: page.el("contourSigma"),
+                edge_alpha: page.el("contourAlpha"), iterations: page.el("contourIterations"),
+                smoothing: page.el("contourSmoothing")};
+    }
     var page = window.rilPage;
     var ROI = window.rilLayers.register({name: "roi", order: 10,
                                          palette: "the ROI colours of project.yaml (applied by the server)"});
@@ -374,7 +383,8 @@
                     box.appendChild(banner);
                 }
                 body.versions.forEach(function (v) {
-                    var what = v.label ? v.label : v.op + (v.target ? " → v" + v.target : "") + (v.kind && v.kind !== "manual" ? " · " + v.kind : "");
+                    var kind = v.kind === "semi-auto" && v.tool ? "semi-auto:" + v.tool : v.kind;  // e.g. semi-auto:snap
+                    var what = v.label ? v.label : v.op + (v.target ? " → v" + v.target : "") + (kind && kind !== "manual" ? " · " + kind : "");
                     var who = (v.time ? v.time.slice(11, 19) + " · " : "") + v.user;
                     box.appendChild(historyRow(v.id, what, who, v.id === A.version, v.op === "damaged"));
                 });
@@ -472,7 +482,7 @@
     }
 
     /* ---- talking to the server ------------------------------------------------------ */
-    function send(edit) {
+    function send(edit, url) {
         if (A.readOnly) { message("This series is read-only for you (see the note above the image).", "warn"); return; }
         if (A.viewing !== null) { message("You are viewing an old version (read-only). Go back to the current version to edit.", "warn"); return; }
         var s = A.settings, view = viewer().view();
@@ -481,7 +491,7 @@
                                   frame: view.frame, brush: +s.brush, brush_unit: s.unit,
                                   depth: +s.depth || 0, scope: s.scope, threshold: s.threshold,
                                   style: s.style, opacity: s.opacity, hidden: s.hidden}, edit);
-        A.queue.push(["/ril/api/edit", body]);
+        A.queue.push([url || "/ril/api/edit", body]);
         pump();
     }
     function post(url, body) {
@@ -514,7 +524,7 @@
                     return;
                 }
                 if (status !== 200) { message(body.error || "The edit failed.", "error"); return; }
-                message(body.changed ? "" : "Nothing changed.", "info");
+                message(body.message || (body.changed ? "" : "Nothing changed."), "info");
                 A.edits += 1;
                 applySummary(body);
                 A.lastEditMs = performance.now() - t0;
@@ -542,6 +552,7 @@
         if (ctrl && key === "y") { ev.preventDefault(); act("redo"); return; }
         if (ctrl || ev.altKey) { return; }
         if (KEY_TOOLS[key]) { set("tool", {value: KEY_TOOLS[key]}); return; }
+        if (KEY_ACTIONS[key]) { ev.preventDefault(); act(KEY_ACTIONS[key]); return; }
         if (key === "[" || key === "]") {
             // quick presses build on the size asked for last, not on the echo of the slider
             var now = performance.now(), pending = A.brushAsked && now - A.brushAsked.at < 1500;
@@ -576,9 +587,48 @@
         });
     });
 
+    /* ---- semi-automatic contouring ---------------------------------------------------- */
+    function inputValue(el) {
+        if (!el) { return null; }
+        if (el.tagName !== "INPUT") {  // radio items: the checked one
+            var on = el.querySelector("input:checked");
+            return on ? on.value : null;
+        }
+        return el.value === "" ? null : +el.value;
+    }
+    function roiExtent(roi) {
+        var runs = (A.summary && A.summary.ranges && A.summary.ranges[roi]) || [];
+        return runs.length ? [runs[0][0], runs[runs.length - 1][1] - 1] : null;
+    }
+    function contour(tool) {
+        var s = A.settings, params = {}, inputs = contourInputs();
+        Object.keys(inputs).forEach(function (name) {
+            var v = inputValue(inputs[name]);
+            if (v !== null) { params[name] = v; }
+        });
+        var method = inputValue(page.el("contourMethod"));
+        if (method) { params.method = method; }
+        var edit = {tool: tool, preset: inputValue(page.el("contourPreset")) || "ct", params: params};
+        if (tool === "auto") { edit.limit = inputValue(page.el("contourLimit")) || 40; }
+        if (tool === "interpolate") {  // a range given: only the gaps inside it
+            var from = inputValue(page.el("contourFirst")), to = inputValue(page.el("contourLast"));
+            if (from !== null && to !== null) { edit.first = from; edit.last = to; }
+        }
+        if (tool === "batch") {
+            var extent = roiExtent(s.roi), first = inputValue(page.el("contourFirst")),
+                last = inputValue(page.el("contourLast"));
+            if (!extent && (first === null || last === null)) { message("Outline the ROI roughly on some slices first.", "warn"); return; }
+            edit.first = first === null ? extent[0] : first;
+            edit.last = last === null ? extent[1] : last;
+        }
+        message(tool === "batch" ? "Batch contouring… (progress on the Jobs page)" : "Contouring…", "info");
+        send(edit, "/ril/api/contour");
+    }
+
     function act(action) {
         if (!A.series) { return; }
         if (A.readOnly) { message("This series is read-only for you (see the note above the image).", "warn"); return; }
+        if (action.indexOf("contour_") === 0) { contour(action.slice(8)); return; }
         var s = A.settings, view = viewer().view();
         if (action === "undo" || action === "redo") {
             post("/ril/api/" + action, {series: A.series, plane: A.plane, index: view.index,

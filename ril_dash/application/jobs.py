@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ril_dash.application import policy, rights, transfer
+from ril_dash.application.contouring import CONTOUR_JOB, run_batch_contour
 from ril_dash.application.job_kit import (MAX_LISTED, actor_of, base_params, job_store,
                                           open_services, steps)
 from ril_dash.application.explanations import EXPLAIN, run_map_job
@@ -122,7 +123,8 @@ def _import(services: Services, job: Job, report_progress, cancelled) -> dict[st
 
 
 # -- running, listing, cancelling ---------------------------------------------------------------
-KINDS = {EXPORT: _export, IMPORT: _import, MODEL_RUN: run_model, EXPLAIN: run_map_job}
+KINDS = {EXPORT: _export, IMPORT: _import, MODEL_RUN: run_model, EXPLAIN: run_map_job,
+         CONTOUR_JOB: run_batch_contour}
 
 
 def work_for(kind: str, services: Services | None = None) -> Work:

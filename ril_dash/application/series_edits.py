@@ -39,7 +39,8 @@ class SeriesChange:
         return self.version is not None
 
 
-def _outcome(annotations: SeriesAnnotations, version: int | None) -> SeriesChange:
+def outcome(annotations: SeriesAnnotations, version: int | None) -> SeriesChange:
+    """The :class:`SeriesChange` of ``version`` (the state after it, undo/redo flags)."""
     return SeriesChange(version, annotations.load(), annotations.can_undo, annotations.can_redo)
 
 
@@ -51,7 +52,7 @@ def edit_series(services: Services, actor: Actor, series: str,
     if version is not None:
         services.audit.record(actor.user, "save", series,
                               {"version": version, "tool": request.tool})
-    return _outcome(services.annotations(series), version)
+    return outcome(services.annotations(series), version)
 
 
 def set_texts(services: Services, actor: Actor, series: str, parent: int | None,
@@ -63,7 +64,7 @@ def set_texts(services: Services, actor: Actor, series: str, parent: int | None,
                               guard=guard)
     if version is not None:
         services.audit.record(actor.user, "text_change", series, {"version": version})
-    return _outcome(annotations, version)
+    return outcome(annotations, version)
 
 
 def change_history(services: Services, actor: Actor, series: str, action: str, *,
@@ -83,4 +84,4 @@ def change_history(services: Services, actor: Actor, series: str, action: str, *
         new = getattr(annotations, action)(actor.user, parent=parent, guard=guard)
     if new is not None:
         services.audit.record(actor.user, action, series, {"version": new})
-    return _outcome(annotations, new)
+    return outcome(annotations, new)

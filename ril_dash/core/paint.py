@@ -31,7 +31,7 @@ from ril_dash.core.stats import mask_box
 from ril_dash.errors import EditRefused
 
 __all__ = ["OVERLAP_MODES", "Delta", "Rules", "erase_all", "fill_at", "fill_holes", "make_delta",
-           "morph", "paint_region", "replace_roi", "roi_box", "roi_mask"]
+           "morph", "paint_region", "replace_roi", "roi_box", "roi_mask", "set_slices"]
 
 OVERLAP_MODES = ("one_roi_per_voxel", "multi_label")
 Box = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
@@ -72,6 +72,21 @@ class Delta:
     def changed_voxels(self) -> int:
         """Number of voxels whose value differs between before and after."""
         return int(np.count_nonzero(self.before != self.after))
+
+    def changed_slices(self, axis: int) -> list[int]:
+        """Indices along canonical ``axis`` of the slices holding a changed voxel.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> after = np.zeros((1, 1, 3), np.uint8); after[0, 0, 2] = 1
+        >>> Delta(((0, 1), (0, 1), (4, 7)), np.zeros((1, 1, 3), np.uint8), after
+        ...       ).changed_slices(2)
+        [6]
+        """
+        others = tuple(a for a in range(3) if a != axis)
+        changed = np.any(np.asarray(self.before) != np.asarray(self.after), axis=others)
+        return [int(self.box[axis][0] + i) for i in np.flatnonzero(changed)]
 
     def to_dict(self) -> dict:
         """Plain arrays (for ``np.savez``): ``box`` (3, 2) int64, ``before``, ``after``."""
@@ -414,3 +429,48 @@ def replace_roi(bits, bit, mask, rules):
     one = bits.dtype.type(1 << bit)
     new = _apply(bits & ~one, mask, bit, rules, None, False)
     return new, (new & one) != 0
+
+
+def set_slices(bits, plane, masks, bit, rules, image=None):
+    """Make ROI ``bit`` equal a display-oriented mask on each of several slices of ``plane``.
+
+    ``masks`` maps slice index → 2D bool mask; on those slices the ROI is erased outside its
+    mask and painted inside it under the rules (intensity window, locks, overlap), in one
+    delta; other slices are left as they are (the semi-automatic contouring tools).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bits = np.zeros((3, 3, 4), np.uint8); bits[0, 0, 1] = 1
+    >>> new = np.zeros((3, 3), bool); new[1, 1] = True
+    >>> d = set_slices(bits, "axial", {1: new, 3: new}, 0, Rules("one_roi_per_voxel"))
+    >>> d.box, d.changed_voxels
+    (((0, 2), (0, 2), (1, 4)), 3)
+    """
+    bit = _check_bit(bits, bit, rules, image)
+    if not masks:
+        return None
+    axis = plane_axes(plane)[0]
+    indices = sorted(int(i) for i in masks)
+    lo = slab_bounds(bits.shape, plane, indices[0], 0)[0]
+    hi = slab_bounds(bits.shape, plane, indices[-1], 0)[0] + 1
+    box = [(0, n) for n in bits.shape]
+    box[axis] = (lo, hi)
+    key = _slices(box)
+    new = bits[key].copy()
+    for index in indices:
+        mask = np.asarray(masks[index], dtype=bool)
+        if mask.shape != display_shape(bits.shape, plane):
+            raise ValueError(f"mask shape {mask.shape} differs from the {plane} slice shape "
+                             f"{display_shape(bits.shape, plane)}")
+        at = [slice(None)] * 3
+        at[axis] = slice(index - lo, index - lo + 1)
+        region = np.expand_dims(from_display(mask), axis)
+        img = None
+        if image is not None:
+            img_key = list(key)
+            img_key[axis] = slice(index, index + 1)
+            img = np.asarray(image[tuple(img_key)])
+        block = _apply(new[tuple(at)], ~region, bit, rules, img, True)
+        new[tuple(at)] = _apply(block, region, bit, rules, img, False)
+    return make_delta(bits, box, new)

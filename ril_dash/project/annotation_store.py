@@ -318,7 +318,8 @@ class SeriesAnnotations:
         new ``texts`` (the full ``{field: value}`` dict; ``None`` = unchanged).
 
         ``meta`` holds ``user``, ``op`` and optionally ``tool``, ``roi``, ``provenance``
-        (``{"kind": "manual"|"semi-auto"|"model"|"import", "model": "name@version"}``) and
+        (``{"kind": "manual"|"semi-auto"|"model"|"import", "model": "name@version"}``, plus
+        ``"tool"`` for semi-automatic tools, e.g. ``"snap"``: kept per slice) and
         ``slices`` (``[{"plane": "axial", "index": 12, "roi": 1}]``, the display slices touched).
         ``guard`` (see :data:`Guard`) may refuse the write under the lock.
 
@@ -343,7 +344,8 @@ class SeriesAnnotations:
         prov = dict(meta.get("provenance") or {"kind": "manual", "model": None})
         if prov.get("kind") not in PROVENANCE_KINDS:
             raise ValueError(f"provenance kind must be one of {PROVENANCE_KINDS}")
-        meta["provenance"] = {"kind": prov["kind"], "model": prov.get("model")}
+        meta["provenance"] = {"kind": prov["kind"], "model": prov.get("model"),
+                              **({"tool": str(prov["tool"])} if prov.get("tool") else {})}
         box = after = None
         if delta is not None:
             box = tuple((int(a), int(b)) for a, b in delta.box)

@@ -48,8 +48,9 @@ MAX_RADIUS = 20
 
 
 @dataclass(frozen=True)
-class EditRequest:
-    """One edit as the viewer asks for it (display coordinates of one slice)."""
+class SliceRequest:
+    """What every change asked for from the viewer names: the tool, the ROI (mask value), the
+    display slice ``index`` of ``plane``, the version the user sees and the frame."""
 
     tool: str
     roi: int
@@ -57,6 +58,12 @@ class EditRequest:
     index: int
     parent: int
     frame: int = 0
+
+
+@dataclass(frozen=True)
+class EditRequest(SliceRequest):
+    """One edit as the viewer asks for it (display coordinates of one slice)."""
+
     path: str | None = None
     row: int | None = None
     col: int | None = None
@@ -69,7 +76,8 @@ class EditRequest:
     point: tuple[int, int, int] | None = None
 
 
-def _number(payload: dict, key: str, kind, default=None, lo=None, hi=None):
+def number_field(payload: dict, key: str, kind, default=None, lo=None, hi=None):
+    """``payload[key]`` checked as a finite ``kind`` (int or float) within ``lo``..``hi``."""
     value = payload.get(key, default)
     if value is None:
         return None
@@ -85,6 +93,17 @@ def _number(payload: dict, key: str, kind, default=None, lo=None, hi=None):
             raise EditRefused(f"'{key}' must be at most {hi}, not {value}")
         raise EditRefused(f"'{key}' must be between {lo} and {hi}, not {value}")
     return value
+
+
+def parse_threshold(payload: dict) -> tuple[float, float] | None:
+    """The optional intensity window ``payload["threshold"]`` = ``[low, high]``."""
+    threshold = payload.get("threshold")
+    if threshold is None:
+        return None
+    if not isinstance(threshold, (list, tuple)) or len(threshold) != 2:
+        raise EditRefused("'threshold' must be [low, high].")
+    return (number_field({"low": threshold[0]}, "low", float),
+            number_field({"high": threshold[1]}, "high", float))
 
 
 def parse_edit_request(payload: dict) -> EditRequest:
@@ -112,33 +131,28 @@ def parse_edit_request(payload: dict) -> EditRequest:
     path = payload.get("path")
     if needs_path and not isinstance(path, str):
         raise EditRefused(f"The {tool} tool needs the drawn path.")
-    threshold = payload.get("threshold")
-    if threshold is not None:
-        if not isinstance(threshold, (list, tuple)) or len(threshold) != 2:
-            raise EditRefused("'threshold' must be [low, high].")
-        lo = _number({"low": threshold[0]}, "low", float)
-        hi = _number({"high": threshold[1]}, "high", float)
-        threshold = (lo, hi)
+    threshold = parse_threshold(payload)
     point = payload.get("point")
     if point is not None:
         if not isinstance(point, (list, tuple)) or len(point) != 3:
             raise EditRefused("'point' must be three voxel indices.")
-        point = tuple(_number({"point": p}, "point", int, lo=0) for p in point)
+        point = tuple(number_field({"point": p}, "point", int, lo=0) for p in point)
     unit = payload.get("brush_unit", "vox")
     if unit not in ("vox", "mm"):
         raise EditRefused("'brush_unit' must be 'vox' or 'mm'.")
     scope = payload.get("scope", "slice")
     if scope not in ("slice", "volume"):
         raise EditRefused("'scope' must be 'slice' or 'volume'.")
+    field = number_field
     request = EditRequest(
         tool=tool, plane=plane, path=path if needs_path else None, brush_unit=unit,
         threshold=threshold, scope=scope, point=point,
-        roi=_number(payload, "roi", int), index=_number(payload, "index", int, lo=0),
-        parent=_number(payload, "parent", int, lo=0), frame=_number(payload, "frame", int, 0, 0),
-        row=_number(payload, "row", int), col=_number(payload, "col", int),
-        brush=_number(payload, "brush", float, 5.0), depth=_number(payload, "depth", int, 0, 0,
-                                                                   MAX_DEPTH),
-        radius=_number(payload, "radius", int, 1, 1, MAX_RADIUS))
+        roi=field(payload, "roi", int), index=field(payload, "index", int, lo=0),
+        parent=field(payload, "parent", int, lo=0), frame=field(payload, "frame", int, 0, 0),
+        row=field(payload, "row", int), col=field(payload, "col", int),
+        brush=field(payload, "brush", float, 5.0),
+        depth=field(payload, "depth", int, 0, 0, MAX_DEPTH),
+        radius=field(payload, "radius", int, 1, 1, MAX_RADIUS))
     if request.roi is None or request.index is None or request.parent is None:
         raise EditRefused("An edit needs 'roi', 'index' and 'parent' (the version you see).")
     if needs_click and (request.row is None or request.col is None):
@@ -186,8 +200,9 @@ class SeriesEditor:
         raise EditRefused(f"No ROI has mask value {value} in this project; reload the page "
                           "if the ROIs were just changed.")
 
-    def apply(self, req: EditRequest) -> int | None:
-        """Carry out ``req``; return the new version, or ``None`` when nothing changed."""
+    def check_target(self, req: SliceRequest) -> tuple[RoiDef, object]:
+        """The ROI, slice and frame of ``req`` checked (an unlocked ROI, a slice and frame of
+        the volume); returns the ROI and the latest annotation state."""
         roi = self.roi(req.roi)
         if roi.locked:
             raise EditRefused(f"{roi.name} is locked: no tool may change it. Unlock it in the "
@@ -200,22 +215,35 @@ class SeriesEditor:
             raise EditRefused(f"Slice {req.index} is outside 0..{n - 1} of the {req.plane} plane.")
         if not 0 <= req.frame < self.volume.n_frames:
             raise EditRefused(f"Frame {req.frame} is outside 0..{self.volume.n_frames - 1}.")
-        if req.tool in ("point", "point_delete"):
-            return self._points(req, roi, state)
+        return roi, state
+
+    def area_bits(self, roi: RoiDef, state, threshold):
+        """``(slots, bits, rules)`` for painting the area ROI ``roi`` on ``state``."""
         if roi.type == "point":
             raise EditRefused(f"{roi.name} is a point ROI: mark it with the point tool.")
         slots = with_slots(state.slots, [roi.value])
-        bits = widen_bits(state.bits, slots)
-        rules = rules_for(self.config, slots, req.threshold)
+        return slots, widen_bits(state.bits, slots), rules_for(self.config, slots, threshold)
+
+    def save(self, parent: int, state, slots, delta, meta: dict) -> int:
+        """Commit ``delta`` as one version on top of ``parent`` (with the user and a new slot
+        table if the ROI got one)."""
+        return self.annotations.commit(parent, delta, {"user": self.user, **meta},
+                                       slots=slots if slots != state.slots else None,
+                                       guard=self.guard)
+
+    def apply(self, req: EditRequest) -> int | None:
+        """Carry out ``req``; return the new version, or ``None`` when nothing changed."""
+        roi, state = self.check_target(req)
+        if req.tool in ("point", "point_delete"):
+            return self._points(req, roi, state)
+        slots, bits, rules = self.area_bits(roi, state, req.threshold)
         delta = self._operate(req, bits, slots[roi.value], rules)
         if delta is None:
             return None
-        meta = {"user": self.user, "op": TOOLS[req.tool][0], "tool": req.tool, "roi": roi.value,
+        meta = {"op": TOOLS[req.tool][0], "tool": req.tool, "roi": roi.value,
                 "provenance": {"kind": "manual", "model": None},
                 "slices": self._slices_touched(req, delta.box, roi.value)}
-        return self.annotations.commit(req.parent, delta, meta,
-                                       slots=slots if slots != state.slots else None,
-                                       guard=self.guard)
+        return self.save(req.parent, state, slots, delta, meta)
 
     # ------------------------------------------------------------------------ internals
     def _operate(self, req: EditRequest, bits: np.ndarray, bit: int, rules: Rules):

@@ -50,7 +50,7 @@ def _version() -> int | None:
     return None if raw in (None, "", "current") else int_arg("version")
 
 
-def _style_of(params) -> dict:
+def style_of(params) -> dict:
     """Overlay style from query arguments or a JSON body (style, opacity, hidden)."""
     style = params.get("style", "fill")
     if style not in ("fill", "outline"):
@@ -69,7 +69,7 @@ def _style_of(params) -> dict:
 
 
 def _style() -> dict:
-    return _style_of(request.args)
+    return style_of(request.args)
 
 
 def _plane() -> str:
@@ -95,18 +95,20 @@ def _summary(series: str, plane: str, version: int | None = None) -> dict:
                 damaged=None if damage is None else damage.as_json())
 
 
-def _change_summary(change: series_edits.SeriesChange, plane: str) -> dict:
+def change_summary(change: series_edits.SeriesChange, plane: str) -> dict:
     """The reply's summary from the state a command returned (no second load)."""
     return _summary_of(change.state, change.state.version, change.can_undo, change.can_redo,
                        plane)
 
 
-def _overlay_of(state: AnnotationState, plane: str, index: int, style: dict) -> dict:
+def overlay_of(state: AnnotationState, plane: str, index: int, style: dict) -> dict:
+    """``{"index", "src"}``: the overlay data URL of one slice of ``state``."""
     png = overlay_png(get_services().project.config, state, plane, index, **style)
     return {"index": index, "src": _data_url(png)}
 
 
-def _json_body() -> dict:
+def json_body() -> dict:
+    """The request's JSON object (BadRequest otherwise)."""
     body = checked_json()
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object with Content-Type: application/json")
@@ -158,21 +160,27 @@ def overlay_thumbs():
     return jsonify(version=state.version, images={str(i): _data_url(p) for i, p in pngs.items()})
 
 
-@blueprint.post("/edit")
-def edit():
-    body = _json_body()
+def series_body() -> tuple[dict, str]:
+    """The request's JSON object and its ``series`` (BadRequest when either is missing)."""
+    body = json_body()
     series = body.get("series")
     if not isinstance(series, str) or not series:
         raise BadRequest("missing 'series'")
+    return body, series
+
+
+@blueprint.post("/edit")
+def edit():
+    body, series = series_body()
     req = parse_edit_request(body)
     change = series_edits.edit_series(get_services(), access.actor(), series, req)
     return jsonify(changed=change.changed, request=dataclasses.asdict(req),
-                   overlay=_overlay_of(change.state, req.plane, req.index, _style_of(body)),
-                   **_change_summary(change, req.plane))
+                   overlay=overlay_of(change.state, req.plane, req.index, style_of(body)),
+                   **change_summary(change, req.plane))
 
 
 def _history_action(action: str):
-    body = _json_body()
+    body = json_body()
     series, plane = body.get("series"), body.get("plane", "axial")
     if not isinstance(series, str) or plane not in ("axial", "coronal", "sagittal"):
         raise BadRequest("send 'series' and a valid 'plane'")
@@ -189,8 +197,8 @@ def _history_action(action: str):
     if isinstance(index, int) and not isinstance(index, bool):  # the slice on screen
         n = change.state.bits.shape[("sagittal", "coronal", "axial").index(plane)]
         if 0 <= index < n:
-            extra["overlay"] = _overlay_of(change.state, plane, index, _style_of(body))
-    return jsonify(changed=change.changed, **extra, **_change_summary(change, plane))
+            extra["overlay"] = overlay_of(change.state, plane, index, style_of(body))
+    return jsonify(changed=change.changed, **extra, **change_summary(change, plane))
 
 
 @blueprint.post("/undo")
@@ -230,7 +238,7 @@ def texts():
 
 @blueprint.post("/texts")
 def save_texts():
-    body = _json_body()
+    body = json_body()
     series, parent, values = body.get("series"), body.get("parent"), body.get("values")
     if not isinstance(series, str) or not series:
         raise BadRequest("missing 'series'")

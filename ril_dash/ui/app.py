@@ -23,6 +23,7 @@ from ril_dash.project.project import Project
 from ril_dash.settings import Settings, data_home
 from ril_dash.ui import (
     annotation_routes,  # noqa: F401  (adds the annotation routes)
+    contour_routes,  # noqa: F401  (adds the semi-automatic contouring route)
     ids,
     lease_routes,  # noqa: F401  (adds the lease routes)
     map_routes,  # noqa: F401  (adds the heat-map routes)

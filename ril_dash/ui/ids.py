@@ -83,6 +83,16 @@ ANNOT_STYLE = "annot-style"
 ANNOT_OPACITY = "annot-opacity"
 ANNOT_HISTORY = "annot-history"
 ANNOT_POINTS = "annot-points"
+CONTOUR_PRESET = "contour-preset"
+CONTOUR_METHOD = "contour-method"
+CONTOUR_BAND = "contour-band"
+CONTOUR_SIGMA = "contour-sigma"
+CONTOUR_ALPHA = "contour-alpha"
+CONTOUR_ITERATIONS = "contour-iterations"
+CONTOUR_SMOOTHING = "contour-smoothing"
+CONTOUR_LIMIT = "contour-limit"
+CONTOUR_FIRST = "contour-first"
+CONTOUR_LAST = "contour-last"
 LEASE_BANNER = "lease-banner"
 LEASE_RETRY = "lease-retry"
 LEASE_BREAK = "lease-break"
@@ -267,4 +277,9 @@ BROWSER = {
     "roi": ANNOT_ROI, "history": ANNOT_HISTORY, "points": ANNOT_POINTS,
     "indicator": SLICE_INDICATOR, "brushCursor": BRUSH_CURSOR, "leaseBanner": LEASE_BANNER,
     "leaseRetry": LEASE_RETRY, "leaseBreak": LEASE_BREAK, "leaseRepair": LEASE_REPAIR,
+    # semi-automatic contouring (read by ril_annotate.js when a contouring action starts)
+    "contourPreset": CONTOUR_PRESET, "contourMethod": CONTOUR_METHOD, "contourBand": CONTOUR_BAND,
+    "contourSigma": CONTOUR_SIGMA, "contourAlpha": CONTOUR_ALPHA,
+    "contourIterations": CONTOUR_ITERATIONS, "contourSmoothing": CONTOUR_SMOOTHING,
+    "contourLimit": CONTOUR_LIMIT, "contourFirst": CONTOUR_FIRST, "contourLast": CONTOUR_LAST,
 }

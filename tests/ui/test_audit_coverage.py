@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow  # starts a server
 #: POST routes → the audit actions they record
 ROUTES = {
     "/login": {"login"}, "/logout": {"logout"},
-    "/ril/api/edit": {"save"}, "/ril/api/undo": {"undo"}, "/ril/api/redo": {"redo"},
+    "/ril/api/edit": {"save"}, "/ril/api/contour": {"save"}, "/ril/api/undo": {"undo"},
+    "/ril/api/redo": {"redo"},
     "/ril/api/rollback": {"rollback"}, "/ril/api/texts": {"text_change"},
     "/ril/api/lease": {"lock", "unlock", "break_lock"},
 }
@@ -179,6 +180,9 @@ def test_each_route_records_its_audit_line(project, server):
     lasso = {"series": S1, "tool": "lasso", "roi": 1, "plane": "axial", "index": 20,
              "path": "M100,100L140,100L140,140L100,140Z"}
     version = post(root, "/ril/api/edit", {**lasso, "parent": 0})["version"]
+    assert audit.new() == [("save", "root")]
+    snap = {**lasso, "tool": "snap", "path": None, "parent": version}
+    version = post(root, "/ril/api/contour", snap)["version"]
     assert audit.new() == [("save", "root")]
     for action in ("undo", "redo"):
         version = post(root, f"/ril/api/{action}", {"series": S1, "parent": version})["version"]

@@ -9,6 +9,7 @@ Developer notes::
 
     palette / tool / brush / limits / overlay controls ─clientside settings─► rilAnnotate
     action buttons (fill holes, dilate, erode, clear, undo, redo) ─clientside─► rilAnnotate.act
+    semi-automatic contouring section (components/contour_panel.py) ─► rilAnnotate.act
     rilAnnotate (after every save) ─set_props─► ANNOT_VERSION ─► undo/redo buttons
     History section (rendered by rilAnnotate from /ril/api/versions while it is open)
     statistics button ─► roi_stats() ─► table + histogram
@@ -24,6 +25,7 @@ from ril_dash.errors import RilDashError
 from ril_dash.project.annotation_views import roi_stats
 from ril_dash.project.schema import ProjectConfig
 from ril_dash.ui import access, ids
+from ril_dash.ui.components.contour_panel import contour_section
 from ril_dash.ui.components.text_fields import text_fields_section
 from ril_dash.ui.services import get_services
 
@@ -58,9 +60,10 @@ def _section(title: str, *children, open_=True, edit_only=False):
 
 
 def annotation_panel(config: ProjectConfig, texts: dict | None = None, *,
-                     read_only: bool = False) -> html.Aside:
+                     read_only: bool = False, contour_preset: str = "ct") -> html.Aside:
     """The panel; ``read_only`` (someone else edits the series, or the user may not) hides the
-    editing sections and disables the text inputs (the server refuses edits regardless)."""
+    editing sections and disables the text inputs (the server refuses edits regardless);
+    ``contour_preset`` is the series' semi-automatic contouring preset."""
     rois = list(config.rois)
     first = next((r.value for r in rois if not r.locked), rois[0].value if rois else None)
     return html.Aside(className="ril-annot-panel" + (" ril-read-only" if read_only else ""),
@@ -110,6 +113,7 @@ def annotation_panel(config: ProjectConfig, texts: dict | None = None, *,
                                        className="ril-button", n_clicks=0,
                                        title="Ctrl+Shift+Z")], className="ril-button-row"),
                  edit_only=True),
+        contour_section(_section, contour_preset),
         html.Div(id=ids.ANNOT_MESSAGE, className="ril-annot-message", role="status"),
         _section("Overlay",
                  dcc.RadioItems(id=ids.ANNOT_STYLE, value="fill", inline=True,

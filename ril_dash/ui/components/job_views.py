@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from dash import Input, Output, State, callback, dcc, html
 
 from ril_dash.application import jobs as app_jobs
+from ril_dash.application.contouring import CONTOUR_JOB
 from ril_dash.application.jobs import EXPLAIN, EXPORT, IMPORT, MODEL_RUN
 from ril_dash.jobs import CANCELLED, DAMAGED, DONE, FAILED, INTERRUPTED, Job, JobNotFound, run_job
 from ril_dash.ui import access
@@ -180,8 +181,16 @@ def explain_lines(result: dict, done_id: str | None = None) -> list:
     return lines
 
 
+def contour_lines(result: dict, done_id: str | None = None) -> list:
+    """A batch contouring's result: the series, version and what was left alone."""
+    saved = (f"version {result['version']}" if result.get("version") is not None
+             else "nothing changed")
+    return [_alert(f"Batch contouring of {result['series']}: {result['message']} ({saved})",
+                   "ok", **_with_id(done_id))]
+
+
 RESULT_LINES = {EXPORT: export_lines, IMPORT: import_lines, MODEL_RUN: model_lines,
-                EXPLAIN: explain_lines}
+                EXPLAIN: explain_lines, CONTOUR_JOB: contour_lines}
 
 
 def outcome(job: Job, done_id: str | None = None) -> list:

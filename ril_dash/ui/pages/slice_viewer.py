@@ -33,6 +33,7 @@ from dash import (
     html,
 )
 
+from ril_dash.core.contour_params import preset_for
 from ril_dash.core.png import png_data_url
 from ril_dash.errors import RilDashError
 from ril_dash.ui import access, ids
@@ -48,6 +49,7 @@ AUTO = "auto"
 SHORTCUTS = [
     ("B / E / L / F / P / N", "brush / eraser / lasso / fill / point / navigate"),
     ("[  ]", "smaller / larger brush"),
+    ("S / A / I", "snap contour / auto-contour / fill between slices (the selected ROI)"),
     ("1 – 9", "choose an ROI"),
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"),
     ("↑ / → / wheel up", "next slice"),
@@ -171,7 +173,9 @@ def layout(series: str | None = None, **_query) -> html.Div:
                     **{"data-ril-config": browser_config()}, children=[
         dcc.Store(id=ids.VIEWER_META, data=meta),
         annotation_panel(services.project.config, services.state(series).texts,
-                         read_only=not editing["editable"]),
+                         read_only=not editing["editable"],
+                         contour_preset=preset_for(services.declared_modality(series),
+                                                   geometry["is_ct"])),
         html.Div(className="ril-viewer-main", children=[
             html.Div(className="ril-viewer-titlebar", children=[
                 html.Span(series, id=ids.VIEWER_TITLE, className="ril-series-title", title=series),
