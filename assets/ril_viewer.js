@@ -29,7 +29,7 @@
         requested: new Set(), queue: [], loading: new Set(), failures: 0, thumbFailures: 0,
         layers: [], onScreen: {}, looks: {}, pointsTag: null,
         shown: null, shownSrc: null, shownIndex: null, painted: null, timer: null, renders: 0,
-        probeBusy: false, probeNext: null, hooked: null, hover: null, drag: null
+        shownHooks: [], probeBusy: false, probeNext: null, hooked: null, hover: null, drag: null
     };
 
     function geo() { return st.meta.planes[st.plane]; }
@@ -115,6 +115,7 @@
             if (changed.length) { Plotly.restyle(gd, sources, changed); }
             lowResolution(image.f !== 1);
             showPosition();
+            st.shownHooks.forEach(function (fn) { fn(gd); });
             if (restyled.length) { Plotly.restyle(gd, looks, restyled); }
             var pts = pointsOf(i), ptag = pointsTag(pts);
             if (st.pointsTag !== ptag) {  // a restyle of the markers only when the points change
@@ -286,7 +287,11 @@
         // the voxel under the pointer comes from the axes, not from plotly's hover on the
         // image trace (which has no hover: its label colour is a typed array plotly rejects)
         page.listen(gd, "mousemove", pointerAt);
-        gd.on("plotly_afterplot", function () { painted(gd); placeLetters(gd); });
+        gd.on("plotly_afterplot", function () {
+            painted(gd);
+            placeLetters(gd);
+            st.shownHooks.forEach(function (fn) { fn(gd); });  // a zoom moves what is drawn over it
+        });
         painted(gd);
     }
 
@@ -544,6 +549,11 @@
         refresh: function () { if (st.meta) { render(st.index, true); } },
         goTo: function (i) { step(i - st.index); },
         pixelAt: pixelAt,
+        /* the series' description (planes, shape, the plane mapping) and the window */
+        meta: function () { return st.meta; },
+        windowOf: function () { return [st.wc, st.ww]; },
+        /* fn(graph div) after each slice drawn and each redraw of the figure */
+        onShown: function (fn) { st.shownHooks.push(fn); },
         /* the trace index of a layer in the figure on screen ("points": the point markers) */
         trace: function (name) {
             return name === "points" ? st.layers.length

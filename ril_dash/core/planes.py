@@ -23,6 +23,7 @@ __all__ = [
     "display_view",
     "from_display",
     "plane_axes",
+    "plane_mapping",
     "slab_bounds",
     "stack_to_canonical",
     "to_display",
@@ -195,6 +196,19 @@ def display_to_canonical(shape, plane: str, index, rows, cols):
     out[r] = int(shape[r]) - 1 - rows
     out[c] = int(shape[c]) - 1 - cols
     return tuple(out)
+
+
+def plane_mapping() -> dict[str, dict]:
+    """How each plane maps canonical voxels, for the browser (the three-plane view): the
+    ``axes`` (slice, row, column) and whether rows and columns run against their canonical
+    axis (``flip``): ``row = shape[row_axis] - 1 - xyz[row_axis]`` when flipped.
+
+    Examples
+    --------
+    >>> plane_mapping()["coronal"]
+    {'axes': [1, 2, 0], 'flip': [True, True]}
+    """
+    return {plane: {"axes": list(plane_axes(plane)), "flip": [True, True]} for plane in PLANES}
 
 
 def canonical_to_display(shape, plane: str, xyz) -> tuple[int, int, int]:

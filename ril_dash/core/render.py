@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ril_dash.core.planes import plane_mapping
 from ril_dash.core.png import encode_png
 from ril_dash.core.volume import PLANES, Volume
 from ril_dash.core.window import CT_PRESETS, apply_window, auto_window, is_ct_like
@@ -94,6 +95,7 @@ def viewer_geometry(volume: Volume, modality: str | None = None) -> dict:
         "dtype": str(volume.dtype),
         "axcodes": "".join(volume.orig_axcodes),
         "shape": [int(s) for s in volume.data.shape[:3]],
+        "mapping": plane_mapping(),
         "spacing": [float(s) for s in volume.spacing],
         "warnings": list(volume.warnings),
     }

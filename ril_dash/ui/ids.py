@@ -40,6 +40,9 @@ ORIENT_LEFT = "ril-orient-left"
 ORIENT_RIGHT = "ril-orient-right"
 ORIENT_TOP = "ril-orient-top"
 ORIENT_BOTTOM = "ril-orient-bottom"
+THREE_PLANES = "ril-three-planes"      # the toggle of the three-plane layout
+SIDE_VIEWS = "ril-side-views"          # the column of the two other planes
+CROSSHAIR = "ril-crosshair"            # the cursor's lines over the main image
 
 # the /rois page: one list editor per named list of project.yaml (components/list_editor.py)
 ROI_SHA = "roi-sha"  # the SHA-256 of project.yaml the page last saw (shared by the editors)
@@ -272,6 +275,8 @@ BROWSER = {
     "windowCenter": WINDOW_CENTER, "windowWidth": WINDOW_WIDTH,
     "orientLeft": ORIENT_LEFT, "orientRight": ORIENT_RIGHT, "orientTop": ORIENT_TOP,
     "orientBottom": ORIENT_BOTTOM,
+    # the three-plane layout (assets/ril_planes.js)
+    "threePlanes": THREE_PLANES, "sideViews": SIDE_VIEWS, "crosshair": CROSSHAIR, "plane": PLANE,
     # the annotation layer (assets/ril_annotate.js)
     "message": ANNOT_MESSAGE, "version": ANNOT_VERSION, "tool": ANNOT_TOOL, "brush": ANNOT_BRUSH,
     "roi": ANNOT_ROI, "history": ANNOT_HISTORY, "points": ANNOT_POINTS,

@@ -40,6 +40,7 @@ def literals(path: Path) -> list[str]:
 
 def test_the_scripts_are_the_ones_the_page_loads():
     assert [p.name for p in SCRIPTS] == ["ril.js", "ril_annotate.js", "ril_heatmap.js",
+                                         "ril_planes.js", "ril_viewer.js", "ril_warnings.js"]
                                          "ril_viewer.js", "ril_warnings.js"]
 
 

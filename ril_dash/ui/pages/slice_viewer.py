@@ -98,6 +98,10 @@ def _controls(geometry: dict, *extra) -> html.Aside:
             html.Label("Plane"),
             dcc.RadioItems(id=ids.PLANE, value=geometry["default_plane"], inline=True,
                            options=[{"label": v, "value": k} for k, v in PLANE_LABELS.items()]),
+            # a toggle handled in the browser (assets/ril_planes.js), remembered by the browser
+            html.Button("Three planes", id=ids.THREE_PLANES, className="ril-button ril-toggle",
+                        title="Show the two other planes beside the image, linked by a cursor",
+                        **{"aria-pressed": "false"}),
         ]),
         html.Div(id=ids.FRAME_BOX, className="ril-control",
                  style={} if n_frames > 1 else {"display": "none"}, children=[
@@ -183,6 +187,7 @@ def layout(series: str | None = None, **_query) -> html.Div:
             ]),
             lease_banner(editing),
             html.Div(warnings, id=ids.VIEWER_WARNINGS),
+            html.Div(className="ril-view-row", children=[
             html.Div(className="ril-viewport", id=ids.VIEWPORT, tabIndex="0", children=[
                 dcc.Graph(id=ids.VIEWER_GRAPH, className="ril-graph", responsive=True,
                           config={"displaylogo": False, "scrollZoom": False,
@@ -197,6 +202,12 @@ def layout(series: str | None = None, **_query) -> html.Div:
                 # failed requests, said by the scripts (rilPage.problem) and cleared when they work
                 html.Div(id=ids.VIEWER_STATUS, className="ril-viewer-status", role="status",
                          hidden=True),
+                # the 3D cursor of the three-plane layout (assets/ril_planes.js)
+                html.Div(id=ids.CROSSHAIR, className="ril-crosshair", hidden=True, children=[
+                    html.Div(className="ril-crosshair-h"), html.Div(className="ril-crosshair-v")]),
+            ]),
+            # the two other planes, filled by assets/ril_planes.js when the layout is on
+            html.Div(id=ids.SIDE_VIEWS, className="ril-side-views", hidden=True),
             ]),
             html.Div(className="ril-slider-row", children=[
                 html.Div(id=ids.SLICE_INDICATOR, className="ril-indicator",
