@@ -2,10 +2,17 @@
 
 :func:`propagate` starts from the ROI on a seed slice and walks away from it in one or both
 directions; on each next slice the previous slice's result, snapped to that slice's edges
-(:func:`~ril_dash.core.contour_snap.snap_mask`), becomes the new contour. A direction stops,
-with the reason recorded (:data:`STOP_REASONS`), when the region
+(:func:`~ril_dash.core.contour_snap.snap_mask`), becomes the new contour. Before it is kept,
+the snapped region is trimmed (3×3 median-filtered values): pixels outside the intensity range
+learnt from the seed slice go, and so do patches (thicker than a partial-volume rim) whose
+values the seed slice shows far more often just outside the seed than inside it
+(:class:`SeedModel`, when ``seed_model`` is on): a neighbour of similar attenuation that the
+region would otherwise creep into once the structure tapers off, such as a muscle next to the
+lower pole of a kidney. Only the pieces that overlap the previous slice's region are kept.
+A direction stops, with the reason recorded (:data:`STOP_REASONS`), when the region
 
-- ``vanished``: fewer than ``min_area`` pixels are left, or snapping found nothing;
+- ``vanished``: fewer than ``min_area`` pixels are left after snapping and trimming (e.g. all
+  that was left looked like the seed's surroundings), or snapping found nothing;
 - ``jumped``: its centroid moved more than ``max_shift`` times its equivalent radius, or its
   area grew more than ``max_growth`` times (a leak into a neighbour);
 - ``intensity``: fewer than ``min_in_range`` of its pixels lie in the intensity range learnt
@@ -31,7 +38,7 @@ from ril_dash.core.contour_snap import SnapVanished, check_region, snap_mask
 from ril_dash.core.stats import mask_box
 from ril_dash.errors import EditRefused
 
-__all__ = ["MAX_LIMIT", "STOP_REASONS", "Propagation", "StopRules", "intensity_range",
+__all__ = ["MAX_LIMIT", "STOP_REASONS", "Propagation", "SeedModel", "StopRules", "intensity_range",
            "propagate"]
 
 STOP_REASONS = {
@@ -55,6 +62,7 @@ class StopRules:
     max_growth: float = 1.8
     min_in_range: float = 0.7
     range_margin: float = 0.1
+    seed_model: bool = True
 
     def __post_init__(self):
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or \
@@ -101,22 +109,72 @@ def intensity_range(image: np.ndarray, mask: np.ndarray, margin: float = 0.1
     return float(lo - margin * span), float(hi + margin * span)
 
 
+@dataclass(frozen=True)
+class SeedModel:
+    """Which intensities look like the structure rather than its surroundings, learnt from the
+    seed slice (3×3 median-filtered, as the trimming sees it): the histogram (:data:`MODEL_BINS`
+    bins over the intensity range, smoothed by one bin) of the pixels inside the seed and of
+    those within ``ring`` pixels outside it. A value is ``looks_inside`` unless it is
+    :data:`OUTSIDE_ODDS` times more frequent, relative to each histogram's total, outside than
+    inside (strong evidence, so the structure's own partial-volume values are kept)."""
+
+    edges: np.ndarray
+    inside: np.ndarray
+    outside: np.ndarray
+
+    @classmethod
+    def learn(cls, image: np.ndarray, seed: np.ndarray, window: tuple[float, float],
+              ring: int) -> SeedModel:
+        smooth = _median(image)
+        near = ndimage.binary_dilation(seed, iterations=max(int(ring), 1)) & ~seed
+        edges = np.linspace(window[0], window[1], MODEL_BINS + 1)
+
+        def density(values):
+            counts = np.histogram(values, bins=edges)[0].astype(np.float64)
+            counts = ndimage.gaussian_filter1d(counts, 1.0, mode="constant")
+            return counts / max(counts.sum(), 1.0)
+        return cls(edges, density(smooth[seed]), density(smooth[near]))
+
+    def looks_inside(self, values: np.ndarray) -> np.ndarray:
+        bins = np.clip(np.searchsorted(self.edges, values, side="right") - 1, 0,
+                       MODEL_BINS - 1)
+        return OUTSIDE_ODDS * self.inside[bins] >= self.outside[bins]
+
+
+#: histogram bins of :class:`SeedModel` over the seed's intensity range
+MODEL_BINS = 32
+#: how many times more frequent outside than inside a value must be to count as outside
+OUTSIDE_ODDS = 10.0
+#: outside-looking patches thinner than about twice this many pixels (partial-volume rims)
+#: are left in the region
+RIM = 2
+
+
+def _median(image: np.ndarray) -> np.ndarray:
+    return ndimage.median_filter(np.nan_to_num(np.asarray(image, dtype=np.float32)), size=3)
+
+
 def _centroid(mask: np.ndarray) -> np.ndarray:
     return np.argwhere(mask).mean(axis=0)
 
 
 def _keep_in_range(new: np.ndarray, image: np.ndarray, window: tuple[float, float],
-                   prev: np.ndarray) -> np.ndarray:
+                   prev: np.ndarray, model: SeedModel | None = None) -> np.ndarray:
     """``new`` less its pixels outside the seed's intensity range (after a 3×3 median, so noise
-    does not punch holes and edges stay put), smoothed, keeping the pieces that overlap
-    ``prev``."""
+    does not punch holes and edges stay put) and, with a ``model``, less the patches that look
+    like the seed's surroundings (thicker than a rim of :data:`RIM` pixels), smoothed, keeping
+    the pieces that overlap ``prev``."""
     kept = np.zeros(new.shape, bool)
     if not new.any():
         return kept
     (r0, r1), (c0, c1) = mask_box(new)
     crop = (slice(max(r0 - 2, 0), r1 + 2), slice(max(c0 - 2, 0), c1 + 2))  # only near the region
-    smooth = ndimage.median_filter(np.nan_to_num(image[crop].astype(np.float32)), size=3)
+    smooth = _median(image[crop])
     kept[crop] = new[crop] & (smooth >= window[0]) & (smooth <= window[1])
+    if model is not None:
+        unlike = ndimage.binary_opening(kept[crop] & ~model.looks_inside(smooth),
+                                        iterations=RIM)
+        kept[crop] &= ~unlike
     kept = ndimage.binary_fill_holes(ndimage.binary_opening(kept, iterations=1))
     labels, n = ndimage.label(kept)
     if n > 1:
@@ -177,7 +235,9 @@ def propagate(slice_image: Callable[[int], np.ndarray], n_slices: int, start: in
     """
     seed = np.asarray(seed, dtype=bool)
     check_region(seed, "The seed ROI")
-    window = intensity_range(slice_image(start), seed, rules.range_margin)
+    seed_image = np.asarray(slice_image(start))
+    window = intensity_range(seed_image, seed, rules.range_margin)
+    model = SeedModel.learn(seed_image, seed, window, params.band) if rules.seed_model else None
     result = Propagation()
     for step in directions:
         if step not in (-1, 1):
@@ -199,7 +259,7 @@ def propagate(slice_image: Callable[[int], np.ndarray], n_slices: int, start: in
             except EditRefused:
                 result.stops[step] = (index, "refused")
                 break
-            kept = _keep_in_range(new, image, window, prev)
+            kept = _keep_in_range(new, image, window, prev, model)
             reason = _check_step(prev, new, kept, image, window, rules)
             if reason is not None:
                 result.stops[step] = (index, reason)

@@ -9,17 +9,20 @@
    mean Dice over every ground-truth slice (a slice it did not reach counts 0), and the slices it
    produced outside the structure. The white matter spans the whole head, so it is limited to
    20 slices each way and scored on those 40 slices. Then the four organs of all three demo
-   patients: the mean and the lowest of the twelve mean slice Dice.
+   patients: the mean and the lowest of the twelve mean slice Dice. Each also without the
+   seed's inside/outside intensity model (``StopRules(seed_model=False)``) as the same-run
+   baseline.
 3. Snap time per 256 × 256 slice end to end: ``POST /ril/api/contour`` → the answer with the
    new overlay PNG (check, snap, one durable version, overlay rendering) on a served project,
    and in headless Chromium from pressing S to the new overlay on screen, against the bare
    :func:`~ril_dash.core.contour_snap.snap_mask` call on the same slice in the same run.
 
-Run: ``python tests/benchmarks/bench_contour.py``.
+Run: ``python tests/benchmarks/bench_contour.py`` (``--auto``: part 2 only).
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import tempfile
 from pathlib import Path
@@ -97,42 +100,50 @@ def snap_figures(found) -> dict:
     return figures
 
 
+def auto_run(image, truth, preset: str, limit: int, seed_model: bool):
+    """Auto-contour ``truth`` from its largest slice: (mean slice Dice, the propagation, the
+    slices scored, seconds)."""
+    zs = np.flatnonzero(truth.any(axis=(0, 1)))
+    start = int(zs[np.argmax([truth[:, :, z].sum() for z in zs])])
+    t0 = timer()
+    run = propagate(lambda i: image[:, :, i], image.shape[2], start, truth[:, :, start],
+                    snap_params(preset), StopRules(limit=limit, seed_model=seed_model))
+    seconds = timer() - t0
+    scored = [int(z) for z in zs if z != start and abs(z - start) <= limit]
+    empty = np.zeros(truth.shape[:2], bool)
+    score = float(np.mean([dice(run.masks.get(z, empty), truth[:, :, z]) for z in scored]))
+    return score, run, scored, seconds
+
+
 def auto_figures(found) -> dict:
     figures = {}
     for name, (image, truth, preset) in found.items():
-        zs = np.flatnonzero(truth.any(axis=(0, 1)))
-        start = int(zs[np.argmax([truth[:, :, z].sum() for z in zs])])
         limit = 20 if preset == "mr" else 40
-        t0 = timer()
-        run = propagate(lambda i: image[:, :, i], image.shape[2], start, truth[:, :, start],
-                        snap_params(preset), StopRules(limit=limit))
-        seconds = timer() - t0
-        scored = [z for z in zs if z != start and abs(z - start) <= limit]
-        empty = np.zeros(truth.shape[:2], bool)
-        scores = [dice(run.masks.get(int(z), empty), truth[:, :, z]) for z in scored]
-        extra = sorted(set(run.masks) - set(int(z) for z in zs))
-        figures[f"auto {name}: mean slice Dice ({len(scored)} slices)"] = \
-            f"{np.mean(scores):.3f}  ({len(run.masks)} produced, {len(extra)} outside, " \
-            f"{seconds:.2f} s; {run.describe()})"
+        zs = set(int(z) for z in np.flatnonzero(truth.any(axis=(0, 1))))
+        for seed_model, label in ((False, "baseline without the seed model"), (True, "")):
+            score, run, scored, seconds = auto_run(image, truth, preset, limit, seed_model)
+            extra = sorted(set(run.masks) - zs)
+            key = f"auto {name}: mean slice Dice ({len(scored)} slices)"
+            figures[f"{key}, {label}" if label else key] = \
+                f"{score:.3f}  ({len(run.masks)} produced, {len(extra)} outside, " \
+                f"{seconds:.2f} s; {run.describe()})"
     return figures
 
 
 def auto_patients_figure() -> dict:
-    """Auto-contouring of the four organs of the three demo patients (portal-venous)."""
-    scores = []
+    """Auto-contouring of the four organs of the three demo patients (portal-venous), with
+    and without the seed model."""
+    scores = {False: [], True: []}
     for seed in (101, 202, 303):
         ph = make_phantom(seed, "portal-venous")
         for name in ORGANS:
             truth = np.isin(ph.labels, PROJECT_ROI_LABELS[name])
-            zs = np.flatnonzero(truth.any(axis=(0, 1)))
-            start = int(zs[np.argmax([truth[:, :, z].sum() for z in zs])])
-            run = propagate(lambda i: ph.hu[:, :, i], ph.hu.shape[2], start,
-                            truth[:, :, start], snap_params("ct"))
-            empty = np.zeros(truth.shape[:2], bool)
-            scores.append(np.mean([dice(run.masks.get(int(z), empty), truth[:, :, z])
-                                   for z in zs if z != start]))
-    return {"auto, 4 organs x 3 patients: mean / lowest mean slice Dice":
-            f"{np.mean(scores):.3f} / {np.min(scores):.3f}"}
+            for seed_model in scores:
+                scores[seed_model].append(auto_run(ph.hu, truth, "ct", 40, seed_model)[0])
+    key = "auto, 4 organs x 3 patients: mean / lowest mean slice Dice"
+    return {f"{key}, baseline without the seed model":
+            f"{np.mean(scores[False]):.3f} / {np.min(scores[False]):.3f}",
+            key: f"{np.mean(scores[True]):.3f} / {np.min(scores[True]):.3f}"}
 
 
 def make_project(root: Path, hu: np.ndarray) -> Path:
@@ -262,13 +273,19 @@ def browser_snaps(server, base: dict, path: str, z: int) -> list[float]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--auto", action="store_true",
+                        help="run only the auto-contouring figures (part 2)")
+    only_auto = parser.parse_args().auto
     found = structures()
     figures = {}
-    figures.update(snap_figures(found))
+    if not only_auto:
+        figures.update(snap_figures(found))
     figures.update(auto_figures(found))
     figures.update(auto_patients_figure())
-    figures.update(timing_figures())
-    write_results("contour", figures)
+    if not only_auto:
+        figures.update(timing_figures())
+    write_results("contour-auto" if only_auto else "contour", figures)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ril_dash.core.contour_params import PRESETS, SnapParams, snap_params
-from ril_dash.core.contour_propagate import StopRules, propagate
+from ril_dash.core.contour_propagate import SeedModel, StopRules, intensity_range, propagate
 from ril_dash.core.contour_snap import snap_mask
 from ril_dash.core.paint import Rules, roi_mask, set_slices
 from ril_dash.core.planes import display_view
@@ -119,6 +119,46 @@ def test_propagation_stops_when_the_intensity_leaves_the_seed_range():
     out = propagate(lambda i: images[i], 4, 0, disc(20), SnapParams(), directions=(1,))
     assert sorted(out.masks) == [1, 2]
     assert out.stops == {1: (3, "intensity")}
+
+
+ORGAN_RADII = [0, 0, 0, 8, 12, 16, 19, 20]
+
+
+def organ_next_to_muscle():
+    """An organ (cortex 170, a dark pelvis 25 on its left) tapering off downwards, and beside
+    it a muscle (60: inside the range the seed slice spans) that grows into the organ's place
+    below its lower pole; fat (-100) around; noise 10."""
+    rng = np.random.default_rng(0)
+    images = []
+    for i, r in enumerate(ORGAN_RADII):
+        img = np.full((N, N), -100.0)
+        img[disc(12 + 2 * (7 - i), cx=72 - 2 * (7 - i))] = 60.0
+        if r:
+            img[disc(r)] = 170.0
+            img[disc(r) & disc(r * 0.6, cx=48 - int(0.7 * r))] = 25.0
+        images.append(img + rng.normal(0, 10, (N, N)))
+    return images
+
+
+def test_seed_model_tells_the_neighbouring_muscle_from_the_organ():
+    image = organ_next_to_muscle()[7]
+    window = intensity_range(image, disc(20))
+    assert window[0] < 60 < window[1]  # the muscle lies inside the seed's range
+    model = SeedModel.learn(image, disc(20), window, ring=6)
+    assert model.looks_inside(np.array([25.0, 170.0, 60.0])).tolist() == [True, True, False]
+
+
+def test_propagation_does_not_creep_into_a_neighbour_after_the_organ_ends():
+    images = organ_next_to_muscle()
+    out = propagate(lambda i: images[i], 8, 7, disc(20), SnapParams(), directions=(-1,))
+    assert sorted(out.masks) == [3, 4, 5, 6]
+    assert out.stops == {-1: (2, "vanished")}
+    assert all(dice(out.masks[i], disc(ORGAN_RADII[i])) > 0.97 for i in out.masks)
+    # without the seed's inside/outside model the contour carries on into the muscle
+    crept = propagate(lambda i: images[i], 8, 7, disc(20), SnapParams(),
+                      StopRules(seed_model=False), directions=(-1,))
+    assert sorted(crept.masks) == [2, 3, 4, 5, 6]
+    assert np.count_nonzero(crept.masks[2] & (images[2] < 100)) > 150  # muscle, no organ left
 
 
 def test_absurd_limit_is_refused():
