@@ -17,7 +17,7 @@
  */
 (function () {
     "use strict";
-    var PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3, SLIDER_MS = 120;
+    var DRAW_WAIT_MS = 250, PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3, SLIDER_MS = 120;
     var BLACK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABc3UBGAAAAABJRU5ErkJggg==";
     var BLANK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==";
     var page = window.rilPage, layers = window.rilLayers;
@@ -28,7 +28,7 @@
         gen: 0, cfgKey: null, meta: null, plane: null, frame: 0, wc: 0, ww: 1, index: 0,
         requested: new Set(), queue: [], loading: new Set(), failures: 0, thumbFailures: 0,
         layers: [], onScreen: {}, looks: {}, pointsTag: null,
-        shown: null, shownSrc: null, shownIndex: null, painted: null, timer: null, renders: 0,
+        shown: null, shownSrc: null, shownIndex: null, painted: null, drawing: 0, redraw: null, timer: null, renders: 0,
         shownHooks: [], probeBusy: false, probeNext: null, hooked: null, hover: null, drag: null
     };
 
@@ -89,41 +89,69 @@
         Object.keys(values).forEach(function (k) { (into[k] = into[k] || []).push(values[k]); });
     }
 
+    /* Show slice i (once the graph is ready). One new image at a time: while the browser is
+       still loading the image drawn last, a newer slice waits for it (or DRAW_WAIT_MS) and then
+       the slice current at that moment is drawn: under a fast held key intermediate slices are
+       dropped instead of every frame starting an image that never gets painted. */
     function render(i, force) {
         whenReady(function (gd) {
             if (st.index !== i) { return; }
-            var image = IMAGE.cache.get(i);
-            if (!image || !image.src) { return; }
-            var sources = {}, looks = {}, changed = [], restyled = [];
-            st.layers.forEach(function (layer, trace) {
-                var s = layer === IMAGE ? image : sourceOf(layer, i);
-                var tag = layer === IMAGE ? i + (s.f === 1 ? "f" : "t") : s.src.length + ":" + s.src.slice(-24) + "@" + s.f;
-                var look = layer.opacity + "|" + layer.visible;
-                if (force || st.onScreen[layer.name] !== tag) {
-                    st.onScreen[layer.name] = tag;
-                    changed.push(trace);
-                    collect(sources, placed(s));
-                    if (layer === IMAGE) { st.shown = tag; st.shownSrc = s.src; st.shownIndex = i; }
-                }
-                if (st.looks[layer.name] !== look) {
-                    st.looks[layer.name] = look;
-                    restyled.push(trace);
-                    collect(looks, {opacity: layer.opacity, visible: layer.visible});
-                }
-            });
-            // while scrolling through unannotated slices only the image trace changes
-            if (changed.length) { Plotly.restyle(gd, sources, changed); }
-            lowResolution(image.f !== 1);
-            showPosition();
-            st.shownHooks.forEach(function (fn) { fn(gd); });
-            if (restyled.length) { Plotly.restyle(gd, looks, restyled); }
-            var pts = pointsOf(i), ptag = pointsTag(pts);
-            if (st.pointsTag !== ptag) {  // a restyle of the markers only when the points change
-                st.pointsTag = ptag;
-                Plotly.restyle(gd, {x: [pts.x], y: [pts.y], "marker.color": [pts.color], text: [pts.text]},
-                               [st.layers.length]);
+            if (st.drawing && performance.now() - st.drawing < DRAW_WAIT_MS) {
+                st.redraw = {force: !!force || !!(st.redraw && st.redraw.force)};
+                clearTimeout(st.drawTimer);
+                st.drawTimer = setTimeout(drawn, st.drawing + DRAW_WAIT_MS - performance.now());
+                return;
+            }
+            draw(gd, i, force);
+        });
+    }
+    /* The image drawn last has loaded (or waited long enough): draw what is current now. */
+    function drawn() {
+        st.drawing = 0;
+        clearTimeout(st.drawTimer);
+        var again = st.redraw;
+        st.redraw = null;
+        if (again) { render(st.index, again.force); }
+    }
+    function imageLoaded(ev) {
+        var t = ev.target;
+        if (!st.drawing || !t || t.tagName !== "image") { return; }
+        if ((t.getAttribute("href") || t.getAttribute("xlink:href")) === st.shownSrc) { drawn(); }
+    }
+    function draw(gd, i, force) {
+        var image = IMAGE.cache.get(i);
+        if (!image || !image.src) { return; }
+        var before = st.shownSrc;
+        var sources = {}, looks = {}, changed = [], restyled = [];
+        st.layers.forEach(function (layer, trace) {
+            var s = layer === IMAGE ? image : sourceOf(layer, i);
+            var tag = layer === IMAGE ? i + (s.f === 1 ? "f" : "t") : s.src.length + ":" + s.src.slice(-24) + "@" + s.f;
+            var look = layer.opacity + "|" + layer.visible;
+            if (force || st.onScreen[layer.name] !== tag) {
+                st.onScreen[layer.name] = tag;
+                changed.push(trace);
+                collect(sources, placed(s));
+                if (layer === IMAGE) { st.shown = tag; st.shownSrc = s.src; st.shownIndex = i; }
+            }
+            if (st.looks[layer.name] !== look) {
+                st.looks[layer.name] = look;
+                restyled.push(trace);
+                collect(looks, {opacity: layer.opacity, visible: layer.visible});
             }
         });
+        // while scrolling through unannotated slices only the image trace changes
+        if (changed.length) { Plotly.restyle(gd, sources, changed); }
+        if (st.shownSrc !== before) { st.drawing = performance.now(); }
+        lowResolution(image.f !== 1);
+        showPosition();
+        st.shownHooks.forEach(function (fn) { fn(gd); });
+        if (restyled.length) { Plotly.restyle(gd, looks, restyled); }
+        var pts = pointsOf(i), ptag = pointsTag(pts);
+        if (st.pointsTag !== ptag) {  // a restyle of the markers only when the points change
+            st.pointsTag = ptag;
+            Plotly.restyle(gd, {x: [pts.x], y: [pts.y], "marker.color": [pts.color], text: [pts.text]},
+                           [st.layers.length]);
+        }
     }
 
     /* A discreet mark over the image while it shows a thumbnail (the full slice is on its way). */
@@ -287,6 +315,7 @@
         // the voxel under the pointer comes from the axes, not from plotly's hover on the
         // image trace (which has no hover: its label colour is a typed array plotly rejects)
         page.listen(gd, "mousemove", pointerAt);
+        page.listen(gd, "load", imageLoaded, true);  // an <image> of the figure has loaded
         gd.on("plotly_afterplot", function () {
             painted(gd);
             placeLetters(gd);
@@ -452,7 +481,7 @@
     function reopen(meta) {
         st.gen += 1;
         st.meta = meta;  // the new page's: its editing status is the one that counts now
-        st.painted = null;
+        st.painted = null; st.drawing = 0; st.redraw = null;
         orientationLetters();
         if (annotation()) { annotation().viewChanged(meta, st.plane, st.frame, st.index); }
         var fig = figure(st.index);
@@ -480,6 +509,7 @@
         st.cfgKey = key;
         IMAGE.cache.clear(); st.requested = new Set(); st.queue = []; st.loading = new Set();
         st.shown = null; st.shownSrc = null; st.shownIndex = null; st.painted = null; st.failures = 0; st.thumbFailures = 0;
+        st.drawing = 0; st.redraw = null;
         page.solved("slice"); page.solved("thumbs");
         var n = geo().n, first = meta.first_slice;
         st.index = sameView ? Math.min(st.index, n - 1) : Math.floor((n - 1) / 2);

@@ -146,8 +146,9 @@ def test_the_number_waits_for_an_image_that_is_slow_to_come(page, demo_server, u
     hold_key(page, "ArrowUp", 38, presses=10, hz=60)
     page.wait_for_function("() => rilViewer.state().index === 29")
     page.wait_for_timeout(300)
-    assert ui.state(page)["shown"] == f"{last}f"  # the keys went on to slice 30
-    assert page.text_content("#viewer-position") == f"Axial  {last + 1} / 40"
+    shown = int(ui.state(page)["shown"][:-1])  # a cached slice on the way; the keys went on
+    assert MIDDLE < shown <= last
+    assert page.text_content("#viewer-position") == f"Axial  {shown + 1} / 40"
     page.unroute(re.compile(r"/ril/api/thumbs\?"))
     release.append(True)
     for route in held:

@@ -129,8 +129,10 @@ def test_leaving_the_viewer_removes_its_listeners(page, demo_server, ui):
                       "window:mousemove:false": 1, "window:mouseup:false": 1,
                       "window:pagehide:false": 1, "document:click:false": 1,
                       "document:toggle:true": 1, "document:mousemove:false": 1,
-                      "document:mousedown:true": 1, "document:change:true": 1,
-                      "window:mouseup:true": 1}
+                      # rilPage's keyboard hand-back and the three-plane cursor's clicks
+                      "document:mousedown:true": 2, "document:change:true": 1,
+                      # the fill and point tools' clicks and the three-plane cursor's clicks
+                      "window:mouseup:true": 2}
     assert page.evaluate("rilPage.state()")["open"] is True
 
     leave()
