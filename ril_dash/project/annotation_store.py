@@ -171,6 +171,8 @@ class AnnotationStore:
         self.background_checkpoints = background_checkpoints
         self.lock_timeout = lock_timeout
         self._series: dict[str, SeriesAnnotations] = {}
+        #: series id → ((shape, frames), store shape) of 4D series (see ril_dash.project.frames)
+        self.frame_layouts: dict[str, tuple] = {}
         self._mutex = threading.Lock()
 
     def folder_for(self, series_id: str) -> Path:
