@@ -12,7 +12,8 @@ Layout of ``out_dir`` (the series folders mirror the dataset)::
 Masks have the source's shape (X, Y, Z, and T for a 4D series: the mask of each frame, or for a
 4D series annotated before masks per frame its one mask in every frame), affine, qform/sform
 codes and zooms. The statistics of a 4D series have one row per ROI and frame holding it, the
-ROI named ``"<name> [frame <n>]"`` (n from 1). Every file
+ROI named ``"<name> [frame <t>]"`` (t from 0, the index along the fourth axis, as the
+viewer's frame slider shows it). Every file
 is written to a temp file in its folder (named ``.<name>.ril-partial-<random><suffix>``) and
 renamed, so only complete files ever carry a final name; the temp files a killed export leaves
 behind are removed by :func:`remove_partial_files`, which the next export into the same folder
@@ -314,7 +315,7 @@ class _Exporter:
                     image = volume.to_file_order(volume.data[..., frame])  # a view, as masks
                     s = roi_statistics(image, in_frame.view(bool), volume.spacing)  # ∏spacing
                     name = self._name(value)[0]
-                    name = name if n_frames == 1 else f"{name} [frame {frame + 1}]"
+                    name = name if n_frames == 1 else f"{name} [frame {frame}]"
                     self.stats.rows.append([series_id, name, *(s[k] for k in STAT_COLUMNS[2:])])
             if self.project.config.text_fields:
                 self.texts.rows.append([series_id, *(_text_cell(state.texts.get(name))

@@ -230,17 +230,17 @@ def copy_roi_to_frames(series: SeriesAnnotations, shape: tuple[int, int, int], n
     targets = sorted({int(t) for t in targets} - {int(source)})
     bad = [t for t in targets if not 0 <= t < n_frames]
     if bad or not targets:
-        raise EditRefused(f"Copy to frames needs target frames within 1..{n_frames} other "
-                          f"than the source frame {source + 1}.")
+        raise EditRefused(f"Copy to frames needs target frames within 0..{n_frames - 1} other "
+                          f"than the source frame {source}.")
     state = series.refresh()  # a stale ``parent`` is refused under the lock (VersionConflict)
     if value not in state.slots:
-        raise EditRefused(f"ROI {value} has no voxels in frame {source + 1}: nothing to copy.")
+        raise EditRefused(f"ROI {value} has no voxels in frame {source}: nothing to copy.")
     bit, depth = state.slots[value], view.depth
     bits = widen_bits(np.array(state.bits), state.slots)
     one = bits.dtype.type(1 << bit)
     mask = (bits[:, :, view._z0:view._z0 + depth] & one) != 0
     if not mask.any():
-        raise EditRefused(f"ROI {value} has no voxels in frame {source + 1}: nothing to copy.")
+        raise EditRefused(f"ROI {value} has no voxels in frame {source}: nothing to copy.")
     new = bits.copy()
     for t in targets:
         slab = slice(t * depth, (t + 1) * depth)

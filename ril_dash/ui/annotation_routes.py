@@ -7,7 +7,8 @@ write is refused (409) instead of silently overwriting someone else's work.
 
 - ``GET  /ril/api/annotations?series&plane[&version&frame]`` → version, undo/redo, slice summary,
   ``damaged`` (None, or the unreadable version file when the series is read-only because of it)
-- ``GET  /ril/api/overlay?series&plane&index[&version&frame&style&opacity&hidden]`` → data URL or ""
+- ``GET  /ril/api/overlay?series&plane&index[&version&frame&style&opacity&hidden]`` → data URL
+  or ""
 - ``GET  /ril/api/overlay_thumbs?series&plane&factor[&version…]`` → ``{index: data URL}``
 - ``POST /ril/api/edit`` (JSON edit, see :func:`ril_dash.project.editing.parse_edit_request`)
 - ``POST /ril/api/undo`` / ``/redo`` ``{series, parent}``; ``/rollback`` ``{series, version, parent}``
@@ -224,7 +225,7 @@ def copy_frames():
         parent = _body_int(body, "parent")
     first, last = _body_int(body, "first"), _body_int(body, "last")
     if last < first:
-        raise EditRefused(f"The last frame ({last + 1}) comes before the first ({first + 1}).")
+        raise EditRefused(f"The last frame ({last}) comes before the first ({first}).")
     change = series_edits.copy_to_frames(get_services(), access.actor(), series,
                                          _body_int(body, "roi"), _body_int(body, "frame", 0),
                                          list(range(first, last + 1)), parent)

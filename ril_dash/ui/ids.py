@@ -83,6 +83,8 @@ ANNOT_STYLE = "annot-style"
 ANNOT_OPACITY = "annot-opacity"
 ANNOT_HISTORY = "annot-history"
 ANNOT_POINTS = "annot-points"
+ANNOT_COPY_FIRST = "annot-copy-first"  # copy an ROI to frames first..last (4D series)
+ANNOT_COPY_LAST = "annot-copy-last"
 LEASE_BANNER = "lease-banner"
 LEASE_RETRY = "lease-retry"
 LEASE_BREAK = "lease-break"
@@ -237,6 +239,7 @@ BROWSER = {
     # the annotation layer (assets/ril_annotate.js)
     "message": ANNOT_MESSAGE, "version": ANNOT_VERSION, "tool": ANNOT_TOOL, "brush": ANNOT_BRUSH,
     "roi": ANNOT_ROI, "history": ANNOT_HISTORY, "points": ANNOT_POINTS,
+    "copyFirst": ANNOT_COPY_FIRST, "copyLast": ANNOT_COPY_LAST,
     "indicator": SLICE_INDICATOR, "brushCursor": BRUSH_CURSOR, "leaseBanner": LEASE_BANNER,
     "leaseRetry": LEASE_RETRY, "leaseBreak": LEASE_BREAK, "leaseRepair": LEASE_REPAIR,
 }

@@ -169,7 +169,7 @@ def test_mapping_points_and_tables(project: Project, tmp_path: Path) -> None:
                                    "max", "median", "p5", "p25", "p75", "p95"]
     assert len(stats) == 3 * (len(SOURCES) - 1) + 3 * 3  # the 4D series: a row per frame
     dyn = stats[stats.series == "P3/dyn4d.nii.gz"]
-    assert dyn.roi.tolist()[:3] == ["Liver [frame 1]", "Liver [frame 2]", "Liver [frame 3]"]
+    assert dyn.roi.tolist()[:3] == ["Liver [frame 0]", "Liver [frame 1]", "Liver [frame 2]"]
     row = stats[(stats.series == "P1/ST1/las.nii.gz") & (stats.roi == "Liver")].iloc[0]
     assert row["count"] == int((project.expected["P1/ST1/las.nii.gz"] & 1).sum())
 

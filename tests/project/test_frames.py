@@ -213,9 +213,9 @@ def test_copy_to_frames_refusals(project):
     _, vol, whole = _paint(project, 0)
     x, y, z = vol.data.shape[:3]
     rules = Rules("one_roi_per_voxel")
-    with pytest.raises(EditRefused, match="has no voxels in frame 2"):
+    with pytest.raises(EditRefused, match="has no voxels in frame 1"):
         copy_roi_to_frames(whole, (x, y, z), 3, 1, 1, [2], rules, "ana")
-    with pytest.raises(EditRefused, match="within 1..3"):
+    with pytest.raises(EditRefused, match="within 0..2"):
         copy_roi_to_frames(whole, (x, y, z), 3, 1, 0, [5], rules, "ana")
     with pytest.raises(EditRefused, match="other than the source"):
         copy_roi_to_frames(whole, (x, y, z), 3, 1, 0, [0], rules, "ana")

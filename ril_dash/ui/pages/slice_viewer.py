@@ -169,7 +169,7 @@ def layout(series: str | None = None, **_query) -> html.Div:
                     **{"data-ril-config": browser_config()}, children=[
         dcc.Store(id=ids.VIEWER_META, data=meta),
         annotation_panel(services.project.config, services.state(series).texts,
-                         read_only=not editing["editable"]),
+                         read_only=not editing["editable"], n_frames=services.frames_of(series)),
         html.Div(className="ril-viewer-main", children=[
             html.Div(className="ril-viewer-titlebar", children=[
                 html.Span(series, id=ids.VIEWER_TITLE, className="ril-series-title", title=series),
