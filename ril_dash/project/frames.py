@@ -223,6 +223,8 @@ def copy_roi_to_frames(series: SeriesAnnotations, shape: tuple[int, int, int], n
         The series is not per frame, a frame is out of range, or the ROI has no voxels in the
         source frame (nothing to copy).
     """
+    if n_frames <= 1:
+        raise EditRefused("This series has one frame: there is nothing to copy between frames.")
     if not is_per_frame(series, shape):
         raise EditRefused("This series has one mask for all its frames (annotated before masks "
                           "per frame existed): there is nothing to copy between frames.")

@@ -229,3 +229,5 @@ def test_a_3d_series_is_stored_as_before(tmp_path):
     store = AnnotationStore(tmp_path / "ann")
     s = series_annotations(store, "a.nii", (4, 4, 2), 1)
     assert s.shape == (4, 4, 2) and not is_per_frame(s, (4, 4, 2))
+    with pytest.raises(EditRefused, match="one frame"):
+        copy_roi_to_frames(s, (4, 4, 2), 1, 1, 0, [1], Rules("multi_label"), "ana")

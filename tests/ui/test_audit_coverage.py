@@ -33,6 +33,7 @@ ROUTES = {
     "/login": {"login"}, "/logout": {"logout"},
     "/ril/api/edit": {"save"}, "/ril/api/undo": {"undo"}, "/ril/api/redo": {"redo"},
     "/ril/api/rollback": {"rollback"}, "/ril/api/texts": {"text_change"},
+    "/ril/api/copy_frames": {"save"},  # exercised in test_frame_masks_browser.py (a 4D series)
     "/ril/api/lease": {"lock", "unlock", "break_lock"},
 }
 #: Dash callbacks that change state (their output, without Dash's @hash suffixes) → the action
