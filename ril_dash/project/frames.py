@@ -200,9 +200,10 @@ class FrameAnnotations:
                 raise ValueError(f"delta box {delta.box} is not inside the frame {self.shape}")
             delta = _Shifted(((x0, x1), (y0, y1), (z0 + self._z0, z1 + self._z0)),
                              delta.before, delta.after)
-        meta = dict(meta, frame=self.frame,
-                    slices=[dict(s, plane=_frame_plane(s["plane"], self.frame))
-                            for s in meta.get("slices") or ()])
+        meta = dict(meta, slices=[dict(s, plane=_frame_plane(s["plane"], self.frame))
+                                  for s in meta.get("slices") or ()])
+        if delta is not None:  # a voxel edit (not text values or points): made on this frame
+            meta["frame"] = self.frame
         return self.series.commit(parent, delta, meta, points=points, slots=slots, texts=texts,
                                   guard=guard)
 

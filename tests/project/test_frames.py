@@ -231,3 +231,13 @@ def test_a_3d_series_is_stored_as_before(tmp_path):
     assert s.shape == (4, 4, 2) and not is_per_frame(s, (4, 4, 2))
     with pytest.raises(EditRefused, match="one frame"):
         copy_roi_to_frames(s, (4, 4, 2), 1, 1, 0, [1], Rules("multi_label"), "ana")
+
+
+def test_history_names_the_frame_of_voxel_edits_only(project):
+    _, vol, whole = _paint(project, 2)
+    view = FrameAnnotations(whole, 1, vol.n_frames)
+    view.commit(1, None, {"user": "ana", "op": "texts"}, texts={"Phase": "systole"})
+    texts, paint = whole.versions()
+    assert (paint.op, paint.frame) == ("paint", 2)
+    assert (texts.op, texts.frame) == ("texts", None)
+    assert view.load().texts == FrameAnnotations(whole, 0, 3).load().texts == {"Phase": "systole"}
