@@ -173,7 +173,8 @@ class Services:
         return None
 
     # -- annotations ---------------------------------------------------------------------------
-    def annotations(self, series_id: str, frame: int = 0) -> SeriesAnnotations | FrameAnnotations:
+    def annotations(self, series_id: str,
+                    frame: int = 0) -> SeriesAnnotations | FrameAnnotations:
         """The annotations of a series as a 3D series (shared by all requests of this process):
         its history itself, or for a 4D series with masks per frame the view of ``frame``
         (see :mod:`ril_dash.project.frames`)."""

@@ -14,12 +14,12 @@ write is refused (409) instead of silently overwriting someone else's work.
 - ``POST /ril/api/undo`` / ``/redo`` ``{series, parent}``; ``/rollback`` ``{series, version, parent}``
 - ``POST /ril/api/copy_frames`` ``{series, roi, frame, first, last, parent}``: copy an ROI of a
   frame of a 4D series to frames ``first..last`` (0-based, inclusive) as one version
-
-``frame`` (default 0) picks the frame of a 4D series with masks per frame (see
-:mod:`ril_dash.project.frames`); the replies describe that frame.
 - ``GET  /ril/api/versions?series`` → the history, newest first
 - ``GET  /ril/api/texts?series`` → ``{version, texts, missing_required, fields}``;
   ``POST /ril/api/texts`` ``{series, parent, values: {name: value}}`` → the same (+ ``changed``)
+
+``frame`` (default 0) picks the frame of a 4D series with masks per frame (see
+:mod:`ril_dash.project.frames`); the replies describe that frame.
 """
 
 from __future__ import annotations

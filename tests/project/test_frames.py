@@ -220,8 +220,8 @@ def test_copy_to_frames_refusals(project):
     with pytest.raises(EditRefused, match="other than the source"):
         copy_roi_to_frames(whole, (x, y, z), 3, 1, 0, [0], rules, "ana")
     with pytest.raises(EditRefused, match="locked"):
-        copy_roi_to_frames(whole, (x, y, z), 3, 1, 0, [1], Rules("one_roi_per_voxel", locked_bits=1),
-                           "ana")
+        copy_roi_to_frames(whole, (x, y, z), 3, 1, 0, [1],
+                           Rules("one_roi_per_voxel", locked_bits=1), "ana")
     assert whole.version == 1
 
 
@@ -240,4 +240,5 @@ def test_history_names_the_frame_of_voxel_edits_only(project):
     texts, paint = whole.versions()
     assert (paint.op, paint.frame) == ("paint", 2)
     assert (texts.op, texts.frame) == ("texts", None)
-    assert view.load().texts == FrameAnnotations(whole, 0, 3).load().texts == {"Phase": "systole"}
+    other = FrameAnnotations(whole, 0, 3).load()
+    assert view.load().texts == other.texts == {"Phase": "systole"}
