@@ -580,6 +580,7 @@
         }
         if (action === "copy_frames") {  // the chosen ROI of this frame → frames first..last
             var first = page.el("copyFirst"), last = page.el("copyLast");
+            if (A.viewing !== null) { message("You are viewing an old version (read-only). Go back to the current version to edit.", "warn"); return; }
             if (s.roi === null || !A.rois[s.roi]) { message("Choose an ROI first.", "warn"); return; }
             if (!first || !last || first.value === "" || last.value === "") { message("Give the frames to copy to.", "warn"); return; }
             post("/ril/api/copy_frames", {series: A.series, plane: A.plane, roi: +s.roi, frame: A.frame,
