@@ -82,15 +82,6 @@ def _annot(page) -> dict:
     return page.evaluate("window.rilAnnotate.state()")
 
 
-def _to_last_frame(page) -> None:
-    thumb = page.locator("#frame-slider [role=slider]").bounding_box()
-    track = page.locator("#frame-slider .dash-slider-track").bounding_box()
-    page.mouse.move(thumb["x"] + thumb["width"] / 2, thumb["y"] + thumb["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(track["x"] + track["width"] + 20, track["y"] + track["height"] / 2, steps=5)
-    page.mouse.up()
-
-
 def _overlay(cine, frame: int) -> str:
     return requests.get(f"{cine.url}/ril/api/overlay", timeout=30, params={
         "series": SERIES, "plane": "axial", "index": INDEX, "frame": frame, "style": "fill",
@@ -100,7 +91,7 @@ def _overlay(cine, frame: int) -> str:
 def test_paint_frame_2_export_copy_to_frames_and_undo(page, cine, ui, tmp_path):
     ui.open_viewer(page, cine.url, SERIES, index=INDEX, frame=0)
     page.wait_for_function("() => window.rilAnnotate && window.rilAnnotate.state().summary")
-    _to_last_frame(page)
+    ui.drag_slider_to_end(page, "frame-slider")  # frame 2 of 3
     ui.wait_full(page, frame=2, index=INDEX)
     page.wait_for_function("() => window.rilAnnotate.state().summary")
     edits = _annot(page)["edits"]
