@@ -179,7 +179,7 @@
     function styleQuery() {
         var s = A.settings;
         return "&style=" + s.style + "&opacity=" + s.opacity + "&hidden=" + s.hidden.join(",") +
-            (A.viewing !== null ? "&version=" + A.viewing : "");
+            "&frame=" + A.frame + (A.viewing !== null ? "&version=" + A.viewing : "");
     }
     function overlayKey() { return [A.series, A.plane, A.viewing === null ? A.version : "v" + A.viewing, styleQuery()].join("|"); }
     function hasAnnotation(i) {
@@ -245,18 +245,18 @@
     }
     function loadSummary(then) {
         var q = "/ril/api/annotations?series=" + encodeURIComponent(A.series) + "&plane=" + A.plane +
-            (A.viewing !== null ? "&version=" + A.viewing : "");
-        var view = [A.series, A.plane, A.viewing].join("|");
+            "&frame=" + A.frame + (A.viewing !== null ? "&version=" + A.viewing : "");
+        var view = [A.series, A.plane, A.frame, A.viewing].join("|");
         fetch(q, {credentials: "same-origin"})
             .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
             .then(function (body) {
-                if (view !== [A.series, A.plane, A.viewing].join("|")) { return; }  // a stale answer
+                if (view !== [A.series, A.plane, A.frame, A.viewing].join("|")) { return; }  // a stale answer
                 worked("annotations");
                 applySummary(body);
                 if (then) { then(); }
             }, function (failure) {
                 failed("annotations", "the annotations of this series", failure, function () { loadSummary(then); },
-                       function () { return view === [A.series, A.plane, A.viewing].join("|"); });
+                       function () { return view === [A.series, A.plane, A.frame, A.viewing].join("|"); });
             });
     }
     function applySummary(body) {
@@ -384,7 +384,8 @@
                 }
                 body.versions.forEach(function (v) {
                     var kind = v.kind === "semi-auto" && v.tool ? "semi-auto:" + v.tool : v.kind;  // e.g. semi-auto:snap
-                    var what = v.label ? v.label : v.op + (v.target ? " → v" + v.target : "") + (kind && kind !== "manual" ? " · " + kind : "");
+                    var what = v.label ? v.label : v.op + (v.target ? " → v" + v.target : "") + (kind && kind !== "manual" ? " · " + kind : "") +
+                        (v.frame !== null && v.frame !== undefined ? " · frame " + v.frame : "");
                     var who = (v.time ? v.time.slice(11, 19) + " · " : "") + v.user;
                     box.appendChild(historyRow(v.id, what, who, v.id === A.version, v.op === "damaged"));
                 });
@@ -631,8 +632,17 @@
         if (action.indexOf("contour_") === 0) { contour(action.slice(8)); return; }
         var s = A.settings, view = viewer().view();
         if (action === "undo" || action === "redo") {
-            post("/ril/api/" + action, {series: A.series, plane: A.plane, index: view.index,
+            post("/ril/api/" + action, {series: A.series, plane: A.plane, index: view.index, frame: A.frame,
                                         style: s.style, opacity: s.opacity, hidden: s.hidden});
+            return;
+        }
+        if (action === "copy_frames") {  // the chosen ROI of this frame → frames first..last
+            var first = page.el("copyFirst"), last = page.el("copyLast");
+            if (A.viewing !== null) { message("You are viewing an old version (read-only). Go back to the current version to edit.", "warn"); return; }
+            if (s.roi === null || !A.rois[s.roi]) { message("Choose an ROI first.", "warn"); return; }
+            if (!first || !last || first.value === "" || last.value === "") { message("Give the frames to copy to.", "warn"); return; }
+            post("/ril/api/copy_frames", {series: A.series, plane: A.plane, roi: +s.roi, frame: A.frame,
+                                          first: +first.value, last: +last.value});
             return;
         }
         if (action === "clear") {
@@ -696,7 +706,7 @@
         rollback: function (version) {
             var s = A.settings, view = viewer().view();
             A.viewing = null;
-            post("/ril/api/rollback", {series: A.series, plane: A.plane, version: version, index: view.index,
+            post("/ril/api/rollback", {series: A.series, plane: A.plane, version: version, index: view.index, frame: A.frame,
                                        style: s.style, opacity: s.opacity, hidden: s.hidden});
         },
         deletePoint: function (roi, xyz) { send({tool: "point_delete", roi: roi, point: xyz}); },

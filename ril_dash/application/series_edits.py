@@ -15,7 +15,8 @@ from ril_dash.application.leases import edit_guard
 from ril_dash.application.policy import Actor
 from ril_dash.application.services import Services
 from ril_dash.project.annotation_store import AnnotationState, SeriesAnnotations
-from ril_dash.project.editing import EditRequest
+from ril_dash.project.editing import EditRequest, rules_for
+from ril_dash.project.frames import copy_roi_to_frames
 from ril_dash.project.text_values import set_text_values
 
 HISTORY_ACTIONS = ("undo", "redo", "rollback")
@@ -48,11 +49,11 @@ def edit_series(services: Services, actor: Actor, series: str,
                 request: EditRequest) -> SeriesChange:
     """Apply a paint or point edit (see :func:`ril_dash.project.editing.parse_edit_request`)."""
     guard = edit_guard(services, actor, series)
-    version = services.editor(series, actor.user, guard).apply(request)
+    version = services.editor(series, actor.user, guard, request.frame).apply(request)
     if version is not None:
         services.audit.record(actor.user, "save", series,
                               {"version": version, "tool": request.tool})
-    return outcome(services.annotations(series), version)
+    return outcome(services.annotations(series, request.frame), version)
 
 
 def set_texts(services: Services, actor: Actor, series: str, parent: int | None,
@@ -68,13 +69,14 @@ def set_texts(services: Services, actor: Actor, series: str, parent: int | None,
 
 
 def change_history(services: Services, actor: Actor, series: str, action: str, *,
-                   parent: int | None = None, version: int | None = None) -> SeriesChange:
+                   parent: int | None = None, version: int | None = None,
+                   frame: int = 0) -> SeriesChange:
     """``undo`` or ``redo`` the latest change, or ``rollback`` to ``version`` (a new version
-    equal to it: nothing is ever deleted)."""
+    equal to it: nothing is ever deleted); the state returned is that of ``frame``."""
     if action not in HISTORY_ACTIONS:
         raise ValueError(f"unknown history action {action!r}")
     guard = edit_guard(services, actor, series)
-    annotations = services.annotations(series)
+    annotations = services.annotations(series, frame)
     annotations.refresh()  # another process may have saved versions since
     if action == "rollback":
         if version is None or not 0 <= version <= annotations.version:
@@ -85,3 +87,19 @@ def change_history(services: Services, actor: Actor, series: str, action: str, *
     if new is not None:
         services.audit.record(actor.user, action, series, {"version": new})
     return outcome(annotations, new)
+
+
+def copy_to_frames(services: Services, actor: Actor, series: str, value: int, frame: int,
+                   targets: list[int], parent: int | None) -> SeriesChange:
+    """Copy ROI ``value`` of ``frame`` to the frames ``targets`` as one version (see
+    :func:`ril_dash.project.frames.copy_roi_to_frames`)."""
+    guard = edit_guard(services, actor, series)
+    whole = services.whole_annotations(series)
+    rules = rules_for(services.project.config, whole.refresh().slots)
+    version = copy_roi_to_frames(whole, services.shape_of(series), services.frames_of(series),
+                                 value, frame, targets, rules, actor.user, parent=parent,
+                                 guard=guard)
+    if version is not None:
+        services.audit.record(actor.user, "save", series,
+                              {"version": version, "tool": "copy_frames"})
+    return outcome(services.annotations(series, frame), version)

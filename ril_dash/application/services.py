@@ -25,7 +25,7 @@ from ril_dash.core.render import (
     render_thumbnails,
     viewer_geometry,
 )
-from ril_dash.core.volume import Volume, canonical_shape, load_volume
+from ril_dash.core.volume import Volume, canonical_shape, frame_count, load_volume
 from ril_dash.errors import RilDashError
 from ril_dash.models.registry import ModelRegistry
 from ril_dash.project.annotation_store import (
@@ -35,6 +35,7 @@ from ril_dash.project.annotation_store import (
 )
 from ril_dash.project.audit import AuditLog
 from ril_dash.project.editing import SeriesEditor
+from ril_dash.project.frames import FrameAnnotations, is_per_frame, series_annotations
 from ril_dash.project.project import Project
 from ril_dash.project.schema import PROJECT_FILE, load_project_config
 from ril_dash.project.series_locks import SeriesLocks
@@ -174,9 +175,21 @@ class Services:
         return None if modality == "auto" else modality
 
     # -- annotations ---------------------------------------------------------------------------
-    def annotations(self, series_id: str) -> SeriesAnnotations:
-        """The annotation history of a series (shared by all requests of this process)."""
-        return self.store.series(series_id, self.shape_of(series_id))
+    def annotations(self, series_id: str,
+                    frame: int = 0) -> SeriesAnnotations | FrameAnnotations:
+        """The annotations of a series as a 3D series (shared by all requests of this process):
+        its history itself, or for a 4D series with masks per frame the view of ``frame``
+        (see :mod:`ril_dash.project.frames`)."""
+        whole = self.whole_annotations(series_id)
+        if not is_per_frame(whole, self.shape_of(series_id)):
+            return whole
+        return FrameAnnotations(whole, int(frame), self.frames_of(series_id))
+
+    def whole_annotations(self, series_id: str) -> SeriesAnnotations:
+        """The whole annotation history of a series: (X, Y, Z), or (X, Y, Z·T) for a 4D series
+        with masks per frame."""
+        return series_annotations(self.store, series_id, self.shape_of(series_id),
+                                  self.frames_of(series_id))
 
     def shape_of(self, series_id: str) -> tuple[int, int, int]:
         """The canonical (X, Y, Z) shape of a series, from its header only (cached)."""
@@ -184,20 +197,31 @@ class Services:
         return self.geometry.get_or_load(key, lambda: canonical_shape(self.series_path(series_id),
                                                                       label=_label(series_id)))
 
-    def state(self, series_id: str, version: int | None = None) -> AnnotationState:
-        """The latest annotations (picking up other processes' saves), or those of ``version``."""
-        annotations = self.annotations(series_id)
+    def frames_of(self, series_id: str) -> int:
+        """The number of frames of a series (1 for a 3D one), from its header only (cached)."""
+        key = ("frames", *self._key(series_id))
+        return self.geometry.get_or_load(key, lambda: frame_count(self.series_path(series_id),
+                                                                  label=_label(series_id)))
+
+    def state(self, series_id: str, version: int | None = None,
+              frame: int = 0) -> AnnotationState:
+        """The latest annotations (picking up other processes' saves), or those of ``version``,
+        of ``frame`` for a series with masks per frame."""
+        annotations = self.annotations(series_id, frame)
         if version is None:
             return annotations.refresh()
         # keyed by the version file's identity too: a repair saves a new file of that number
         key = (series_id, version, annotations.version_stamp(version))
-        return self.old_states.get_or_load(key, lambda: annotations.state_at(version))
+        whole = self.old_states.get_or_load(key, lambda: self.whole_annotations(
+            series_id).state_at(version))
+        return annotations.view(whole) if isinstance(annotations, FrameAnnotations) else whole
 
-    def editor(self, series_id: str, user: str, guard=None) -> SeriesEditor:
-        """An editor of ``series_id`` for ``user``; ``guard`` is checked under the store's lock
-        when each change is saved (see :func:`ril_dash.application.leases.edit_guard`)."""
+    def editor(self, series_id: str, user: str, guard=None, frame: int = 0) -> SeriesEditor:
+        """An editor of ``series_id`` (of ``frame`` for a series with masks per frame) for
+        ``user``; ``guard`` is checked under the store's lock when each change is saved (see
+        :func:`ril_dash.application.leases.edit_guard`)."""
         return SeriesEditor(self.project.config, self.volume(series_id),
-                            self.annotations(series_id), user, guard=guard)
+                            self.annotations(series_id, frame), user, guard=guard)
 
     # -- images --------------------------------------------------------------------------------
     def slice_png(self, series_id: str, plane: str, index: int, frame: int,

@@ -37,7 +37,7 @@ from ril_dash.core.planes import PLANES, display_stack, display_to_canonical, pl
 from ril_dash.core.voxel_reader import read_voxels
 from ril_dash.errors import InvalidImage
 
-__all__ = ["PLANES", "Volume", "canonical_shape", "load_volume"]
+__all__ = ["PLANES", "Volume", "canonical_shape", "frame_count", "load_volume"]
 
 _POS, _NEG = ("R", "A", "S"), ("L", "P", "I")
 _GZIP_MAX_RATIO = 1100  # deflate cannot expand more than ~1032:1
@@ -418,6 +418,23 @@ def canonical_shape(path, *, max_voxels: int = 2_000_000_000 // 2,
     affine, _ = _display_affine(img, path, name, min(len(shape), 3))
     file_shape = (shape + (1, 1))[:3]
     return tuple(file_shape[i] for i in _canonical_order(io_orientation(affine)))
+
+
+def frame_count(path, *, max_voxels: int = 2_000_000_000 // 2, label: str | None = None) -> int:
+    """The number of frames :func:`load_volume` gives ``path`` (1 for a 2D or 3D image), from
+    its header alone (raises :class:`InvalidImage` as :func:`canonical_shape` does).
+
+    Examples
+    --------
+    >>> import tempfile, os, nibabel as nib, numpy as np
+    >>> f = os.path.join(tempfile.mkdtemp(), "cine.nii")
+    >>> nib.save(nib.Nifti1Image(np.zeros((4, 5, 6, 3), np.int16), np.eye(4)), f)
+    >>> frame_count(f), load_volume(f).n_frames
+    (3, 3)
+    """
+    path = Path(path)
+    _, _, squeezed, _ = _open_checked(path, label or f'"{path.name}" ({path})', max_voxels)
+    return int(squeezed[3]) if len(squeezed) > 3 else 1
 
 
 def _open_checked(path: Path, name: str, max_voxels: int):

@@ -109,7 +109,8 @@ class AnnotationState:
 @dataclass(frozen=True)
 class VersionInfo:
     """One line of the history (:meth:`SeriesAnnotations.versions`); ``label`` describes a
-    transition (e.g. ``"assign analysts → reviewers by ana"``), None for other ops."""
+    transition (e.g. ``"assign analysts → reviewers by ana"``), None for other ops; ``frame``
+    is the frame an edit of a 4D series with masks per frame was made on (None: other)."""
 
     id: int
     parent: int
@@ -122,6 +123,7 @@ class VersionInfo:
     kind: str | None
     model: str | None
     label: str | None = None
+    frame: int | None = None
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:
@@ -171,6 +173,8 @@ class AnnotationStore:
         self.background_checkpoints = background_checkpoints
         self.lock_timeout = lock_timeout
         self._series: dict[str, SeriesAnnotations] = {}
+        #: series id → ((shape, frames), store shape) of 4D series (see ril_dash.project.frames)
+        self.frame_layouts: dict[str, tuple] = {}
         self._mutex = threading.Lock()
 
     def folder_for(self, series_id: str) -> Path:
@@ -295,7 +299,7 @@ class SeriesAnnotations:
                 out.append(VersionInfo(i, meta["parent"], meta.get("user", ""), meta["time"],
                                        meta["op"], meta.get("tool"), meta.get("roi"),
                                        meta.get("target"), prov.get("kind"), prov.get("model"),
-                                       meta.get("label")))
+                                       meta.get("label"), meta.get("frame")))
             return out
 
     @property

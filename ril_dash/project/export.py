@@ -9,7 +9,11 @@ Layout of ``out_dir`` (the series folders mirror the dataset)::
     images/<series id>                                      with copy_images
     annotations/<series id>.ril/                            with copy_annotations
 
-Masks have the source's first three dimensions, affine, qform/sform codes and zooms. Every file
+Masks have the source's shape (X, Y, Z, and T for a 4D series: the mask of each frame, or for a
+4D series annotated before masks per frame its one mask in every frame), affine, qform/sform
+codes and zooms. The statistics of a 4D series have one row per ROI and frame holding it, the
+ROI named ``"<name> [frame <t>]"`` (t from 0, the index along the fourth axis, as the
+viewer's frame slider shows it). Every file
 is written to a temp file in its folder (named ``.<name>.ril-partial-<random><suffix>``) and
 renamed, so only complete files ever carry a final name; the temp files a killed export leaves
 behind are removed by :func:`remove_partial_files`, which the next export into the same folder
@@ -48,6 +52,7 @@ from ril_dash.project.export_tables import (
     write_excel,
     write_mapping,
 )
+from ril_dash.project.frames import frame_masks, series_annotations
 from ril_dash.project.history import SUFFIX
 from ril_dash.project.text_values import format_text_value
 
@@ -185,7 +190,8 @@ def _mask_header(src_header, shape, dtype):
     sform, scode = src_header.get_sform(coded=True)
     hdr.set_data_shape(shape)
     hdr.set_data_dtype(dtype)
-    hdr.set_zooms(tuple(float(z) for z in src_header.get_zooms()[:3]))
+    zooms = tuple(float(z) for z in src_header.get_zooms())
+    hdr.set_zooms((zooms + (1.0,) * len(shape))[:len(shape)])
     hdr.set_xyzt_units(*src_header.get_xyzt_units())
     if qcode:
         hdr.set_qform(qform, int(qcode))
@@ -200,6 +206,15 @@ def _save_mask(path: Path, arr: np.ndarray, src_header) -> Path:
     hdr = _mask_header(src_header, arr.shape, arr.dtype)
     img = nib.Nifti1Image(np.asfortranarray(arr), None, hdr)  # NIfTI order: no re-copy
     return atomic_file(path, lambda temp: nib.save(img, os.fspath(temp)))
+
+
+def _file_order(volume, bits: np.ndarray) -> np.ndarray:
+    """The series' bits in the file's voxel order: (X, Y, Z) for a 3D series, (X, Y, Z, T) for
+    a 4D one (its masks per frame, or its shared mask in every frame)."""
+    if volume.n_frames == 1:
+        return volume.to_file_order(bits)
+    masks = frame_masks(bits, volume.data.shape[:3], volume.n_frames)
+    return np.stack([volume.to_file_order(masks[..., t]) for t in range(volume.n_frames)], -1)
 
 
 def _value_dtype(max_value: int) -> np.dtype:
@@ -266,14 +281,15 @@ class _Exporter:
         path = self.project.series_path(series_id)
         volume = load_volume(path)  # InvalidImage → skipped by the caller
         header = nib.load(os.fspath(path)).header
-        state = self.store.series(series_id, volume.data.shape[:3]).refresh()
+        shape, n_frames = volume.data.shape[:3], volume.n_frames
+        state = series_annotations(self.store, series_id, shape, n_frames).refresh()
         bits, slots = state.bits, {int(v): int(b) for v, b in state.slots.items()}
         folder = self.out / "masks" / mask_folder_name(series_id)
         opts, written = self.opts, []
         area = {v: b for v, b in slots.items()
                 if self.rois.get(v) is None or self.rois[v].type != "point"}
         # one transposed copy in NIfTI (Fortran) order; every mask below is elementwise on it
-        file_bits = np.asfortranarray(volume.to_file_order(bits))
+        file_bits = np.asfortranarray(_file_order(volume, bits))
         masks = {}
         for value, bit in area.items():
             mask = (file_bits >> file_bits.dtype.type(bit)) & file_bits.dtype.type(1)
@@ -291,11 +307,16 @@ class _Exporter:
             self.report.n_masks += len(written)
             self._remove_stale(folder, written)
         if opts["tables"]:
-            image = volume.to_file_order(volume.data[..., 0])  # a view, same order as masks
             for value, mask in masks.items():
-                s = roi_statistics(image, mask.view(bool), volume.spacing)  # only ∏spacing used
-                self.stats.rows.append([series_id, self._name(value)[0],
-                                        *(s[k] for k in STAT_COLUMNS[2:])])
+                for frame in range(n_frames):
+                    in_frame = mask if n_frames == 1 else mask[..., frame]
+                    if n_frames > 1 and not in_frame.any():
+                        continue
+                    image = volume.to_file_order(volume.data[..., frame])  # a view, as masks
+                    s = roi_statistics(image, in_frame.view(bool), volume.spacing)  # ∏spacing
+                    name = self._name(value)[0]
+                    name = name if n_frames == 1 else f"{name} [frame {frame}]"
+                    self.stats.rows.append([series_id, name, *(s[k] for k in STAT_COLUMNS[2:])])
             if self.project.config.text_fields:
                 self.texts.rows.append([series_id, *(_text_cell(state.texts.get(name))
                                                      for name in self.texts.columns[1:])])

@@ -26,6 +26,10 @@ A **checkpoint** holds ``meta`` (JSON: version, slots, points, texts, workflow s
 provenance map, undo and redo stacks, shape), ``z`` (the indices of non-empty z-slices) and
 ``slices`` (those slices, X×Y×n).
 
+``shape`` is that of the series' bits: canonical (X, Y, Z), or (X, Y, Z·T) for a 4D series of T
+frames with a mask per frame (the frames stacked along Z; the frame of an edit is in ``frame``
+and its provenance planes are ``"axial@t"``...; see :mod:`ril_dash.project.frames`).
+
 Policy (locking, compare-and-swap, undo) lives in :mod:`ril_dash.project.annotation_store`.
 """
 

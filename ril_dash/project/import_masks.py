@@ -13,8 +13,9 @@ order (the first that exists is used):
 
 Values map to ROIs through ``mapping`` (JSON ``{"rois": [{"value": 1, "name": "Liver"}]}``, the
 ``mapping.json`` an export writes, or a CSV with columns ``value,name``) or, without one, through
-the project's own mask values. Every mask must have the series' shape (first three dimensions)
-and affine (within ``atol``); it is re-ordered from the file's voxel order to canonical order with
+the project's own mask values. Every mask must have the series' shape (first three dimensions;
+for a 4D series either those, a mask for all frames, or all four, a mask per frame) and affine
+(within ``atol``); it is re-ordered from the file's voxel order to canonical order with
 :meth:`ril_dash.core.volume.Volume.to_canonical`.
 
 Each series becomes one new annotation version (op ``import``, provenance kind ``import``, tool
@@ -44,6 +45,7 @@ from ril_dash.errors import ImportRefused, RilDashError
 from ril_dash.project.annotation_store import AnnotationStore
 from ril_dash.project.editing import rules_for
 from ril_dash.project.export_tables import csv_cell_text
+from ril_dash.project.frames import frame_masks, is_per_frame, series_annotations, stack_frames
 from ril_dash.project.schema import RoiDef
 
 __all__ = ["ImportReport", "SeriesImport", "import_masks", "load_mapping", "sanitise_name",
@@ -228,8 +230,9 @@ def _find_source(masks_dir: Path, series_id: str) -> tuple[Path, str] | None:
     return None
 
 
-def _read_mask(path: Path, file_shape, affine, atol: float) -> np.ndarray:
-    """The voxels of ``path`` in file order after the geometry checks."""
+def _read_mask(path: Path, file_shape, affine, atol: float, n_frames: int = 1) -> np.ndarray:
+    """The voxels of ``path`` in file order after the geometry checks: (X, Y, Z), or
+    (X, Y, Z, T) when the series has ``n_frames`` > 1 frames and the mask one per frame."""
     try:
         img = nib.load(str(path))
         shape = tuple(int(n) for n in img.shape)
@@ -237,9 +240,12 @@ def _read_mask(path: Path, file_shape, affine, atol: float) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a message
         raise ImportRefused(f"{path} is not a readable NIfTI file ({type(exc).__name__}: "
                             f"{exc})") from None
-    if len(shape) < 3 or any(n != 1 for n in shape[3:]) or shape[:3] != tuple(file_shape):
-        raise ImportRefused(f"{path} has shape {shape} but the series is "
-                            f"{tuple(file_shape)}; masks must have the series' voxel grid")
+    extra = tuple(n for n in shape[3:] if n != 1)
+    if len(shape) < 3 or shape[:3] != tuple(file_shape) or extra not in ((), (n_frames,)):
+        series = tuple(file_shape) + ((n_frames,) if n_frames > 1 else ())
+        raise ImportRefused(f"{path} has shape {shape} but the series is {series}; masks must "
+                            f"have the series' voxel grid"
+                            + (" (or its first three dimensions)" if n_frames > 1 else ""))
     if not np.allclose(img_affine, affine, atol=atol, rtol=0):
         worst = float(np.max(np.abs(img_affine - affine)))
         raise ImportRefused(f"{path} has a different affine from the series (largest "
@@ -247,7 +253,7 @@ def _read_mask(path: Path, file_shape, affine, atol: float) -> np.ndarray:
                             f"{np.round(img_affine, 4).tolist()}, series affine "
                             f"{np.round(affine, 4).tolist()}")
     try:
-        data = np.asarray(img.dataobj).reshape(shape[:3])
+        data = np.asarray(img.dataobj).reshape(shape[:3] + extra)
     except Exception as exc:  # noqa: BLE001
         raise ImportRefused(f"{path} is truncated or corrupt ({type(exc).__name__}: "
                             f"{exc})") from None
@@ -309,7 +315,8 @@ def _decode(path: Path, layout: str, data, table: dict[int, RoiDef], overlap: st
     return out
 
 
-def _per_roi(folder: Path, rois, file_shape, affine, atol) -> dict[RoiDef, np.ndarray]:
+def _per_roi(folder: Path, rois, file_shape, affine, atol,
+             n_frames: int) -> dict[RoiDef, np.ndarray]:
     files = sorted(p for p in folder.iterdir() if _nifti_stem(p) is not None)
     if not files:
         raise ImportRefused(f"{folder} holds no .nii.gz / .nii masks")
@@ -332,7 +339,7 @@ def _per_roi(folder: Path, rois, file_shape, affine, atol) -> dict[RoiDef, np.nd
         raise ImportRefused(f"{folder}: {', '.join(unknown)} name no ROI of the project "
                             f"(expected files: {known})")
     for roi, (path, _) in list(out.items()):
-        data = _read_mask(path, file_shape, affine, atol)
+        data = _read_mask(path, file_shape, affine, atol, n_frames)
         if data.dtype.kind == "f" and not np.isfinite(data).all():
             raise ImportRefused(f"{path} holds NaN or infinite values")
         out[roi] = data != 0
@@ -340,6 +347,20 @@ def _per_roi(folder: Path, rois, file_shape, affine, atol) -> dict[RoiDef, np.nd
 
 
 # --------------------------------------------------------------------------- writing
+def _canonical(source: Path, volume, mask: np.ndarray, per_frame: bool) -> np.ndarray:
+    """A file-order mask in the layout of the series' annotations: (X, Y, Z), or (X, Y, Z·T)
+    for a series with masks per frame (a 3D mask is then set in every frame)."""
+    n_frames = volume.n_frames
+    if mask.ndim == 3:
+        canonical = np.ascontiguousarray(volume.to_canonical(mask))
+        return np.concatenate([canonical] * n_frames, axis=2) if per_frame else canonical
+    if not per_frame:
+        raise ImportRefused(f"{source} has a mask per frame, but this series was annotated with "
+                            "one mask for all its frames; import a 3D mask")
+    return stack_frames(np.stack([volume.to_canonical(mask[..., t]) for t in range(n_frames)],
+                                 axis=-1))
+
+
 def _import_series(project, store: AnnotationStore, series_id: str, masks_dir: Path,
                    mapping: dict[int, RoiDef] | None, user: str, atol: float,
                    result: SeriesImport) -> None:
@@ -352,16 +373,17 @@ def _import_series(project, store: AnnotationStore, series_id: str, masks_dir: P
     volume = load_volume(project.series_path(series_id))
     shape = tuple(int(n) for n in volume.data.shape[:3])
     file_shape = volume.to_file_order(np.empty(shape, bool)).shape
+    n_frames = volume.n_frames
     if layout == "per_roi":
-        masks = _per_roi(source, rois, file_shape, volume.affine, atol)
+        masks = _per_roi(source, rois, file_shape, volume.affine, atol, n_frames)
     else:
         table = mapping if mapping is not None else {r.value: r for r in rois}
-        data = _read_mask(source, file_shape, volume.affine, atol)
+        data = _read_mask(source, file_shape, volume.affine, atol, n_frames)
         masks = _decode(source, layout, data, table, project.config.overlap,
                         mapping is not None)
-    masks = {roi: np.ascontiguousarray(volume.to_canonical(m)) for roi, m in masks.items()}
-
-    annotations = store.series(series_id, shape)
+    annotations = series_annotations(store, series_id, shape, n_frames)
+    per_frame = is_per_frame(annotations, shape)
+    masks = {roi: _canonical(source, volume, m, per_frame) for roi, m in masks.items()}
     state = annotations.refresh()
     points = {k: [list(p) for p in v] for k, v in state.points.items()}
     area: dict[RoiDef, np.ndarray] = {}
@@ -371,7 +393,8 @@ def _import_series(project, store: AnnotationStore, series_id: str, masks_dir: P
             result.skipped.append(f"{roi.name} is locked (its annotations were kept)")
             continue
         if roi.type == "point":
-            coords = np.argwhere(mask)
+            coords = np.argwhere(frame_masks(mask, shape, n_frames).any(axis=3)
+                                 if per_frame else mask)
             if len(coords) > MAX_POINTS:
                 raise ImportRefused(f"{source}: point ROI {roi.name} has {len(coords)} voxels "
                                     f"set, more than {MAX_POINTS} points")
@@ -404,8 +427,10 @@ def _import_series(project, store: AnnotationStore, series_id: str, masks_dir: P
             result.skipped.append(f"{blocked} voxels of {roi.name} lie in locked ROIs "
                                   f"and were not imported")
         zs = np.flatnonzero(written.any(axis=(0, 1)))
-        slices += [{"plane": "axial", "index": int(z), "roi": roi.value} for z in zs]
-    full = tuple((0, n) for n in shape)
+        depth = shape[2]
+        slices += [{"plane": f"axial@{z // depth}" if per_frame else "axial",
+                    "index": int(z % depth), "roi": roi.value} for z in zs]
+    full = tuple((0, n) for n in old.shape)
     delta = make_delta(old, full, new)
     points_arg = points if points != state.points else None
     slots_arg = slots if slots != state.slots else None

@@ -5,15 +5,21 @@ reaches the screen as a new overlay without waiting in the Dash callback queue. 
 JSON POSTs (a cross-site form cannot send them) and carry the version the user saw, so a stale
 write is refused (409) instead of silently overwriting someone else's work.
 
-- ``GET  /ril/api/annotations?series&plane[&version]`` → version, undo/redo, slice summary,
+- ``GET  /ril/api/annotations?series&plane[&version&frame]`` → version, undo/redo, slice summary,
   ``damaged`` (None, or the unreadable version file when the series is read-only because of it)
-- ``GET  /ril/api/overlay?series&plane&index[&version&style&opacity&hidden]`` → data URL or ""
+- ``GET  /ril/api/overlay?series&plane&index[&version&frame&style&opacity&hidden]`` → data URL
+  or ""
 - ``GET  /ril/api/overlay_thumbs?series&plane&factor[&version…]`` → ``{index: data URL}``
 - ``POST /ril/api/edit`` (JSON edit, see :func:`ril_dash.project.editing.parse_edit_request`)
 - ``POST /ril/api/undo`` / ``/redo`` ``{series, parent}``; ``/rollback`` ``{series, version, parent}``
+- ``POST /ril/api/copy_frames`` ``{series, roi, frame, first, last, parent}``: copy an ROI of a
+  frame of a 4D series to frames ``first..last`` (0-based, inclusive) as one version
 - ``GET  /ril/api/versions?series`` → the history, newest first
 - ``GET  /ril/api/texts?series`` → ``{version, texts, missing_required, fields}``;
   ``POST /ril/api/texts`` ``{series, parent, values: {name: value}}`` → the same (+ ``changed``)
+
+``frame`` (default 0) picks the frame of a 4D series with masks per frame (see
+:mod:`ril_dash.project.frames`); the replies describe that frame.
 """
 
 from __future__ import annotations
@@ -72,6 +78,20 @@ def _style() -> dict:
     return style_of(request.args)
 
 
+def _frame() -> int:
+    frame = int_arg("frame", 0)
+    if frame < 0:
+        raise BadRequest("'frame' must be 0 or more")
+    return frame
+
+
+def _body_int(body: dict, key: str, default: int | None = None) -> int:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(f"'{key}' must be a whole number, 0 or more")
+    return value
+
+
 def _plane() -> str:
     plane = request.args.get("plane", "")
     if plane not in ("axial", "coronal", "sagittal"):
@@ -85,10 +105,10 @@ def _summary_of(shown: AnnotationState, latest: int, can_undo: bool, can_redo: b
             "can_redo": can_redo, **plane_summary(get_services().project.config, shown, plane)}
 
 
-def _summary(series: str, plane: str, version: int | None = None) -> dict:
+def _summary(series: str, plane: str, version: int | None = None, frame: int = 0) -> dict:
     services = get_services()
-    state = services.state(series, version)
-    annotations = services.annotations(series)
+    state = services.state(series, version, frame)
+    annotations = services.annotations(series, frame)
     damage = annotations.damage  # shown read-only as of the last readable version
     return dict(_summary_of(state, annotations.version, annotations.can_undo,
                             annotations.can_redo, plane),
@@ -132,14 +152,14 @@ def _storage(error):
 
 @blueprint.get("/annotations")
 def annotations_summary():
-    return jsonify(_summary(series_arg(), _plane(), _version()))
+    return jsonify(_summary(series_arg(), _plane(), _version(), _frame()))
 
 
 @blueprint.get("/overlay")
 def overlay():
     services = get_services()
     series, plane = series_arg(), _plane()
-    state = services.state(series, _version())
+    state = services.state(series, _version(), _frame())
     index = int_arg("index")
     n = state.bits.shape[("sagittal", "coronal", "axial").index(plane)]
     if not 0 <= index < n:
@@ -155,7 +175,7 @@ def overlay_thumbs():
     factor = int_arg("factor", 1)
     if not 1 <= factor <= 64:
         raise BadRequest("'factor' must be between 1 and 64")
-    state = services.state(series, _version())
+    state = services.state(series, _version(), _frame())
     pngs = overlay_thumbnail_pngs(services.project.config, state, plane, factor, **_style())
     return jsonify(version=state.version, images={str(i): _data_url(p) for i, p in pngs.items()})
 
@@ -191,7 +211,8 @@ def _history_action(action: str):
     if action == "rollback" and (isinstance(target, bool) or not isinstance(target, int)):
         raise BadRequest("'version' must be an existing version number")
     change = series_edits.change_history(get_services(), access.actor(), series, action,
-                                         parent=parent, version=target)
+                                         parent=parent, version=target,
+                                         frame=_body_int(body, "frame", 0))
     extra = {}
     index = body.get("index")
     if isinstance(index, int) and not isinstance(index, bool):  # the slice on screen
@@ -199,6 +220,24 @@ def _history_action(action: str):
         if 0 <= index < n:
             extra["overlay"] = overlay_of(change.state, plane, index, style_of(body))
     return jsonify(changed=change.changed, **extra, **change_summary(change, plane))
+
+
+@blueprint.post("/copy_frames")
+def copy_frames():
+    body = _json_body()
+    series, plane = body.get("series"), body.get("plane", "axial")
+    if not isinstance(series, str) or plane not in ("axial", "coronal", "sagittal"):
+        raise BadRequest("send 'series' and a valid 'plane'")
+    parent = body.get("parent")
+    if parent is not None:
+        parent = _body_int(body, "parent")
+    first, last = _body_int(body, "first"), _body_int(body, "last")
+    if last < first:
+        raise EditRefused(f"The last frame ({last}) comes before the first ({first}).")
+    change = series_edits.copy_to_frames(get_services(), access.actor(), series,
+                                         _body_int(body, "roi"), _body_int(body, "frame", 0),
+                                         list(range(first, last + 1)), parent)
+    return jsonify(changed=change.changed, **_change_summary(change, plane))
 
 
 @blueprint.post("/undo")

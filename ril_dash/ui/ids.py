@@ -96,6 +96,8 @@ CONTOUR_SMOOTHING = "contour-smoothing"
 CONTOUR_LIMIT = "contour-limit"
 CONTOUR_FIRST = "contour-first"
 CONTOUR_LAST = "contour-last"
+ANNOT_COPY_FIRST = "annot-copy-first"  # copy an ROI to frames first..last (4D series)
+ANNOT_COPY_LAST = "annot-copy-last"
 LEASE_BANNER = "lease-banner"
 LEASE_RETRY = "lease-retry"
 LEASE_BREAK = "lease-break"
@@ -280,6 +282,7 @@ BROWSER = {
     # the annotation layer (assets/ril_annotate.js)
     "message": ANNOT_MESSAGE, "version": ANNOT_VERSION, "tool": ANNOT_TOOL, "brush": ANNOT_BRUSH,
     "roi": ANNOT_ROI, "history": ANNOT_HISTORY, "points": ANNOT_POINTS,
+    "copyFirst": ANNOT_COPY_FIRST, "copyLast": ANNOT_COPY_LAST,
     "indicator": SLICE_INDICATOR, "brushCursor": BRUSH_CURSOR, "leaseBanner": LEASE_BANNER,
     "leaseRetry": LEASE_RETRY, "leaseBreak": LEASE_BREAK, "leaseRepair": LEASE_REPAIR,
     # semi-automatic contouring (read by ril_annotate.js when a contouring action starts)

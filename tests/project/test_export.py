@@ -108,19 +108,25 @@ def test_masks_aligned_with_sources(project: Project, tmp_path: Path) -> None:
         vol = load_volume(project.series_path(sid))
         folder = tmp_path / "out" / "masks" / mask_folder_name(sid)
         names = {"Liver": 0, "Tumour_core": 1, "Vessel": 2}
+        # the 4D source was annotated with one (X, Y, Z) mask (before masks per frame): the
+        # export has the source's 4D shape with that mask in every frame
+        def every_frame(arr):
+            return arr if len(src.shape) == 3 else np.stack([arr] * src.shape[3], axis=-1)
         for name, bit in names.items():
             img = nib.load(folder / f"{name}.nii.gz")
-            assert img.shape == src.shape[:3]
+            assert img.shape == src.shape
             assert np.array_equal(img.affine, src.affine)
             assert img.header.get_qform(coded=True)[1] == src.header.get_qform(coded=True)[1]
             assert img.header.get_sform(coded=True)[1] == src.header.get_sform(coded=True)[1]
+            assert img.header.get_zooms() == src.header.get_zooms()
             assert img.get_data_dtype() == np.uint8
-            want = vol.to_file_order((expected >> bit) & 1)
+            want = every_frame(vol.to_file_order((expected >> bit) & 1))
             assert np.array_equal(np.asanyarray(img.dataobj), want)
         comb = nib.load(folder / "combined.nii.gz")
         lut = np.array([(c & 1) | (c & 2) | (c & 4) for c in range(256)], np.uint8)
-        assert np.array_equal(np.asanyarray(comb.dataobj), vol.to_file_order(lut[expected]))
-        assert np.array_equal(comb.affine, src.affine) and comb.shape == src.shape[:3]
+        assert np.array_equal(np.asanyarray(comb.dataobj),
+                              every_frame(vol.to_file_order(lut[expected])))
+        assert np.array_equal(comb.affine, src.affine) and comb.shape == src.shape
         assert not (folder / "Landmark.nii.gz").exists()  # point ROI: no mask
 
 
@@ -161,7 +167,9 @@ def test_mapping_points_and_tables(project: Project, tmp_path: Path) -> None:
     stats = pd.read_csv(out / "roi_statistics.csv")
     assert list(stats.columns) == ["series", "roi", "count", "volume_ml", "mean", "sd", "min",
                                    "max", "median", "p5", "p25", "p75", "p95"]
-    assert len(stats) == 3 * len(SOURCES)
+    assert len(stats) == 3 * (len(SOURCES) - 1) + 3 * 3  # the 4D series: a row per frame
+    dyn = stats[stats.series == "P3/dyn4d.nii.gz"]
+    assert dyn.roi.tolist()[:3] == ["Liver [frame 0]", "Liver [frame 1]", "Liver [frame 2]"]
     row = stats[(stats.series == "P1/ST1/las.nii.gz") & (stats.roi == "Liver")].iloc[0]
     assert row["count"] == int((project.expected["P1/ST1/las.nii.gz"] & 1).sum())
 
@@ -290,7 +298,7 @@ def test_cancel_and_rerun(project: Project, tmp_path: Path) -> None:
     folder = out / "masks" / mask_folder_name(sid)
     assert sorted(p.name for p in folder.iterdir()) == ["Liver.nii.gz", "Tumour_core.nii.gz",
                                                        "combined.nii.gz"]
-    assert len(pd.read_csv(out / "roi_statistics.csv")) == 3 * len(SOURCES) - 1
+    assert len(pd.read_csv(out / "roi_statistics.csv")) == 3 * len(SOURCES) - 1 + 6  # 4D: 3 frames
     assert not [p for p in _all_files(out) if p.name.startswith(".")]
 
 

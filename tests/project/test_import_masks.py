@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from ril_dash.core.volume import load_volume
 from ril_dash.errors import ImportRefused
 from ril_dash.project.annotation_store import AnnotationStore
+from ril_dash.project.frames import frame_masks, series_annotations
 from ril_dash.project.import_masks import import_masks, sanitise_name, series_stem
 from ril_dash.project.project import Project, init_project
 
@@ -58,10 +60,23 @@ def save(path: Path, data, affine):
     nib.save(nib.Nifti1Image(np.asarray(data), affine), path)
 
 
+def history_of(project, sid):
+    vol = load_volume(project.series_path(sid))
+    return series_annotations(AnnotationStore(project.config.annotations), sid,
+                              vol.data.shape[:3], vol.n_frames)
+
+
 def state_of(project, sid):
+    """The latest state; for a 4D series with masks per frame, that of frame 0 after checking
+    that every frame holds the same mask (what a 3D mask imported into it gives)."""
     vol = load_volume(project.series_path(sid))
     shape = vol.data.shape[:3]
-    return vol, AnnotationStore(project.config.annotations).series(sid, shape).refresh()
+    state = history_of(project, sid).refresh()
+    if state.bits.shape != shape:
+        frames = frame_masks(state.bits, shape, vol.n_frames)
+        assert all(np.array_equal(frames[..., t], frames[..., 0]) for t in range(vol.n_frames))
+        state = dataclasses.replace(state, bits=np.ascontiguousarray(frames[..., 0]))
+    return vol, state
 
 
 def roi_canonical(state, value):
@@ -109,8 +124,7 @@ def test_three_layouts_every_orientation(tmp_path, layout):
         for value in (1, 2, 8):
             np.testing.assert_array_equal(roi_canonical(state, value),
                                           vol.to_canonical(labels == value))
-        info = AnnotationStore(project.config.annotations).series(
-            sid, vol.data.shape[:3]).versions()[0]
+        info = history_of(project, sid).versions()[0]
         assert (info.op, info.kind, info.tool, info.user) == ("import", "import", "import-masks",
                                                               "import")
     # importing the same masks again changes nothing

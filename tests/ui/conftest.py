@@ -112,6 +112,16 @@ def client_point(page, row: float, col: float) -> tuple[float, float]:
     return x, y
 
 
+def drag_slider_to_end(page, slider_id: str) -> None:
+    """Drag the thumb of the Dash slider ``slider_id`` past the right end of its track."""
+    thumb = page.locator(f"#{slider_id} [role=slider]").bounding_box()
+    track = page.locator(f"#{slider_id} .dash-slider-track").bounding_box()
+    page.mouse.move(thumb["x"] + thumb["width"] / 2, thumb["y"] + thumb["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(track["x"] + track["width"] + 20, track["y"] + track["height"] / 2, steps=5)
+    page.mouse.up()
+
+
 NEW_SERIES, NEW_SHAPE = "P1/t1.nii.gz", (8, 8, 3)
 
 
@@ -145,4 +155,5 @@ def ui():
         open_viewer=open_viewer, wait_text=wait_text, screen_source=screen_source,
         decode_data_url=decode_data_url, screen_pixels=screen_pixels,
         svg_image_href=svg_image_href, expected_pixels=expected_pixels, press=press,
-        client_point=client_point, NEW_SERIES=NEW_SERIES, NEW_SHAPE=NEW_SHAPE)
+        client_point=client_point, drag_slider_to_end=drag_slider_to_end,
+        NEW_SERIES=NEW_SERIES, NEW_SHAPE=NEW_SHAPE)

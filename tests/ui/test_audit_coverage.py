@@ -34,6 +34,7 @@ ROUTES = {
     "/ril/api/edit": {"save"}, "/ril/api/contour": {"save"}, "/ril/api/undo": {"undo"},
     "/ril/api/redo": {"redo"},
     "/ril/api/rollback": {"rollback"}, "/ril/api/texts": {"text_change"},
+    "/ril/api/copy_frames": {"save"},  # exercised in test_frame_masks_browser.py (a 4D series)
     "/ril/api/lease": {"lock", "unlock", "break_lock"},
 }
 #: Dash callbacks that change state (their output, without Dash's @hash suffixes) → the action

@@ -260,12 +260,7 @@ def test_4d_series_has_a_frame_slider(page, dynamic_server, ui):
                           ui.expected_pixels(path, "axial", 2, s["wc"], s["ww"], frame=0))
     frame0 = ui.screen_source(page)
     # drag the frame slider's thumb to its right end: the last frame, same slice
-    thumb = page.locator("#frame-slider [role=slider]").bounding_box()
-    track = page.locator("#frame-slider .dash-slider-track").bounding_box()
-    page.mouse.move(thumb["x"] + thumb["width"] / 2, thumb["y"] + thumb["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(track["x"] + track["width"] + 20, track["y"] + track["height"] / 2, steps=5)
-    page.mouse.up()
+    ui.drag_slider_to_end(page, "frame-slider")
     s = ui.wait_full(page, frame=FRAMES - 1, index=2)
     assert ui.screen_source(page) != frame0
     assert np.array_equal(ui.screen_pixels(page),

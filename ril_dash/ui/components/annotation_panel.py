@@ -59,11 +59,26 @@ def _section(title: str, *children, open_=True, edit_only=False):
                         className="ril-annot-section" + (" ril-edit-only" if edit_only else ""))
 
 
+def _copy_to_frames(n_frames: int) -> html.Div:
+    """Copy the chosen ROI of the frame on screen to frames first..last (one undoable version)."""
+    def box(id_, value):
+        return dcc.Input(id=id_, type="number", min=0, max=n_frames - 1, step=1, value=value,
+                         className="ril-small-input")
+    return html.Div([html.Button("Copy to frames…", className="ril-button", n_clicks=0,
+                                 id={"type": ids.ANNOT_ACTION, "action": "copy_frames"},
+                                 title="Copy the chosen ROI of this frame to the frames "
+                                       "from … to … (one undoable change)"),
+                     " ", box(ids.ANNOT_COPY_FIRST, 0), " to ",
+                     box(ids.ANNOT_COPY_LAST, n_frames - 1)], className="ril-button-row")
+
+
 def annotation_panel(config: ProjectConfig, texts: dict | None = None, *,
-                     read_only: bool = False, contour_preset: str = "ct") -> html.Aside:
+                     read_only: bool = False, contour_preset: str = "ct",
+                     n_frames: int = 1) -> html.Aside:
     """The panel; ``read_only`` (someone else edits the series, or the user may not) hides the
     editing sections and disables the text inputs (the server refuses edits regardless);
-    ``contour_preset`` is the series' semi-automatic contouring preset."""
+    ``contour_preset`` is the series' semi-automatic contouring preset; a 4D series
+    (``n_frames`` > 1) gets the "Copy to frames…" action."""
     rois = list(config.rois)
     first = next((r.value for r in rois if not r.locked), rois[0].value if rois else None)
     return html.Aside(className="ril-annot-panel" + (" ril-read-only" if read_only else ""),
@@ -112,6 +127,7 @@ def annotation_panel(config: ProjectConfig, texts: dict | None = None, *,
                            html.Button("Redo", id={"type": ids.ANNOT_ACTION, "action": "redo"},
                                        className="ril-button", n_clicks=0,
                                        title="Ctrl+Shift+Z")], className="ril-button-row"),
+                 _copy_to_frames(n_frames) if n_frames > 1 else None,
                  edit_only=True),
         contour_section(_section, contour_preset),
         html.Div(id=ids.ANNOT_MESSAGE, className="ril-annot-message", role="status"),
@@ -179,7 +195,7 @@ def show_statistics(_, roi, scope, meta, plane, index, frame):
     try:
         access.require(series, "read")
         where = {"plane": plane, "index": int(index)} if scope == "slice" else {}
-        result = roi_stats(services.project.config, services.state(series),
+        result = roi_stats(services.project.config, services.state(series, frame=int(frame or 0)),
                            services.volume(series), int(roi), frame=int(frame or 0), **where)
     except RilDashError as exc:
         return html.Div(str(exc), className="ril-alert ril-alert-error")

@@ -177,7 +177,7 @@ def layout(series: str | None = None, **_query) -> html.Div:
                     **{"data-ril-config": browser_config()}, children=[
         dcc.Store(id=ids.VIEWER_META, data=meta),
         annotation_panel(services.project.config, services.state(series).texts,
-                         read_only=not editing["editable"],
+                         read_only=not editing["editable"], n_frames=services.frames_of(series),
                          contour_preset=preset_for(services.declared_modality(series),
                                                    geometry["is_ct"])),
         html.Div(className="ril-viewer-main", children=[
