@@ -32,12 +32,14 @@ def contour_series(services: Services, actor: Actor, series: str, request: Conto
                    progress=None) -> tuple[ContourOutcome, SeriesChange]:
     """Run one contouring action on ``series`` as ``actor``; the outcome and the state after."""
     guard = edit_guard(services, actor, series)
-    done = Contourer(services.editor(series, actor.user, guard)).apply(request, progress)
+    # the frame's own masks on a 4D series with masks per frame
+    editor = services.editor(series, actor.user, guard, frame=request.frame)
+    done = Contourer(editor).apply(request, progress)
     if done.version is not None:
         services.audit.record(actor.user, "save", series,
                               {"version": done.version, "tool": f"semi-auto:{request.tool}",
                                "slices": len(done.slices)})
-    return done, outcome(services.annotations(series), done.version)
+    return done, outcome(services.annotations(series, request.frame), done.version)
 
 
 def _request_json(request: ContourRequest) -> dict[str, Any]:

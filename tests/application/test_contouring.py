@@ -194,3 +194,31 @@ def test_batch_contouring_runs_as_a_job_and_leaves_bad_slices_alone(services):
     line = outcome(ended)[0].children
     assert line.startswith(f"Batch contouring of {SERIES}: Snapped 3 of 4 annotated slices.")
     assert line.endswith(f"(version {v + 1})")
+
+
+def test_on_a_4d_series_the_tools_work_on_the_frame_on_screen(tmp_path):
+    """Masks per frame: a snap on frame 1 changes frame 1, never frame 0."""
+    root = tmp_path / "proj"
+    path = root / "images" / "P1" / "cine.nii.gz"
+    path.parent.mkdir(parents=True)
+    data = np.full(SHAPE + (2,), 40.0, np.float32)
+    display_view(data[..., 1], "axial", 6)[:] = np.where(disc(16), 200.0, 40.0)
+    data += np.random.default_rng(4).normal(0, 8, data.shape).astype(np.float32)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    (root / "project.yaml").write_text(YAML)
+    services = Services(Project.open(root), background_checkpoints=False)
+    series = "P1/cine.nii.gz"
+    frame1 = services.annotations(series, 1)
+    state = frame1.refresh()
+    bits = np.zeros(SHAPE, np.uint8)
+    delta = set_slices(bits, "axial", {6: disc(19, 34, 31)}, 0, Rules("one_roi_per_voxel"))
+    v = frame1.commit(state.version, delta, {"user": "ana", "op": "paint"}, slots={1: 0})
+    done, change = contour_series(services, actor("ana"), series,
+                                  parse_contour_request({"tool": "snap", "roi": 1,
+                                                         "plane": "axial", "index": 6,
+                                                         "parent": v, "frame": 1}))
+    assert done.version == v + 1
+    states = {f: services.annotations(series, f).refresh() for f in (0, 1)}
+    on = {f: roi_mask(display_view(st.bits, "axial", 6), st.slots[1]) for f, st in states.items()}
+    assert dice(on[1], disc(16)) > 0.95  # the frame on screen was snapped
+    assert not on[0].any()               # the other frame is untouched
