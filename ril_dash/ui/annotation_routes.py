@@ -224,7 +224,7 @@ def _history_action(action: str):
 
 @blueprint.post("/copy_frames")
 def copy_frames():
-    body = _json_body()
+    body = json_body()
     series, plane = body.get("series"), body.get("plane", "axial")
     if not isinstance(series, str) or plane not in ("axial", "coronal", "sagittal"):
         raise BadRequest("send 'series' and a valid 'plane'")
@@ -237,7 +237,7 @@ def copy_frames():
     change = series_edits.copy_to_frames(get_services(), access.actor(), series,
                                          _body_int(body, "roi"), _body_int(body, "frame", 0),
                                          list(range(first, last + 1)), parent)
-    return jsonify(changed=change.changed, **_change_summary(change, plane))
+    return jsonify(changed=change.changed, **change_summary(change, plane))
 
 
 @blueprint.post("/undo")
