@@ -16,7 +16,7 @@ from ril_dash.application import policy
 from ril_dash.application.policy import Actor
 from ril_dash.application.services import Services
 from ril_dash.project.workflow_state import board_states, current_state
-from ril_dash.workflow.machine import SeriesState
+from ril_dash.workflow.machine import SeriesState, initial_state
 
 
 def series_state(services: Services, series: str) -> SeriesState | None:
@@ -55,10 +55,35 @@ def series_view(services: Services, actor: Actor, series_ids: Iterable[str], *,
         readable = _everything
     else:
         def readable(series: str) -> bool:
-            return (states[series].owner == actor.user
-                    or policy.may(workflow, states[series], actor, "read"))
+            return _reads(workflow, actor, states[series])
     everyone = services.project.config.metadata_visible_to == "everyone"
     return SeriesView(states, readable, _everything if everyone else readable)
+
+
+def _reads(workflow, actor: Actor, state: SeriesState) -> bool:
+    return state.owner == actor.user or policy.may(workflow, state, actor, "read")
+
+
+@dataclass(frozen=True)
+class StateView:
+    """What one actor may see of every series in one workflow ``state`` (None without a
+    workflow): :class:`SeriesView`'s ``readable`` and ``shows_metadata`` for them."""
+
+    state: SeriesState | None
+    readable: bool
+    shows_metadata: bool
+
+
+def unannotated_view(services: Services, actor: Actor) -> StateView:
+    """:class:`StateView` of the series without any version (the workflow's initial state):
+    the same answer as :func:`series_view` gives each of them, computed once."""
+    workflow = services.workflow
+    if workflow is None:
+        return StateView(None, True, True)
+    state = initial_state(workflow)
+    readable = policy.is_admin(workflow, actor) or _reads(workflow, actor, state)
+    everyone = services.project.config.metadata_visible_to == "everyone"
+    return StateView(state, readable, readable or everyone)
 
 
 def decision(services: Services, actor: Actor, series: str, right: str) -> policy.Decision:

@@ -17,6 +17,7 @@ from dash import Input, Output, dcc, html
 import ril_dash
 from ril_dash import __version__
 from ril_dash.application.leases import release_leases_of
+from ril_dash.application.series_table import series_table
 from ril_dash.core.atomic_io import private_dir
 from ril_dash.errors import LockHeld, NotLoggedIn, PermissionDenied, RilDashError
 from ril_dash.project.project import Project
@@ -227,6 +228,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     )
 
     project_viewer.register()
+    series_table(project)  # the project grid's columns: built now, not at the first page
     slice_viewer.register()
     roi_manager.register()
     export_page.register()

@@ -11,6 +11,8 @@ PRELOAD_TIMER = "plotly-preload-timer"
 
 # project viewer
 GRID = "series-grid"
+#: the project grid was asked to fetch its rows again (folder or search changed)
+GRID_REFRESH = "series-grid-refresh"
 SEARCH = "series-search"
 FOLDERS = "folder-tree"
 FOLDER_STORE = "folder-selected"

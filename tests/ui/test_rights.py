@@ -257,6 +257,20 @@ def test_only_the_pools_members_may_read_a_series(project, users, locks):
     assert status["editable"] is False and "acquire it on the Workflow page" in status["reason"]
 
 
+def grid_rows(client, search=None, filters=None, sort=None, folder=None) -> list[dict]:
+    """The project grid's first 100 rows for ``client``, as the grid asks for them."""
+    request = {"startRow": 0, "endRow": 100, "filterModel": filters or {},
+               "sortModel": sort or []}
+    reply = client.callback("series-grid.getRowsResponse",
+                            [("series-grid", "getRowsRequest", request)],
+                            [("folder-selected", "data", folder),
+                             ("series-search", "value", search)])
+    assert reply.status_code == 200, reply.text
+    response = reply.json()["response"]["series-grid"]["getRowsResponse"]
+    assert response["rowCount"] == len(response["rowData"])
+    return response["rowData"]
+
+
 def test_the_project_grid_shows_no_annotations_of_series_one_may_not_open(project, users,
                                                                              store):
     ana, sam = users["ana"], users["sam"]
@@ -264,34 +278,33 @@ def test_the_project_grid_shows_no_annotations_of_series_one_may_not_open(projec
     reply = ana.post("/ril/api/texts", json={"series": S_GRID, "parent": None,
                                              "values": {"Image quality": "poor"}})
     assert reply.status_code == 200, reply.text
-    reply = sam.callback("..series-grid.rowData...series-count.children...folder-filter.value..."
-                         "export-link.href..", [("folder-selected", "data", None)])
-    row = next(r for r in reply.json()["response"]["series-grid"]["rowData"]
-               if r["id"] == S_GRID)
+    row = next(r for r in grid_rows(sam) if r["id"] == S_GRID)
     assert "text:Image quality" not in row and "rois" not in row and row["restricted"], row
     assert row["pool"] == "analysts" and row["owner"] == "ana"
-    reply = ana.callback("..series-grid.rowData...series-count.children...folder-filter.value..."
-                         "export-link.href..", [("folder-selected", "data", None)])
-    row = next(r for r in reply.json()["response"]["series-grid"]["rowData"]
-               if r["id"] == S_GRID)
+    row = next(r for r in grid_rows(ana) if r["id"] == S_GRID)
     assert row["text:Image quality"] == "poor" and not row.get("restricted"), row
 
 
 def test_the_project_page_shows_no_metadata_of_series_one_may_not_open(project, users):
-    grid = ("..series-grid.rowData...series-count.children...folder-filter.value..."
-            "export-link.href..")
     description = "Synthetic abdominal CT phantom"  # a metadata column of every phantom series
 
-    def rows(user):
-        reply = users[user].callback(grid, [("folder-selected", "data", None)])
-        return reply.json()["response"]["series-grid"]["rowData"]
+    def rows(user, **query):
+        return grid_rows(users[user], **query)
 
     nina = rows("nina")  # in no pool: every row is there, without its metadata
     assert len(nina) == 13 and all(row["restricted"] for row in nina)
     assert not [key for row in nina for key in row if key.startswith("meta:")]
     assert description not in json.dumps(nina)
-    page = json.dumps(users["nina"].page("/"))  # the grid as the page is first served
-    assert S_GRID in page and description not in page and "MNI ICBM152" not in page
+    page = json.dumps(users["nina"].page("/"))  # the page as first served: rows come later
+    assert S_GRID not in page and description not in page and "MNI ICBM152" not in page
+    # nor can it be found through them: by the search box, a column filter or a sort
+    assert rows("nina", search="synthetic abdominal") == []
+    contains = {"filterType": "text", "type": "contains", "filter": "Synthetic"}
+    assert rows("nina", filters={"meta:description": contains}) == []
+    assert len(rows("root", search="synthetic abdominal")) == 12
+    assert len(rows("root", filters={"meta:description": contains})) == 12
+    by_patient = [r["id"] for r in rows("nina", sort=[{"colId": "meta:patient", "sort": "desc"}])]
+    assert by_patient == [r["id"] for r in nina]  # all blank to nina: the project's order
     admin = {row["id"]: row for row in rows("root")}
     assert admin[S_GRID]["meta:description"].startswith(description)
     assert admin[S_GRID]["meta:patient"] == "PHANTOM-002"

@@ -1,7 +1,8 @@
 """The project page's "Run a model" form: draft the selected series (or all shown) with a model.
 
 The picker lists the active version of every enabled bundle. The series are the grid's ticked
-rows, or every row the grid shows under its filters. The run is one model job
+rows, or every row the grid shows under its folder, search box and column filters (asked of
+the server: the grid holds only the rows scrolled through). The run is one model job
 (:func:`ril_dash.application.model_runs.start_model_run`: rights checked at once and again per
 series, which are skipped with the reason when the user may not annotate them or someone else
 edits them) run in a background callback with progress and Cancel; it is listed on the Jobs
@@ -10,7 +11,8 @@ page too.
 Developer notes::
 
     model ─► describe_batch ─► per-slice estimate, merge mode shown for segmentations
-    Run ─background─► batch_series(scope, selectedRows | virtualRowData) ─► start_model_run
+    Run ─background─► batch_series(scope, selectedRows | matching_ids(folder, search,
+        filterModel)) ─► start_model_run
         ─► run_in_background ─► result (drafted / unchanged / skipped series)
 """
 
@@ -19,7 +21,9 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
+from ril_dash.application.grid_query import GridQuery, GridQueryError
 from ril_dash.application.model_runs import MODEL_RUN, start_model_run
+from ril_dash.application.series_table import matching_ids
 from ril_dash.errors import RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.job_views import JobControls, outcome, run_in_background
@@ -81,11 +85,29 @@ def describe_batch(ref):
             {} if manifest.task == "segmentation" else {"display": "none"})
 
 
+def _shown(who, scope: str, folder, search, filters) -> list[dict] | None:
+    """The rows the grid shows under its folder, search box and filters (scope "shown")."""
+    if scope != "shown":
+        return None
+    try:
+        query = GridQuery.from_request({"filterModel": filters}, folder, search)
+    except (TypeError, ValueError, AttributeError):
+        raise GridQueryError("the grid's filters could not be read; reload the page") from None
+    return [{"id": s} for s in matching_ids(get_services(), who, query)]
+
+
 @CONTROLS.callbacks([State(ids.BATCH_MODEL, "value"), State(ids.BATCH_SCOPE, "value"),
                      State(ids.BATCH_MODE, "value"), State(ids.GRID, "selectedRows"),
-                     State(ids.GRID, "virtualRowData")])
-def run_batch(set_progress, _clicks, ref, scope, mode, selected, shown):
+                     State(ids.FOLDER_STORE, "data"), State(ids.SEARCH, "value"),
+                     State(ids.GRID, "filterModel")])
+def run_batch(set_progress, _clicks, ref, scope, mode, selected, folder, search, filters):
     """Start the model job on the chosen series (start_model_run checks rights) and run it."""
+    context = dash.callback_context
+    try:
+        who = access.actor_of_cookies(context.cookies, context.remote)
+        shown = _shown(who, scope, folder, search, filters)
+    except RilDashError as exc:
+        return html.Div(str(exc), className="ril-alert ril-alert-error")
     series = batch_series(scope, selected, shown)
     if not ref:
         return html.Div("Choose a model.", className="ril-alert ril-alert-error")
@@ -94,8 +116,6 @@ def run_batch(set_progress, _clicks, ref, scope, mode, selected, shown):
             "No series is shown; change the filter"
         return html.Div(f"{what}.", className="ril-alert ril-alert-error")
     try:
-        context = dash.callback_context
-        who = access.actor_of_cookies(context.cookies, context.remote)
         job = start_model_run(get_services(), who, ref, series, mode=mode or "empty_slices")
     except RilDashError as exc:
         return html.Div(str(exc), className="ril-alert ril-alert-error")

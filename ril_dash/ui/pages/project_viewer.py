@@ -1,18 +1,23 @@
 """Project viewer page (``/``): every series of the project in a virtualised grid.
 
 The folder panel on the left mirrors the images tree (e.g. Patient → Study → Series) with
-series counts; choosing a folder narrows the grid to it. The grid (AG Grid, community edition,
-virtualised so 10,000 rows stay fast) has one column per hierarchy level, the metadata CSV's
-columns, a quick search box, sorting and per-column filters. Clicking a series name (or
-double-clicking any cell) opens it in the slice viewer. Series with annotations are in bold.
-Ticked series (or all those shown) can be drafted by a model ("Run a model",
-:mod:`ril_dash.ui.components.model_batch`).
+series counts; choosing a folder narrows the grid to it. The grid (AG Grid, community edition)
+has one column per hierarchy level, the metadata CSV's columns, a quick search box, sorting
+and per-column filters. Clicking a series name (or double-clicking any cell) opens it in the
+slice viewer. Series with annotations are in bold. Ticked series (or all those shown) can be
+drafted by a model ("Run a model", :mod:`ril_dash.ui.components.model_batch`).
+
+The grid uses AG Grid's infinite row model: it asks the server for blocks of 100 rows, and the
+folder, the search box, the column filters and the sort are applied on the server
+(:mod:`ril_dash.application.series_table`), so a project of 100,000 series opens as fast as one
+of 100 and the browser never holds more rows than were scrolled through.
 
 Developer notes::
 
-    folder click ─► FOLDER_STORE ─► folder panel; grid rowData + count (and clears the filter)
+    grid getRowsRequest (+ folder, search) ─► grid_rows ─► getRowsResponse (rows, row count)
+    folder click ─► FOLDER_STORE ─► folder panel; count; export link (and clears the filter)
+    FOLDER_STORE, search box ──clientside──► grid purgeInfiniteCache (asks its rows again)
     folder filter text ─► folder panel
-    search box ──clientside──► grid quickFilterText
     cellClicked / cellDoubleClicked ─► URL (/view?series=…)
 """
 
@@ -23,12 +28,11 @@ from urllib.parse import quote
 
 import dash
 import dash_ag_grid as dag
-from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 
-from ril_dash.application import rights
-from ril_dash.project.annotation_store import annotated_series
-from ril_dash.project.history_scan import read_summaries
-from ril_dash.project.text_values import format_text_value
+from ril_dash.application.grid_query import GridQuery, GridQueryError
+from ril_dash.application.series_table import (annotations_of, count_label, grid_rows,
+                                               level_names, series_table)
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.model_batch import batch_section
 from ril_dash.ui.services import get_services
@@ -45,10 +49,16 @@ GRID_OPTIONS = {
                           "rowHeight: 32, headerHeight: 36})"},
 }
 
-#: the project grid: ticked series are what "Run a model" drafts (a click still opens one)
-SERIES_GRID_OPTIONS = {**GRID_OPTIONS, "rowSelection": {
-    "mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
-    "enableClickSelection": False}}
+#: the project grid: rows asked from the server block by block; ticked series are what "Run a
+#: model" drafts (a click still opens one; AG Grid cannot tick every row of an infinite grid)
+SERIES_GRID_OPTIONS = {
+    **GRID_OPTIONS,
+    "rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": False,
+                     "enableClickSelection": False},
+    "rowModelType": "infinite", "cacheBlockSize": 100, "maxConcurrentDatasourceRequests": 1,
+    "infiniteInitialRowCount": 1, "maxBlocksInCache": 50,
+}
+SERIES_GRID_OPTIONS.pop("quickFilterText")
 
 
 def register() -> None:
@@ -56,67 +66,12 @@ def register() -> None:
                        layout=layout)
 
 
-def _level_names(project) -> list[str]:
-    depth = max((len(s.levels) for s in project.series), default=0)
-    names = list(project.config.hierarchy)
-    return names[:depth] + [f"Level {i + 1}" for i in range(len(names), depth)]
-
-
-def series_rows(project, folder: str = "") -> list[dict]:
-    """One grid row per series under ``folder`` ('' is the whole project).
-
-    With a workflow, rows also give the pool and holder; the annotations (text values, ROIs)
-    and metadata columns of a series the user may not open are left out (the metadata stays
-    when project.yaml sets ``metadata_visible_to: everyone``), and its row is marked
-    ``restricted``. The search box and column filters work on these rows in the browser, so
-    what is left out cannot be found by them either."""
-    prefix = folder + "/" if folder else ""
-    levels = _level_names(project)
-    edited = annotated_series(project.config.annotations)
-    summaries = read_summaries(project.config.annotations, edited)
-    roi_names = {roi.value: roi.name for roi in project.config.rois}
-    chosen = [r for r in project.series if not prefix or r.id.startswith(prefix)]
-    view = rights.series_view(get_services(), access.actor(), [r.id for r in chosen],
-                              annotated=edited, summaries=summaries)
-    states = view.states
-    rows = []
-    for record in chosen:
-        row = {"id": record.id, "name": record.name, "size_mb": round(record.size / 1e6, 2),
-               "annotated": record.id in edited}
-        for name, value in zip(levels, record.levels):
-            row[f"level:{name}"] = value
-        if view.shows_metadata(record.id):
-            for key, value in project.metadata.get(record.id, {}).items():
-                row[f"meta:{key}"] = value
-        if states is not None:
-            row["pool"], row["owner"] = states[record.id].pool, states[record.id].owner or ""
-        summary = summaries.get(record.id)
-        if not view.readable(record.id):
-            row["restricted"] = True
-        elif summary:
-            row["rois"] = ", ".join(roi_names.get(v, str(v)) for v in summary["rois"])
-            for name, value in summary["texts"].items():
-                row[f"text:{name}"] = format_text_value(value)
-        rows.append(row)
-    return rows
-
-
-def count_label(rows: list[dict], folder: str = "") -> str:
-    """'13 series · 2 annotated · 11 not annotated' (in a folder: '… in P1')."""
-    annotated = sum(1 for row in rows if row["annotated"])
-    where = f" in {folder}" if folder else ""
-    return (f"{len(rows)} series{where} · {annotated} annotated · "
-            f"{len(rows) - annotated} not annotated")
-
-
 def column_defs(project) -> list[dict]:
-    cols = [{"field": f"level:{name}", "headerName": name} for name in _level_names(project)]
+    cols = [{"field": f"level:{name}", "headerName": name} for name in level_names(project)]
     cols.append({"field": "name", "headerName": "Series", "cellClass": "ril-link-cell",
                  "pinned": "left", "minWidth": 180})
-    meta_columns = []
-    for values in project.metadata.values():
-        meta_columns.extend(k for k in values if k not in meta_columns)
-    cols += [{"field": f"meta:{key}", "headerName": key} for key in meta_columns]
+    cols += [{"field": f"meta:{key}", "headerName": key}
+             for key in series_table(project).meta_columns]
     cols += [{"field": f"text:{field.name}", "headerName": field.name}
              for field in project.config.text_fields]
     cols.append({"field": "rois", "headerName": "Annotated ROIs", "minWidth": 150})
@@ -132,8 +87,7 @@ def column_defs(project) -> list[dict]:
 def _folder_panel(project, folder: str, text: str = "") -> list:
     """Breadcrumbs to ``folder`` and its sub-folders (those matching ``text``, at most
     MAX_FOLDERS_SHOWN of them: a list of thousands of buttons helps nobody and slows the page)."""
-    tree = project.folder_tree()
-    node = tree.get(folder, {"children": [], "count": 0})
+    children_of = series_table(project).folder_children(folder)
     crumbs = [html.Button("All series", id={"type": FOLDER_BUTTON, "path": ""},
                           className="ril-crumb", n_clicks=0)]
     parts = folder.split("/") if folder else []
@@ -142,14 +96,14 @@ def _folder_panel(project, folder: str, text: str = "") -> list:
         crumbs.append(html.Button(part, id={"type": FOLDER_BUTTON, "path": "/".join(parts[:i + 1])},
                                   className="ril-crumb", n_clicks=0))
     needle = (text or "").strip().lower()
-    matching = [c for c in node["children"] if needle in c.rsplit("/", 1)[-1].lower()]
+    matching = [(c, n) for c, n in children_of if needle in c.rsplit("/", 1)[-1].lower()]
     children = [
         html.Button([html.Span(child.rsplit("/", 1)[-1], className="ril-folder-name"),
-                     html.Span(str(tree[child]["count"]), className="ril-count")],
+                     html.Span(str(count), className="ril-count")],
                     id={"type": FOLDER_BUTTON, "path": child}, className="ril-folder", n_clicks=0)
-        for child in matching[:MAX_FOLDERS_SHOWN]
+        for child, count in matching[:MAX_FOLDERS_SHOWN]
     ]
-    if not node["children"]:
+    if not children_of:
         children = [html.Div("No sub-folders", className="ril-muted")]
     elif not matching:
         children = [html.Div(f"No sub-folder matches '{text}'", className="ril-muted")]
@@ -160,11 +114,18 @@ def _folder_panel(project, folder: str, text: str = "") -> list:
             html.Div(children, className="ril-folder-list")]
 
 
+def _count(folder: str) -> str:
+    services = get_services()
+    table = series_table(services.project)
+    notes = annotations_of(services, access.actor(), table)
+    return count_label(notes.annotated, table.folder_mask(folder), folder)
+
+
 def layout(**_query) -> html.Div:
     project = get_services().project
-    rows = series_rows(project)
     return html.Div(className="ril-project-page", children=[
         dcc.Store(id=ids.FOLDER_STORE, data=""),
+        dcc.Store(id=ids.GRID_REFRESH, data=0),
         html.Aside(className="ril-folders", children=[
             html.H2("Folders"),
             dcc.Input(id=ids.FOLDER_FILTER, type="search", placeholder="Find a folder…",
@@ -175,20 +136,20 @@ def layout(**_query) -> html.Div:
             html.Div(className="ril-toolbar", children=[
                 dcc.Input(id=ids.SEARCH, type="search", placeholder="Filter series by any column…",
                           debounce=False, className="ril-search", autoComplete="off"),
-                html.Span(count_label(rows), id=ids.SERIES_COUNT, className="ril-count-label"),
+                html.Span(_count(""), id=ids.SERIES_COUNT, className="ril-count-label"),
                 dcc.Link("Export these series", href="/export", id=ids.EXPORT_LINK,
                          className="ril-nav-link ril-export-link"),
             ]),
             batch_section(),
             dag.AgGrid(
                 id=ids.GRID,
-                rowData=rows,
+                rowModelType="infinite",
                 columnDefs=column_defs(project),
                 defaultColDef={"sortable": True, "filter": True, "resizable": True,
                                "floatingFilter": False, "minWidth": 110},
                 dashGridOptions=SERIES_GRID_OPTIONS,
-                rowClassRules={"ril-annotated": "params.data.annotated",
-                               "ril-restricted": "params.data.restricted"},
+                rowClassRules={"ril-annotated": "params.data && params.data.annotated",
+                               "ril-restricted": "params.data && params.data.restricted"},
                 getRowId="params.data.id",
                 columnSize="autoSize",
                 className="ril-grid",
@@ -216,13 +177,10 @@ def choose_folder(clicks):
     prevent_initial_call=True,
 )
 def show_folders(folder, text):
-    project = get_services().project
-    folder = folder if folder in project.folder_tree() else ""
-    return _folder_panel(project, folder, text or "")
+    return _folder_panel(get_services().project, _known_folder(folder), text or "")
 
 
 @callback(
-    Output(ids.GRID, "rowData"),
     Output(ids.SERIES_COUNT, "children"),
     Output(ids.FOLDER_FILTER, "value"),
     Output(ids.EXPORT_LINK, "href"),
@@ -230,11 +188,47 @@ def show_folders(folder, text):
     prevent_initial_call=True,
 )
 def show_folder_series(folder):
-    project = get_services().project
-    folder = folder if folder in project.folder_tree() else ""
-    rows = series_rows(project, folder)
+    folder = _known_folder(folder)
     link = "/export" + (f"?glob={quote(folder + '/*', safe='')}" if folder else "")
-    return rows, count_label(rows, folder), "", link
+    return _count(folder), "", link
+
+
+def _known_folder(folder) -> str:
+    """``folder`` if it holds series of the project, else '' (the whole project)."""
+    if not isinstance(folder, str) or not folder:
+        return ""
+    return folder if series_table(get_services().project).has_folder(folder) else ""
+
+
+@callback(
+    Output(ids.GRID, "getRowsResponse"),
+    Input(ids.GRID, "getRowsRequest"),
+    State(ids.FOLDER_STORE, "data"),
+    State(ids.SEARCH, "value"),
+)
+def grid_block(request, folder, search):
+    """One block of rows for the grid (and how many rows match), as the user may see them."""
+    try:
+        query = GridQuery.from_request(request, _known_folder(folder),
+                                       search if isinstance(search, str) else "")
+        rows, count = grid_rows(get_services(), access.actor(), query)
+    except (GridQueryError, TypeError, ValueError, AttributeError):
+        rows, count = [], 0  # a forged or stale request: nothing to show
+    return {"rowData": rows, "rowCount": count}
+
+
+# a new folder or search: the grid forgets its rows and asks again, from the top
+clientside_callback(
+    """function (folder, search) {
+        var api = window.dash_ag_grid && window.dash_ag_grid.getApi("%s");
+        if (api) { api.purgeInfiniteCache(); api.ensureIndexVisible(0, "top"); }
+        return Date.now();
+    }""" % ids.GRID,
+    Output(ids.GRID_REFRESH, "data"),
+    Input(ids.FOLDER_STORE, "data"),
+    Input(ids.SEARCH, "value"),
+    prevent_initial_call=True,
+)
 
 
 def quick_search(grid_id: str, search_id: str, options: dict = GRID_OPTIONS) -> None:
@@ -247,9 +241,6 @@ def quick_search(grid_id: str, search_id: str, options: dict = GRID_OPTIONS) -> 
         Input(search_id, "value"),
         prevent_initial_call=True,
     )
-
-
-quick_search(ids.GRID, ids.SEARCH, SERIES_GRID_OPTIONS)
 
 
 clientside_callback(
