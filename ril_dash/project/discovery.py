@@ -12,6 +12,7 @@ in natural order (``P2`` before ``P10``).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -57,11 +58,15 @@ def natural_key(text: str) -> tuple:
     >>> sorted(["P10", "p2", "P1"], key=natural_key)
     ['P1', 'p2', 'P10']
     """
-    parts = []
-    for part in text.split("/"):
-        parts.append(tuple((0, int(tok), "") if tok.isdigit() else (1, 0, tok.casefold())
-                           for tok in _DIGITS.split(part) if tok))
-    return (tuple(parts), text)
+    return (tuple(map(_part_key, text.split("/"))), text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _part_key(part: str) -> tuple:
+    """:func:`natural_key` of one folder or file name (names repeat: P1 in every series of P1,
+    ST1 in most patients; cached)."""
+    return tuple((0, int(tok), "") if tok.isdigit() else (1, 0, tok.casefold())
+                 for tok in _DIGITS.split(part) if tok)
 
 
 def _inside(path: str, root: str) -> bool:
@@ -91,44 +96,130 @@ def discover_series(images_root: str | os.PathLike) -> list[SeriesRecord]:
     >>> [(r.id, r.name, r.levels) for r in discover_series(root)]
     [('P2/b.NII', 'b', ('P2',)), ('P10/a.nii.gz', 'a', ('P10',))]
     """
+    return scan_series(images_root)[0]
+
+
+def scan_series(images_root: str | os.PathLike,
+                index: dict | None = None) -> tuple[list[SeriesRecord], dict]:
+    """:func:`discover_series`, reusing the listings of an earlier scan where a folder has not
+    changed since (same modification time): return the series and the new listings.
+
+    ``index`` maps a folder's path to ``[mtime_ns, files, sub-folders]`` (``files``:
+    ``[name, size, mtime]``), as returned by an earlier call (JSON-safe, so it can be kept on
+    disk). A folder holding symbolic links is always read again (a link's target can change
+    without its folder changing). An entry that does not fit is ignored: the folder is read.
+    Files changed in place (same name) keep the size of the earlier scan until their folder
+    changes; only the grid's Size column shows it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "P1").mkdir(); _ = (root / "P1" / "a.nii").write_bytes(b"x")
+    >>> series, index = scan_series(root)
+    >>> again, same = scan_series(root, index)
+    >>> [r.id for r in again] == [r.id for r in series] == ["P1/a.nii"] and same == index
+    True
+    """
     root = os.path.realpath(os.fspath(images_root))
+    index = index if isinstance(index, dict) else {}
+    new_index: dict = {}
     records: list[SeriesRecord] = []
-    # (folder as walked, folder names below root, real paths of the folders on the way down)
-    stack: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [(root, (), (root,))]
-    while stack:
-        folder, levels, chain = stack.pop()
+    clash = False  # two names of one folder equal but for case: sort everything at the end
+
+    def children(folder: str, real_folder: str) -> list[tuple] | None:
+        """The folder's files ``(name, size, mtime)`` and sub-folders ``(name, path, real)``
+        in natural order, from the index when the folder has not changed."""
+        nonlocal clash
         try:
-            entries = list(os.scandir(folder))
+            mtime_ns = os.stat(folder).st_mtime_ns
         except OSError:
-            continue  # unreadable folder: skip it, never fail the whole listing
-        for entry in entries:
-            name = entry.name
-            if name.startswith("."):
+            return None  # unreadable folder: skip it, never fail the whole listing
+        listing = _cached_listing(index.get(folder), mtime_ns, folder, real_folder)
+        if listing is None:
+            listing = _list_folder(folder, real_folder, root)
+            if listing is None:
+                return None
+            if listing[2]:
+                new_index[folder] = [mtime_ns, listing[0], [d[0] for d in listing[1]]]
+        else:
+            new_index[folder] = index[folder]
+        keyed = sorted(((_part_key(c[0]), c[0]), c) for c in listing[0] + listing[1])
+        clash = clash or any(a[0][0] == b[0][0] for a, b in zip(keyed, keyed[1:]))
+        return [c for _, c in keyed]
+
+    # walked depth first, each folder's entries in natural order: the series come out sorted
+    # (folder as walked, folder names below root, real paths of the folders on the way down)
+    stack = [(iter(children(root, root) or []), (), (root,))]
+    while stack:
+        entries, levels, chain = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        name = entry[0]
+        if isinstance(entry[1], str):  # a folder: (name, path as walked, real path)
+            if entry[2] not in chain:  # a link back to a folder on the way down: a cycle
+                inside = children(entry[1], entry[2])
+                if inside is not None:
+                    stack.append((iter(inside), levels + (name,), chain + (entry[2],)))
+            continue
+        records.append(SeriesRecord("/".join(levels + (name,)),
+                                    name[: -len(nifti_suffix(name))], levels, entry[1],
+                                    entry[2]))
+    if clash:
+        records.sort(key=lambda r: natural_key(r.id))
+    return records, new_index
+
+
+def _cached_listing(entry, mtime_ns: int, folder: str, real_folder: str):
+    """The listing of ``folder`` kept in an index entry, if it is one and still current."""
+    try:
+        stored, files, folders = entry
+        if stored != mtime_ns:
+            return None
+        files = [(str(n), int(size), float(mtime)) for n, size, mtime in files]
+        if any(nifti_suffix(n) is None or "/" in n for n, _, _ in files):
+            return None
+        return (files, [(str(n), os.path.join(folder, n), os.path.join(real_folder, n))
+                        for n in folders if "/" not in str(n) and n not in ("", ".", "..")],
+                True)
+    except (TypeError, ValueError):
+        return None
+
+
+def _list_folder(folder: str, real_folder: str, root: str):
+    """``(files, sub-folders, cacheable)`` of one folder: NIfTI files as ``(name, size,
+    mtime)``, folders as ``(name, path as walked, real path)``; None if it cannot be read."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return None
+    files, folders, cacheable = [], [], True
+    for entry in entries:
+        name = entry.name
+        if name.startswith("."):
+            continue
+        try:
+            if entry.is_symlink():
+                cacheable = False
+                real = os.path.realpath(entry.path)
+                if not _inside(real, root):
+                    continue
+                is_dir = os.path.isdir(real)
+            else:
+                real = os.path.join(real_folder, name)
+                is_dir = entry.is_dir(follow_symlinks=False)
+            if is_dir:
+                folders.append((name, entry.path, real))
                 continue
-            try:
-                if entry.is_symlink():
-                    real = os.path.realpath(entry.path)
-                    if not _inside(real, root):
-                        continue
-                    is_dir = os.path.isdir(real)
-                else:
-                    real = os.path.join(chain[-1], name)
-                    is_dir = entry.is_dir(follow_symlinks=False)
-                if is_dir:
-                    if real not in chain:  # a link back to a folder on the way down: a cycle
-                        stack.append((entry.path, levels + (name,), chain + (real,)))
-                    continue
-                suffix = nifti_suffix(name)
-                if suffix is None or not entry.is_file():
-                    continue
-                stat = entry.stat()
-            except OSError:
-                continue  # vanished or broken entry
-            rel = "/".join(levels + (name,))
-            records.append(SeriesRecord(rel, name[: -len(suffix)], levels, stat.st_size,
-                                        stat.st_mtime))
-    records.sort(key=lambda r: natural_key(r.id))
-    return records
+            if nifti_suffix(name) is None or not entry.is_file():
+                continue
+            stat = entry.stat()
+        except OSError:
+            continue  # vanished or broken entry
+        files.append((name, stat.st_size, stat.st_mtime))
+    return files, folders, cacheable
 
 
 def check_series_id(series_id: object) -> str:

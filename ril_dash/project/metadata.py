@@ -8,7 +8,8 @@ empty cell): the table is for display and filtering, not arithmetic.
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePosixPath
+from itertools import repeat
+from pathlib import Path
 
 import pandas as pd
 
@@ -24,8 +25,7 @@ def normalise_series_path(text: str) -> str:
     'P1/ST1/a.nii.gz'
     """
     text = text.strip().replace("\\", "/")
-    parts = [p for p in PurePosixPath(text).parts if p not in ("", ".", "/")]
-    return "/".join(parts)
+    return "/".join(p for p in text.split("/") if p not in ("", "."))
 
 
 def load_metadata(csv_path: str | os.PathLike, path_column: str) -> dict[str, dict[str, str]]:
@@ -80,8 +80,10 @@ def load_metadata(csv_path: str | os.PathLike, path_column: str) -> dict[str, di
     others = [c for c in table.columns if c != path_column]
     out: dict[str, dict[str, str]] = {}
     first_row: dict[str, int] = {}
+    columns = [table[c].tolist() for c in others]  # plain lists: quicker to walk
     for row_number, (cell, values) in enumerate(
-            zip(table[path_column], table[others].itertuples(index=False, name=None)), start=1):
+            zip(table[path_column].tolist(), zip(*columns) if columns else repeat(())),
+            start=1):
         series_id = normalise_series_path(str(cell))
         if not series_id:
             raise InvalidProject(f"metadata file {csv_path} row {row_number}: column "

@@ -9,16 +9,22 @@ discovered series only, which is the guard against path traversal.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-from ril_dash.core.atomic_io import atomic_write_text
+from ril_dash.core.atomic_io import atomic_write_bytes, atomic_write_text
 from ril_dash.errors import InvalidProject, SeriesNotFound
 from ril_dash.project.discovery import (SeriesRecord, build_folder_tree, check_inside_images,
-                                        discover_series)
+                                        scan_series)
 from ril_dash.project.metadata import load_metadata
 from ril_dash.project.project_yaml_writer import default_project_yaml
 from ril_dash.project.schema import PROJECT_FILE, ProjectConfig, load_project_config
+
+
+#: the folder listings of the last scan of the images (in the project folder; see
+#: :func:`~ril_dash.project.discovery.scan_series`)
+SERIES_INDEX = ".series-index.json"
 
 
 class Project:
@@ -77,13 +83,32 @@ class Project:
                                  f"{meta.file} does not exist; create it or fix the path")
         return load_metadata(meta.file, meta.path_column)
 
+    def _scan(self, images: Path) -> list[SeriesRecord]:
+        """Discover the series, reusing the listings of unchanged folders kept in
+        ``SERIES_INDEX`` by the previous scan (100,000 series: about a third of the time);
+        the index is written again when a folder changed (never fails the scan)."""
+        index_file = self.dir / SERIES_INDEX
+        try:
+            stored = json.loads(index_file.read_bytes())
+            previous = stored["folders"] if stored.get("images") == str(images) else {}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            previous = {}
+        series, index = scan_series(images, previous)
+        if index != previous:
+            try:
+                atomic_write_bytes(index_file, json.dumps(
+                    {"images": str(images), "folders": index}, separators=(",", ":")).encode())
+            except OSError:
+                pass  # a read-only project folder: scan in full next time
+        return series
+
     def rescan(self) -> list[SeriesRecord]:
         """Rediscover the series and reload the metadata; return the new series list."""
         images = self.config.images
         if not images.is_dir():
             raise InvalidProject(f"{self._where('images')}: the images folder {images} does "
                                  f"not exist; fix the path or mount the share")
-        series = discover_series(images)
+        series = self._scan(images)
         metadata = self._load_metadata()
         # swap whole objects so a concurrent reader sees either the old or the new state
         self._by_id = {record.id: record for record in series}
