@@ -19,6 +19,7 @@ The folder panel is answered from the same columns (:meth:`SeriesTable.folder_ch
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,20 +107,17 @@ class SeriesTable:
         return [(prefix + name, int(counts[name])) for name in pd.unique(names)]
 
 
-_cache: dict[int, SeriesTable] = {}
+_cache: "weakref.WeakKeyDictionary[object, SeriesTable]" = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
 
 
 def series_table(project) -> SeriesTable:
     """The table of ``project``'s current scan (built once; again after a rescan)."""
-    table = _cache.get(id(project))
-    if table is None or table.series is not project.series or \
-            table.metadata is not project.metadata:
-        with _cache_lock:
-            table = _cache.get(id(project))
-            if table is None or table.series is not project.series or \
-                    table.metadata is not project.metadata:
-                table = _cache[id(project)] = SeriesTable(project)
+    with _cache_lock:
+        table = _cache.get(project)
+        if table is None or table.series is not project.series or \
+                table.metadata is not project.metadata:
+            table = _cache[project] = SeriesTable(project)
     return table
 
 
