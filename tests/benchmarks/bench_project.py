@@ -106,13 +106,18 @@ def first_rows(page) -> list[str]:
 
 
 def time_interactions(browser, url: str, n_series: int) -> dict:
-    """On ril_dash's page: a search typed → its rows shown; a patient folder clicked → its 10
-    rows and count; the folder filter typed → the matching folder button."""
+    """On ril_dash's page, once loaded (the shell preloads plotly for the viewer meanwhile): a
+    search typed → its rows shown; the folder filter typed → the matching folder button; a
+    patient folder clicked → its 10 rows and count."""
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     out = {}
     try:
         page.goto(url + "/")
         _wait_count(page, "#series-count", f"{n_series} series")
+        # the shell preloads plotly 1.5 s after the first page (for the viewer): let it finish
+        page.wait_for_selector("#plotly-preload .js-plotly-plot", state="attached",
+                               timeout=60_000)
+        page.wait_for_load_state("networkidle")
         patient = f"P{n_series // 10 - 1:05d}"
         start = timer()
         page.fill("#series-search", patient)

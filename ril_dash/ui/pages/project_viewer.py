@@ -205,6 +205,7 @@ def _known_folder(folder) -> str:
     Input(ids.GRID, "getRowsRequest"),
     State(ids.FOLDER_STORE, "data"),
     State(ids.SEARCH, "value"),
+    prevent_initial_call=True,
 )
 def grid_block(request, folder, search):
     """One block of rows for the grid (and how many rows match), as the user may see them."""
