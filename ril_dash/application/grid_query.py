@@ -102,7 +102,9 @@ def _search_word(table, notes, word: str) -> np.ndarray:
     found = np.array(table.public_text.str.contains(word, regex=False), bool)
     found |= table.meta_text.str.contains(word, regex=False).to_numpy() & notes.shows_metadata
     for values in notes.columns.values():
-        found |= values.str.lower().str.contains(word, regex=False).to_numpy()
+        filled = values[values != ""]  # most series have no annotation: look at the others
+        hits = filled.str.lower().str.contains(word, regex=False).to_numpy(bool)
+        found[filled.index.to_numpy()[hits]] = True
     return found
 
 

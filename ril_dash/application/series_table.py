@@ -73,6 +73,7 @@ class SeriesTable:
         sizes = pd.Series([_js_number(v) for v in data["size_mb"]], dtype=object)
         self.public_text = _joined(self.frame, public, sizes)
         self.meta_text = _joined(self.frame, [f"meta:{k}" for k in self.meta_columns])
+        self._children: dict[str, list[tuple[str, int]]] = {}
         self._depth = np.fromiter((len(r.levels) for r in records), np.int16, len(records))
 
     def folder_mask(self, folder: str) -> np.ndarray | None:
@@ -94,7 +95,16 @@ class SeriesTable:
 
     def folder_children(self, folder: str) -> list[tuple[str, int]]:
         """``[(child folder path, series under it)]`` of ``folder``, in natural order (the
-        order of the series, which are sorted naturally by path)."""
+        order of the series, which are sorted naturally by path); kept for the next call (the
+        panel asks again at each key typed in its filter)."""
+        children = self._children.get(folder)
+        if children is None:
+            if len(self._children) >= 256:
+                self._children.clear()
+            children = self._children[folder] = self._folder_children(folder)
+        return children
+
+    def _folder_children(self, folder: str) -> list[tuple[str, int]]:
         depth = len(folder.split("/")) if folder else 0
         if depth >= len(self.levels):
             return []

@@ -283,6 +283,11 @@ def test_the_project_grid_shows_no_annotations_of_series_one_may_not_open(projec
     assert row["pool"] == "analysts" and row["owner"] == "ana"
     row = next(r for r in grid_rows(ana) if r["id"] == S_GRID)
     assert row["text:Image quality"] == "poor" and not row.get("restricted"), row
+    # the search box finds the text value for ana only
+    assert [r["id"] for r in grid_rows(ana, search="POOR")] == [S_GRID]
+    assert grid_rows(sam, search="poor") == []
+    assert [r["id"] for r in grid_rows(ana, sort=[{"colId": "text:Image quality",
+                                                   "sort": "desc"}])][0] == S_GRID
 
 
 def test_the_project_page_shows_no_metadata_of_series_one_may_not_open(project, users):
