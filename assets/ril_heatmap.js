@@ -71,11 +71,11 @@
     /* ask = {series, model, method, layer, target, plane, index, threshold}; resolves to
        {shown: the panel's map set, message} or {error: why} */
     function computeSlice(ask) {
-        var query = new URLSearchParams({
-            series: ask.series, model: ask.model, method: ask.method, target: String(ask.target),
-            plane: ask.plane, index: String(ask.index),
-            threshold: ask.threshold === "auto" ? "auto" : String(Number(ask.threshold))});
-        if (ask.layer) { query.set("layer", ask.layer); }
+        var params = {series: ask.series, model: ask.model, method: ask.method,
+                      target: String(ask.target), plane: ask.plane, index: String(ask.index),
+                      threshold: ask.threshold === "auto" ? "auto" : String(Number(ask.threshold))};
+        if (ask.layer) { params.layer = ask.layer; }
+        var query = new URLSearchParams(params);
         return fetch("/ril/api/heatmap-slice?" + query.toString(), {credentials: "same-origin"})
             .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
             .then(function (body) {
