@@ -72,26 +72,67 @@ def truth_of(labels: np.ndarray, roi: str) -> np.ndarray:
                                               "axial"))
 
 
-def train_and_draft(services: Services, series_done: list[str], series_next: list[str],
-                    roi: str) -> dict[str, float]:
-    """Train a development model in the tool on ``series_done`` (their current annotations of
-    ``roi``), make it the active version, and draft ``series_next`` with it (a model run).
-    Returns the training seconds per round under ``"train_seconds"``.
+#: the development bundle the AID rounds train (a U-Net first, then fine-tuned each round)
+BUNDLE = "aid-dev"
+ROBOT = Actor("robot", True, "bench")
 
-    This is where the AID rounds plug in; it waits for the tool's training job."""
-    raise NotImplementedError(
-        "AID rounds need the tool's training job (train a development model on the series "
-        "done so far, then draft the next ones with it); it is not on this branch yet, so "
-        "only the from-scratch round is measured.")
+
+def train_and_draft(services: Services, series_done: list[str], series_next: list[str],
+                    roi: str, *, epochs: int = 15, time_budget_s: float = 900) -> dict:
+    """Train a development model in the tool on ``series_done`` (their current annotations of
+    ``roi``: the example U-Net in the first round, then the previous round's version
+    fine-tuned), make the new version active, and draft ``series_next`` with it (a model run
+    that replaces the ROI). Returns the round's model, its validation figures and seconds.
+
+    This is where the AID rounds plug in: it needs the tool's training job
+    (``ril_dash.application.training``)."""
+    try:
+        from ril_dash.application.training import TRAIN_JOB, start_training
+    except ImportError:
+        raise NotImplementedError(
+            "AID rounds need the tool's training job (ril_dash.application.training: train a "
+            "development model on the series done so far, then draft the next ones with it); "
+            "it is not on this branch yet, so only the from-scratch round is measured.") from None
+    from ril_dash.application import jobs, model_admin
+    from ril_dash.application.model_runs import start_model_run
+    from ril_dash.jobs import DONE, run_job
+
+    store = jobs.job_store(services)
+    known = any(e.manifest is not None and e.manifest.id == BUNDLE
+                for e in services.models.entries())
+    what = {"parent": BUNDLE} if known else {"architecture": "unet", "bundle_id": BUNDLE,
+                                             "rois": [roi]}
+    started = time.perf_counter()
+    job = start_training(services, ROBOT, series=list(series_done), epochs=epochs,
+                         time_budget_s=time_budget_s, **what)
+    trained = run_job(store, job.id, jobs.work_for(TRAIN_JOB, services))
+    if trained.state != DONE:
+        raise RuntimeError(f"training round failed: {trained.state}: {trained.error}")
+    train_s = time.perf_counter() - started
+    version = trained.result["version"]
+    model_admin.activate_model_version(services, ROBOT, BUNDLE, version)
+    started = time.perf_counter()
+    run = start_model_run(services, ROBOT, f"{BUNDLE}@{version}", list(series_next),
+                          mode="replace")
+    drafted = run_job(store, run.id, jobs.work_for(run.kind, services))
+    if drafted.state != DONE:
+        raise RuntimeError(f"drafting failed: {drafted.state}: {drafted.error}")
+    return {"model": f"{BUNDLE}@{version}", "train_seconds": round(train_s, 1),
+            "draft_seconds": round(time.perf_counter() - started, 1),
+            "validation": trained.result.get("validation"),
+            "stopped": trained.result.get("stopped"),
+            "epochs_run": len(trained.result.get("history") or [])}
 
 
 def effort_of(services: Services, series: str) -> dict | None:
-    """The correction effort read back from the version history, if the tool computes it."""
+    """The correction effort after the model's draft, read back from the version history
+    (None from scratch: there is no draft)."""
     try:
         from ril_dash.application.effort import correction_effort
-    except ImportError:
+    except ImportError:  # a branch without it (the benchmark runs on merged branches too)
         return None
-    return correction_effort(services, series).as_dict()
+    effort = correction_effort(services, ROBOT, series)
+    return None if effort is None else effort.as_dict()
 
 
 def run_round(services, robot, series: list[str], roi_value: int, truths, settings) -> list:
@@ -111,11 +152,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--k", type=int, default=4, help="series per round")
     parser.add_argument("--rounds", type=int, default=3, help="AID rounds after round 0")
     parser.add_argument("--roi", default="Right kidney", choices=ROIS)
+    parser.add_argument("--epochs", type=int, default=15, help="epochs per training round")
     parser.add_argument("--seed", type=int, default=0, help="the robot's noise seed")
     args = parser.parse_args(argv)
     settings = Settings(seed=args.seed)
     roi_value = ROIS.index(args.roi) + 1
-    robot = Actor("robot", True, "bench")
+    robot = ROBOT
     out = {"roi": args.roi, "k": args.k, "settings": settings.__dict__, "rounds": []}
     with tempfile.TemporaryDirectory(prefix="ril-aid-") as tmp:
         started = time.perf_counter()
@@ -129,12 +171,14 @@ def main(argv=None) -> dict:
         for number in range(1, args.rounds + 1):
             done, upcoming = order[:number * args.k], order[number * args.k:(number + 1) * args.k]
             try:
-                trained = train_and_draft(services, done, upcoming, args.roi)
+                trained = train_and_draft(services, done, upcoming, args.roi, epochs=args.epochs)
             except NotImplementedError as exc:
                 print(f"round {number}: not measured: {exc}")
                 out["aid_pending"] = str(exc)
                 break
-            print(f"round {number} (AID, trained on {len(done)} series):")
+            print(f"round {number} (AID, {trained['model']} trained on {len(done)} series in "
+                  f"{trained['train_seconds']:.0f} s, {trained['epochs_run']} epochs, "
+                  f"{trained['validation']}):", flush=True)
             rows = run_round(services, robot, upcoming, roi_value, truths, settings)
             out["rounds"].append({"round": number, "series": rows, **trained})
     for r in out["rounds"]:
