@@ -19,17 +19,15 @@ from typing import Any
 
 from ril_dash.application import rights
 from ril_dash.application.job_kit import MAX_LISTED, actor_of, job_store
-from ril_dash.application.model_access import model_ref, resolve_bundle
-from ril_dash.application.model_runs import model_run_params
+from ril_dash.application.model_runs import check_chosen, model_run_params, warm_model
 from ril_dash.application.policy import Actor
 from ril_dash.application.services import Services
-from ril_dash.errors import ModelRunError, PermissionDenied, PluginError, RilDashError
+from ril_dash.errors import ModelRunError, PluginError, RilDashError
 from ril_dash.jobs import Job
 from ril_dash.models.manifest import ClassificationOutput
 from ril_dash.models.pipeline import Cancelled, predict_series
 from ril_dash.models.uncertainty import METHOD, EntropyAccumulator, class_entropy
 from ril_dash.models.uncertainty_store import read_scores, write_scores
-from ril_dash.models.worker_client import ModelWorker
 from ril_dash.project.export import select_series
 
 __all__ = ["UNCERTAINTY", "model_uncertainty", "run_uncertainty", "score_series",
@@ -43,13 +41,7 @@ def start_uncertainty(services: Services, actor: Actor, model: str,
     """Create the job that scores ``series`` (ids, a glob or ``"all"``) with ``model`` (``id``
     or ``id@version``). PluginError or PermissionDenied at once when it cannot run at all."""
     params = model_run_params(services, actor, model, series)
-    chosen = select_series(services.project, series)[0]
-    if not chosen:
-        raise PluginError(f"no series matches {series!r}; choose series to score with "
-                          f"{params['model']}.")
-    if not any(rights.may(services, actor, s, "annotate") for s in chosen):
-        raise PermissionDenied(f"{actor.user} may annotate none of the chosen series, so "
-                               f"{params['model']} cannot score them; ask an administrator.")
+    check_chosen(services, actor, series, params["model"], "score")
     return job_store(services).create(actor.user, UNCERTAINTY, params)
 
 
@@ -73,12 +65,7 @@ def run_uncertainty(services: Services, job: Job, report_progress, cancelled
                     ) -> dict[str, Any]:
     """The job work (see the module docstring)."""
     params, actor = job.params, actor_of(job)
-    entry = resolve_bundle(services, params["model"], sha256=params["sha256"])
-    manifest = entry.manifest
-    ref = model_ref(services, entry)
-    worker = ModelWorker.shared()
-    report_progress(0.0, f"loading model {manifest.ref}", None)
-    worker.warm(ref)
+    manifest, ref, worker, _ = warm_model(services, params, report_progress)
     chosen = select_series(services.project, params["series"])[0]
     one_per_voxel = services.project.config.overlap == "one_roi_per_voxel"
     result = {"model": manifest.ref, "series": len(chosen), "scored": [], "skipped": [],

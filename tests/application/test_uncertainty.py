@@ -10,51 +10,21 @@ score is exactly 8 / 256. The stand-in classifier answers (0.2, 0.8): entropy 0.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 
 import numpy as np
 import pytest
 
-from ril_dash.application import disagreements, jobs
+from ril_dash.application import disagreements
 from ril_dash.application.uncertainty import model_uncertainty, start_uncertainty
 from ril_dash.core.paint import Delta
 from ril_dash.errors import PermissionDenied, PluginError
-from ril_dash.jobs import DONE, FAILED, run_job
-from ril_dash.models import catalog, worker_client
+from ril_dash.jobs import DONE, FAILED
 from ril_dash.models.uncertainty_store import read_scores, scores_path, write_scores
 from tests.application.conftest import SERIES, SHAPE, actor
+from tests.application.test_model_runs import run, use_worker, write_bundles
 
-MODEL = b"stand-in model bytes"
-SEG = """\
-id: liver-seg
-version: 1.0.0
-name: Liver threshold
-task: segmentation
-dimension: 2
-model: {file: model.keras, sha256: %s}
-input: {plane: axial, size: [8, 8], resample: none}
-normalization: {method: none}
-output:
-  activation: softmax
-  channels:
-    - {channel: 1, roi: Liver}
-    - {channel: 2, roi: Spleen}
-  largest_component: false
-  min_size: 0
-"""
-CLS = """\
-id: phase
-version: 2.0.0
-name: Phase
-task: classification
-dimension: 2
-model: {file: model.keras, sha256: %s}
-input: {plane: axial, size: [8, 8], resample: none}
-normalization: {method: none}
-output: {activation: softmax, text_field: Phase, classes: [arterial, venous]}
-"""
 ROOT = actor("root", admin=True)
 
 
@@ -82,31 +52,14 @@ class StandInWorker:
 
 
 @pytest.fixture
-def worker(monkeypatch):
-    stand_in = StandInWorker()
-    monkeypatch.setattr(worker_client.ModelWorker, "shared", classmethod(lambda cls: stand_in))
-    monkeypatch.setattr(catalog, "examples_root", lambda: None)
-    return stand_in
-
-
-@pytest.fixture
-def bundles(services):
-    sha = hashlib.sha256(MODEL).hexdigest()
-    for text, model_id, version in ((SEG, "liver-seg", "1.0.0"), (CLS, "phase", "2.0.0")):
-        folder = services.project.dir / "plugins" / model_id / version
-        folder.mkdir(parents=True)
-        (folder / "plugin.yaml").write_text(text % sha)
-        (folder / "model.keras").write_bytes(MODEL)
-    return services
-
-
-def run(services, job):
-    return run_job(jobs.job_store(services), job.id, jobs.work_for(job.kind, services))
+def worker(monkeypatch, services):
+    """The stand-in worker, with the two bundles in the project."""
+    write_bundles(services)
+    return use_worker(monkeypatch, StandInWorker())
 
 
 def test_segmentation_scores_are_the_mean_entropy_of_the_region_and_kept_per_version(
-        bundles, worker):
-    services = bundles
+        services, worker):
     ended = run(services, start_uncertainty(services, ROOT, "liver-seg", "all"))
     assert ended.state == DONE, ended.error
     assert ended.result["scored"] == [[SERIES[0], 0.03125], [SERIES[1], 0.03125]]
@@ -123,8 +76,7 @@ def test_segmentation_scores_are_the_mean_entropy_of_the_region_and_kept_per_ver
         s: 0.03125 for s in SERIES}}
 
 
-def test_a_classifier_scores_the_entropy_of_its_class_probabilities(bundles, worker):
-    services = bundles
+def test_a_classifier_scores_the_entropy_of_its_class_probabilities(services, worker):
     ended = run(services, start_uncertainty(services, ROOT, "phase", [SERIES[1]]))
     expected = -(0.2 * math.log(0.2) + 0.8 * math.log(0.8)) / math.log(2)
     assert ended.result["scored"][0][0] == SERIES[1]
@@ -133,8 +85,7 @@ def test_a_classifier_scores_the_entropy_of_its_class_probabilities(bundles, wor
         SERIES[1]: ended.result["scored"][0][1]}
 
 
-def test_rights_are_those_of_a_model_run_and_refusals_say_why(bundles, worker):
-    services = bundles
+def test_rights_are_those_of_a_model_run_and_refusals_say_why(services, worker):
     with pytest.raises(PermissionDenied, match="sam may annotate none of the chosen series"):
         start_uncertainty(services, actor("sam"), "liver-seg", "all")
     with pytest.raises(PluginError, match="no series matches 'P9/\\*'"):
@@ -147,8 +98,7 @@ def test_rights_are_those_of_a_model_run_and_refusals_say_why(bundles, worker):
     assert ended.result["skipped"][0][1].startswith(f"ana may not annotate {SERIES[1]}")
 
 
-def test_a_failing_model_fails_the_job_and_keeps_the_scores_made_before(bundles, worker):
-    services = bundles
+def test_a_failing_model_fails_the_job_and_keeps_the_scores_made_before(services, worker):
     run(services, start_uncertainty(services, ROOT, "liver-seg", [SERIES[0]]))
     worker.nan = True
     ended = run(services, start_uncertainty(services, ROOT, "liver-seg", [SERIES[1]]))
