@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 
 from ril_dash.application import disagreements
-from ril_dash.application.uncertainty import model_uncertainty, start_uncertainty
+from ril_dash.application.uncertainty import model_uncertainty, score_series, start_uncertainty
 from ril_dash.core.paint import Delta
 from ril_dash.errors import PermissionDenied, PluginError
 from ril_dash.jobs import DONE, FAILED
 from ril_dash.models.uncertainty_store import read_scores, scores_path, write_scores
 from tests.application.conftest import SERIES, SHAPE, actor
-from tests.application.test_model_runs import run, use_worker, write_bundles
+from ril_dash.models.manifest import parse_manifest
+from tests.application.test_model_runs import SEG, run, use_worker, write_bundles
 
 ROOT = actor("root", admin=True)
 
@@ -104,6 +105,21 @@ def test_a_failing_model_fails_the_job_and_keeps_the_scores_made_before(services
     ended = run(services, start_uncertainty(services, ROOT, "liver-seg", [SERIES[1]]))
     assert ended.state == FAILED and "liver-seg@1.0.0 returned NaN" in ended.error
     assert read_scores(services.project.dir, "liver-seg@1.0.0") == {SERIES[0]: 0.03125}
+
+
+def test_a_resampled_input_is_scored_on_the_series_grid(services):
+    """The model sees 4 x 4 slices (resampled); its outputs come back on the 8 x 8 grid: a model
+    unsure everywhere (0.5, 0.5, 0: entropy ln 2 / ln 3) scores that over all 256 voxels."""
+
+    class Unsure:
+        def predict(self, ref, batch):
+            assert batch.shape[1:3] == (4, 4)
+            return np.tile(np.float32([0.5, 0.5, 0.0]), (*batch.shape[:3], 1))
+
+    manifest = parse_manifest((SEG % ("0" * 64)).replace("size: [8, 8], resample: none",
+                                                         "size: [4, 4], resample: size"))
+    scored = score_series(services.volume(SERIES[0]), manifest, None, Unsure())
+    assert scored == {"score": round(math.log(2) / math.log(3), 6), "voxels": 256}
 
 
 def test_scores_of_another_model_file_are_not_read_and_are_replaced(tmp_path):
