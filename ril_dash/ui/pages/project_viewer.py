@@ -19,6 +19,7 @@ Developer notes::
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import quote
 
 import dash
@@ -26,11 +27,14 @@ import dash_ag_grid as dag
 from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 
 from ril_dash.application import rights
+from ril_dash.application.uncertainty import model_uncertainty
+from ril_dash.errors import RilDashError
 from ril_dash.project.annotation_store import annotated_series
 from ril_dash.project.history_scan import read_summaries
 from ril_dash.project.text_values import format_text_value
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.model_batch import batch_section
+from ril_dash.ui.model_catalog import runnable
 from ril_dash.ui.services import get_services
 
 FOLDER_BUTTON = "folder-button"
@@ -62,6 +66,26 @@ def _level_names(project) -> list[str]:
     return names[:depth] + [f"Level {i + 1}" for i in range(len(names), depth)]
 
 
+def uncertainty_scores() -> dict[str, dict[str, float]]:
+    """``{model ref: {series: score}}`` of the active version of each enabled model that has
+    scored series here (none when the model settings cannot be read: the Models page says
+    why)."""
+    services = get_services()
+    try:
+        return model_uncertainty(services, runnable(services))
+    except RilDashError:
+        return {}
+
+
+def uncertainty_field(ref: str) -> str:
+    """The grid field of a model's uncertainty (AG Grid reads dots in a field as nesting).
+
+    >>> uncertainty_field("liver-seg@1.0.0")
+    'uncertainty:liver-seg_1_0_0'
+    """
+    return "uncertainty:" + re.sub(r"[^A-Za-z0-9_-]", "_", ref)
+
+
 def series_rows(project, folder: str = "") -> list[dict]:
     """One grid row per series under ``folder`` ('' is the whole project).
 
@@ -69,7 +93,8 @@ def series_rows(project, folder: str = "") -> list[dict]:
     and metadata columns of a series the user may not open are left out (the metadata stays
     when project.yaml sets ``metadata_visible_to: everyone``), and its row is marked
     ``restricted``. The search box and column filters work on these rows in the browser, so
-    what is left out cannot be found by them either."""
+    what is left out cannot be found by them either. The uncertainty of each model that
+    scored the series (:func:`uncertainty_scores`) is a column too."""
     prefix = folder + "/" if folder else ""
     levels = _level_names(project)
     edited = annotated_series(project.config.annotations)
@@ -79,6 +104,7 @@ def series_rows(project, folder: str = "") -> list[dict]:
     view = rights.series_view(get_services(), access.actor(), [r.id for r in chosen],
                               annotated=edited, summaries=summaries)
     states = view.states
+    uncertainty = uncertainty_scores()
     rows = []
     for record in chosen:
         row = {"id": record.id, "name": record.name, "size_mb": round(record.size / 1e6, 2),
@@ -93,7 +119,12 @@ def series_rows(project, folder: str = "") -> list[dict]:
         summary = summaries.get(record.id)
         if not view.readable(record.id):
             row["restricted"] = True
-        elif summary:
+            rows.append(row)
+            continue
+        for ref, scores in uncertainty.items():
+            if record.id in scores:
+                row[uncertainty_field(ref)] = scores[record.id]
+        if summary:
             row["rois"] = ", ".join(roi_names.get(v, str(v)) for v in summary["rois"])
             for name, value in summary["texts"].items():
                 row[f"text:{name}"] = format_text_value(value)
@@ -120,6 +151,14 @@ def column_defs(project) -> list[dict]:
     cols += [{"field": f"text:{field.name}", "headerName": field.name}
              for field in project.config.text_fields]
     cols.append({"field": "rois", "headerName": "Annotated ROIs", "minWidth": 150})
+    cols += [{"field": uncertainty_field(ref), "headerName": f"Uncertainty ({ref})",
+              "filter": "agNumberColumnFilter", "type": "numericColumn", "minWidth": 150,
+              "sortingOrder": ["desc", "asc", None],
+              "valueFormatter": {"function": "params.value == null ? '' : "
+                                             "d3.format('.3f')(params.value)"},
+              "headerTooltip": "How unsure the model is (mean entropy of its output, 0-1): "
+                               "annotate the highest first"}
+             for ref in sorted(uncertainty_scores())]
     if get_services().workflow is not None:
         cols += [{"field": "pool", "headerName": "Pool"}, {"field": "owner",
                                                            "headerName": "Held by"}]
