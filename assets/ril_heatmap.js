@@ -1,7 +1,10 @@
 /*
  * ril_dash heat-map layer: what a model sees, drawn over the slice (works with ril_viewer.js).
  *
- * The "heatmap" layer of rilLayers (ril.js), above the ROI overlay. The viewer's "What the
+ * The "heatmap" layer of rilLayers (ril.js), above the ROI overlay. "Show for this slice" calls
+ * rilHeat.computeSlice(ask) from a clientside callback: one plain request
+ * (/ril/api/heatmap-slice, the map computed by the model worker unless it already was) whose
+ * answer becomes the panel's map set with that slice's PNG as `first`. The viewer's "What the
  * model sees" panel (ril_dash/ui/components/explain_panel.py) calls rilHeat.show(view, look)
  * from a clientside callback whenever the map set on screen, its opacity, its threshold or the
  * plane changes: view = {series, query, token[, first]} names the map set (null: hide it;
@@ -65,10 +68,30 @@
             });
     }
 
+    /* ask = {series, model, method, layer, target, plane, index, threshold}; resolves to
+       {shown: the panel's map set, message} or {error: why} */
+    function computeSlice(ask) {
+        var params = {series: ask.series, model: ask.model, method: ask.method,
+                      target: String(ask.target), plane: ask.plane, index: String(ask.index),
+                      threshold: ask.threshold === "auto" ? "auto" : String(Number(ask.threshold))};
+        if (ask.layer) { params.layer = ask.layer; }
+        var query = new URLSearchParams(params);
+        return fetch("/ril/api/heatmap-slice?" + query.toString(), {credentials: "same-origin"})
+            .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+            .then(function (body) {
+                return {message: body.message,
+                        shown: {series: ask.series, query: body.query, token: performance.now(),
+                                first: {index: body.index, plane: body.plane, src: body.src}}};
+            }, function (failure) {
+                return page.reason(failure).then(function (why) { return {error: why}; });
+            });
+    }
+
     page.onOpen(function () { H.key = null; H.gen += 1; HEAT.cache.clear(); });
 
     window.rilHeat = {
         show: show,
+        computeSlice: computeSlice,
         /* for tests and benchmarks */
         state: function () {
             return {maps: HEAT.cache.full.size, indices: Array.from(HEAT.cache.full.keys()),

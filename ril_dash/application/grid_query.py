@@ -9,8 +9,8 @@ answers are those AG Grid gives in the browser with all rows loaded:
   ``endsWith``, ``blank``, ``notBlank`` (case ignored), number filters: ``equals``,
   ``notEqual``, ``lessThan(OrEqual)``, ``greaterThan(OrEqual)``, ``inRange`` (ends excluded),
   ``blank``, ``notBlank``; two conditions joined by ``AND`` / ``OR``;
-* sort: by each sorted column in turn, text by code point, missing values first; ties keep
-  the project's (natural) order.
+* sort: by each sorted column in turn, text by code point, missing values first (last when
+  descending); ties keep the project's (natural) order.
 
 Metadata a user may not see counts as empty for all of these, so it cannot be found by them.
 """
@@ -72,6 +72,8 @@ def column(table: "SeriesTable", notes: "Annotations", col_id: str) -> pd.Series
         return values if notes.shows_metadata.all() else values.where(notes.shows_metadata, "")
     elif col_id in notes.columns:
         return notes.columns[col_id]
+    elif col_id in notes.numbers:
+        return pd.Series(notes.numbers[col_id])
     elif col_id == "rois" or col_id.startswith("text:"):
         return pd.Series("", index=table.frame.index, dtype=object)
     raise GridQueryError(f"the grid has no column {col_id!r}; reload the page")
@@ -89,7 +91,10 @@ def select_rows(table: "SeriesTable", notes: "Annotations", query: GridQuery) ->
     if query.sort_model and len(rows):
         keys, ascending = [], []
         for item in query.sort_model:
-            keys.append(column(table, notes, str(item.get("colId"))).to_numpy()[rows])
+            key = column(table, notes, str(item.get("colId"))).to_numpy()[rows]
+            if key.dtype.kind == "f":  # no value: first ascending, last descending
+                key = np.where(np.isnan(key), -np.inf, key)
+            keys.append(key)
             ascending.append(item.get("sort") != "desc")
         frame = pd.DataFrame({str(i): key for i, key in enumerate(keys)})
         order = frame.sort_values(list(frame.columns), ascending=ascending,

@@ -26,6 +26,7 @@ from ril_dash.application.explanations import EXPLAIN, run_map_job
 from ril_dash.application.model_runs import MODEL_RUN, run_model, start_model_run
 from ril_dash.application.policy import Actor
 from ril_dash.application.services import Services
+from ril_dash.application.uncertainty import UNCERTAINTY, run_uncertainty
 from ril_dash.errors import ExportError, ImportRefused
 from ril_dash.jobs import RUNNER_STOPPED, Job
 from ril_dash.project.export import ExportReport, remove_partial_files
@@ -35,7 +36,7 @@ __all__ = ["EXPLAIN", "EXPORT", "EXPORT_OPTIONS", "IMPORT", "MODEL_RUN", "actor_
            "cancel_job",
            "clean_up_interrupted", "export_params", "export_result", "import_params",
            "import_result", "job_store", "open_services", "start_export", "start_import",
-           "start_model_run", "visible_jobs", "work_for"]
+           "start_model_run", "UNCERTAINTY", "visible_jobs", "work_for"]
 
 EXPORT, IMPORT = "export", "import"
 EXPORT_OPTIONS = tuple(transfer.EXPORT_OPTIONS)
@@ -124,7 +125,7 @@ def _import(services: Services, job: Job, report_progress, cancelled) -> dict[st
 
 # -- running, listing, cancelling ---------------------------------------------------------------
 KINDS = {EXPORT: _export, IMPORT: _import, MODEL_RUN: run_model, EXPLAIN: run_map_job,
-         CONTOUR_JOB: run_batch_contour}
+         CONTOUR_JOB: run_batch_contour, UNCERTAINTY: run_uncertainty}
 
 
 def work_for(kind: str, services: Services | None = None) -> Work:

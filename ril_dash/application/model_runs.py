@@ -29,7 +29,8 @@ from ril_dash.models.pipeline import Cancelled, predict_series
 from ril_dash.models.worker_client import ModelWorker
 from ril_dash.project.export import select_series
 
-__all__ = ["MODEL_RUN", "model_run_params", "run_model", "start_model_run"]
+__all__ = ["MODEL_RUN", "check_chosen", "model_run_params", "run_model", "start_model_run",
+           "warm_model"]
 
 MODEL_RUN = "model"
 
@@ -55,14 +56,20 @@ def start_model_run(services: Services, actor: Actor, model: str, series: str | 
     """Create the job that runs ``model`` (``id`` or ``id@version``) on ``series`` (ids, a
     glob or ``"all"``). PluginError or PermissionDenied at once when it cannot run at all."""
     params = model_run_params(services, actor, model, series, slices=slices, mode=mode)
+    check_chosen(services, actor, series, params["model"], "draft")
+    return job_store(services).create(actor.user, MODEL_RUN, params)
+
+
+def check_chosen(services: Services, actor: Actor, series: str | list[str], ref: str,
+                 verb: str) -> None:
+    """Refuse at once a run of ``ref`` on ``series`` that matches no series (PluginError) or
+    none that ``actor`` may annotate (PermissionDenied); ``verb``: what the run does to them."""
     chosen = select_series(services.project, series)[0]
     if not chosen:
-        raise PluginError(f"no series matches {series!r}; choose series to run "
-                          f"{params['model']} on.")
+        raise PluginError(f"no series matches {series!r}; choose series for {ref} to {verb}.")
     if not any(rights.may(services, actor, s, "annotate") for s in chosen):
         raise PermissionDenied(f"{actor.user} may annotate none of the chosen series, so "
-                               f"{params['model']} cannot draft them; ask an administrator.")
-    return job_store(services).create(actor.user, MODEL_RUN, params)
+                               f"{ref} cannot {verb} them; ask an administrator.")
 
 
 def _skip_reason(services: Services, actor: Actor, series: str) -> str | None:
@@ -75,17 +82,22 @@ def _skip_reason(services: Services, actor: Actor, series: str) -> str | None:
     return None
 
 
+def warm_model(services: Services, params: dict, report_progress):
+    """The pinned bundle of a job's ``params`` checked again and loaded in the model worker:
+    ``(manifest, worker ref, worker, seconds the load took)``."""
+    entry = resolve_bundle(services, params["model"], sha256=params["sha256"])
+    ref = model_ref(services, entry)
+    worker = ModelWorker.shared()
+    report_progress(0.0, f"loading model {entry.manifest.ref}", None)
+    started = time.monotonic()
+    worker.warm(ref)
+    return entry.manifest, ref, worker, time.monotonic() - started
+
+
 def run_model(services: Services, job: Job, report_progress, cancelled) -> dict[str, Any]:
     """The job work of a model run (see the module docstring)."""
     params, actor = job.params, actor_of(job)
-    entry = resolve_bundle(services, params["model"], sha256=params["sha256"])
-    manifest = entry.manifest
-    ref = model_ref(services, entry)
-    worker = ModelWorker.shared()
-    report_progress(0.0, f"loading model {manifest.ref}", None)
-    started = time.monotonic()
-    worker.warm(ref)
-    load_s = time.monotonic() - started
+    manifest, ref, worker, load_s = warm_model(services, params, report_progress)
     chosen = select_series(services.project, params["series"])[0]
     slices = None if params.get("slices") is None else tuple(params["slices"])
     one_per_voxel = services.project.config.overlap == "one_roi_per_voxel"

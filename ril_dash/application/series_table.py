@@ -150,18 +150,23 @@ def _joined(frame: pd.DataFrame, columns: list[str], *extra: pd.Series) -> pd.Se
 @dataclass
 class Annotations:
     """What the store and the rights say of the series for one user, now: ``annotated`` and
-    ``readable`` / ``shows_metadata`` masks, the status columns of the annotated series."""
+    ``readable`` / ``shows_metadata`` masks, the status columns of the annotated series and
+    the number columns (NaN where a series has no value or may not be read)."""
 
     annotated: np.ndarray
     readable: np.ndarray
     shows_metadata: np.ndarray
     columns: dict[str, pd.Series]
     pools: tuple[np.ndarray, np.ndarray] | None
+    numbers: dict[str, np.ndarray]
 
 
-def annotations_of(services: Services, actor: Actor, table: SeriesTable) -> Annotations:
+def annotations_of(services: Services, actor: Actor, table: SeriesTable,
+                   numbers: dict[str, dict[str, float]] | None = None) -> Annotations:
     """Annotated series, the rights of ``actor`` and the status columns (texts, ROIs, pool,
-    holder) for every row of ``table``, from the store's summaries (one read)."""
+    holder) for every row of ``table``, from the store's summaries (one read); ``numbers``
+    (``{field: {series: value}}``, e.g. a model's uncertainty) become number columns, shown
+    only where the series may be read."""
     project = services.project
     n = len(table.frame)
     edited = {s for s in annotated_series(project.config.annotations) if s in table.position}
@@ -201,7 +206,16 @@ def annotations_of(services: Services, actor: Actor, table: SeriesTable) -> Anno
     if pools is not None:
         columns["pool"] = pd.Series(pools[0], dtype=object)
         columns["owner"] = pd.Series(pools[1], dtype=object)
-    return Annotations(annotated, readable, shows, columns, pools)
+    number_columns = {}
+    for field, values in (numbers or {}).items():
+        column = np.full(n, np.nan)
+        known = [(table.position[s], v) for s, v in values.items() if s in table.position]
+        if known:
+            where, found = zip(*known)
+            column[list(where)] = np.asarray(found, float)
+        column[~readable] = np.nan
+        number_columns[field] = column
+    return Annotations(annotated, readable, shows, columns, pools, number_columns)
 
 
 def count_label(annotated: np.ndarray, mask: np.ndarray | None, folder: str = "") -> str:
@@ -212,19 +226,22 @@ def count_label(annotated: np.ndarray, mask: np.ndarray | None, folder: str = ""
     return f"{total} series{where} · {done} annotated · {total - done} not annotated"
 
 
-def grid_rows(services: Services, actor: Actor, query: GridQuery) -> tuple[list[dict], int]:
+def grid_rows(services: Services, actor: Actor, query: GridQuery,
+              numbers: dict[str, dict[str, float]] | None = None) -> tuple[list[dict], int]:
     """The rows ``query.start`` to ``query.end`` of the grid for ``actor`` and the number of
-    rows that match (``query``: folder, search text, column filters, sort)."""
+    rows that match (``query``: folder, search text, column filters, sort; ``numbers``: the
+    number columns of :func:`annotations_of`)."""
     table = series_table(services.project)
-    notes = annotations_of(services, actor, table)
+    notes = annotations_of(services, actor, table, numbers)
     order = select_rows(table, notes, query)
     return [_row(table, notes, i) for i in order[query.start:query.end]], len(order)
 
 
-def matching_ids(services: Services, actor: Actor, query: GridQuery) -> list[str]:
+def matching_ids(services: Services, actor: Actor, query: GridQuery,
+                 numbers: dict[str, dict[str, float]] | None = None) -> list[str]:
     """Every series id the grid shows under ``query`` (in its order)."""
     table = series_table(services.project)
-    notes = annotations_of(services, actor, table)
+    notes = annotations_of(services, actor, table, numbers)
     ids = table.frame["id"].to_numpy()
     return [str(ids[i]) for i in select_rows(table, notes, query)]
 
@@ -243,6 +260,9 @@ def _row(table: SeriesTable, notes: Annotations, i: int) -> dict:
             row[f"meta:{key}"] = value
     if notes.pools is not None:
         row["pool"], row["owner"] = notes.pools[0][i], notes.pools[1][i]
+    for field, values in notes.numbers.items():
+        if not np.isnan(values[i]):
+            row[field] = float(values[i])
     if not notes.readable[i]:
         row["restricted"] = True
     elif notes.annotated[i]:

@@ -21,12 +21,17 @@ from ril_dash.errors import ModelRunError
 from ril_dash.models import preprocess
 from ril_dash.models.manifest import Manifest
 
-__all__ = ["LAYER_METHODS", "METHODS", "PREDICTED", "MapSpec", "SliceMaps", "explain_slices"]
+__all__ = ["LAYER_METHODS", "METHODS", "METHOD_LABELS", "PREDICTED", "MapSpec", "SliceMaps",
+           "explain_slices"]
 
 #: the map methods (see :mod:`ril_dash.models.explain` for what each computes)
 METHODS = ("saliency", "smoothgrad", "cam", "gradcam", "gradcam++", "sam")
 #: methods that read a chosen layer
 LAYER_METHODS = ("gradcam", "gradcam++", "sam")
+#: the names users read (the viewer's method list and its messages)
+METHOD_LABELS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "sam": "SAM (saliency "
+                 "activation map)", "saliency": "Saliency", "smoothgrad": "SmoothGrad",
+                 "cam": "CAM (global average pooling models)"}
 #: the target "the class the model predicts on each slice" (classifiers)
 PREDICTED = -1
 

@@ -96,9 +96,15 @@ def predict_series(volume: Volume, manifest: Manifest, ref, worker, *,
                    slices: tuple[int, int] | None = None, one_roi_per_voxel: bool = True,
                    progress: Callable[[int, int], None] | None = None,
                    cancelled: Callable[[], bool] | None = None,
-                   chunk: int = CHUNK_SLICES) -> SeriesPrediction:
+                   chunk: int = CHUNK_SLICES,
+                   on_chunk: Callable[[np.ndarray, dict], None] | None = None
+                   ) -> SeriesPrediction:
     """Run ``manifest``'s model (``ref``, a :class:`~ril_dash.models.worker_client.ModelRef`)
     on ``volume`` through ``worker`` and return masks (segmentation) or a class.
+
+    ``on_chunk(probs, masks)``, for a segmentation, sees each chunk's probabilities on the
+    display grid ``(n, rows, cols, K)`` and its masks before the 3D clean-up (the uncertainty
+    scores, :mod:`ril_dash.models.uncertainty`, are made from them).
 
     Raises
     ------
@@ -109,7 +115,7 @@ def predict_series(volume: Volume, manifest: Manifest, ref, worker, *,
     """
     if manifest.dimension == 3:
         return _predict_patches(volume, manifest, ref, worker, one_roi_per_voxel, progress,
-                                cancelled)
+                                cancelled, on_chunk)
     indices = covered_slices(volume, manifest, slices)
     n_slices = volume.n_slices(manifest.input.plane)
     classifier = isinstance(manifest.output, ClassificationOutput)
@@ -139,8 +145,11 @@ def predict_series(volume: Volume, manifest: Manifest, ref, worker, *,
             else:
                 probs = preprocess.restore_slices(outputs, geometry,
                                                   fill=_outside(manifest, outputs.shape[-1]))
-                collected.append(postprocess.segmentation_masks(probs, manifest.output,
-                                                                one_roi_per_voxel))
+                masks = postprocess.segmentation_masks(probs, manifest.output,
+                                                       one_roi_per_voxel)
+                if on_chunk is not None:
+                    on_chunk(probs, masks)
+                collected.append(masks)
             done += len(part)
             if progress is not None:
                 progress(done, len(indices))
@@ -163,8 +172,8 @@ def _outside(manifest: Manifest, channels: int) -> float | list[float]:
     return 0.0
 
 
-def _predict_patches(volume, manifest, ref, worker, one_roi_per_voxel, progress, cancelled
-                     ) -> SeriesPrediction:
+def _predict_patches(volume, manifest, ref, worker, one_roi_per_voxel, progress, cancelled,
+                     on_chunk=None) -> SeriesPrediction:
     """Dimension 3: patches through the worker, blended back into the canonical grid."""
     batch, plan = patches.prepare_patches(volume, manifest, stats=preprocess.frame_stats(
         volume, manifest))
@@ -184,6 +193,8 @@ def _predict_patches(volume, manifest, ref, worker, one_roi_per_voxel, progress,
     probs = np.stack([display_stack(canonical[..., k], plane)
                       for k in range(canonical.shape[-1])], axis=-1)
     masks = postprocess.segmentation_masks(probs, manifest.output, one_roi_per_voxel)
+    if on_chunk is not None:
+        on_chunk(probs, masks)
     out = manifest.output
     return SeriesPrediction(plane, list(range(probs.shape[0])),
                             {c: postprocess.clean_up(m, out.largest_component, out.min_size)

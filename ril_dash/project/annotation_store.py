@@ -45,6 +45,7 @@ from filelock import FileLock, Timeout
 
 from ril_dash.core.atomic_io import fsync_dir, private_dir
 from ril_dash.core.overlay import present_bits
+from ril_dash.core.slice_unions import SliceUnions
 from ril_dash.errors import SeriesNotFound, StorageError, VersionConflict
 from ril_dash.project.history import (
     SUFFIX,
@@ -95,6 +96,8 @@ class AnnotationState:
     ``provenance`` maps ``(plane, index)`` to ``{"kind", "model", "version", "roi"}``;
     ``texts`` maps text field names to their values (see :mod:`ril_dash.project.text_values`);
     ``workflow`` is the workflow state ``{"pool", "owner"}`` (None: never transitioned).
+    ``unions`` (states of :meth:`SeriesAnnotations.load`) knows which ROI bits each slice of
+    the cached array holds (:mod:`ril_dash.core.slice_unions`).
     """
 
     bits: np.ndarray
@@ -104,6 +107,7 @@ class AnnotationState:
     provenance: dict[tuple[str, int], dict]
     texts: Texts = field(default_factory=dict)
     workflow: dict | None = None
+    unions: SliceUnions | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,7 @@ def _state(hist: History, *, view: bool) -> AnnotationState:
     return AnnotationState(bits, dict(hist.slots),
                            {k: [list(p) for p in v] for k, v in hist.points.items()},
                            hist.version, {k: dict(v) for k, v in hist.provenance.items()},
-                           copy_texts(hist.texts), _copy(hist.workflow))
+                           copy_texts(hist.texts), _copy(hist.workflow), hist.unions)
 
 
 def _slices(box) -> tuple[slice, slice, slice]:
@@ -547,7 +551,7 @@ class SeriesAnnotations:
             added = set(present_bits(rec.after))
             self._present |= added
             for bit in set(present_bits(rec.before)) - added:
-                if not (hist.bits & hist.bits.dtype.type(1 << bit)).any():
+                if not hist.unions.holds(bit):
                     self._present.discard(bit)
         rois = [v for v, b in hist.slots.items() if b in self._present]
         rois += [v for v, pts in hist.points.items() if pts and v not in rois]

@@ -11,13 +11,13 @@ import numpy as np
 
 from ril_dash.core.overlay import (
     hex_to_rgb,
+    overlay_indices,
     overlay_thumbnails,
-    render_overlay,
     slice_ranges,
 )
 from ril_dash.core.paint import roi_box, roi_mask
 from ril_dash.core.planes import canonical_to_display, display_view, plane_axes
-from ril_dash.core.png import encode_png
+from ril_dash.core.png import encode_palette_png, encode_png
 from ril_dash.core.stats import histogram, roi_statistics
 from ril_dash.core.volume import Volume
 from ril_dash.errors import EditRefused
@@ -37,14 +37,18 @@ def roi_colors(config: ProjectConfig, state: AnnotationState,
 def overlay_png(config: ProjectConfig, state: AnnotationState, plane: str, index: int, *,
                 style: str = "fill", opacity: float = 0.4,
                 hidden: frozenset[int] = frozenset()) -> bytes | None:
-    """PNG (RGBA) of the ROIs on one display slice, or ``None`` when the slice has none."""
-    bits2d = display_view(state.bits, plane, index)
+    """PNG (palette with transparency) of the ROIs on one display slice, or ``None`` when the
+    slice has none."""
+    # one gather of the (strided) slice; every pass below then reads contiguous memory
+    bits2d = np.ascontiguousarray(display_view(state.bits, plane, index))
     if not bits2d.any():
         return None
     prov = state.provenance.get((plane, index)) or {}
-    rgba = render_overlay(bits2d, roi_colors(config, state, hidden), style=style,
-                          opacity=opacity, light=prov.get("kind") in LIGHT_KINDS)
-    return encode_png(rgba) if rgba[..., 3].any() else None
+    indices, palette = overlay_indices(bits2d, roi_colors(config, state, hidden), style=style,
+                                       opacity=opacity, light=prov.get("kind") in LIGHT_KINDS)
+    if not palette[:, 3].any() or not palette[indices.ravel(), 3].any():
+        return None
+    return encode_palette_png(indices, palette[:, :3], palette[:, 3].tobytes())
 
 
 def overlay_thumbnail_pngs(config: ProjectConfig, state: AnnotationState, plane: str,
@@ -64,8 +68,8 @@ def plane_summary(config: ProjectConfig, state: AnnotationState, plane: str) -> 
     "drafted": [index, ...]}``.
     """
     by_bit = {bit: value for value, bit in state.slots.items()}
-    ranges = {by_bit[bit]: runs for bit, runs in slice_ranges(state.bits, plane).items()
-              if bit in by_bit}
+    runs_of_bits = slice_ranges(state.bits, plane, state.unions)
+    ranges = {by_bit[bit]: runs for bit, runs in runs_of_bits.items() if bit in by_bit}
     points = []
     for value, xyzs in state.points.items():
         for xyz in xyzs:

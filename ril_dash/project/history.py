@@ -50,6 +50,7 @@ from filelock import FileLock, Timeout
 
 from ril_dash.core.atomic_io import atomic_write_bytes, fsync_dir
 from ril_dash.core.mask_slots import slots_dtype, widen_bits
+from ril_dash.core.slice_unions import SliceUnions
 from ril_dash.errors import DamagedAnnotations, StorageError
 from ril_dash.project.history_scan import SUFFIX, annotated_series
 
@@ -267,6 +268,12 @@ class History:
     undone: list[int] = field(default_factory=list)
     texts: Texts = field(default_factory=dict)
     workflow: dict | None = None  # set by transition versions only (None: never transitioned)
+    #: which ROI bits each slice holds, kept current by :meth:`apply` (derived, never stored)
+    unions: SliceUnions | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.unions is None:
+            self.unions = SliceUnions(self.bits)
 
     @classmethod
     def empty(cls, shape: tuple[int, int, int]) -> History:
@@ -285,11 +292,14 @@ class History:
         if rec.id != self.version + 1:
             raise ValueError(f"version {rec.id} cannot follow version {self.version}")
         slots = slots_from_json(meta.get("slots"))
-        self.bits = widen_bits(self.bits, slots)
+        wider = widen_bits(self.bits, slots)
+        if wider is not self.bits:
+            self.bits, self.unions = wider, SliceUnions(wider)
         self.slots = slots
         if rec.box is not None:
             (x0, x1), (y0, y1), (z0, z1) = rec.box
             self.bits[x0:x1, y0:y1, z0:z1] = rec.after
+            self.unions.changed(rec.box)
         if rec.points_changed:
             self.points = points_from_json(meta["points_after"])
         if rec.texts_changed:

@@ -230,6 +230,7 @@ EXPLAIN_PNG = "explain-png"
 EXPLAIN_DOWNLOAD = "explain-download"
 BATCH_MODEL = "batch-model"
 BATCH_SCOPE = "batch-scope"
+BATCH_ACTION = "batch-action"
 BATCH_MODE = "batch-mode"
 BATCH_ESTIMATE = "batch-estimate"
 BATCH_START = "batch-start"
@@ -239,6 +240,12 @@ BATCH_STATUS = "batch-status"
 BATCH_JOB = "batch-job"
 BATCH_RESULT = "batch-result"
 BATCH_DONE = "batch-done"
+
+# "Check first" section of the slice viewer (components/disagreement_panel.py)
+DISAGREE_OPEN = "disagree-open"  # the section's summary: opening it loads the list
+DISAGREE_LIST = "disagree-list"
+DISAGREE_ROW = "disagree-row"  # pattern-matching id type: {"type": DISAGREE_ROW, "index": slice}
+DISAGREE_JUMP = "disagree-jump"
 
 # compare panel of the slice viewer (components/compare_panel.py)
 COMPARE_OPEN = "compare-open"  # the section's summary: opening it loads the choices
@@ -264,6 +271,7 @@ SCORES_REFRESH = "scores-refresh"
 SCORES_MESSAGE = "scores-message"
 SCORES_MEANS = "scores-means"
 SCORES_GRID = "scores-grid"
+SCORES_EFFORT = "scores-effort"
 SCORES_CSV = "scores-csv"
 SCORES_MEANS_CSV = "scores-means-csv"
 SCORES_EXCEL = "scores-excel"

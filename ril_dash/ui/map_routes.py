@@ -1,7 +1,9 @@
 """HTTP routes of the heat-map layer (on the slice API blueprint of :mod:`ril_dash.ui.routes`).
 
-``assets/ril_heatmap.js`` fetches every computed map of the shown plane at once, so scrolling
-shows them as fast as the image; the exports are plain downloads. Every route checks that the
+``assets/ril_heatmap.js`` asks for the map of the slice on screen ("Show for this slice": a plain
+request, not a Dash callback, so the click costs the computation and one round trip) and fetches
+every computed map of the shown plane at once, so scrolling shows them as fast as the image; the
+exports are plain downloads. Every route checks that the
 logged-in user may open the series (``series_arg``) and the application layer checks it again.
 Nothing is computed here: a map is computed by the viewer's "What the model sees" panel (one
 slice) or a map job.
@@ -10,6 +12,9 @@ Common parameters: ``series``, ``model`` (``id@version``), ``method``, ``target`
 ``layer``, ``region``, ``samples``, ``noise``, ``seed`` (see
 :func:`ril_dash.application.explanations.map_request`).
 
+- ``GET /ril/api/heatmap-slice?…&plane&index[&threshold]`` → ``{index, plane, src, query,
+  message}``: the map of one slice, computed now unless it already was (``src``: its RGBA PNG;
+  ``query``: the map set's parameters for the two routes below)
 - ``GET /ril/api/heatmaps?…&plane[&threshold=auto|0..1]`` → ``{images: {index: data URL},
   thresholds: {index: t}}`` (RGBA PNGs, rainbow palette, transparent below the threshold)
 - ``GET /ril/api/heatmap.nii?…`` → the maps as NIfTI, same shape and affine as the source
@@ -19,11 +24,15 @@ Common parameters: ``series``, ``model`` (``id@version``), ``method``, ``target`
 
 from __future__ import annotations
 
+import time
+from urllib.parse import urlencode
+
 from flask import Response, jsonify, request
 
 from ril_dash.application import explanations
 from ril_dash.core.heatmap import heat_png
 from ril_dash.core.png import png_data_url
+from ril_dash.models.explain_slices import LAYER_METHODS, METHOD_LABELS
 from ril_dash.ui import access
 from ril_dash.ui.routes import BadRequest, blueprint, int_arg, series_arg
 from ril_dash.ui.services import get_services
@@ -42,6 +51,14 @@ def _number(name: str, default: float, low: float, high: float) -> float:
     if not low <= value <= high:
         raise BadRequest(f"parameter {name!r} must be between {low} and {high}")
     return value
+
+
+def map_query(series: str, model: str, method: str, target: int, layer: str | None) -> str:
+    """The query string that names a map set (what the heat-map layer sends back)."""
+    params = {"series": series, "model": model, "method": method, "target": int(target)}
+    if layer and method in LAYER_METHODS:
+        params["layer"] = layer
+    return urlencode(params)
 
 
 def map_request_of_args() -> explanations.MapRequest:
@@ -67,6 +84,25 @@ def _plane() -> str:
     if plane not in PLANES:
         raise BadRequest(f"unknown plane {plane[:20]!r}")
     return plane
+
+
+@blueprint.get("/heatmap-slice")
+def heatmap_slice():
+    series, plane, index = series_arg(), _plane(), int_arg("index")
+    wanted, threshold = map_request_of_args(), _threshold()
+    if plane != wanted.plane:
+        raise BadRequest(f"{wanted.model} reads {wanted.plane} slices: switch the viewer to the "
+                         f"{wanted.plane} plane to compute this slice's map, or compute the "
+                         f"whole series.")
+    started = time.perf_counter()
+    map2d = explanations.slice_map(get_services(), access.actor(), series, wanted, index)
+    took = time.perf_counter() - started
+    png, _ = heat_png(map2d, threshold)
+    method = wanted.spec.method
+    return jsonify(index=index, plane=plane, src=png_data_url(png),
+                   query=map_query(series, request.args["model"], method, wanted.spec.target,
+                                   wanted.spec.layer),
+                   message=f"{METHOD_LABELS[method]} of slice {index + 1} ({took:.2f} s).")
 
 
 @blueprint.get("/heatmaps")

@@ -81,16 +81,15 @@ class StandInWorker:
         return out
 
 
-@pytest.fixture
-def worker(monkeypatch):
-    stand_in = StandInWorker()
+def use_worker(monkeypatch, stand_in):
+    """Make ``stand_in`` the model worker (and hide the example bundles); returns it."""
     monkeypatch.setattr(worker_client.ModelWorker, "shared", classmethod(lambda cls: stand_in))
     monkeypatch.setattr(catalog, "examples_root", lambda: None)
     return stand_in
 
 
-@pytest.fixture
-def bundles(services):
+def write_bundles(services):
+    """The two bundles (liver-seg@1.0.0, phase@2.0.0) in the project's plugins folder."""
     sha = hashlib.sha256(MODEL).hexdigest()
     for text, (model_id, version) in ((SEG, ("liver-seg", "1.0.0")),
                                       (CLS, ("phase", "2.0.0"))):
@@ -99,6 +98,16 @@ def bundles(services):
         (folder / "plugin.yaml").write_text(text % sha)
         (folder / "model.keras").write_bytes(MODEL)
     return services
+
+
+@pytest.fixture
+def worker(monkeypatch):
+    return use_worker(monkeypatch, StandInWorker())
+
+
+@pytest.fixture
+def bundles(services):
+    return write_bundles(services)
 
 
 def run(services, job):

@@ -7,9 +7,9 @@ server and this script) and a real ``ril-dash serve``.
 Figures, each beside its baseline measured in the same run (warm model, a different slice each
 time and the map store emptied first, so every map is computed):
 
-- **end to end** — the viewer's "Show for this slice" callback posted over HTTP as the browser
-  does (``/_dash-update-component``: rights, the map request, preparing the slice, the worker,
-  the inverse geometry, storing the map, the RGBA PNG of the map sent with the answer, which the
+- **end to end** — the request the viewer's "Show for this slice" sends (``rilHeat.computeSlice``:
+  ``/ril/api/heatmap-slice``: rights, the map request, preparing the slice, the worker, the
+  inverse geometry, storing the map, the RGBA PNG of the map sent with the answer, which the
   heat-map layer shows without another request) until its answer is read; beside it the
   layer's refill request (``/ril/api/heatmaps``, every computed map of the plane, here one)
   and the same click on a slice whose map is already computed (the path without the model);
@@ -70,22 +70,15 @@ class Viewer:
         self.user.http = requests.Session()
 
     def show(self, ref: str, index: int) -> dict:
-        from ril_dash.ui import ids
-
-        reply = self.user.callback(
-            f"..{ids.EXPLAIN_SHOWN}.data...{ids.EXPLAIN_MESSAGE}.children..",
-            [(ids.EXPLAIN_SHOW, "n_clicks", index + 1)],
-            [(ids.EXPLAIN_MODEL, "value", ref), (ids.EXPLAIN_METHOD, "value", "gradcam"),
-             (ids.EXPLAIN_LAYER, "value", None), (ids.EXPLAIN_TARGET, "value", TARGET),
-             (ids.PLANE, "value", "axial"), (ids.SLICE_SLIDER, "value", index),
-             (ids.VIEWER_META, "data", {"series": SERIES}), (ids.EXPLAIN_AUTO, "value", ["auto"]),
-             (ids.EXPLAIN_THRESHOLD, "value", 0.2)])
+        """What "Show for this slice" asks (``rilHeat.computeSlice``): the slice's map."""
+        query = urlencode({"series": SERIES, "model": ref, "method": "gradcam",
+                           "target": TARGET, "plane": "axial", "index": index,
+                           "threshold": "auto"})
+        reply = self.user.get(f"/ril/api/heatmap-slice?{query}")
         assert reply.status_code == 200, reply.text
-        shown = reply.json()["response"][ids.EXPLAIN_SHOWN]["data"]
-        assert shown, reply.text
         if os.environ.get("RIL_DASH_BENCH_VERBOSE"):
-            print(reply.json()["response"][ids.EXPLAIN_MESSAGE]["children"])
-        return shown
+            print(reply.json()["message"])
+        return reply.json()
 
     def heatmaps(self, query: str) -> dict:
         reply = self.user.get(f"/ril/api/heatmaps?{query}&plane=axial&threshold=auto")
@@ -124,15 +117,14 @@ def main() -> None:
             started = timer()
             shown = viewer.show(entry.manifest.ref, index)
             ours.append(timer() - started)
-            assert shown["first"]["index"] == index and shown["first"]["src"].startswith(
-                "data:image/png;base64,")
+            assert shown["index"] == index and shown["src"].startswith("data:image/png;base64,")
             started = timer()
             viewer.show(entry.manifest.ref, index)  # the same slice again: found, not computed
             cached.append(timer() - started)
             started = timer()
             images = viewer.heatmaps(shown["query"])["images"]
             refills.append(timer() - started)
-            assert images == {str(index): shown["first"]["src"]}
+            assert images == {str(index): shown["src"]}
             batch, _ = preprocess.prepare_slices(volume, entry.manifest, [index])
             bare.append(worker.explain(ref, batch, "gradcam", TARGET)["seconds"])
             started = timer()
@@ -144,7 +136,7 @@ def main() -> None:
     write_results("explain", {
         "series": f"{SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} phantom CT, contrast-phase@1.0.0 "
                   f"(64x64 input), Grad-CAM, {RUNS} runs",
-        "end_to_end_s (median: click callback with the PNG)": round(median(ours), 4),
+        "end_to_end_s (median: the click's request, answered with the PNG)": round(median(ours), 4),
         "same_click_on_a_computed_slice_s (median)": round(median(cached), 4),
         "heatmaps_refill_s (median: the layer's request)": round(median(refills), 4),
         "bare_gradcam_in_worker_s (median)": round(median(bare), 4),

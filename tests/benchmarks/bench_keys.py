@@ -8,8 +8,10 @@ the first slice upwards:
 - **second pass**: the same slices again, their full slices cached (the first 150).
 
 Counted in the page: distinct images actually loaded by the browser (``load`` events of the
-plotly ``<image>``, distinct sources), those at full resolution, the longest time without a new
-image, and the slice reached against the key presses sent. Baseline in the same run: a bare Dash
+plotly ``<image>``, distinct sources) per second from the first one, those at full resolution,
+the share of key presses whose slice was drawn, the delay of the first image, the longest time
+without a new image, and the slice reached against the key presses sent (see
+:func:`summarise`). Baseline in the same run: a bare Dash
 app whose key handler asks a server callback for each slice (``baseline_app.py slice``), same
 keys, counting the ``load`` events of its ``<img>``.
 
@@ -70,13 +72,29 @@ def hold(cdp, hz: float, seconds: float) -> int:
 
 
 def summarise(loads: list, sent: int, reached: int) -> dict:
-    window = [x for x in loads if x[0] <= SECONDS * 1000]
-    distinct = {x[1] for x in window}
-    times = [x[0] for x in window]
-    gaps = [b - a for a, b in zip([0.0] + times, times + [SECONDS * 1000])]
-    return {"images/s": round(len(distinct) / SECONDS, 1),
+    """Figures of one held key from the page's image loads ``[ms, source, shown tag]``.
+
+    - ``images/s``: distinct images loaded in a window of the hold's length that starts with
+      the first image (the pipeline's delay is reported apart, as ``first image (ms)``);
+    - ``presses drawn (%)``: distinct slices drawn (thumbnail or full) until 1 s after the key
+      is released, of the presses sent (each press is one slice further);
+    - ``longest wait (ms)``: the longest time without a new image while the key is held.
+    """
+    if not loads:
+        return {"images/s": 0.0, "full-res/s": 0.0, "presses drawn (%)": 0.0,
+                "first image (ms)": None, "longest wait (ms)": round(SECONDS * 1000),
+                "keys sent": sent, "slice reached": reached}
+    first = loads[0][0]
+    window = [x for x in loads if x[0] <= first + SECONDS * 1000]
+    held = [x[0] for x in loads if x[0] <= SECONDS * 1000]
+    gaps = [b - a for a, b in zip([0.0] + held, held + [SECONDS * 1000])]
+    # the slice of each image: the viewer's shown tag ("12f", "12t"); the baseline's source
+    slices = {str(x[2])[:-1] if str(x[2])[:-1].isdigit() else x[1] for x in loads} - {"0"}
+    return {"images/s": round(len({x[1] for x in window}) / SECONDS, 1),
             "full-res/s": round(len({x[1] for x in window if str(x[2]).endswith("f")}) / SECONDS, 1),
-            "longest wait (ms)": round(max(gaps)), "keys sent": sent, "slice reached": reached}
+            "presses drawn (%)": round(100 * min(len(slices), sent) / sent, 1),
+            "first image (ms)": round(first), "longest wait (ms)": round(max(gaps)),
+            "keys sent": sent, "slice reached": reached}
 
 
 def home(page) -> None:

@@ -41,8 +41,8 @@ rois:
 
 def decode(png: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(png)) as img:
-        assert img.mode == "RGBA"
-        return np.asarray(img).copy()
+        assert img.mode == "P" and "transparency" in img.info  # a palette with alpha
+        return np.asarray(img.convert("RGBA")).copy()
 
 
 def commit(series, value, bit, mask, *, kind="manual", slices=(), points=None):

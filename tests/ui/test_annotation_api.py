@@ -109,8 +109,8 @@ def rgba_of(data_url: str) -> np.ndarray:
     prefix = "data:image/png;base64,"
     assert data_url.startswith(prefix), data_url[:40]
     with Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix):]))) as img:
-        assert img.mode == "RGBA"
-        return np.asarray(img).copy()
+        assert img.mode == "P" and "transparency" in img.info  # a palette with alpha
+        return np.asarray(img.convert("RGBA")).copy()
 
 
 def edit_body(parent, **fields):

@@ -35,6 +35,8 @@ rois:
 SCORES_OUTPUT = ("..compare-scores.children...compare-plot.figure...compare-plot.style..."
                  "compare-table.children...compare-done.data...compare-csv.disabled..."
                  "compare-excel.disabled..")
+SCORES_PAGE = ("..scores-means.rowData...scores-grid.rowData...scores-message.children..."
+               "scores-effort.rowData..")
 # slices z = 1, 2, 3 (draft) and 2, 3, 4 (human): 192 voxels each, 96 shared
 DRAFT = [(x, y, z) for x in range(2, 10) for y in range(2, 10) for z in range(1, 4)]
 HUMAN = [(x, y, z) for x in range(4, 12) for y in range(2, 10) for z in range(2, 5)]
@@ -165,15 +167,13 @@ def test_a_user_who_may_not_read_the_series_is_refused(server):
                        {"series": S1, "a": [1]})
     assert garbled.status_code == 200, garbled.text  # nothing to download, no server error
     assert "compare-download" not in garbled.json().get("response", {})
-    scores = rita.callback("..scores-means.rowData...scores-grid.rowData...scores-message."
-                           "children..", [("scores-refresh", "n_clicks", 0)])
+    scores = rita.callback(SCORES_PAGE, [("scores-refresh", "n_clicks", 0)])
     assert scores.json()["response"]["scores-grid"]["rowData"] == []
 
 
 def test_the_model_scores_page_and_its_downloads(server):
     root = DashUser(server.url, "root", password("root"))
-    reply = root.callback("..scores-means.rowData...scores-grid.rowData...scores-message."
-                          "children..", [("scores-refresh", "n_clicks", 0)])
+    reply = root.callback(SCORES_PAGE, [("scores-refresh", "n_clicks", 0)])
     response = reply.json()["response"]
     assert response["scores-message"]["children"] == "1 scores of 1 model versions"
     (row,) = response["scores-grid"]["rowData"]
@@ -181,6 +181,10 @@ def test_the_model_scores_page_and_its_downloads(server):
             row["current_version"], row["dice"]) == (S1, "kidney-seg@1.0.0", "Liver", 1, 2, 0.5)
     (mean,) = response["scores-means"]["rowData"]
     assert (mean["model"], mean["series"], mean["mean_dice"]) == ("kidney-seg@1.0.0", 1, 0.5)
+    # the correction effort: one edit after the draft, 96 voxels added and 96 removed
+    assert response["scores-effort"]["rowData"] == [
+        {"model": "kidney-seg@1.0.0", "series": 1, "voxels_changed": 192, "median_voxels": 192,
+         "strokes": 1, "median_strokes": 1, "minutes": 0.0, "median_minutes": 0.0}]
     csv_reply = root.callback("scores-download.data", [("scores-csv", "n_clicks", 1),
                                                       ("scores-means-csv", "n_clicks", None),
                                                       ("scores-excel", "n_clicks", None)],

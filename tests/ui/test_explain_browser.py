@@ -126,6 +126,15 @@ def test_grad_cam_shows_over_the_slice_and_exports_aligned(page, server, project
     assert data[~expected].max() == 0 and np.delete(data, index, axis=2).max() == 0
     state = AnnotationStore(project_dir / "annotations").series(SERIES, SHAPE).refresh()
     assert state.version == 0
+
+    # in a plane the model does not read, the click says what to do and the map stays
+    page.click("#plane-select label:has-text('Coronal')")
+    page.wait_for_function("() => window.rilViewer.state().plane === 'coronal'")
+    page.click("#explain-show")
+    page.wait_for_selector("#explain-message .ril-alert-error")
+    assert "reads axial slices: switch the viewer to the axial plane" in \
+        page.inner_text("#explain-message")
+    assert page.evaluate("() => window.rilHeat.state().key").split("&plane=")[0] == query
     assert page.js_errors == []
 
 
@@ -139,6 +148,16 @@ def test_bad_map_requests_are_refused_with_a_reason(page, server):
     reply = page.request.get(base + "&method=gradcam&target=1&threshold=2")
     assert reply.status == 400 and "'threshold' must be between 0.0 and 1.0" in \
         reply.json()["error"]
+    # "Show for this slice": the model's plane only, a slice of the series
+    one = base.replace("/heatmaps?", "/heatmap-slice?") + "&method=gradcam&target=1"
+    reply = page.request.get(one.replace("plane=axial", "plane=coronal") + "&index=0")
+    assert reply.status == 400 and "phase-conv@1.0.0 reads axial slices: switch the viewer " \
+        "to the axial plane" in reply.json()["error"]
+    reply = page.request.get(one + "&index=6")
+    assert reply.status == 422 and reply.json()["error"] == \
+        "slice 7 is outside the series (1 to 6)"
+    reply = page.request.get(one)
+    assert reply.status == 400 and reply.json()["error"] == "missing parameter 'index'"
 
 
 def test_a_series_job_then_scrolling_shows_each_slice_s_map(page, server):

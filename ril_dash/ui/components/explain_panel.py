@@ -12,7 +12,7 @@ transparent: automatic (Otsu) or set with the slider. NIfTI (aligned with the so
 Developer notes::
 
     open / model / method ─► layer_options (worker.explain_layers) ;  model ─► target_options
-    Show ─► explanations.slice_map ─► EXPLAIN_SHOWN {series, params, token}
+    Show ─clientside─► rilHeat.computeSlice ─► /ril/api/heatmap-slice ─► EXPLAIN_SHOWN {…, first}
     Compute ─background─► start_map_job ─► run_in_background ─► EXPLAIN_SHOWN
     EXPLAIN_SHOWN + opacity + threshold + plane ─clientside─► rilHeat.show ─► /ril/api/heatmaps
 """
@@ -20,26 +20,22 @@ Developer notes::
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
 from ril_dash.application import explanations
 from ril_dash.application.model_access import model_ref, resolve_bundle
-from ril_dash.core.heatmap import heat_png
-from ril_dash.core.png import png_data_url
 from ril_dash.errors import RilDashError
-from ril_dash.models.explain_slices import LAYER_METHODS
+from ril_dash.models.explain_slices import LAYER_METHODS, METHOD_LABELS
 from ril_dash.models.worker_client import ModelWorker
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.job_views import JobControls, outcome, run_in_background
+from ril_dash.ui.map_routes import map_query
 from ril_dash.ui.model_catalog import runnable, runnable_manifest
 from ril_dash.ui.services import get_services
 
-METHOD_LABELS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "sam": "SAM (saliency "
-                 "activation map)", "saliency": "Saliency", "smoothgrad": "SmoothGrad",
-                 "cam": "CAM (global average pooling models)"}
 HELP = [
     ("Saliency", "how much each pixel changes the target: |gradient| of the target's logit "
                  "with respect to the input, the largest over the input channels."),
@@ -152,14 +148,12 @@ def layer_options(_opened, ref, method, meta):
     return options, info["default"], False
 
 
-def shown(series: str, ref: str, method: str, layer, target, first: dict | None = None
-          ) -> dict:
-    """EXPLAIN_SHOWN: the map set to show (its query for /ril/api/heatmaps), a new token and,
-    after "Show for this slice", that slice's PNG (``first``: on screen without a request)."""
-    params = {"series": series, "model": ref, "method": method, "target": int(target)}
-    if layer and method in LAYER_METHODS:
-        params["layer"] = layer
-    return {"series": series, "query": urlencode(params), "token": time.time(), "first": first}
+def shown(series: str, ref: str, method: str, layer, target) -> dict:
+    """EXPLAIN_SHOWN after a map job: the map set to show (its query for /ril/api/heatmaps) and a
+    new token. ("Show for this slice" makes the same in ``rilHeat.computeSlice``, with ``first``:
+    that slice's PNG, on screen without another request.)"""
+    return {"series": series, "query": map_query(series, ref, method, target, layer),
+            "token": time.time(), "first": None}
 
 
 def threshold_of(auto, threshold) -> float | None:
@@ -167,34 +161,29 @@ def threshold_of(auto, threshold) -> float | None:
     return None if auto else float(threshold or 0.0)
 
 
-@callback(Output(ids.EXPLAIN_SHOWN, "data"), Output(ids.EXPLAIN_MESSAGE, "children"),
-          Input(ids.EXPLAIN_SHOW, "n_clicks"),
-          State(ids.EXPLAIN_MODEL, "value"), State(ids.EXPLAIN_METHOD, "value"),
-          State(ids.EXPLAIN_LAYER, "value"), State(ids.EXPLAIN_TARGET, "value"),
-          State(ids.PLANE, "value"), State(ids.SLICE_SLIDER, "value"),
-          State(ids.VIEWER_META, "data"), State(ids.EXPLAIN_AUTO, "value"),
-          State(ids.EXPLAIN_THRESHOLD, "value"), prevent_initial_call=True)
-def show_slice(_clicks, ref, method, layer, target, plane, index, meta, auto, threshold):
-    """Compute (or find) the map of the slice on screen and send it with the answer."""
-    if not ref or not meta or target is None:
-        return dash.no_update, _alert("Choose a model and a target.")
-    services, series = get_services(), meta["series"]
-    try:
-        request = explanations.map_request(services, ref, method, int(target), layer=layer)
-        if plane != request.plane:
-            raise ValueError(f"{ref} reads {request.plane} slices: switch the viewer to the "
-                             f"{request.plane} plane to compute this slice's map, or compute "
-                             f"the whole series.")
-        started = time.perf_counter()
-        map2d = explanations.slice_map(services, access.actor(), series, request,
-                                       int(index or 0))
-    except (RilDashError, ValueError) as exc:
-        return dash.no_update, _alert(str(exc))
-    took = time.perf_counter() - started
-    png, _ = heat_png(map2d, threshold_of(auto, threshold))
-    first = {"index": int(index or 0), "plane": plane, "src": png_data_url(png)}
-    return shown(series, ref, method, layer, target, first), \
-        f"{METHOD_LABELS[method]} of slice {int(index or 0) + 1} ({took:.2f} s)."
+clientside_callback(
+    """function (_clicks, model, method, layer, target, plane, index, meta, auto, threshold) {
+        const noUpdate = window.dash_clientside.no_update;
+        const alert = (text) => ({type: "Div", namespace: "dash_html_components",
+                                  props: {children: text, className: "ril-alert ril-alert-error"}});
+        if (!model || !meta || target === null || target === undefined) {
+            return [noUpdate, alert("Choose a model and a target.")];
+        }
+        return window.rilHeat.computeSlice({
+            series: meta.series, model: model, method: method, layer: layer || "",
+            target: target, plane: plane, index: index || 0,
+            threshold: (auto && auto.length) ? "auto" : threshold
+        }).then((answer) => answer.error ? [noUpdate, alert(answer.error)]
+                                         : [answer.shown, answer.message]);
+    }""",
+    Output(ids.EXPLAIN_SHOWN, "data"), Output(ids.EXPLAIN_MESSAGE, "children"),
+    Input(ids.EXPLAIN_SHOW, "n_clicks"),
+    State(ids.EXPLAIN_MODEL, "value"), State(ids.EXPLAIN_METHOD, "value"),
+    State(ids.EXPLAIN_LAYER, "value"), State(ids.EXPLAIN_TARGET, "value"),
+    State(ids.PLANE, "value"), State(ids.SLICE_SLIDER, "value"),
+    State(ids.VIEWER_META, "data"), State(ids.EXPLAIN_AUTO, "value"),
+    State(ids.EXPLAIN_THRESHOLD, "value"), prevent_initial_call=True,
+)
 
 
 @CONTROLS.callbacks(

@@ -22,7 +22,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from ril_dash.application import jobs as app_jobs
 from ril_dash.application.contouring import CONTOUR_JOB
-from ril_dash.application.jobs import EXPLAIN, EXPORT, IMPORT, MODEL_RUN
+from ril_dash.application.jobs import EXPLAIN, EXPORT, IMPORT, MODEL_RUN, UNCERTAINTY
 from ril_dash.jobs import CANCELLED, DAMAGED, DONE, FAILED, INTERRUPTED, Job, JobNotFound, run_job
 from ril_dash.ui import access
 from ril_dash.ui.components.model_text import model_result_lines
@@ -189,8 +189,22 @@ def contour_lines(result: dict, done_id: str | None = None) -> list:
                    "ok", **_with_id(done_id))]
 
 
+def uncertainty_lines(result: dict, done_id: str | None = None) -> list:
+    """An uncertainty job's result: how many series were scored, those skipped and why."""
+    lines = [_alert(f"{result['model']} scored {result['scored_total']} of {result['series']} "
+                    "series; sort the grid by its Uncertainty column to annotate the most "
+                    "uncertain first (reload the page to see new scores).", "ok",
+                    **_with_id(done_id))]
+    lines += [html.Div(f"Skipped {series}: {reason}", className="ril-muted")
+              for series, reason in result.get("skipped", ())]
+    if result.get("cancelled"):
+        lines.append(_alert("Cancelled: the series scored so far keep their scores.", "warning"))
+    return lines
+
+
 RESULT_LINES = {EXPORT: export_lines, IMPORT: import_lines, MODEL_RUN: model_lines,
-                EXPLAIN: explain_lines, CONTOUR_JOB: contour_lines}
+                EXPLAIN: explain_lines, CONTOUR_JOB: contour_lines,
+                UNCERTAINTY: uncertainty_lines}
 
 
 def outcome(job: Job, done_id: str | None = None) -> list:

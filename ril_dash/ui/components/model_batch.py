@@ -6,7 +6,10 @@ the server: the grid holds only the rows scrolled through). The run is one model
 (:func:`ril_dash.application.model_runs.start_model_run`: rights checked at once and again per
 series, which are skipped with the reason when the user may not annotate them or someone else
 edits them) run in a background callback with progress and Cancel; it is listed on the Jobs
-page too.
+page too. "Score uncertainty" runs the same model as an ``uncertainty`` job instead
+(:func:`ril_dash.application.uncertainty.start_uncertainty`): nothing is drafted, the grid gets an
+"Uncertainty (model@version)" column to sort by, so the most uncertain series are annotated
+first.
 
 Developer notes::
 
@@ -24,6 +27,7 @@ from dash import Input, Output, State, callback, dcc, html
 from ril_dash.application.grid_query import GridQuery, GridQueryError
 from ril_dash.application.model_runs import MODEL_RUN, start_model_run
 from ril_dash.application.series_table import matching_ids
+from ril_dash.application.uncertainty import start_uncertainty
 from ril_dash.errors import RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.job_views import JobControls, outcome, run_in_background
@@ -31,6 +35,8 @@ from ril_dash.ui.components.model_text import MODES, model_label, runtime_estima
 from ril_dash.ui.model_catalog import runnable, runnable_manifest
 from ril_dash.ui.services import get_services
 
+ACTIONS = [("draft", "Draft annotations"),
+           ("uncertainty", "Score uncertainty (what to annotate next)")]
 SCOPES = [("selected", "the ticked series"), ("shown", "every series shown (the filter)")]
 CONTROLS = JobControls(MODEL_RUN, start=ids.BATCH_START, cancel=ids.BATCH_CANCEL,
                        progress=ids.BATCH_PROGRESS, status=ids.BATCH_STATUS, job=ids.BATCH_JOB,
@@ -63,6 +69,8 @@ def batch_section() -> html.Details | None:
         html.Summary("Run a model"),
         dcc.Dropdown(id=ids.BATCH_MODEL, options=options, value=options[0]["value"],
                      clearable=False),
+        dcc.RadioItems(id=ids.BATCH_ACTION, value="draft", inline=True,
+                       options=[{"label": label, "value": v} for v, label in ACTIONS]),
         dcc.RadioItems(id=ids.BATCH_SCOPE, value="selected", inline=True,
                        options=[{"label": label, "value": v} for v, label in SCOPES]),
         dcc.RadioItems(id=ids.BATCH_MODE, value="empty_slices", inline=True,
@@ -93,15 +101,19 @@ def _shown(who, scope: str, folder, search, filters) -> list[dict] | None:
         query = GridQuery.from_request({"filterModel": filters}, folder, search)
     except (TypeError, ValueError, AttributeError):
         raise GridQueryError("the grid's filters could not be read; reload the page") from None
-    return [{"id": s} for s in matching_ids(get_services(), who, query)]
+    from ril_dash.ui.pages.project_viewer import grid_numbers  # (it imports this module)
+
+    return [{"id": s} for s in matching_ids(get_services(), who, query, grid_numbers())]
 
 
 @CONTROLS.callbacks([State(ids.BATCH_MODEL, "value"), State(ids.BATCH_SCOPE, "value"),
                      State(ids.BATCH_MODE, "value"), State(ids.GRID, "selectedRows"),
                      State(ids.FOLDER_STORE, "data"), State(ids.SEARCH, "value"),
-                     State(ids.GRID, "filterModel")])
-def run_batch(set_progress, _clicks, ref, scope, mode, selected, folder, search, filters):
-    """Start the model job on the chosen series (start_model_run checks rights) and run it."""
+                     State(ids.GRID, "filterModel"), State(ids.BATCH_ACTION, "value")])
+def run_batch(set_progress, _clicks, ref, scope, mode, selected, folder, search, filters,
+              action="draft"):
+    """Start the model job (a draft, or the uncertainty scores) on the chosen series (the
+    start commands check rights) and run it."""
     context = dash.callback_context
     try:
         who = access.actor_of_cookies(context.cookies, context.remote)
@@ -116,7 +128,11 @@ def run_batch(set_progress, _clicks, ref, scope, mode, selected, folder, search,
             "No series is shown; change the filter"
         return html.Div(f"{what}.", className="ril-alert ril-alert-error")
     try:
-        job = start_model_run(get_services(), who, ref, series, mode=mode or "empty_slices")
+        if action == "uncertainty":
+            job = start_uncertainty(get_services(), who, ref, series)
+        else:
+            job = start_model_run(get_services(), who, ref, series,
+                                  mode=mode or "empty_slices")
     except RilDashError as exc:
         return html.Div(str(exc), className="ril-alert ril-alert-error")
     return outcome(run_in_background(job, set_progress), done_id=ids.BATCH_DONE)

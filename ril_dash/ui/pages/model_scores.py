@@ -3,7 +3,9 @@
 For every series the logged-in user may read and every model ref (``id@version``) that drafted
 it, the latest draft is scored against the current version per ROI it wrote
 (:func:`ril_dash.application.compare.project_scores`); the page shows the per-model means and
-the per-series scores, and downloads them as CSV or Excel.
+the per-series scores, and downloads them as CSV or Excel. Per model version (a round of the
+annotate–train–draft loop) it also shows the human correction effort spent on its drafts, read
+from the version history (:func:`ril_dash.application.effort.effort_by_model`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dash_ag_grid as dag
 from dash import Input, Output, callback, dcc, html
 
 from ril_dash.application import compare
+from ril_dash.application.effort import IDLE_CAP_SECONDS, effort_by_model
 from ril_dash.errors import RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.compare_panel import tables_download
@@ -49,6 +52,16 @@ def layout(**_query) -> html.Div:
             {"field": "current_version", "headerName": "Current v", "type": "numericColumn"},
             {"field": "dice", "headerName": "Dice", **SCORE},
             {"field": "jaccard", "headerName": "Jaccard", **SCORE}]
+    effort = [{"field": "model", "headerName": "Model", "flex": 2},
+              {"field": "series", "headerName": "Series", "type": "numericColumn"},
+              {"field": "median_strokes", "headerName": "Strokes (median)",
+               "type": "numericColumn"},
+              {"field": "strokes", "headerName": "Strokes (total)", "type": "numericColumn"},
+              {"field": "median_voxels", "headerName": "Voxels changed (median)",
+               "type": "numericColumn"},
+              {"field": "median_minutes", "headerName": "Minutes (median)",
+               "type": "numericColumn"},
+              {"field": "minutes", "headerName": "Minutes (total)", "type": "numericColumn"}]
     return html.Div(className="ril-page ril-scores", children=[
         html.H2("Model scores"),
         html.P("Each model version's latest draft of a series against the series' current "
@@ -64,6 +77,12 @@ def layout(**_query) -> html.Div:
         _grid(ids.SCORES_MEANS, means, "180px"),
         html.H3("Per series"),
         _grid(ids.SCORES_GRID, rows, "420px"),
+        html.H3("Correction effort per model version"),
+        html.P("What the humans spent on each model version's latest drafts after the model: "
+               "edit versions (strokes), voxels changed (net, draft vs current) and minutes "
+               f"from the first to the last edit (pauses counted at most "
+               f"{IDLE_CAP_SECONDS / 60:g} min).", className="ril-muted"),
+        _grid(ids.SCORES_EFFORT, effort, "180px"),
         dcc.Download(id=ids.SCORES_DOWNLOAD),
     ])
 
@@ -74,19 +93,20 @@ def _scores():
 
 @callback(
     Output(ids.SCORES_MEANS, "rowData"), Output(ids.SCORES_GRID, "rowData"),
-    Output(ids.SCORES_MESSAGE, "children"),
+    Output(ids.SCORES_MESSAGE, "children"), Output(ids.SCORES_EFFORT, "rowData"),
     Input(ids.SCORES_REFRESH, "n_clicks"),
 )
 def show_scores(_):
     try:
         scores = _scores()
+        effort = effort_by_model(get_services(), access.actor())
     except RilDashError as exc:
-        return [], [], str(exc)
+        return [], [], str(exc), []
     rows = [dict(vars(s)) for s in scores]
     models = len({s.model for s in scores})
     return (compare.model_means(scores), rows,
             f"{len(rows)} scores of {models} model versions" if rows else
-            "No series that you may read has a model draft yet.")
+            "No series that you may read has a model draft yet.", effort)
 
 
 @callback(

@@ -24,6 +24,7 @@ Developer notes::
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import quote
 
 import dash
@@ -33,8 +34,11 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from ril_dash.application.grid_query import GridQuery, GridQueryError
 from ril_dash.application.series_table import (annotations_of, count_label, grid_rows,
                                                level_names, series_table)
+from ril_dash.application.uncertainty import model_uncertainty
+from ril_dash.errors import RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.model_batch import batch_section
+from ril_dash.ui.model_catalog import runnable
 from ril_dash.ui.services import get_services
 
 FOLDER_BUTTON = "folder-button"
@@ -66,6 +70,32 @@ def register() -> None:
                        layout=layout)
 
 
+def uncertainty_scores() -> dict[str, dict[str, float]]:
+    """``{model ref: {series: score}}`` of the active version of each enabled model that has
+    scored series here (none when the model settings cannot be read: the Models page says
+    why)."""
+    services = get_services()
+    try:
+        return model_uncertainty(services, runnable(services))
+    except RilDashError:
+        return {}
+
+
+def uncertainty_field(ref: str) -> str:
+    """The grid field of a model's uncertainty (AG Grid reads dots in a field as nesting).
+
+    >>> uncertainty_field("liver-seg@1.0.0")
+    'uncertainty:liver-seg_1_0_0'
+    """
+    return "uncertainty:" + re.sub(r"[^A-Za-z0-9_-]", "_", ref)
+
+
+def grid_numbers() -> dict[str, dict[str, float]]:
+    """The grid's number columns that are not in the series table: ``{field: {series:
+    value}}`` (the uncertainty of each model that scored series here)."""
+    return {uncertainty_field(ref): scores for ref, scores in uncertainty_scores().items()}
+
+
 def column_defs(project) -> list[dict]:
     cols = [{"field": f"level:{name}", "headerName": name} for name in level_names(project)]
     cols.append({"field": "name", "headerName": "Series", "cellClass": "ril-link-cell",
@@ -75,6 +105,14 @@ def column_defs(project) -> list[dict]:
     cols += [{"field": f"text:{field.name}", "headerName": field.name}
              for field in project.config.text_fields]
     cols.append({"field": "rois", "headerName": "Annotated ROIs", "minWidth": 150})
+    cols += [{"field": uncertainty_field(ref), "headerName": f"Uncertainty ({ref})",
+              "filter": "agNumberColumnFilter", "type": "numericColumn", "minWidth": 150,
+              "sortingOrder": ["desc", "asc", None],
+              "valueFormatter": {"function": "params.value == null ? '' : "
+                                             "d3.format('.3f')(params.value)"},
+              "headerTooltip": "How unsure the model is (mean entropy of its output, 0-1): "
+                               "annotate the highest first"}
+             for ref in sorted(uncertainty_scores())]
     if get_services().workflow is not None:
         cols += [{"field": "pool", "headerName": "Pool"}, {"field": "owner",
                                                            "headerName": "Held by"}]
@@ -212,7 +250,7 @@ def grid_block(request, folder, search):
     try:
         query = GridQuery.from_request(request, _known_folder(folder),
                                        search if isinstance(search, str) else "")
-        rows, count = grid_rows(get_services(), access.actor(), query)
+        rows, count = grid_rows(get_services(), access.actor(), query, grid_numbers())
     except (GridQueryError, TypeError, ValueError, AttributeError):
         rows, count = [], 0  # a forged or stale request: nothing to show
     return {"rowData": rows, "rowCount": count}

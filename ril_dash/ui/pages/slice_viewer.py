@@ -39,6 +39,7 @@ from ril_dash.errors import RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.annotation_panel import annotation_panel
 from ril_dash.ui.components.compare_panel import compare_panel
+from ril_dash.ui.components.disagreement_panel import disagreement_panel
 from ril_dash.ui.components.explain_panel import explain_section
 from ril_dash.ui.components.model_panel import models_section
 from ril_dash.ui.services import get_services
@@ -216,7 +217,7 @@ def layout(series: str | None = None, **_query) -> html.Div:
                            updatemode="drag", allow_direct_input=False, className="ril-slider"),
             ]),
         ]),
-        _controls(geometry, compare_panel(services.project.config)),
+        _controls(geometry, disagreement_panel(), compare_panel(services.project.config)),
     ])
 
 
