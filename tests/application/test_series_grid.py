@@ -130,3 +130,34 @@ def test_no_metadata_of_series_one_may_not_open(services):
     ana = grid_rows(services, actor("ana"), GridQuery())[0]
     assert ana[0]["meta:patient"] == "Jane Doe" and ana[0]["pool"] == "analysts"
     assert not ana[0].get("restricted")
+
+
+OVER = {"uncertainty:m": {"filterType": "number", "type": "greaterThanOrEqual", "filter": 0.5}}
+
+
+def test_number_columns_sort_and_filter(grid):
+    scores = {"uncertainty:m": {"P2/S1/a.nii.gz": 0.7, "P1/S1/a.nii.gz": 0.2,
+                                "P10/S2/b.nii.gz": 0.9, "gone.nii": 0.5}}
+    field = "uncertainty:m"
+    rows, _ = grid_rows(grid, actor("ana"), GridQuery(sort_model=[{"colId": field,
+                                                                   "sort": "desc"}]), scores)
+    assert [(r["id"], r.get(field)) for r in rows[:4]] == [
+        ("P10/S2/b.nii.gz", 0.9), ("P2/S1/a.nii.gz", 0.7), ("P1/S1/a.nii.gz", 0.2),
+        ("P1/S1/b.nii.gz", None)]  # then the series without a score, in their order
+    ascending = grid_rows(grid, actor("ana"), GridQuery(sort_model=[{"colId": field,
+                                                                     "sort": "asc"}]), scores)
+    assert [r["id"] for r in ascending[0][-3:]] == ["P1/S1/a.nii.gz", "P2/S1/a.nii.gz",
+                                                    "P10/S2/b.nii.gz"]
+    assert [r["id"] for r in grid_rows(grid, actor("ana"), GridQuery(filter_model=OVER),
+                                       scores)[0]] == ["P2/S1/a.nii.gz", "P10/S2/b.nii.gz"]
+
+
+def test_number_columns_follow_the_rights(services):
+    """nina may not open the workflow project's series: no score shown, none found."""
+    services, field = with_metadata(services), "uncertainty:m"
+    mine = {field: {SERIES[0]: 0.6}}
+    assert field not in grid_rows(services, actor("nina"), GridQuery(), mine)[0][0]
+    assert grid_rows(services, actor("ana"), GridQuery(), mine)[0][0][field] == 0.6
+    assert matching_ids(services, actor("nina"), GridQuery(filter_model=OVER), mine) == []
+    assert matching_ids(services, actor("ana"), GridQuery(filter_model=OVER), mine) == \
+        [SERIES[0]]
