@@ -153,10 +153,13 @@ def _redis(url: str):
 
 
 def register_project(url: str, project_id: str, name: str, folder: str) -> None:
-    """Tell the broker that a server serves this project (workers check it at start)."""
-    client = _redis(url)
-    client.set(PROJECT_KEY + project_id, json.dumps(
-        {"name": name, "folder": folder, "host": socket.gethostname()}))
+    """Tell the broker that a server serves this project (workers check it at start); done at
+    the server's start and with every job sent. BrokerUnreachable when it does not answer."""
+    try:
+        _redis(url).set(PROJECT_KEY + project_id, json.dumps(
+            {"name": name, "folder": folder, "host": socket.gethostname()}))
+    except broker_errors() as exc:
+        raise unreachable(url, exc) from exc
 
 
 def registered_projects(url: str) -> dict[str, dict]:

@@ -69,12 +69,15 @@ class Brokered:
 
     def run(self, services: Services, job: Job,
             on_progress: Callable[[Progress], None] | None = None) -> Job:
-        from ril_dash.application.celery_jobs import queue_of, send_job
+        from ril_dash.application.celery_jobs import queue_of, register_project, send_job
 
         store = app_jobs.job_store(services)
+        project_id = project_identity(services.project.dir)
         try:
-            send_job(self.app, self.url, services.project.dir,
-                     project_identity(services.project.dir), job.id, job.kind)
+            # the broker may have restarted empty since: workers check this register at start
+            register_project(self.url, project_id, services.project.config.name,
+                             str(services.project.dir))
+            send_job(self.app, self.url, services.project.dir, project_id, job.id, job.kind)
         except RilDashError as exc:
             log.error("job %s not sent: %s", job.id, exc)
             return store.finish(job.id, FAILED, error=str(exc))

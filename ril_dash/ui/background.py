@@ -31,6 +31,7 @@ from pathlib import Path
 import dash
 
 from ril_dash.core.atomic_io import private_dir
+from ril_dash.errors import RilDashError
 from ril_dash.project.project import Project
 from ril_dash.settings import data_home
 
@@ -206,7 +207,7 @@ def install_job_broker(app: dash.Dash, manager: BrokerCeleryManager, project: Pr
     """Lab mode: the app's jobs go to the broker's workers, its callbacks are taken from the
     ``web`` queue by this process, and the broker learns that this project is served (the
     workers check it at their start; a broker that is down is only logged here)."""
-    from ril_dash.application.celery_jobs import broker_errors, register_project, safe_url
+    from ril_dash.application.celery_jobs import register_project
     from ril_dash.application.job_tier import Brokered
     from ril_dash.jobs.identity import project_identity
     from ril_dash.ui.services import TIER_KEY
@@ -216,6 +217,5 @@ def install_job_broker(app: dash.Dash, manager: BrokerCeleryManager, project: Pr
     try:
         register_project(settings.broker, project_identity(project.dir), project.config.name,
                          str(project.dir))
-    except broker_errors() as exc:
-        log.error("the job broker at %s cannot be reached (%s): jobs fail until it answers",
-                  safe_url(settings.broker), exc)
+    except RilDashError as exc:
+        log.error("%s", exc)
