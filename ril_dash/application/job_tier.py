@@ -20,6 +20,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ril_dash.application import jobs as app_jobs
+from ril_dash.application import rights
+from ril_dash.application.policy import Actor
 from ril_dash.application.services import Services
 from ril_dash.errors import RilDashError
 from ril_dash.jobs import FAILED, RUNNER_STOPPED, Job, run_job
@@ -103,3 +105,23 @@ class Brokered:
                 on_progress(record)
             seen = record
             time.sleep(self.poll_s)
+
+    def workers(self, services: Services, actor: Actor, timeout: float = 1.0) -> list[dict]:
+        """The workers connected now that take this project's jobs (admins only): name,
+        queues, and the jobs they are running (``[(job id, kind, owner)]``); BrokerUnreachable
+        when the broker does not answer."""
+        from ril_dash.application.celery_jobs import workers_view
+
+        rights.require_admin(services, actor, "see the job workers")
+        store = app_jobs.job_store(services)
+        rows = workers_view(self.app, project_identity(services.project.dir), timeout)
+        for row in rows:
+            running = []
+            for job_id in row["running"]:
+                try:
+                    job = store.get(job_id)
+                    running.append((job_id, job.kind, job.owner))
+                except RilDashError:
+                    running.append((job_id, "?", "?"))
+            row["running"] = running
+        return rows

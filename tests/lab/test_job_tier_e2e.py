@@ -6,6 +6,7 @@ user who started it, and in lab mode by the worker's process (never the server's
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import psutil
@@ -91,4 +92,20 @@ def test_an_export_from_the_export_page_runs_on_the_tier(page, tier):
     check_runner(tier, job)
     masks = sorted(p.name for p in (out / "masks").rglob("*.nii.gz"))
     assert masks == ["Left_kidney.nii.gz", "Right_kidney.nii.gz", "combined.nii.gz"]
+    assert page.js_errors == []
+
+
+def test_admins_see_the_job_workers_in_lab_mode(page, tier):
+    name, server, worker, _ = tier
+    page.goto(server.url + "/jobs")
+    page.wait_for_selector("#jobs-table")
+    if name == "embedded":
+        assert page.locator("#job-workers").count() == 0
+        return
+    row = page.locator(f"tr[data-worker='ril-dash-{worker.process.pid}@{socket.gethostname()}']")
+    row.wait_for()
+    assert row.locator(".ril-worker-queues").inner_text() == "models, io"
+    assert row.locator(".ril-worker-running").inner_text() == "idle"
+    web = page.locator("tr[data-worker^='ril-dash-web-'] .ril-worker-queues")
+    assert web.all_inner_texts() == ["web"]
     assert page.js_errors == []
