@@ -24,12 +24,12 @@ QUEUE_NAMES = ("models", "io")
 MAX_CONCURRENCY = 64
 
 
-def add_broker_option(parser: argparse.ArgumentParser, default) -> None:
-    """Add ``--broker URL`` to a serving parser (``default``: its default, or SUPPRESS)."""
-    parser.add_argument("--broker", metavar="URL", default=default,
-                        help=f"run jobs on Celery workers through this Redis broker, e.g. "
-                             f"redis://HOST:6379/0 (default: ${BROKER_ENV}, else jobs run in "
-                             f"the server; start workers with 'ril-dash worker')")
+def add_broker_option(parser: argparse.ArgumentParser, default, help_text: str | None = None):
+    """Add ``--broker URL`` to a parser (``default``: its default, or SUPPRESS)."""
+    parser.add_argument("--broker", metavar="URL", default=default, help=help_text or (
+        f"run jobs on Celery workers through this Redis broker, e.g. redis://HOST:6379/0 "
+        f"(default: ${BROKER_ENV}, else jobs run in the server; start workers with "
+        f"'ril-dash worker')"))
 
 
 def broker_of(value: str | None, environ=None) -> str | None:
@@ -53,7 +53,8 @@ def add_worker_parser(sub) -> None:
                     "project folder with working file locks.")
     p_worker.add_argument("project_dir", type=Path, metavar="PROJECT_DIR",
                           help="the project folder as this machine mounts it")
-    add_broker_option(p_worker, None)
+    add_broker_option(p_worker, None, f"the Redis broker the servers use, e.g. "
+                                      f"redis://HOST:6379/0 (default: ${BROKER_ENV})")
     p_worker.add_argument("--concurrency", type=int, default=1, metavar="N",
                           help="jobs run at the same time (processes; default 1)")
     p_worker.add_argument("--queues", default=",".join(QUEUE_NAMES), metavar="Q[,Q]",

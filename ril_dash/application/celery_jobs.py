@@ -41,6 +41,9 @@ RUN_TASK = "ril_dash.run_job"
 PROJECT_KEY = "ril-dash:project:"
 #: seconds to wait for the broker before saying it cannot be reached
 CONNECT_TIMEOUT = 3.0
+#: a message taken by a worker that died unacknowledged is delivered again after this long (a
+#: job already claimed is then left alone: :func:`~ril_dash.jobs.run_job` runs it once)
+VISIBILITY_S = 900
 
 
 class BrokerUnreachable(RilDashError):
@@ -107,7 +110,7 @@ def make_celery(url: str, name: str = "ril_dash", task_cls: Any = None):
         task_publish_retry=False, broker_connection_timeout=CONNECT_TIMEOUT,
         broker_connection_retry_on_startup=True, broker_connection_max_retries=None,
         broker_transport_options={"socket_connect_timeout": CONNECT_TIMEOUT,
-                                  "socket_timeout": 30, "visibility_timeout": 6 * 3600,
+                                  "socket_timeout": 30, "visibility_timeout": VISIBILITY_S,
                                   "max_retries": 1},
         redis_socket_connect_timeout=CONNECT_TIMEOUT, redis_socket_timeout=30,
         redis_retry_on_timeout=False, result_expires=3600,
