@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import secrets
 import socket
 import threading
@@ -202,6 +203,23 @@ def start_callback_worker(manager: BrokerCeleryManager, server, threads: int) ->
     threading.Thread(target=worker.start, daemon=True, name="ril-dash-callbacks").start()
 
 
+def _callback_worker_starter(manager: BrokerCeleryManager, server, threads: int):
+    """A ``before_request`` hook that starts the callback worker once in each process that
+    serves (threads do not survive a fork: a pre-forking server builds the app, then forks)."""
+    started: set[int] = set()
+    mutex = threading.Lock()
+
+    def ensure_started() -> None:
+        if os.getpid() in started:
+            return
+        with mutex:
+            if os.getpid() not in started:
+                start_callback_worker(manager, server, threads)
+                started.add(os.getpid())
+
+    return ensure_started
+
+
 def install_job_broker(app: dash.Dash, manager: BrokerCeleryManager, project: Project,
                        settings) -> None:
     """Lab mode: the app's jobs go to the broker's workers, its callbacks are taken from the
@@ -213,7 +231,7 @@ def install_job_broker(app: dash.Dash, manager: BrokerCeleryManager, project: Pr
     from ril_dash.ui.services import TIER_KEY
 
     app.server.extensions[TIER_KEY] = Brokered(settings.broker)
-    start_callback_worker(manager, app.server, settings.threads)
+    app.server.before_request(_callback_worker_starter(manager, app.server, settings.threads))
     try:
         register_project(settings.broker, project_identity(project.dir), project.config.name,
                          str(project.dir))
