@@ -181,11 +181,15 @@ def test_a_worker_started_on_the_wrong_folder_refuses_to_start(project, register
     # as the server does at its start and with each job (Redis may have restarted empty)
     register_project(registered, project_identity(project), "Tier failures", str(project))
     not_project = Worker(tmp_path, registered, log=tmp_path / "a.log", wait=False)
-    assert not_project.wait_exit() == 2
-    assert f"{tmp_path} is not a ril_dash project folder" in not_project.text()
     other = make_project(tmp_path / "copy")  # another project (a copy has another id)
     wrong = Worker(other, registered, log=tmp_path / "b.log", wait=False)
-    assert wrong.wait_exit() == 2
+    try:
+        assert not_project.wait_exit() == 2
+        assert wrong.wait_exit() == 2
+    finally:  # never leave a worker behind
+        not_project.stop()
+        wrong.stop()
+    assert f"{tmp_path} is not a ril_dash project folder" in not_project.text()
     text = wrong.text()
     assert f"the project in {other} ('Tier failures', id {project_identity(other)[:12]}) is " \
            f"not the one any server on {registered} serves: 'Tier failures' in {project}" in text
