@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ril_dash.application.celery_jobs import (RUN_TASK, project_queues, register
 from ril_dash.application.job_tier import Brokered
 from ril_dash.application.policy import Actor
 from ril_dash.application.services import Services
+from ril_dash.errors import PermissionDenied
 from ril_dash.jobs import DONE, FAILED, INTERRUPTED, JobStore
 from ril_dash.jobs.identity import project_identity
 from ril_dash.project.export import is_partial
@@ -109,6 +111,14 @@ def test_a_worker_process_killed_mid_job_leaves_an_interrupted_job_and_complete_
     with FileLock(str(store.folder / ".lock")):  # never kill it while it holds the store
         os.kill(running.pid, signal.SIGSTOP)
     done_before = store.get(job.id).steps[0]
+    # what admins see: the worker, its queue of this project, the job it runs
+    rows = Brokered(registered).workers(services, ADMIN)
+    name = f"ril-dash-{worker.process.pid}@{socket.gethostname()}"
+    mine = [row for row in rows if row["name"] == name]
+    assert mine == [{"name": name, "queues": ["io"],
+                     "running": [(job.id, "export", "ana")]}]
+    with pytest.raises(PermissionDenied):
+        Brokered(registered).workers(services, Actor("bob", False, "test"))
     os.kill(running.pid, signal.SIGKILL)
     # the worker's sweep (not this test, not a server) records how the job ended
     ended = wait_for(lambda: (lambda j: j if not j.active else None)(store.get(job.id)),
