@@ -75,7 +75,7 @@ def paint(services, series, mask, value=1):
     bit = before.dtype.type(1 << (value - 1))
     after = np.where(mask, before | bit, before & ~bit)
     services.annotations(series).commit(
-        state.version, Delta(((0, SHAPE[0]), (0, SHAPE[1]), (0, SHAPE[2])), before,
+        state.version, Delta(tuple((0, n) for n in mask.shape), before,
                              after.astype(before.dtype)), {"user": "root", "op": "paint"},
         slots={value: value - 1})
 
