@@ -26,13 +26,12 @@ The robot-annotator benchmark calls it like the Models page does::
 
     job = start_training(services, actor, bundle_id="kidney-dev", architecture="unet",
                          rois=["Right kidney", "Left kidney"], pool="approved", epochs=10)
-    run_job(job_store(services), job.id, work_for(TRAIN, services))
+    run_job(job_store(services), job.id, work_for(TRAIN_JOB, services))
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import shutil
 import time
@@ -54,7 +53,6 @@ from ril_dash.core.window import is_ct_like
 from ril_dash.errors import ModelRunError, PluginError
 from ril_dash.jobs import Job
 from ril_dash.models.manifest import ID_RE, ClassificationOutput
-from ril_dash.models.safety import file_sha256
 from ril_dash.models.worker_client import ModelWorker
 
 __all__ = ["TRAIN_JOB", "clean_up_training", "curve_of", "run_training", "start_training",
@@ -287,10 +285,6 @@ def _score_text(score) -> str:
     return f"validation accuracy {score:.3f}"
 
 
-def _best(history: list[dict]) -> dict:
-    return min(history, key=lambda h: h["val_loss"])
-
-
 def run_training(services: Services, job: Job, report_progress, cancelled) -> dict[str, Any]:
     """The job work of a training round (see the module docstring)."""
     params, actor = job.params, actor_of(job)
@@ -315,8 +309,8 @@ def run_training(services: Services, job: Job, report_progress, cancelled) -> di
         if history is None:
             return result
         seconds = round(time.monotonic() - started, 1)
-        entry = _publish(services, actor, job, manifest, workdir / "model.keras", history, why,
-                         seconds, data)
+        entry = tb.publish_round(services, actor, job, manifest, workdir / "model.keras",
+                                 history, why, seconds, data)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result.update(version=entry.version, seconds=seconds, validation=entry.manifest.validation,
@@ -358,46 +352,6 @@ def _end(worker) -> None:
         worker.train_end()
     except ModelRunError:
         pass  # the worker died: its session died with it
-
-
-def _publish(services, actor, job, manifest, model_path, history, why, seconds, data):
-    params, kept = job.params, _best(history)
-    target = params["target"]
-    if "names" in target:
-        metrics = {f"dice {n}": round(float(d), 3) for n, d in zip(target["names"],
-                                                                     kept["val_dice"])}
-        summary = "validation Dice " + ", ".join(f"{v:.2f} ({k[5:]})" for k, v in metrics.items())
-    else:
-        metrics = {"slice accuracy": round(float(kept["val_accuracy"]), 3)}
-        summary = f"validation slice accuracy {metrics['slice accuracy']:.2f}"
-    sides = {side: {s: v for s, v in params["versions"].items() if params["split"][s] == side}
-             for side in (TRAIN, VALIDATION)}
-    summary += f" on {len(sides[VALIDATION])} validation series (epoch {kept['epoch']})"
-    manifest = dataclasses.replace(
-        manifest, sha256=file_sha256(model_path),
-        changelog=(f"Trained in ril_dash on {len(sides[TRAIN])} series "
-                   f"({len(sides[VALIDATION])} for validation), from "
-                   f"{params.get('parent') or params['architecture']}; {why}."),
-        validation={"date": datetime.date.today().isoformat(), "summary": summary,
-                    "metrics": metrics})
-    provenance = {
-        "model": manifest.ref, "parent": params.get("parent"),
-        "architecture": params.get("architecture"), "user": actor.user, "job": job.id,
-        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "train_series": sides[TRAIN], "validation_series": sides[VALIDATION],
-        "split": params["split"], "split_from": params.get("split_from"),
-        "target": target, "validation": metrics, "kept_epoch": kept["epoch"], "stopped": why,
-        "seconds": seconds, "history": history,
-        "slices": {"train": int(len(data["x_train"])), "validation": int(len(data["x_val"]))},
-        "parameters": {k: params[k] for k in ("epochs", "time_budget_s", "patience", "seed",
-                                              "validation_fraction", "learning_rate",
-                                              "batch_size", "size", "pool", "series")}}
-    entry = tb.publish(services, manifest, model_path, provenance)
-    services.audit.record(actor.user, "models", None,
-                          {"change": "train", "model": manifest.id, "version": manifest.version,
-                           "sha256": manifest.sha256, "parent": params.get("parent"),
-                           "job": job.id})
-    return entry
 
 
 def clean_up_training(project_dir, job: Job) -> None:

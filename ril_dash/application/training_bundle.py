@@ -19,16 +19,20 @@ parent version, the job, the user and the time.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
 
 from ril_dash.application.services import Services
+from ril_dash.application.training_data import TRAIN, VALIDATION
 from ril_dash.models.catalog import PLUGINS_DIR
 from ril_dash.models.manifest import (SEMVER_RE, ChannelMap, ClassificationOutput, InputSpec,
                                       Manifest, NormSpec, SegmentationOutput, version_key)
+from ril_dash.models.safety import file_sha256
 from ril_dash.models.wizard_files import write_bundle_version
 
 __all__ = ["PROVENANCE_FILE", "example_manifest", "lineage_split", "next_version", "publish",
-           "read_provenance", "segmentation_output", "classification_output"]
+           "publish_round", "read_provenance", "segmentation_output", "classification_output"]
 
 PROVENANCE_FILE = "training.json"
 #: a CT window that shows soft tissue (what the example models use)
@@ -105,3 +109,47 @@ def publish(services: Services, manifest: Manifest, model_path, provenance: dict
     write_bundle_version(services.project.dir / PLUGINS_DIR, manifest, model_path, taken=taken,
                          extra_files={PROVENANCE_FILE: text})
     return services.models.find(manifest.id, manifest.version)
+
+
+def publish_round(services: Services, actor, job, manifest: Manifest, model_path, history,
+                  why: str, seconds: float, data: dict):
+    """The manifest's validation figures (of the kept epoch: lowest validation loss), sha256
+    and changelog, the provenance, the new version (:func:`publish`) and its audit line."""
+    params = job.params
+    kept = min(history, key=lambda h: h["val_loss"])
+    target = params["target"]
+    if "names" in target:
+        metrics = {f"dice {n}": round(float(d), 3) for n, d in zip(target["names"],
+                                                                     kept["val_dice"])}
+        summary = "validation Dice " + ", ".join(f"{v:.2f} ({k[5:]})" for k, v in metrics.items())
+    else:
+        metrics = {"slice accuracy": round(float(kept["val_accuracy"]), 3)}
+        summary = f"validation slice accuracy {metrics['slice accuracy']:.2f}"
+    sides = {side: {s: v for s, v in params["versions"].items() if params["split"][s] == side}
+             for side in (TRAIN, VALIDATION)}
+    summary += f" on {len(sides[VALIDATION])} validation series (epoch {kept['epoch']})"
+    manifest = dataclasses.replace(
+        manifest, sha256=file_sha256(model_path),
+        changelog=(f"Trained in ril_dash on {len(sides[TRAIN])} series "
+                   f"({len(sides[VALIDATION])} for validation), from "
+                   f"{params.get('parent') or params['architecture']}; {why}."),
+        validation={"date": datetime.date.today().isoformat(), "summary": summary,
+                    "metrics": metrics})
+    provenance = {
+        "model": manifest.ref, "parent": params.get("parent"),
+        "architecture": params.get("architecture"), "user": actor.user, "job": job.id,
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "train_series": sides[TRAIN], "validation_series": sides[VALIDATION],
+        "split": params["split"], "split_from": params.get("split_from"),
+        "target": target, "validation": metrics, "kept_epoch": kept["epoch"], "stopped": why,
+        "seconds": seconds, "history": history,
+        "slices": {"train": int(len(data["x_train"])), "validation": int(len(data["x_val"]))},
+        "parameters": {k: params[k] for k in ("epochs", "time_budget_s", "patience", "seed",
+                                              "validation_fraction", "learning_rate",
+                                              "batch_size", "size", "pool", "series")}}
+    entry = publish(services, manifest, model_path, provenance)
+    services.audit.record(actor.user, "models", None,
+                          {"change": "train", "model": manifest.id, "version": manifest.version,
+                           "sha256": manifest.sha256, "parent": params.get("parent"),
+                           "job": job.id})
+    return entry

@@ -15,7 +15,7 @@
 Examples
 --------
 >>> assign_split(["a", "b", "c", "d"], {}, 0.25, 0)
-{'a': 'train', 'b': 'validation', 'c': 'train', 'd': 'train'}
+{'a': 'train', 'b': 'train', 'c': 'train', 'd': 'validation'}
 >>> assign_split(["a", "b", "c", "d", "e"], {"a": "validation", "b": "train"}, 0.25, 0)["a"]
 'validation'
 """
