@@ -108,8 +108,11 @@ class StandInTrainer:
         if self.nan_at == self.epoch_no:
             return {"epoch": self.epoch_no, "loss": None, "stopped": "nan"}
         val = self.val_losses[self.epoch_no - 1]
-        return {"epoch": self.epoch_no, "loss": val + 0.1, "val_loss": val,
-                "val_dice": [round(1 - val, 3)], "stopped": None, "seconds": 0.1}
+        score = ({"val_dice": [round(1 - val, 3)]}
+                 if self.sessions[-1]["spec"]["task"] == "segmentation"
+                 else {"val_accuracy": round(1 - val, 3)})
+        return {"epoch": self.epoch_no, "loss": val + 0.1, "val_loss": val, **score,
+                "stopped": None, "seconds": 0.1}
 
     def train_save(self, path):
         with open(path, "wb") as handle:
@@ -357,3 +360,26 @@ def test_auto_activation_when_the_new_version_beats_the_active_one(services, tra
     assert ended.state == DONE, ended.error
     assert ended.result["activation"]["active"] == active
     assert services.models.resolve("liver-dev").version == active
+
+
+def test_a_classifier_learns_a_choice_text_field(services, trainer):
+    from ril_dash.project.text_values import set_text_values
+
+    for number, sid in enumerate(SERIES, start=1):
+        if number != 3:  # P3 has no value: skipped
+            set_text_values(services.project.config, services.annotations(sid), None,
+                            {"Phase": "venous" if number % 2 else "arterial"}, "root")
+    ended = train(services, architecture="cnn", rois=[], text_field="Phase", series="all",
+                  epochs=2)
+    assert ended.state == DONE, ended.error
+    assert ended.result["skipped"] == [[SERIES[2], "no value of Phase in version 1"]]
+    spec = trainer.sessions[0]["spec"]
+    assert (spec["task"], spec["architecture"], spec["n_classes"]) == ("classification", "cnn", 2)
+    data = trainer.sessions[0]["data"]
+    assert data["x_train"].shape[1:] == (16, 16, 1) and data["y_train"].ndim == 1
+    assert set(np.unique(np.concatenate([data["y_train"], data["y_val"]]))) == {0, 1}
+    entry = services.models.find("liver-dev", "1.0.0")
+    out = entry.manifest.output
+    assert (entry.manifest.task, out.text_field, out.classes) == (
+        "classification", "Phase", ("arterial", "venous"))
+    assert entry.manifest.validation["metrics"] == {"slice accuracy": 0.5}

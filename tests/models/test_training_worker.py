@@ -72,6 +72,16 @@ def test_the_worker_trains_stops_on_nan_and_saves_a_clean_model(worker, tmp_path
                               "y_val": y[8:]})
     epoch = worker.train_epoch()
     assert epoch["stopped"] == "nan" and epoch["batches"] < 2 and "val_loss" not in epoch
+    # the example classifier: one class per slice (bright or dark)
+    labels = (x[..., 0].mean(axis=(1, 2)) > 0.5).astype(np.int64)
+    x[0, 0, 0, 0] = 0.0
+    classes = {**spec, "task": "classification", "architecture": "cnn"}
+    worker.train_begin(classes, {"x_train": x[:8], "y_train": labels[:8], "x_val": x[8:],
+                                 "y_val": labels[8:]})
+    epoch = worker.train_epoch()
+    assert epoch["stopped"] is None and 0.0 <= epoch["val_accuracy"] <= 1.0
+    worker.train_save(str(tmp_path / "classifier.keras"))
+    scan_model_file(tmp_path / "classifier.keras", "classifier")
     worker.train_end()
 
 
