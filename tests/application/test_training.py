@@ -80,6 +80,28 @@ def paint(services, series, mask, value=1):
         slots={value: value - 1})
 
 
+def kidney_phantom_project(root, n_slices: int, spacing_z: float) -> Services:
+    """Three tiny phantom CTs (64 x 64 x ``n_slices``) whose right kidney is drawn from the
+    phantom's labels (for the tests that train for real)."""
+    from ril_dash.demo.phantom import PROJECT_ROI_LABELS, make_phantom
+
+    masks = {}
+    for seed in (1, 2, 3):
+        phantom = make_phantom(seed, "portal-venous", shape=(64, 64, n_slices),
+                               spacing=(5.6, 5.6, spacing_z))
+        sid = f"P{seed}/ct.nii.gz"
+        (root / "images" / f"P{seed}").mkdir(parents=True)
+        nib.save(nib.Nifti1Image(phantom.hu, phantom.affine), root / "images" / sid)
+        masks[sid] = np.isin(phantom.labels, PROJECT_ROI_LABELS["Right kidney"])
+    (root / "project.yaml").write_text(
+        "name: Tiny\nimages: images\nrois:\n  - {name: Right kidney, color: '#ff0000', "
+        "value: 1}\n")
+    services = Services(Project.open(root), background_checkpoints=False)
+    for sid, mask in masks.items():
+        paint(services, sid, services.volume(sid).to_canonical(mask))
+    return services
+
+
 def approve(services, *series):
     from ril_dash.application import moves
 

@@ -9,22 +9,18 @@ ordinary model-run path.
 
 from __future__ import annotations
 
-import nibabel as nib
 import numpy as np
 import pytest
 
 from ril_dash.application import jobs
 from ril_dash.application.model_runs import start_model_run
 from ril_dash.application.policy import Actor
-from ril_dash.application.services import Services
 from ril_dash.application.training import TRAIN_JOB, start_training
-from ril_dash.demo.phantom import PROJECT_ROI_LABELS, make_phantom
 from ril_dash.jobs import DONE, run_job
 from ril_dash.models import catalog
 from ril_dash.models.safety import file_sha256, scan_model_file
 from ril_dash.models.worker_client import ModelRef, ModelWorker
-from ril_dash.project.project import Project
-from tests.application.test_training import paint
+from tests.application.test_training import kidney_phantom_project
 
 pytestmark = pytest.mark.slow
 
@@ -87,25 +83,8 @@ def test_the_worker_trains_stops_on_nan_and_saves_a_clean_model(worker, tmp_path
 
 @pytest.fixture
 def phantom_project(tmp_path, monkeypatch):
-    """Three tiny phantom CTs with their right kidney drawn (from the phantom's labels)."""
     monkeypatch.setattr(catalog, "examples_root", lambda: None)
-    root = tmp_path / "proj"
-    series = []
-    for seed in (1, 2, 3):
-        phantom = make_phantom(seed, "portal-venous", shape=(64, 64, 8),
-                               spacing=(5.6, 5.6, 20.0))
-        sid = f"P{seed}/ct.nii.gz"
-        (root / "images" / f"P{seed}").mkdir(parents=True)
-        nib.save(nib.Nifti1Image(phantom.hu, phantom.affine), root / "images" / sid)
-        series.append((sid, np.isin(phantom.labels, PROJECT_ROI_LABELS["Right kidney"])))
-    (root / "project.yaml").write_text(
-        "name: Tiny\nimages: images\nrois:\n  - {name: Right kidney, color: '#ff0000', "
-        "value: 1}\n")
-    services = Services(Project.open(root), background_checkpoints=False)
-    for sid, mask in series:
-        canonical = services.volume(sid).to_canonical(mask)
-        paint(services, sid, canonical)
-    return services
+    return kidney_phantom_project(tmp_path / "proj", 8, 20.0)
 
 
 def test_a_trained_version_drafts_a_series_through_the_model_run(worker, phantom_project):

@@ -6,42 +6,18 @@ from __future__ import annotations
 
 import json
 
-import nibabel as nib
-import numpy as np
 import pytest
 from support import RunningServer
 
-from ril_dash.demo.phantom import PROJECT_ROI_LABELS, make_phantom
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-YAML = """\
-name: Training
-images: images
-rois:
-  - {name: Right kidney, color: "#e74c3c", value: 1}
-"""
 
 
 @pytest.fixture(scope="module")
 def project_dir(tmp_path_factory):
-    from ril_dash.application.services import Services
-    from ril_dash.project.project import Project
-    from tests.application.test_training import paint
+    from tests.application.test_training import kidney_phantom_project
 
     root = tmp_path_factory.mktemp("train-browser") / "proj"
-    series = []
-    for seed in (1, 2, 3):
-        phantom = make_phantom(seed, "portal-venous", shape=(64, 64, 6),
-                               spacing=(5.6, 5.6, 25.0))
-        sid = f"P{seed}/ct.nii.gz"
-        (root / "images" / f"P{seed}").mkdir(parents=True)
-        nib.save(nib.Nifti1Image(phantom.hu, phantom.affine), root / "images" / sid)
-        series.append((sid, np.isin(phantom.labels, PROJECT_ROI_LABELS["Right kidney"])))
-    (root / "project.yaml").write_text(YAML)
-    services = Services(Project.open(root), background_checkpoints=False)
-    for sid, mask in series:
-        paint(services, sid, services.volume(sid).to_canonical(mask))
+    kidney_phantom_project(root, 6, 25.0)
     return root
 
 

@@ -29,7 +29,7 @@ from ril_dash.application.training import TRAIN_JOB, curve_of, start_training
 from ril_dash.errors import PermissionDenied, RilDashError
 from ril_dash.jobs import JobNotFound
 from ril_dash.ui import access, ids
-from ril_dash.ui.components.job_views import JobControls, run_in_background
+from ril_dash.ui.components.job_views import JobControls, outcome, run_in_background
 from ril_dash.ui.model_catalog import runnable
 from ril_dash.ui.services import get_services
 
@@ -149,28 +149,6 @@ def _form_options(start, bundle_id, pool, rois, field, epochs, budget) -> dict:
     return options
 
 
-def result_lines(job) -> list:
-    """What the page says when the job ended."""
-    result = job.result or {}
-    lines = []
-    if result.get("version"):
-        active = (result.get("activation") or {})
-        lines.append(html.Div(f"Wrote {result['model']}: {result['validation']['summary']}; "
-                              f"stopped: {result.get('stopped')}, {result.get('seconds')} s.",
-                              className="ril-alert ril-alert-ok", id=ids.TRAIN_DONE))
-        if active.get("why"):
-            lines.append(html.Div(f"Active version: {active['active']} ({active['why']}).",
-                                  className="ril-muted"))
-    elif result.get("cancelled"):
-        lines.append(html.Div("Cancelled: no version was written.",
-                              className="ril-alert ril-alert-warning"))
-    elif job.error:
-        lines.append(html.Div(job.error, className="ril-alert ril-alert-error"))
-    for series, reason in result.get("skipped", []):
-        lines.append(html.Div(f"Skipped {series}: {reason}", className="ril-muted"))
-    return lines
-
-
 @CONTROLS.callbacks([State(ids.TRAIN_FROM, "value"), State(ids.TRAIN_ID, "value"),
                      State(ids.TRAIN_POOL, "value"), State(ids.TRAIN_ROIS, "value"),
                      State(ids.TRAIN_FIELD, "value"), State(ids.TRAIN_EPOCHS, "value"),
@@ -187,4 +165,4 @@ def run_training_job(set_progress, _clicks, start, bundle_id, pool, rois, field,
     except RilDashError as exc:
         return html.Div(str(exc), className="ril-alert ril-alert-error"), dash.no_update
     ended = run_in_background(job, set_progress)
-    return result_lines(ended), curve_figure(curve_of(services, ended))
+    return outcome(ended, done_id=ids.TRAIN_DONE), curve_figure(curve_of(services, ended))
