@@ -115,6 +115,8 @@ class StandInTrainer:
     def __init__(self):
         self.val_losses = [0.9, 0.5, 0.6, 0.7, 0.8]
         self.nan_at = None
+        self.out_of_time_at = None
+        self.on_epoch = None  # called with the epoch number before it answers
         self.sessions = []
         self.old_probs = None
 
@@ -122,19 +124,24 @@ class StandInTrainer:
         self.sessions.append({"spec": spec, "data": data, "parent": parent})
         self.epoch_no = 0
         self.ended = False
+        self.deadlines = []
         return {"params": 123, "train_slices": len(data["x_train"]),
                 "validation_slices": len(data["x_val"])}
 
     def train_epoch(self, deadline_s=None):
         self.epoch_no += 1
+        self.deadlines.append(deadline_s)
+        if self.on_epoch:
+            self.on_epoch(self.epoch_no)
         if self.nan_at == self.epoch_no:
             return {"epoch": self.epoch_no, "loss": None, "stopped": "nan"}
         val = self.val_losses[self.epoch_no - 1]
         score = ({"val_dice": [round(1 - val, 3)]}
                  if self.sessions[-1]["spec"]["task"] == "segmentation"
                  else {"val_accuracy": round(1 - val, 3)})
+        stopped = "time" if self.out_of_time_at == self.epoch_no else None
         return {"epoch": self.epoch_no, "loss": val + 0.1, "val_loss": val, **score,
-                "stopped": None, "seconds": 0.1}
+                "stopped": stopped, "seconds": 0.1}
 
     def train_save(self, path):
         with open(path, "wb") as handle:
@@ -338,6 +345,27 @@ def test_cancel_writes_nothing(services, trainer):
     ended = run(services, job)
     assert ended.state == CANCELLED
     assert not (services.project.dir / "plugins" / "liver-dev").exists()
+
+
+def test_cancel_between_epochs_writes_nothing(services, trainer):
+    job = start_training(services, ROOT, bundle_id="liver-dev", architecture="unet",
+                         rois=["Liver"], series=list(SERIES[:4]), size=16)
+    store = jobs.job_store(services)
+    trainer.on_epoch = lambda n: store.request_cancel(job.id) if n == 2 else None
+    ended = run_job(store, job.id, jobs.work_for(TRAIN_JOB, services), cancel_interval=0)
+    assert ended.state == CANCELLED
+    assert [h["epoch"] for h in ended.result["history"]] == [1, 2]
+    assert not (services.project.dir / "plugins" / "liver-dev").exists()
+    assert trainer.ended
+
+
+def test_the_time_budget_ends_training_and_keeps_the_best_epoch(services, trainer):
+    trainer.out_of_time_at = 2
+    ended = train(services, time_budget_s=60)
+    assert ended.state == DONE, ended.error
+    assert ended.result["stopped"] == "time budget"
+    assert len(trainer.deadlines) == 2 and 0 < trainer.deadlines[0] <= 60
+    assert provenance(services, "1.0.0")["kept_epoch"] == 2
 
 
 def test_a_job_killed_while_publishing_leaves_no_version(services, trainer, monkeypatch):
