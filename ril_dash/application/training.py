@@ -87,9 +87,11 @@ def _target(services: Services, parent, architecture, rois, text_field) -> dict:
         if rois and sorted(rois) != sorted(names):
             raise PluginError(f"{parent.ref} learns {', '.join(names)}; fine-tuning keeps its "
                               f"ROIs. Train a new bundle from the U-Net for other ROIs.")
-        if sorted(c.channel for c in out.channels) != list(range(1, len(names) + 1)):
-            raise PluginError(f"{parent.ref} does not map its channels 1..{len(names)} to ROIs; "
-                              f"only such softmax bundles can be fine-tuned")
+        if out.activation != "softmax" or \
+                sorted(c.channel for c in out.channels) != list(range(1, len(names) + 1)):
+            raise PluginError(f"{parent.ref} is not a softmax model mapping its channels "
+                              f"1..{len(names)} to ROIs (channel 0: background); only such "
+                              f"segmentation bundles can be fine-tuned")
     elif architecture == "unet":
         names = list(dict.fromkeys(rois or ()))
         if not names:
@@ -118,7 +120,30 @@ def training_params(services: Services, actor: Actor, *, bundle_id: str | None =
                     validation_fraction: float = 0.25, seed: int = 0,
                     learning_rate: float = 1e-3, batch_size: int = 8,
                     size: int | None = None) -> dict[str, Any]:
-    """The parameters of a training job (see :func:`start_training`)."""
+    """The parameters of a training job (see :func:`start_training`), checked.
+
+    Parameters
+    ----------
+    bundle_id : str
+        The bundle the round writes a version of (default: the parent's id). Its later rounds
+        keep its split.
+    architecture : {"unet", "cnn"}, optional
+        An example to train from scratch: the U-Net learns ``rois``, the CNN ``text_field``.
+    parent : str, optional
+        ``id`` or ``id@version`` of a 2D bundle to fine-tune instead (its ROIs or classes).
+    pool : str, optional
+        Train on the series in this workflow pool; else ``series``: ids, a glob or ``"all"``.
+    rois, text_field
+        What the example learns (project ROI names; a choice text field).
+    epochs, time_budget_s, patience
+        At most ``epochs``; stop at the budget (seconds of training), or after ``patience``
+        epochs without a lower validation loss.
+    validation_fraction, seed
+        The share of new series that validate, and the seed of their order.
+    learning_rate, batch_size, size
+        Adam's learning rate, slices per step, the model's input side (the U-Net's: a multiple
+        of 8; default 128, the CNN's 64). Fine-tuning keeps the parent's size.
+    """
     train_decision(services.workflow, actor).check()
     if bool(architecture) == bool(parent):
         raise PluginError("choose either an example architecture (unet, cnn) or a bundle to "

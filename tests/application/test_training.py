@@ -433,3 +433,21 @@ def test_a_classifier_learns_a_choice_text_field(services, trainer):
     assert (entry.manifest.task, out.text_field, out.classes) == (
         "classification", "Phase", ("arterial", "venous"))
     assert entry.manifest.validation["metrics"] == {"slice accuracy": 0.5}
+
+
+def test_only_softmax_segmentation_bundles_with_a_background_channel_are_fine_tuned(services,
+                                                                                   trainer):
+    import hashlib
+
+    model = b"stand-in sigmoid model"
+    folder = services.project.dir / "plugins" / "liver-sig" / "1.0.0"
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(model)
+    (folder / "plugin.yaml").write_text(
+        "id: liver-sig\nversion: 1.0.0\nname: Liver sigmoid\ntask: segmentation\n"
+        f"dimension: 2\nmodel: {{file: model.keras, sha256: {hashlib.sha256(model).hexdigest()}}}\n"
+        "input: {plane: axial, size: [16, 16]}\n"
+        "output: {activation: sigmoid, channels: [{channel: 0, roi: Liver}]}\n")
+    with pytest.raises(PluginError, match="liver-sig@1.0.0 is not a softmax model mapping its "
+                                          "channels 1..1 to ROIs"):
+        start_training(services, ROOT, parent="liver-sig")
