@@ -48,7 +48,7 @@ def test_the_form_starts_a_training_job_and_draws_its_curve(page, server, projec
     assert page.inner_text("#train-done").startswith("Wrote kidney-dev@1.0.0: validation Dice ")
     points = page.evaluate("() => document.querySelector('#train-curve .js-plotly-plot')"
                            ".data.map(t => [t.name, t.x.length])")
-    assert points == [["loss", 2], ["validation loss", 2], ["validation Dice 1", 2]]
+    assert points == [["loss", 2], ["validation loss", 2], ["validation Dice Right kidney", 2]]
     folder = project_dir / "plugins" / "kidney-dev" / "1.0.0"
     assert sorted(p.name for p in folder.iterdir()) == ["model.keras", "plugin.yaml",
                                                         "training.json"]

@@ -37,6 +37,7 @@ CONTROLS = JobControls(TRAIN_JOB, start=ids.TRAIN_START, cancel=ids.TRAIN_CANCEL
                        progress=ids.TRAIN_PROGRESS, status=ids.TRAIN_STATUS, job=ids.TRAIN_JOB,
                        result=ids.TRAIN_RESULT)
 ALL_SERIES = "__all__"
+GRID = "#3a3f47"
 
 
 def may_train() -> bool:
@@ -96,9 +97,9 @@ def train_section() -> html.Details | None:
     ])
 
 
-def curve_figure(history: list[dict]) -> go.Figure:
-    """Loss and validation loss per epoch, and the validation Dice per ROI (or accuracy) on a
-    second axis."""
+def curve_figure(history: list[dict], rois=()) -> go.Figure:
+    """Loss and validation loss per epoch, and the validation Dice per ROI (named ``rois``) or
+    the accuracy on a second axis."""
     epochs = [h["epoch"] for h in history]
     fig = go.Figure()
     fig.add_scatter(x=epochs, y=[h.get("loss") for h in history], name="loss",
@@ -108,14 +109,18 @@ def curve_figure(history: list[dict]) -> go.Figure:
     dice = [h.get("val_dice") or [] for h in history]
     for k in range(max((len(d) for d in dice), default=0)):
         fig.add_scatter(x=epochs, y=[d[k] if k < len(d) else None for d in dice], yaxis="y2",
-                        name=f"validation Dice {k + 1}", mode="lines+markers")
+                        name=f"validation Dice {rois[k] if k < len(rois) else k + 1}",
+                        mode="lines+markers")
     if any(h.get("val_accuracy") is not None for h in history):
         fig.add_scatter(x=epochs, y=[h.get("val_accuracy") for h in history], yaxis="y2",
                         name="validation accuracy", mode="lines+markers")
-    fig.update_layout(height=260, margin=dict(l=40, r=40, t=10, b=30),
-                      xaxis_title="epoch", yaxis_title="loss",
+    fig.update_layout(height=260, margin=dict(l=44, r=44, t=10, b=30),
+                      paper_bgcolor="#1e2126", plot_bgcolor="#1e2126",
+                      font=dict(color="#e6e8eb", size=10),
+                      xaxis=dict(title="epoch", gridcolor=GRID, rangemode="tozero"),
+                      yaxis=dict(title="loss", gridcolor=GRID, rangemode="tozero"),
                       yaxis2=dict(title="Dice / accuracy", overlaying="y", side="right",
-                                  range=[0, 1]),
+                                  range=[0, 1], showgrid=False),
                       legend=dict(orientation="h"))
     return fig
 
@@ -133,7 +138,11 @@ def draw_curve(_tick, job_id):
         raise dash.exceptions.PreventUpdate from None
     if job.owner != who.user and not access.is_admin():
         raise PermissionDenied(f"{who.user} may not see the training job of {job.owner}")
-    return curve_figure(curve_of(services, job))
+    return curve_figure(curve_of(services, job), _rois(job))
+
+
+def _rois(job) -> list[str]:
+    return list((job.params.get("target") or {}).get("names") or ())
 
 
 def _form_options(start, bundle_id, pool, rois, field, epochs, budget) -> dict:
@@ -165,4 +174,4 @@ def run_training_job(set_progress, _clicks, start, bundle_id, pool, rois, field,
     except RilDashError as exc:
         return html.Div(str(exc), className="ril-alert ril-alert-error"), dash.no_update
     ended = run_in_background(job, set_progress)
-    return outcome(ended, done_id=ids.TRAIN_DONE), curve_figure(curve_of(services, ended))
+    return outcome(ended, done_id=ids.TRAIN_DONE), curve_figure(curve_of(services, ended), _rois(ended))
