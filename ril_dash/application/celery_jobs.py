@@ -3,7 +3,7 @@ the broker's register of projects, and what admins see of the workers.
 
 A job sent to the broker is one message ``ril_dash.run_job(job_id, project_dir, project_id)``
 on a queue of its project: ``ril-dash.<id>.models`` (model runs, model maps, batch contouring,
-uncertainty scores) or ``ril-dash.<id>.io`` (export, import). The job's parameters stay in the project's job store;
+uncertainty scores, training) or ``ril-dash.<id>.io`` (export, import). The job's parameters stay in the project's job store;
 a worker (:mod:`ril_dash.application.celery_worker`) reads them from there. The message is
 acknowledged only after the job ran (``acks_late``), and put back when the worker process died
 (``reject_on_worker_lost``): a job never claimed runs later, one already claimed is left as it
@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ril_dash.application.contouring import CONTOUR_JOB
 from ril_dash.application.explanations import EXPLAIN
 from ril_dash.application.model_runs import MODEL_RUN
+from ril_dash.application.training import TRAIN_JOB
 from ril_dash.application.uncertainty import UNCERTAINTY
 from ril_dash.errors import RilDashError
 
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 
 MODELS, IO = "models", "io"
 #: the kinds of job each queue carries
-QUEUES = {MODELS: (MODEL_RUN, EXPLAIN, CONTOUR_JOB, UNCERTAINTY), IO: ("export", "import")}
+QUEUES = {MODELS: (MODEL_RUN, EXPLAIN, CONTOUR_JOB, UNCERTAINTY, TRAIN_JOB),
+          IO: ("export", "import")}
 RUN_TASK = "ril_dash.run_job"
 #: the broker's key of a project served by a ril-dash server (its name, folder and host)
 PROJECT_KEY = "ril-dash:project:"

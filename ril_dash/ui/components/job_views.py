@@ -24,7 +24,8 @@ from dash import Input, Output, State, callback, dcc, html
 
 from ril_dash.application import jobs as app_jobs
 from ril_dash.application.contouring import CONTOUR_JOB
-from ril_dash.application.jobs import EXPLAIN, EXPORT, IMPORT, MODEL_RUN, UNCERTAINTY
+from ril_dash.application.jobs import (EXPLAIN, EXPORT, IMPORT, MODEL_RUN, TRAIN_JOB,
+                                       UNCERTAINTY)
 from ril_dash.jobs import CANCELLED, DAMAGED, DONE, FAILED, INTERRUPTED, Job, JobNotFound
 from ril_dash.ui import access
 from ril_dash.ui.components.model_text import model_result_lines
@@ -204,9 +205,31 @@ def uncertainty_lines(result: dict, done_id: str | None = None) -> list:
     return lines
 
 
+def train_lines(result: dict, done_id: str | None = None) -> list:
+    """A training round's result: the version written (or why none), which version is active,
+    the series left out."""
+    lines = []
+    if result.get("version"):
+        lines.append(_alert(f"Wrote {result['model']}: {result['validation']['summary']}; "
+                            f"stopped: {result.get('stopped')}, after {result.get('seconds')} s.",
+                            "ok", **_with_id(done_id)))
+        active = result.get("activation") or {}
+        if active.get("why"):
+            lines.append(html.Div(f"Active version: {active['active']} ({active['why']}).",
+                                  className="ril-muted"))
+    else:
+        lines.append(_alert("Cancelled: no version was written.", "warning"))
+    for series_id, reason in result.get("skipped", []):
+        lines.append(html.Div(f"Skipped {series_id}: {reason}", className="ril-muted"))
+    more = result.get("skipped_total", 0) - len(result.get("skipped", []))
+    if more > 0:
+        lines.append(html.Div(f"… and {more} more skipped series.", className="ril-muted"))
+    return lines
+
+
 RESULT_LINES = {EXPORT: export_lines, IMPORT: import_lines, MODEL_RUN: model_lines,
                 EXPLAIN: explain_lines, CONTOUR_JOB: contour_lines,
-                UNCERTAINTY: uncertainty_lines}
+                UNCERTAINTY: uncertainty_lines, TRAIN_JOB: train_lines}
 
 
 def outcome(job: Job, done_id: str | None = None) -> list:

@@ -27,7 +27,8 @@ from dash.exceptions import PreventUpdate
 
 from ril_dash.application import jobs as app_jobs
 from ril_dash.application.contouring import CONTOUR_JOB
-from ril_dash.application.jobs import EXPLAIN, EXPORT, IMPORT, MODEL_RUN, UNCERTAINTY
+from ril_dash.application.jobs import (EXPLAIN, EXPORT, IMPORT, MODEL_RUN, TRAIN_JOB,
+                                       UNCERTAINTY)
 from ril_dash.jobs import CANCELLED, RUNNING, Job, JobNotFound
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.job_views import outcome
@@ -37,7 +38,7 @@ from ril_dash.ui.services import get_services
 MAX_JOBS = 50
 FAST_MS, SLOW_MS = 1000, 10_000
 KINDS = {EXPORT: "Export", IMPORT: "Import", MODEL_RUN: "Model run", EXPLAIN: "Model maps",
-         CONTOUR_JOB: "Batch contouring", UNCERTAINTY: "Uncertainty"}
+         CONTOUR_JOB: "Batch contouring", UNCERTAINTY: "Uncertainty", TRAIN_JOB: "Training"}
 
 
 def register() -> None:
