@@ -97,6 +97,8 @@ def settings_from_args(project_dir: Path, args: argparse.Namespace) -> Settings:
     if not MIN_LEASE <= args.lease_seconds <= MAX_LEASE:
         raise CliError(f"--lease-seconds must be between {MIN_LEASE:g} and {MAX_LEASE:g} "
                        f"seconds, not {args.lease_seconds:g}")
+    from ril_dash.worker_cli import broker_of
+
     try:
         proxies = check_trusted_proxies(args.trusted_proxies)
     except ValueError as exc:
@@ -107,7 +109,8 @@ def settings_from_args(project_dir: Path, args: argparse.Namespace) -> Settings:
                     volume_cache_bytes=Settings.volume_cache_bytes // args.workers,
                     secure_cookies=bool(args.secure_cookies), lease_seconds=args.lease_seconds,
                     plugin_dirs=tuple(args.plugins),
-                    allowed_hosts=tuple(args.allowed_host), trusted_proxies=proxies)
+                    allowed_hosts=tuple(args.allowed_host), trusted_proxies=proxies,
+                    broker=broker_of(args.broker))
 
 
 def startup_checks(project, settings: Settings) -> list:
@@ -225,6 +228,9 @@ def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True)
                         help="the number of reverse proxies in front of the server: take the "
                              "client address (failed-login counts, leases, audit log) from "
                              "their X-Forwarded-For header (default 0: the header is ignored)")
+    from ril_dash.worker_cli import add_broker_option
+
+    add_broker_option(parser, default(None))
 
 
 def _add_user_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -352,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_plugins_parser(sub, _add_user_option)
     add_repair_parser(sub, _add_user_option)
+    from ril_dash.worker_cli import add_worker_parser
+
+    add_worker_parser(sub)
     return parser
 
 
@@ -455,6 +464,11 @@ def _run(args: argparse.Namespace) -> None:
         from ril_dash.repair_cli import repair_command
 
         repair_command(args)
+        return
+    if args.command == "worker":
+        from ril_dash.worker_cli import worker_command
+
+        worker_command(args)
         return
     if args.command == "run-model":
         from ril_dash.run_model_cli import run_model_command

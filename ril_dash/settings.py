@@ -74,3 +74,6 @@ class Settings:
     #: reverse proxies in front of the server whose ``X-Forwarded-For`` gives the client
     #: address (``--trusted-proxies``; 0: the header is ignored)
     trusted_proxies: int = 0
+    #: the job broker (``--broker redis://HOST:6379/0``): jobs run on Celery workers; None:
+    #: in the server's own processes
+    broker: str | None = None

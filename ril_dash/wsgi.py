@@ -15,6 +15,8 @@ Configured by environment variables:
   HTTPS proxy).
 - ``RIL_DASH_ALLOWED_HOSTS``: the host names (comma-separated) the app answers to besides IP
   addresses, ``localhost`` and this computer's name, e.g. the public name of the proxy.
+- ``RIL_DASH_BROKER``: a Redis URL (``redis://HOST:6379/0``): jobs run on ``ril-dash worker``
+  processes through this job broker (as ``ril-dash serve --broker``); unset: in the server.
 - ``RIL_DASH_TRUSTED_PROXIES``: the number of reverse proxies in front of the app whose
   ``X-Forwarded-For`` header gives the client address (default 0: the header is ignored; see
   :mod:`ril_dash.ui.proxies`).
@@ -68,10 +70,12 @@ def settings_from_env(environ: os._Environ | dict | None = None) -> Settings:
             f"RIL_DASH_TRUSTED_PROXIES must be a whole number (the reverse proxies in front "
             f"of the app), not {proxies!r}")
         raise WsgiConfigError(message) from None
+    from ril_dash.worker_cli import broker_of
+
     return Settings(project_dir=Path(project).expanduser(), host="0.0.0.0",
                     login_required=True, workflow_file=Path(workflow) if workflow else None,
                     secure_cookies=secure in _TRUE, allowed_hosts=allowed,
-                    trusted_proxies=trusted)
+                    trusted_proxies=trusted, broker=broker_of(None, env))
 
 
 def create_wsgi_app(environ: os._Environ | dict | None = None):

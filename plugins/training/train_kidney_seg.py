@@ -31,6 +31,8 @@ from ril_dash.demo.phantom import PHASES
 from ril_dash.models.manifest import ChannelMap, SegmentationOutput
 from ril_dash.models.pipeline import predict_series
 from ril_dash.models.preprocess import prepare_slices
+from ril_dash.models.train import build_unet as example_unet
+from ril_dash.models.train import segmentation_loss
 
 BATCH = 16
 FILTERS = (8, 16, 24, 32)
@@ -52,29 +54,9 @@ def rois(manifest) -> list[str]:
 
 
 def build_unet(keras):
-    """The U-Net: two 3×3 conv + batch-norm + ReLU per level, max-pool down, upsample + concat."""
-    layers = keras.layers
-
-    def block(x, filters):
-        for _ in range(2):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization(momentum=0.9)(x)
-            x = layers.ReLU()(x)
-        return x
-
-    inputs = keras.Input((*MANIFEST.input.size, 1), name="ct")
-    skips, x = [], inputs
-    for filters in FILTERS[:-1]:
-        x = block(x, filters)
-        skips.append(x)
-        x = layers.MaxPooling2D()(x)
-    x = block(x, FILTERS[-1])
-    for filters, skip in zip(reversed(FILTERS[:-1]), reversed(skips)):
-        x = layers.UpSampling2D()(x)
-        x = layers.Concatenate()([x, skip])
-        x = block(x, filters)
-    outputs = layers.Conv2D(len(rois(MANIFEST)) + 1, 1, activation="softmax", name="kidneys")(x)
-    return keras.Model(inputs, outputs, name="kidney_seg")
+    """The example U-Net of :mod:`ril_dash.models.train` (the one a training round in the app
+    starts from): two 3×3 conv + batch-norm + ReLU per level, max-pool down, upsample + concat."""
+    return example_unet(keras, (*MANIFEST.input.size, 1), len(rois(MANIFEST)) + 1, FILTERS)
 
 
 def series_arrays(series: pt.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -103,17 +85,7 @@ def dataset(seeds) -> tuple[np.ndarray, np.ndarray]:
 
 def make_loss(keras):
     """Cross-entropy plus a soft Dice loss of the two kidney channels (training only)."""
-    ops = keras.ops
-    cross_entropy = keras.losses.CategoricalCrossentropy()
-
-    def loss(y_true, y_pred):
-        kidney_true, kidney_pred = y_true[..., 1:], y_pred[..., 1:]
-        overlap = ops.sum(kidney_true * kidney_pred, axis=(0, 1, 2))
-        total = ops.sum(kidney_true + kidney_pred, axis=(0, 1, 2))
-        dice = (2.0 * overlap + 1.0) / (total + 1.0)
-        return cross_entropy(y_true, y_pred) + 1.0 - ops.mean(dice)
-
-    return loss
+    return segmentation_loss(keras)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:

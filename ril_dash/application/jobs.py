@@ -26,13 +26,14 @@ from ril_dash.application.explanations import EXPLAIN, run_map_job
 from ril_dash.application.model_runs import MODEL_RUN, run_model, start_model_run
 from ril_dash.application.policy import Actor
 from ril_dash.application.services import Services
+from ril_dash.application.training import TRAIN_JOB, clean_up_training, run_training
 from ril_dash.application.uncertainty import UNCERTAINTY, run_uncertainty
 from ril_dash.errors import ExportError, ImportRefused
 from ril_dash.jobs import RUNNER_STOPPED, Job
 from ril_dash.project.export import ExportReport, remove_partial_files
 from ril_dash.project.import_masks import ImportReport
 
-__all__ = ["EXPLAIN", "EXPORT", "EXPORT_OPTIONS", "IMPORT", "MODEL_RUN", "actor_of",
+__all__ = ["EXPLAIN", "EXPORT", "EXPORT_OPTIONS", "IMPORT", "MODEL_RUN", "TRAIN_JOB", "actor_of",
            "cancel_job",
            "clean_up_interrupted", "export_params", "export_result", "import_params",
            "import_result", "job_store", "open_services", "start_export", "start_import",
@@ -125,7 +126,7 @@ def _import(services: Services, job: Job, report_progress, cancelled) -> dict[st
 
 # -- running, listing, cancelling ---------------------------------------------------------------
 KINDS = {EXPORT: _export, IMPORT: _import, MODEL_RUN: run_model, EXPLAIN: run_map_job,
-         CONTOUR_JOB: run_batch_contour, UNCERTAINTY: run_uncertainty}
+         CONTOUR_JOB: run_batch_contour, UNCERTAINTY: run_uncertainty, TRAIN_JOB: run_training}
 
 
 def work_for(kind: str, services: Services | None = None) -> Work:
@@ -164,7 +165,10 @@ def cancel_job(services: Services, actor: Actor, job_id: str) -> Job:
 
 
 def clean_up_interrupted(job: Job) -> None:
-    """Remove what a job killed mid-way left half-written: an export's temp files. (An import
-    commits each series atomically: a killed one leaves complete versions only.)"""
+    """Remove what a job killed mid-way left half-written: an export's temp files, a training's
+    work folder. (An import commits each series atomically: a killed one leaves complete
+    versions only; a training's bundle version is renamed into place whole.)"""
     if job.kind == EXPORT and job.params.get("out_dir"):
         remove_partial_files(job.params["out_dir"])
+    if job.kind == TRAIN_JOB and job.params.get("project_dir"):
+        clean_up_training(job.params["project_dir"], job)

@@ -18,6 +18,9 @@ The rules:
 - **Model bundles** (enable, disable, activate a version, import): admins, and with a workflow
   the members of a pool with the ``models`` right (:func:`models_decision`). Trusting a model
   file (its custom code may then run) is for admins only.
+- **Training a development model** (:func:`train_decision`): admins, and with a workflow the
+  members of a pool with the ``train`` right; the trainer also needs to read each training
+  series (the others are left out, with the reason).
 
 Examples
 --------
@@ -44,7 +47,8 @@ from ril_dash.workflow.machine import SeriesState
 from ril_dash.workflow.schema import Workflow
 
 __all__ = ["ALLOWED", "Actor", "Decision", "SeriesState", "VERBS", "admin_decision", "export_any",
-           "is_admin", "job_decision", "may", "models_decision", "rules_for", "series_decision"]
+           "is_admin", "job_decision", "may", "models_decision", "rules_for", "series_decision",
+           "train_decision"]
 
 #: how a refusal names each right ("ana may not open P1/ct: …")
 VERBS = {"read": "open", "annotate": "annotate", "review": "review", "export": "export"}
@@ -152,16 +156,38 @@ def job_decision(workflow: Workflow | None, actor: Actor, owner: str, what: str)
                            f"only its owner or an administrator may.")
 
 
+def _pool_right_decision(workflow: Workflow | None, actor: Actor, right: str,
+                         what: str) -> Decision:
+    if is_admin(workflow, actor):
+        return ALLOWED
+    if workflow is not None and any(workflow.pools[p].has(right)
+                                    for p in workflow.pools_of(actor.user)):
+        return ALLOWED
+    pools = ("" if workflow is None else
+             f" or a member of a workflow pool with the '{right}' right")
+    return Decision(False, f"Only an administrator{pools} may {what}; {actor.user} is not "
+                           f"one.")
+
+
 def models_decision(workflow: Workflow | None, actor: Actor,
                     what: str = "manage model bundles") -> Decision:
     """May ``actor`` manage the project's model bundles (``what`` names the task)? Admins may,
     and with a workflow so may the members of a pool with the ``models`` right."""
-    if is_admin(workflow, actor):
-        return ALLOWED
-    if workflow is not None and any(workflow.pools[p].has("models")
-                                    for p in workflow.pools_of(actor.user)):
-        return ALLOWED
-    pools = ("" if workflow is None else
-             " or a member of a workflow pool with the 'models' right")
-    return Decision(False, f"Only an administrator{pools} may {what}; {actor.user} is not "
-                           f"one.")
+    return _pool_right_decision(workflow, actor, "models", what)
+
+
+def train_decision(workflow: Workflow | None, actor: Actor,
+                   what: str = "train a development model") -> Decision:
+    """May ``actor`` train a development model? Admins may, and with a workflow so may the
+    members of a pool with the ``train`` right.
+
+    >>> from ril_dash.workflow.schema import parse_workflow_yaml
+    >>> wf = parse_workflow_yaml("workflow:\\n  start_pool: a\\n  pools:\\n"
+    ...                          "    a: {users: [ana], rights: [annotate, train]}\\n"
+    ...                          "    b: {users: [bob], rights: [annotate]}\\n")
+    >>> train_decision(wf, Actor("ana")).allowed
+    True
+    >>> print(train_decision(wf, Actor("bob")).reason)
+    Only an administrator or a member of a workflow pool with the 'train' right may train a development model; bob is not one.
+    """
+    return _pool_right_decision(workflow, actor, "train", what)

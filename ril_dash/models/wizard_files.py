@@ -128,8 +128,10 @@ def discard_upload(project_dir, token: str) -> None:
 
 
 # ---- writing the version --------------------------------------------------------------------
-def write_bundle_version(dest_root, manifest: Manifest, model_path, *, taken=None) -> Path:
-    """Write ``dest_root/<id>/<version>/`` (``plugin.yaml`` + the model file) for ``manifest``,
+def write_bundle_version(dest_root, manifest: Manifest, model_path, *, taken=None,
+                         extra_files=None) -> Path:
+    """Write ``dest_root/<id>/<version>/`` (``plugin.yaml`` + the model file, + ``extra_files``:
+    file name → text, e.g. a training provenance) for ``manifest``,
     all or nothing: the files go into a hidden temp folder of ``dest_root``, are read back
     (the manifest must load equal, the model file's sha256 must be the manifest's) and the
     folder is renamed into place under the plugins root's lock. A version that exists already
@@ -153,6 +155,8 @@ def write_bundle_version(dest_root, manifest: Manifest, model_path, *, taken=Non
         stage.mkdir(parents=True)
         (stage / MANIFEST_FILE).write_text(manifest_yaml(manifest), encoding="utf-8")
         shutil.copyfile(model_path, stage / manifest.model_file)
+        for name, text in (extra_files or {}).items():
+            (stage / Path(name).name).write_text(text, encoding="utf-8")
         entry = bundle_entry(temp, stage)
         if entry.error or entry.manifest != manifest:
             raise PluginError(f"{manifest.ref} could not be written as asked "

@@ -122,6 +122,7 @@ class Worker:
         self.busy = 0
         self.busy_lock = threading.Lock()
         self.running: str | None = None  # label of the model call in progress
+        self.training = None  # the TrainingSession of ril_dash.models.train, between requests
 
     def mark_busy(self, delta: int) -> None:
         with self.busy_lock:
@@ -199,6 +200,35 @@ class Worker:
         check_batch_shape(loaded, batch.shape)
         return explain.explain(loaded, batch, method, target, **options)
 
+    # -- training (ril_dash.models.train) ------------------------------------------------------
+    def train_begin(self, spec: dict, data: dict, parent: dict | None = None) -> dict:
+        """Start a training session (replacing any earlier one): see :mod:`ril_dash.models.train`."""
+        import keras
+
+        from ril_dash.models import train
+
+        self.training = None
+        parent_model = None if parent is None else self.load(parent).model
+        self.training = train.begin(keras, spec, data, parent_model)
+        return {"params": int(self.training.model.count_params()),
+                "train_slices": len(self.training.x), "validation_slices": len(self.training.x_val)}
+
+    def train_epoch(self, deadline_s: float | None = None) -> dict:
+        return self.session().epoch(deadline_s)
+
+    def train_save(self, path: str) -> dict:
+        return self.session().save(path)
+
+    def train_end(self) -> dict:
+        self.training = None
+        return {}
+
+    def session(self):
+        if self.training is None:
+            raise ModelRunError("the model worker has no training session (it restarted, or "
+                                "another training replaced it); start the training again")
+        return self.training
+
     def status(self) -> dict:
         import keras
         import psutil
@@ -213,7 +243,9 @@ class Worker:
     def handle(self, op: str, kwargs: dict):
         handlers = {"warm": self.warm, "predict": self.predict, "inspect": self.inspect,
                     "time_bare_predict": self.time_bare_predict,
-                    "explain_layers": self.explain_layers, "explain": self.explain}
+                    "explain_layers": self.explain_layers, "explain": self.explain,
+                    "train_begin": self.train_begin, "train_epoch": self.train_epoch,
+                    "train_save": self.train_save, "train_end": self.train_end}
         if op == "status":
             return self.status()
         if op not in handlers:
@@ -221,7 +253,7 @@ class Worker:
                                 f"restart the server so that both sides run the same version")
         with self.lock:
             ref = kwargs.get("ref") or {}
-            self.running = ref.get("label")
+            self.running = ref.get("label") or ("training" if op.startswith("train") else None)
             try:
                 return handlers[op](**kwargs)
             finally:

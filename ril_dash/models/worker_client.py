@@ -143,6 +143,27 @@ class ModelWorker:
         return self.call("explain", ref.label, ref=ref_payload(ref), batch=batch,
                          method=str(method), target=int(target), **options)
 
+    def train_begin(self, spec: dict, data: dict, parent: ModelRef | None = None) -> dict:
+        """Start a training session in the worker (:mod:`ril_dash.models.train`): ``spec``
+        (task, architecture, n_classes, learning_rate, batch_size, seed), ``data`` (x_train,
+        y_train, x_val, y_val arrays) and the bundle to fine-tune, if any."""
+        return self.call("train_begin", "training", spec=spec, data=data,
+                         parent=None if parent is None else ref_payload(parent))
+
+    def train_epoch(self, deadline_s: float | None = None) -> dict:
+        """One epoch of the session: ``{"epoch", "loss", "val_loss", "val_dice" or
+        "val_accuracy", "stopped": None | "nan" | "time", "best", "seconds"}``."""
+        return self.call("train_epoch", "training",
+                         deadline_s=None if deadline_s is None else float(deadline_s))
+
+    def train_save(self, path: str) -> dict:
+        """Save the session's best weights as a clean ``.keras`` file at ``path``."""
+        return self.call("train_save", "training", path=os.path.abspath(path))
+
+    def train_end(self) -> None:
+        """Forget the session (its memory is freed)."""
+        self.call("train_end", "training")
+
     def warm(self, ref: ModelRef) -> dict:
         """Load the model (no prediction): ``{"label", "cached", "load_s"}``."""
         return self.call("warm", ref.label, ref=ref_payload(ref))

@@ -81,6 +81,8 @@ def dump_project_yaml(config: ProjectConfig, project_dir: str | os.PathLike | No
         data["settings"]["modality"] = config.modality
     if config.audit_rotate_mb != DEFAULT_AUDIT_ROTATE_MB:
         data["settings"]["audit_rotate_mb"] = config.audit_rotate_mb
+    if config.auto_activate_models:
+        data["settings"]["auto_activate_models"] = True
     data["rois"] = [{"name": r.name, **({"radlex": r.radlex} if r.radlex else {}),
                      "color": r.color, "value": r.value, "type": r.type, "locked": r.locked}
                     for r in config.rois]
@@ -117,6 +119,7 @@ settings:
   overlap: one_roi_per_voxel   # or multi_label (then ROI values must be powers of two)
   # audit_rotate_mb: 64        # the audit log starts a new file past this size
   # modality: auto            # CT opens with a CT window; MR, PT, other: automatic window
+  # auto_activate_models: false  # true: a model trained here that beats the active one is active
 rois:                      # defined once for the whole dataset; rename or add your own
   - name: Example organ
     radlex: RID58            # RadLex ID: 'RID' + digits (RID58 is the liver)

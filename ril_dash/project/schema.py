@@ -43,7 +43,8 @@ MAX_MASK_VALUE = 2**31 - 1
 _TOP_KEYS = ("name", "images", "annotations", "hierarchy", "metadata", "settings", "rois",
              "text_fields", "workflow")
 _METADATA_KEYS = ("file", "path_column")
-_SETTINGS_KEYS = ("overlap", "metadata_visible_to", "audit_rotate_mb", "modality")
+_SETTINGS_KEYS = ("overlap", "metadata_visible_to", "audit_rotate_mb", "modality",
+                  "auto_activate_models")
 #: the modality a project may declare for all its series (``auto``: guessed from the values)
 MODALITIES = ("auto", "CT", "MR", "PT", "other")
 #: who sees a series' metadata columns: those who may open the series, or every user
@@ -115,6 +116,9 @@ class ProjectConfig:
     audit_rotate_mb: float = DEFAULT_AUDIT_ROTATE_MB
     #: ``settings.modality``: the series' modality (``CT`` opens with a CT window), or ``auto``
     modality: str = "auto"
+    #: ``settings.auto_activate_models``: a version trained in the tool becomes active by itself
+    #: when it beats the active one on the same validation series (default: an admin decides)
+    auto_activate_models: bool = False
 
     def line_of(self, path: str) -> int | None:
         """Return the line a field was read from, or None if unknown."""
@@ -221,7 +225,7 @@ class _ProjectParser(StrictParser):
                       if "path_column" in meta else "series")
             metadata = MetadataDef(file, column)
         overlap, metadata_visible_to = "one_roi_per_voxel", "readers"
-        rotate_mb, modality = DEFAULT_AUDIT_ROTATE_MB, "auto"
+        rotate_mb, modality, auto_activate = DEFAULT_AUDIT_ROTATE_MB, "auto", False
         settings_node = keys.get("settings", NULL_NODE)
         if not is_null(settings_node):
             settings = self.mapping(settings_node, "settings", _SETTINGS_KEYS)
@@ -233,6 +237,9 @@ class _ProjectParser(StrictParser):
                                                   METADATA_VISIBILITY)
             if "modality" in settings:
                 modality = self.choice(settings["modality"], "settings.modality", MODALITIES)
+            if "auto_activate_models" in settings:
+                auto_activate = self.boolean(settings["auto_activate_models"],
+                                             "settings.auto_activate_models")
             if "audit_rotate_mb" in settings:
                 rotate_mb = self.number(settings["audit_rotate_mb"], "settings.audit_rotate_mb")
                 if not 0.01 <= rotate_mb <= 1_000_000:
@@ -275,7 +282,8 @@ class _ProjectParser(StrictParser):
         return ProjectConfig(name, images, annotations, hierarchy, metadata, overlap,
                              tuple(rois), tuple(fields), None, MappingProxyType(self.lines),
                              workflow_node, metadata_visible_to=metadata_visible_to,
-                             audit_rotate_mb=rotate_mb, modality=modality)
+                             audit_rotate_mb=rotate_mb, modality=modality,
+                             auto_activate_models=auto_activate)
 
 
 def parse_project_yaml(text: str, *, project_dir: str | os.PathLike,

@@ -18,10 +18,9 @@ import ril_dash
 from ril_dash import __version__
 from ril_dash.application.leases import release_leases_of
 from ril_dash.application.series_table import series_table
-from ril_dash.core.atomic_io import private_dir
 from ril_dash.errors import LockHeld, NotLoggedIn, PermissionDenied, RilDashError
 from ril_dash.project.project import Project
-from ril_dash.settings import Settings, data_home
+from ril_dash.settings import Settings
 from ril_dash.ui import (
     annotation_routes,  # noqa: F401  (adds the annotation routes)
     contour_routes,  # noqa: F401  (adds the semi-automatic contouring route)
@@ -31,6 +30,7 @@ from ril_dash.ui import (
 )
 from ril_dash.ui.components.model_notice import notice_parts
 from ril_dash.ui.audit_warnings import admin_notice, install_audit_warnings
+from ril_dash.ui.background import background_manager, install_job_broker
 from ril_dash.ui.auth import current_user, display_name_of, install_auth, logins_enabled
 from ril_dash.ui.proxies import install_trusted_proxies
 from ril_dash.ui.request_checks import install_request_checks
@@ -131,19 +131,6 @@ def preload_plotly(_):
     return [dcc.Graph(figure={"data": []}), dcc.Slider(0, 1, value=0), dcc.Dropdown([])]
 
 
-def _background_manager(project: Project) -> dash.DiskcacheManager:
-    """Background callbacks (exports) run in forked worker processes; their progress and
-    results pass through a disk cache in the per-user data folder."""
-    import hashlib
-
-    import diskcache
-
-    key = hashlib.sha1(str(project.dir.resolve()).encode()).hexdigest()[:12]
-    # private: the cache holds Dash's signing secret and the jobs' results
-    folder = private_dir(data_home() / "cache" / f"background-{key}")
-    return dash.DiskcacheManager(diskcache.Cache(str(folder)), expire=3600)
-
-
 def _lease_releaser(server):
     """``on_logout``: give up the series leases of a user who logs out."""
 
@@ -185,9 +172,11 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     settings : Settings, optional
         Server settings: cache size, logins, cookies, workflow file, lease length.
     """
+    settings = settings or Settings(project_dir=project.dir)
+    manager = background_manager(project, settings.broker)
     app = dash.Dash(
         __name__,
-        background_callback_manager=_background_manager(project),
+        background_callback_manager=manager,
         use_pages=True,
         pages_folder="",
         assets_folder=str(assets_folder()),
@@ -196,7 +185,6 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
         suppress_callback_exceptions=True,
     )
     app.enable_dev_tools(debug=False, dev_tools_props_check=False)
-    settings = settings or Settings(project_dir=project.dir)
     app.server.extensions[EXTENSION_KEY] = Services(
         project, workflow_file=settings.workflow_file,
         volume_cache_bytes=settings.volume_cache_bytes, lease_seconds=settings.lease_seconds,
@@ -239,4 +227,6 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     audit_page.register()
     model_wizard.register()
     app.layout = lambda: _shell(project)  # per request: the header shows the user
+    if settings.broker:  # once every page's callbacks are registered (they are its tasks)
+        install_job_broker(app, manager, project, settings)
     return app

@@ -5,7 +5,7 @@
 interpolate, the ROI, plane, slice, the version the user sees, ``preset``, ``params``...) and
 the overlay style. Snap, auto-contouring and fill between slices run at once; batch contouring
 runs as a job (kind ``contour``, listed on the Jobs page with its progress) in this request's
-thread, so the answer comes when it is done. The answer is that of ``/ril/api/edit`` (changed,
+thread (or on a job worker when the server has a broker), so the answer comes when it is done. The answer is that of ``/ril/api/edit`` (changed,
 the overlay of the slice on screen, the slice summary) plus ``message``, ``slices`` (the slices
 produced) and, for batch, ``job`` and ``skipped``. Refusals are 422 with a message; nothing is
 written.
@@ -15,22 +15,20 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from ril_dash.application import jobs as app_jobs
 from ril_dash.application.contouring import contour_series, start_batch_contour
 from ril_dash.application.series_edits import outcome
 from ril_dash.errors import EditRefused
-from ril_dash.jobs import DONE, run_job
+from ril_dash.jobs import DONE
 from ril_dash.project.contouring import parse_contour_request
 from ril_dash.ui import access
 from ril_dash.ui.annotation_routes import change_summary, overlay_of, series_body, style_of
 from ril_dash.ui.routes import blueprint
-from ril_dash.ui.services import get_services
+from ril_dash.ui.services import get_job_tier, get_services
 
 
 def _batch(services, actor, series, req):
     job = start_batch_contour(services, actor, series, req)
-    ended = run_job(app_jobs.job_store(services), job.id,
-                    app_jobs.work_for(job.kind, services))
+    ended = get_job_tier().run(services, job)
     if ended.state != DONE:
         raise EditRefused(f"Batch contouring did not finish ({ended.state}): "
                           f"{ended.error or 'see the Jobs page'}")

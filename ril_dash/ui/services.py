@@ -14,9 +14,10 @@ from flask import current_app
 
 from ril_dash.application.services import Services
 
-__all__ = ["EXTENSION_KEY", "Services", "get_services", "services_of_app"]
+__all__ = ["EXTENSION_KEY", "Services", "get_job_tier", "get_services", "services_of_app"]
 
 EXTENSION_KEY = "ril_dash"
+TIER_KEY = "ril_dash.job_tier"
 
 
 def get_services() -> Services:
@@ -27,3 +28,11 @@ def get_services() -> Services:
 def services_of_app(server) -> Services:
     """The :class:`Services` attached to a Flask ``server`` (outside a request)."""
     return server.extensions[EXTENSION_KEY]
+
+
+def get_job_tier():
+    """Where the jobs of the current request's app run
+    (:mod:`ril_dash.application.job_tier`: here by default, or on the broker's workers)."""
+    from ril_dash.application.job_tier import EMBEDDED
+
+    return current_app.extensions.get(TIER_KEY, EMBEDDED)

@@ -45,7 +45,7 @@ from ril_dash.strict_yaml import (
     is_null,
 )
 
-RIGHTS = ("annotate", "review", "read", "export", "models")
+RIGHTS = ("annotate", "review", "read", "export", "models", "train")
 MAX_NAME_LENGTH = 64
 WORKFLOW_FILE = "workflow.yaml"
 

@@ -56,6 +56,10 @@ CALLBACKS = {
     "..models-message.children...models-refresh.data..": "models",
     "..models-upload-result.children...models-refresh.data..": "models",
     "..wiz-created.children...wiz-token.data..": "models",
+    # training: the job writes the new version's line (tests/application/test_training.py,
+    # test_train_browser.py)
+    "..train-result.children...train-curve.figure..": "models",
+    "train-status.title": "cancel_job",
     **{key: "definitions" for prefix in ("roi", "tf") for key in (
         f"..{prefix}-table.children...roi-sha.data...{prefix}-alert.children..."
         f"{prefix}-status.children...{prefix}-add-name.value..."
@@ -74,7 +78,7 @@ COMMANDS = {
     "start_import", "cancel_job", "add_roi", "update_roi", "move_roi", "delete_roi",
     "add_text_field", "update_text_field", "move_text_field", "delete_text_field",
     "start_model_run", "set_model_enabled", "activate_model_version", "trust_model_version",
-    "import_bundle", "create_bundle_version",
+    "import_bundle", "create_bundle_version", "start_training",
 }
 
 

@@ -8,8 +8,10 @@ Developer notes::
     copied with it, so get_services() works there; dash.get_app() would not do, it answers
     the last Dash app built in the process)
       ├─ actor_of_cookies ─► application.jobs.start_export / start_import (rights, job)
-      └─ run_in_background(job, set_progress) ─► run_job(store, id, work_for(kind, services))
-             report_progress ─► store (≤ 4 / s) and ─► set_progress (value, max, text, job id)
+      └─ run_in_background(job, set_progress) ─► get_job_tier().run(services, job, mirror)
+             embedded: run_job(store, id, work_for(kind, services)) in this process
+             broker: send to a ril-dash worker, follow the job in the store
+             progress ─► store (≤ 4 / s) and ─► set_progress (value, max, text, job id)
     Cancel (export page / import form / Jobs page) ─► application.jobs.cancel_job (owner or
         admin, audited) ─► store
 """
@@ -22,16 +24,18 @@ from dash import Input, Output, State, callback, dcc, html
 
 from ril_dash.application import jobs as app_jobs
 from ril_dash.application.contouring import CONTOUR_JOB
-from ril_dash.application.jobs import EXPLAIN, EXPORT, IMPORT, MODEL_RUN, UNCERTAINTY
-from ril_dash.jobs import CANCELLED, DAMAGED, DONE, FAILED, INTERRUPTED, Job, JobNotFound, run_job
+from ril_dash.application.jobs import (EXPLAIN, EXPORT, IMPORT, MODEL_RUN, TRAIN_JOB,
+                                       UNCERTAINTY)
+from ril_dash.jobs import CANCELLED, DAMAGED, DONE, FAILED, INTERRUPTED, Job, JobNotFound
 from ril_dash.ui import access
 from ril_dash.ui.components.model_text import model_result_lines
-from ril_dash.ui.services import get_services
+from ril_dash.ui.services import get_job_tier, get_services
 
 
 def run_in_background(job: Job, set_progress) -> Job:
-    """Run ``job`` here (a background callback's process), mirroring its progress into the
-    page's progress outputs ``(value, max, text, job id)``; return the job as it ended."""
+    """Run ``job`` from a background callback (in this process, or on a worker when the server
+    has a job broker), mirroring its progress into the page's progress outputs
+    ``(value, max, text, job id)``; return the job as it ended."""
 
     def mirror(progress) -> None:
         fraction, message, counts = progress
@@ -40,8 +44,7 @@ def run_in_background(job: Job, set_progress) -> Job:
 
     set_progress(("0", "1", "starting…", job.id))
     services = get_services()
-    ended = run_job(app_jobs.job_store(services), job.id, app_jobs.work_for(job.kind, services),
-                    on_progress=mirror)
+    ended = get_job_tier().run(services, job, on_progress=mirror)
     mirror((ended.progress, ended.message or ended.state, ended.steps))  # not "starting…"
     return ended
 
@@ -202,9 +205,31 @@ def uncertainty_lines(result: dict, done_id: str | None = None) -> list:
     return lines
 
 
+def train_lines(result: dict, done_id: str | None = None) -> list:
+    """A training round's result: the version written (or why none), which version is active,
+    the series left out."""
+    lines = []
+    if result.get("version"):
+        lines.append(_alert(f"Wrote {result['model']}: {result['validation']['summary']}; "
+                            f"stopped: {result.get('stopped')}, after {result.get('seconds')} s.",
+                            "ok", **_with_id(done_id)))
+        active = result.get("activation") or {}
+        if active.get("why"):
+            lines.append(html.Div(f"Active version: {active['active']} ({active['why']}).",
+                                  className="ril-muted"))
+    else:
+        lines.append(_alert("Cancelled: no version was written.", "warning"))
+    for series_id, reason in result.get("skipped", []):
+        lines.append(html.Div(f"Skipped {series_id}: {reason}", className="ril-muted"))
+    more = result.get("skipped_total", 0) - len(result.get("skipped", []))
+    if more > 0:
+        lines.append(html.Div(f"… and {more} more skipped series.", className="ril-muted"))
+    return lines
+
+
 RESULT_LINES = {EXPORT: export_lines, IMPORT: import_lines, MODEL_RUN: model_lines,
                 EXPLAIN: explain_lines, CONTOUR_JOB: contour_lines,
-                UNCERTAINTY: uncertainty_lines}
+                UNCERTAINTY: uncertainty_lines, TRAIN_JOB: train_lines}
 
 
 def outcome(job: Job, done_id: str | None = None) -> list:

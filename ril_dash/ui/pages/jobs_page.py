@@ -7,7 +7,8 @@ while it runs. The table refreshes every second while a job is queued or running
 otherwise). The server checks every cancel: only the job's
 owner or an admin may (a forged request is answered 403). A job whose process died while the
 server kept running is shown as interrupted (at server start,
-:func:`ril_dash.ui.app.create_app` does the same for every job).
+:func:`ril_dash.ui.app.create_app` does the same for every job). In lab mode admins also see
+the job workers connected to the broker (:mod:`ril_dash.ui.components.job_workers`).
 
 Developer notes::
 
@@ -26,16 +27,18 @@ from dash.exceptions import PreventUpdate
 
 from ril_dash.application import jobs as app_jobs
 from ril_dash.application.contouring import CONTOUR_JOB
-from ril_dash.application.jobs import EXPLAIN, EXPORT, IMPORT, MODEL_RUN, UNCERTAINTY
+from ril_dash.application.jobs import (EXPLAIN, EXPORT, IMPORT, MODEL_RUN, TRAIN_JOB,
+                                       UNCERTAINTY)
 from ril_dash.jobs import CANCELLED, RUNNING, Job, JobNotFound
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.job_views import outcome
+from ril_dash.ui.components.job_workers import workers_section
 from ril_dash.ui.services import get_services
 
 MAX_JOBS = 50
 FAST_MS, SLOW_MS = 1000, 10_000
 KINDS = {EXPORT: "Export", IMPORT: "Import", MODEL_RUN: "Model run", EXPLAIN: "Model maps",
-         CONTOUR_JOB: "Batch contouring", UNCERTAINTY: "Uncertainty"}
+         CONTOUR_JOB: "Batch contouring", UNCERTAINTY: "Uncertainty", TRAIN_JOB: "Training"}
 
 
 def register() -> None:
@@ -118,6 +121,7 @@ def layout(**_query) -> html.Div:
         dcc.Store(id=ids.JOBS_REFRESH, data=0),
         html.Div(id=ids.JOBS_MESSAGE),
         html.Div(jobs_table(jobs, admin), id=ids.JOBS_TABLE),
+        *workers_section(admin),
     ])
 
 

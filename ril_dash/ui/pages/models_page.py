@@ -18,6 +18,7 @@ Developer notes::
         ─► manage_models ─► model_admin.* ─► MODELS_MESSAGE, MODELS_REFRESH
     Trust {MODELS_TRUST} ─► ask_trust ─► confirmation dialog (+ the ref it is about)
     upload (.zip) ─► upload_bundle ─► model_admin.import_bundle ─► MODELS_UPLOAD_RESULT
+    Train a development model: see ril_dash.ui.components.train_form
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ril_dash.errors import PermissionDenied, RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.model_text import (input_summary, output_summary,
                                                runtime_estimate, validation_summary)
+from ril_dash.ui.components.train_form import train_section
 from ril_dash.ui.model_catalog import BundleView, VersionView, bundle_views, catalog_entries
 from ril_dash.ui.model_catalog import registry_state
 from ril_dash.ui.services import get_services
@@ -189,6 +191,7 @@ def layout(**_query) -> html.Div:
         dcc.ConfirmDialog(id=ids.MODELS_TRUST_DIALOG, message=""),
         html.Div(id=ids.MODELS_MESSAGE),
         _upload() if manage else None,
+        train_section(),
         html.Div(models_list(), id=ids.MODELS_LIST),
     ])
 
