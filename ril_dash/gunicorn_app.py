@@ -39,6 +39,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from ril_dash.errors import RilDashError
+from ril_dash.serving import warm_up
 from ril_dash.ui.request_limits import UPLOAD_BODY_BYTES
 
 #: seconds a worker may go without a heartbeat (its event loop, not one request) before the
@@ -136,7 +137,7 @@ class RilDashGunicorn(BaseApplication):
 
     def load(self):
         try:
-            return limit_body(self.build_app())
+            return limit_body(warm_up(self.build_app()))
         except Exception as exc:
             raise WorkerStartFailed(f"server process {os.getpid()} could not build the app: "
                                     f"{exc}") from exc

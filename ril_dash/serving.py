@@ -12,12 +12,33 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from ril_dash.errors import RilDashError
 from ril_dash.ui.request_limits import UPLOAD_BODY_BYTES
 
 #: waitress refuses (413) a body beyond the largest legitimate one (a model upload) before
 #: reading it; smaller bounds per route are the app's (ril_dash.ui.request_limits). The
 #: gunicorn tier keeps the same bounds (ril_dash.gunicorn_app.limit_body).
 WAITRESS_OPTIONS = {"channel_timeout": 120, "max_request_body_size": UPLOAD_BODY_BYTES}
+
+
+class AppWarmUpFailed(RilDashError):
+    """The app built for a server process failed its first request."""
+
+
+def warm_up(server):
+    """Pass one request (``GET /login``) through the freshly built Flask ``server``; return it.
+
+    Dash does its once-per-process set-up (the page router's callback, the script lists, the
+    callback map) in the first request, and that set-up is not safe against concurrent first
+    requests: in a fresh process receiving a burst of them, some got 500. Done here, in the
+    process and before it serves, it runs alone. ``/login`` passes every check on the way
+    (host, login guard, body size) without changing anything.
+    """
+    reply = server.test_client().get("/login", headers={"Host": "localhost"})
+    if reply.status_code >= 500:
+        raise AppWarmUpFailed(f"the app answered its first request (GET /login) with "
+                              f"{reply.status_code}; the server log says why")
+    return server
 
 
 def uses_gunicorn(workers: int, platform: str = sys.platform) -> bool:
@@ -36,7 +57,8 @@ def serve_forever(build_app: Callable[[], object], host: str, port: int, *, thre
                   reopen: Callable[[], Callable[[], object]] | None = None) -> None:
     """Serve the WSGI app made by ``build_app()`` on ``host:port`` until stopped.
 
-    With gunicorn (:func:`uses_gunicorn`), ``build_app`` runs in each worker process,
+    The app is warmed up (:func:`warm_up`) before it serves. With gunicorn
+    (:func:`uses_gunicorn`), ``build_app`` runs in each worker process,
     ``access_log`` (a file, or ``-``) logs each request and ``reopen()`` gives the
     ``build_app`` of the workers started by a reload (SIGHUP).
     """
@@ -48,7 +70,7 @@ def serve_forever(build_app: Callable[[], object], host: str, port: int, *, thre
         return
     import waitress
 
-    server = waitress.create_server(build_app(), host=host, port=port, threads=threads,
+    server = waitress.create_server(warm_up(build_app()), host=host, port=port, threads=threads,
                                     **WAITRESS_OPTIONS)
     try:
         server.run()

@@ -88,12 +88,13 @@ def create_wsgi_app(environ: os._Environ | dict | None = None):
     """Check the project and return the Flask (WSGI) app of a fresh Dash app for it."""
     from ril_dash.cli import startup_checks
     from ril_dash.project.project import Project
+    from ril_dash.serving import warm_up
     from ril_dash.ui.app import create_app
 
     settings = settings_from_env(environ)
     project = Project.open(settings.project_dir)
     startup_checks(project, settings)
-    return create_app(project, settings).server
+    return warm_up(create_app(project, settings).server)
 
 
 def __getattr__(name: str):

@@ -23,13 +23,17 @@ def test_the_options_are_valid_gunicorn_settings():
     assert cfg.limit_request_line == 8190
 
 
-def test_the_app_is_built_when_a_worker_loads_it():
-    built = []
-    app = RilDashGunicorn(lambda: built.append(1) or "the app",
+def test_the_app_is_built_and_warmed_up_when_a_worker_loads_it():
+    import flask
+
+    built, served = [], []
+    server = flask.Flask("stand-in")
+    server.before_request(lambda: served.append(flask.request.path))
+    app = RilDashGunicorn(lambda: built.append(1) or server,
                           gunicorn_options("127.0.0.1", 8123, threads=2, workers=2))
-    assert built == []  # never in the arbiter
+    assert built == [] and served == []  # never in the arbiter
     wsgi = app.wsgi()
-    assert built == [1] and callable(wsgi) and app.wsgi() is wsgi
+    assert built == [1] and served == ["/login"] and callable(wsgi) and app.wsgi() is wsgi
 
 
 def run_wsgi(app, environ):
