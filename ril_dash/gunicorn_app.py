@@ -31,12 +31,15 @@ alone decides.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
 
 from ril_dash.errors import RilDashError
 from ril_dash.serving import warm_up
@@ -169,17 +172,26 @@ def serve_with_gunicorn(build_app: Callable[[], object], host: str, port: int, *
                                f"write, or - for the standard output") from None
     options = gunicorn_options(host, port, threads=threads, workers=workers,
                                access_log=access_log)
-    arbiter = os.getpid()
+    arbiter_pid = os.getpid()
+    arbiter = Arbiter(RilDashGunicorn(build_app, options, reopen))
     try:
-        Arbiter(RilDashGunicorn(build_app, options, reopen)).run()
-    except SystemExit as exc:
-        if os.getpid() != arbiter:  # a worker leaving: its status is for the arbiter
+        arbiter.run()
+        code = 0
+    except HaltServer as exc:  # a second failed start, reaped while the first one stops all
+        if os.getpid() != arbiter_pid:
             raise
-        if exc.code in (None, 0):
-            return
-        if exc.code in (Arbiter.WORKER_BOOT_ERROR, Arbiter.APP_LOAD_ERROR):
+        for pid in list(arbiter.WORKERS):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        code = exc.exit_status
+    except SystemExit as exc:
+        if os.getpid() != arbiter_pid:  # a worker leaving: its status is for the arbiter
+            raise
+        code = exc.code
+    if code not in (None, 0):
+        if code in (Arbiter.WORKER_BOOT_ERROR, Arbiter.APP_LOAD_ERROR):
             raise WorkerStartFailed(
                 "a server process failed while starting (the lines above say why), so the "
                 "server stopped instead of restarting it over and over. Fix the cause and "
-                "start it again.") from None
-        raise
+                "start it again.")
+        raise SystemExit(code)

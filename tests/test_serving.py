@@ -267,7 +267,8 @@ def test_a_burst_of_first_requests_on_fresh_workers(demo_home, workers):
 
 
 def test_a_worker_that_fails_at_start_stops_the_server(demo_home, tmp_path):
-    """The app cannot be built in a worker: the server stops with the reason, status 2."""
+    """The app cannot be built in a worker: the server stops with the reason, status 2 (also
+    when further workers fail while the first failure stops the server)."""
     project = project_copy(demo_home, tmp_path / "project")
     script = ("import sys, ril_dash.ui.app as app\n"
               "def broken(*args, **kw):\n"
@@ -276,7 +277,7 @@ def test_a_worker_that_fails_at_start_stops_the_server(demo_home, tmp_path):
               "from ril_dash.cli import main\n"
               "sys.exit(main(sys.argv[1:]))\n")
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", script, "serve", str(project), "--workers", "2",
+    done = subprocess.run([sys.executable, "-c", script, "serve", str(project), "--workers", "3",
                            "--port", str(free_port())], capture_output=True, text=True,
                           timeout=120, env=dict(os.environ, RIL_DASH_HOME=str(demo_home)))
     assert done.returncode == 2, done.stderr
