@@ -14,7 +14,8 @@
     ril-dash repair PROJECT_DIR [SERIES ...] [--user NAME]   damaged annotation files (repair_cli)
 
 SERVER OPTIONS: ``--host H --port P --login --workflow FILE --threads N --workers N
---secure-cookies --lease-seconds S --plugins DIR --allowed-host NAME --trusted-proxies N``.
+--access-log FILE --secure-cookies --lease-seconds S --plugins DIR --allowed-host NAME
+--trusted-proxies N``.
 On 127.0.0.1 (the default) one local user works without logging in; any
 other ``--host``, or ``--login``, requires logins from the project's users file, which must hold
 at least one user (:func:`startup_checks` says how to add one).
@@ -84,6 +85,12 @@ def check_address(host: str, port: int) -> None:
         raise CliError(f"--port must be between 1 and 65535, not {port}")
 
 
+def _gunicorn_serves(workers: int) -> bool:
+    from ril_dash.serving import uses_gunicorn  # not at import: it loads the web framework
+
+    return uses_gunicorn(workers)
+
+
 def settings_from_args(project_dir: Path, args: argparse.Namespace) -> Settings:
     """Check the serving options and turn them into :class:`Settings`.
 
@@ -94,6 +101,9 @@ def settings_from_args(project_dir: Path, args: argparse.Namespace) -> Settings:
         raise CliError(f"--threads must be between 1 and {MAX_THREADS}, not {args.threads}")
     if not 1 <= args.workers <= MAX_WORKERS:
         raise CliError(f"--workers must be between 1 and {MAX_WORKERS}, not {args.workers}")
+    if args.access_log and not _gunicorn_serves(args.workers):
+        raise CliError("--access-log needs --workers 2 or more on Linux or macOS (the gunicorn "
+                       "server); one waitress process keeps no access log")
     if not MIN_LEASE <= args.lease_seconds <= MAX_LEASE:
         raise CliError(f"--lease-seconds must be between {MIN_LEASE:g} and {MAX_LEASE:g} "
                        f"seconds, not {args.lease_seconds:g}")
@@ -106,6 +116,7 @@ def settings_from_args(project_dir: Path, args: argparse.Namespace) -> Settings:
     return Settings(project_dir=Path(project_dir), host=args.host, port=args.port,
                     login_required=bool(args.login) or not _is_loopback(args.host),
                     workflow_file=args.workflow, threads=args.threads, workers=args.workers,
+                    access_log=args.access_log,
                     volume_cache_bytes=Settings.volume_cache_bytes // args.workers,
                     secure_cookies=bool(args.secure_cookies), lease_seconds=args.lease_seconds,
                     plugin_dirs=tuple(args.plugins),
@@ -172,10 +183,17 @@ def serve(settings: Settings) -> None:
 
     from ril_dash.serving import serve_forever
 
-    def build_app():
-        from ril_dash.ui.app import create_app
+    def builder(project):
+        def build_app():  # in each server process
+            from ril_dash.ui.app import create_app
 
-        return create_app(project, settings).server
+            return create_app(project, settings).server
+        return build_app
+
+    def reopen():  # a graceful reload (SIGHUP to gunicorn): the project as it is now
+        fresh = Project.open(settings.project_dir)
+        startup_checks(fresh, settings)
+        return builder(fresh)
 
     workers = f", {settings.workers} processes" if settings.workers > 1 else ""
     print(f"ril_dash {__version__}: serving '{project.config.name}' "
@@ -186,8 +204,8 @@ def serve(settings: Settings) -> None:
         print(f"Logins required. {len(users)} user{'s' if len(users) != 1 else ''} can log in: "
               f"{who}. Manage them with: ril-dash users {project.dir} list|add|remove|passwd",
               flush=True)
-    serve_forever(build_app, settings.host, settings.port, threads=settings.threads,
-                  workers=settings.workers)
+    serve_forever(builder(project), settings.host, settings.port, threads=settings.threads,
+                  workers=settings.workers, access_log=settings.access_log, reopen=reopen)
 
 
 def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True) -> None:
@@ -209,7 +227,11 @@ def _add_server_options(parser: argparse.ArgumentParser, top_level: bool = True)
                         help=f"worker threads of the server (default {DEFAULT_THREADS})")
     parser.add_argument("--workers", type=int, metavar="N", default=default(1),
                         help="server processes sharing the port and the project (default 1; "
-                             "more use more cores, each with its own image cache)")
+                             "more use more cores, each with its own image cache; gunicorn "
+                             "runs them on Linux and macOS)")
+    parser.add_argument("--access-log", metavar="FILE", default=default(None),
+                        help="with --workers 2 or more: log each request to FILE (- for the "
+                             "standard output)")
     parser.add_argument("--secure-cookies", action="store_true", default=default(False),
                         help="mark the login cookie Secure (when an HTTPS proxy serves the app)")
     parser.add_argument("--lease-seconds", type=float, metavar="S",

@@ -1,111 +1,78 @@
-"""Run the app under waitress: one process, or several sharing one listening socket.
+"""Run the app: waitress in one process, gunicorn for several (``--workers N``).
 
-``ril-dash serve --workers N`` binds the address once, then forks N worker processes that each
-build their own app (caches, background threads) and accept connections from the shared socket,
-so a lab server uses every core despite Python's global interpreter lock. The processes share
-state only through the project's files and locks (sessions, leases, annotations, audit log),
-exactly as several servers on one share do. The parent only supervises: it replaces a worker
-that dies and stops them all on Ctrl+C or SIGTERM.
+One process (the default, and always on Windows, where gunicorn does not run) is served by
+waitress with :data:`WAITRESS_OPTIONS`. With ``workers`` > 1 on Linux and macOS, gunicorn's
+pre-fork arbiter runs N worker processes on the one port (:mod:`ril_dash.gunicorn_app`): each
+builds its own app, a worker that dies is replaced, ``SIGHUP`` reloads gracefully, and the same
+body and time limits hold.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import sys
-import time
 from collections.abc import Callable
 
+from ril_dash.errors import RilDashError
 from ril_dash.ui.request_limits import UPLOAD_BODY_BYTES
 
-#: a worker that exits (not killed) sooner than this after starting failed at start: stop
-MIN_WORKER_LIFE = 5.0
 #: waitress refuses (413) a body beyond the largest legitimate one (a model upload) before
-#: reading it; smaller bounds per route are the app's (ril_dash.ui.request_limits)
+#: reading it; smaller bounds per route are the app's (ril_dash.ui.request_limits). The
+#: gunicorn tier keeps the same bounds (ril_dash.gunicorn_app.limit_body).
 WAITRESS_OPTIONS = {"channel_timeout": 120, "max_request_body_size": UPLOAD_BODY_BYTES}
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
+class AppWarmUpFailed(RilDashError):
+    """The app built for a server process failed its first request."""
+
+
+def warm_up(server):
+    """Pass one request (``GET /login``) through the freshly built Flask ``server``; return it.
+
+    Dash does its once-per-process set-up (the page router's callback, the script lists, the
+    callback map) in the first request, and that set-up is not safe against concurrent first
+    requests: in a fresh process receiving a burst of them, some got 500. Done here, in the
+    process and before it serves, it runs alone. ``/login`` passes every check on the way
+    (host, login guard, body size) without changing anything.
+    """
+    reply = server.test_client().get("/login", headers={"Host": "localhost"})
+    if reply.status_code >= 500:
+        raise AppWarmUpFailed(f"the app answered its first request (GET /login) with "
+                              f"{reply.status_code}; the server log says why")
+    return server
+
+
+def uses_gunicorn(workers: int, platform: str = sys.platform) -> bool:
+    """Whether ``workers`` processes are served by gunicorn here (else by one waitress).
+
+    >>> uses_gunicorn(1), uses_gunicorn(4, "linux"), uses_gunicorn(4, "darwin")
+    (False, True, True)
+    >>> uses_gunicorn(4, "win32")
+    False
+    """
+    return workers > 1 and platform != "win32"
 
 
 def serve_forever(build_app: Callable[[], object], host: str, port: int, *, threads: int,
-                  workers: int = 1) -> None:
-    """Serve the WSGI app made by ``build_app()`` on ``host:port`` until interrupted.
+                  workers: int = 1, access_log: str | None = None,
+                  reopen: Callable[[], Callable[[], object]] | None = None) -> None:
+    """Serve the WSGI app made by ``build_app()`` on ``host:port`` until stopped.
 
-    With ``workers`` > 1 (Linux and macOS), ``build_app`` runs in each worker process.
+    The app is warmed up (:func:`warm_up`) before it serves. With gunicorn
+    (:func:`uses_gunicorn`), ``build_app`` runs in each worker process,
+    ``access_log`` (a file, or ``-``) logs each request and ``reopen()`` gives the
+    ``build_app`` of the workers started by a reload (SIGHUP).
     """
+    if uses_gunicorn(workers):
+        from ril_dash.gunicorn_app import serve_with_gunicorn
+
+        serve_with_gunicorn(build_app, host, port, threads=threads, workers=workers,
+                            access_log=access_log, reopen=reopen)
+        return
     import waitress
 
-    if workers <= 1 or not hasattr(os, "fork"):
-        server = waitress.create_server(build_app(), host=host, port=port, threads=threads,
-                                        **WAITRESS_OPTIONS)
-        try:
-            server.run()
-        except KeyboardInterrupt:
-            pass
-        return
-    sock = _listen(host, port)
-    children: dict[int, float] = {}
-    stopping = False
-
-    def spawn() -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker
-            code = 0
-            try:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                server = waitress.create_server(build_app(), sockets=[sock], threads=threads,
-                                                **WAITRESS_OPTIONS)
-                server.run()
-            except BaseException as exc:  # noqa: BLE001 - report, then leave the process
-                print(f"ril_dash worker {os.getpid()} stopped: {exc!r}", file=sys.stderr,
-                      flush=True)
-                code = 1
-            finally:
-                os._exit(code)
-        children[pid] = time.monotonic()
-
-    def stop(_signum, _frame) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in list(children):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    server = waitress.create_server(warm_up(build_app()), host=host, port=port, threads=threads,
+                                    **WAITRESS_OPTIONS)
     try:
-        for _ in range(workers):
-            spawn()
-        while children:
-            try:
-                pid, status = os.wait()
-            except ChildProcessError:
-                break
-            started = children.pop(pid, None)
-            if stopping or started is None:
-                continue
-            failed_at_start = (not os.WIFSIGNALED(status)
-                               and time.monotonic() - started < MIN_WORKER_LIFE)
-            if failed_at_start:  # e.g. build_app() raised: restarting would loop
-                print(f"ril_dash: a worker failed at start (status {status}); stopping",
-                      file=sys.stderr, flush=True)
-                stop(None, None)
-                continue
-            print(f"ril_dash: worker {pid} died (status {status}); starting another",
-                  file=sys.stderr, flush=True)
-            spawn()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        sock.close()
+        server.run()
+    except KeyboardInterrupt:
+        pass

@@ -61,8 +61,10 @@ class Settings:
     workflow_file: Path | None = None
     #: waitress worker threads (per process)
     threads: int = 8
-    #: server processes sharing the listening socket (``ril_dash.serving``)
+    #: server processes sharing the listening socket (``ril_dash.serving``: gunicorn when > 1)
     workers: int = 1
+    #: where gunicorn writes one line per request (a file, or ``-``: standard output)
+    access_log: str | None = None
     #: mark the session cookie Secure (set when a TLS proxy serves the app over HTTPS)
     secure_cookies: bool = False
     #: seconds a series lease lasts unless the open viewer renews it

@@ -21,6 +21,12 @@ Configured by environment variables:
   ``X-Forwarded-For`` header gives the client address (default 0: the header is ignored; see
   :mod:`ril_dash.ui.proxies`).
 
+``ril-dash serve --workers N`` runs the same app under gunicorn itself
+(:mod:`ril_dash.gunicorn_app`, with its limits and a graceful reload that checks the project
+again); this entry point is for a gunicorn (or other WSGI server) command line of your own, where
+the server's options are yours. The gunicorn line above is tested with two worker processes
+(``tests/test_serving.py``).
+
 Logins are always required here. The app is built when ``application`` is first looked up
 (``from ril_dash.wsgi import application``, which is what gunicorn and waitress-serve do at
 start), after the same checks as ``ril-dash serve --login``; a failed check raises
@@ -82,12 +88,13 @@ def create_wsgi_app(environ: os._Environ | dict | None = None):
     """Check the project and return the Flask (WSGI) app of a fresh Dash app for it."""
     from ril_dash.cli import startup_checks
     from ril_dash.project.project import Project
+    from ril_dash.serving import warm_up
     from ril_dash.ui.app import create_app
 
     settings = settings_from_env(environ)
     project = Project.open(settings.project_dir)
     startup_checks(project, settings)
-    return create_app(project, settings).server
+    return warm_up(create_app(project, settings).server)
 
 
 def __getattr__(name: str):

@@ -1,4 +1,4 @@
-"""Benchmark: 25 simulated users against one multi-user server (logins, workflow, leases on).
+"""Benchmark: simulated users (25 by default) on one multi-user server (logins, workflow, leases).
 
 Each simulated user is its own process with its own HTTP session: it logs in, holds its own
 series in the workflow, opens it (the viewer takes the lease) and then works like an annotator:
@@ -14,16 +14,21 @@ a server started the same way.
 Afterwards every series is read back from the store: each acknowledged stroke must be there (one
 version per stroke, by its user; nothing lost) and every response must have been 200.
 
-Both runs use the same server: ``ril-dash serve --login --workflow … --threads 32 --workers W``
-(W = 2 by default: one process per core of the 2-core test machine).
+Both runs use the same server: ``ril-dash serve --login --workflow … --threads T --workers W``
+(W = 2 by default: one process per core of the 2-core test machine; with W > 1 on Linux and
+macOS that is gunicorn's pre-fork server, else one waitress process). The machine's load
+average (1 minute) before and after each run and its core count go with the figures: the
+simulated users run on the same machine as the server.
 
-Usage: ``python tests/benchmarks/bench_multiuser.py [--users 25] [--seconds 40] [--workers 2]``
+Usage: ``python tests/benchmarks/bench_multiuser.py [--users 25] [--seconds 40] [--workers 2]
+[--threads 32]``; a busy department: ``--users 100 --workers 4``.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import random
 import shutil
 import sys
@@ -144,12 +149,13 @@ def simulated_user(url: str, index: int, seconds: float, start_at: float, out) -
     out.put((index, commits, slices, errors, strokes))
 
 
-def run(n_users: int, seconds: float, workers: int) -> dict:
+def run(n_users: int, seconds: float, workers: int, threads: int) -> dict:
     root = make_project(n_users)
     hold_series(root, n_users)
     server = RunningServer(["serve", str(root), "--login", "--workflow",
-                            str(root / "workflow.yaml"), "--threads", "32",
+                            str(root / "workflow.yaml"), "--threads", str(threads),
                             "--workers", str(workers)])
+    load_before = os.getloadavg()[0]
     try:
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
@@ -161,9 +167,10 @@ def run(n_users: int, seconds: float, workers: int) -> dict:
         results = [out.get(timeout=seconds + 300) for _ in procs]
         for p in procs:
             p.join(30)
+        load_after = os.getloadavg()[0]
     finally:
         server.stop()
-    return {"root": root, "results": sorted(results)}
+    return {"root": root, "results": sorted(results), "load": (load_before, load_after)}
 
 
 def check_saved(root: Path, results) -> tuple[int, int]:
@@ -197,7 +204,8 @@ def summarise(label: str, run_: dict) -> dict:
             "commit_p95_ms": round(percentile(commits, 95) * 1000, 1),
             "slice_p50_ms": round(median(slices) * 1000, 1),
             "slice_p95_ms": round(percentile(slices, 95) * 1000, 1),
-            "errors": len(errors), "strokes_acknowledged": acked, "strokes_in_store": found}
+            "errors": len(errors), "strokes_acknowledged": acked, "strokes_in_store": found,
+            "load average before / after": "{:.1f} / {:.1f}".format(*run_["load"])}
 
 
 def main() -> None:
@@ -205,17 +213,22 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=25)
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--threads", type=int, default=32, help="threads per server process")
     args = parser.parse_args()
-    single = summarise("1 user", run(1, args.seconds, args.workers))
-    many = summarise(f"{args.users} users", run(args.users, args.seconds, args.workers))
-    figures = {"server processes": args.workers}
+    if args.users > 100:
+        parser.error("--users: at most 100 (the users are named user00 to user99)")
+    single = summarise("1 user", run(1, args.seconds, args.workers, args.threads))
+    many = summarise(f"{args.users} users",
+                     run(args.users, args.seconds, args.workers, args.threads))
+    figures = {"server processes": args.workers, "threads per process": args.threads,
+               "cores": os.cpu_count()}
     figures.update({f"single user: {k}": v for k, v in single.items()})
     figures.update({f"{args.users} users: {k}": v for k, v in many.items()})
     figures["p95 commit ratio (many / single)"] = round(
         many["commit_p95_ms"] / single["commit_p95_ms"], 2)
     figures["lost strokes"] = many["strokes_acknowledged"] - many["strokes_in_store"] + \
         single["strokes_acknowledged"] - single["strokes_in_store"]
-    write_results(f"multiuser-{args.workers}proc", figures)
+    write_results(f"multiuser-{args.users}users-{args.workers}proc", figures)
 
 
 if __name__ == "__main__":
