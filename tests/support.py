@@ -82,6 +82,18 @@ def serving(args: list[str], **kw):
         server.stop()
 
 
+def serving_with_model_worker(project_dir, worker_dir):
+    """For a fixture: ``ril-dash serve project_dir`` with its own model worker in
+    ``worker_dir``; the server and then the worker stopped after."""
+    from ril_dash.models.worker_client import ModelWorker
+
+    try:
+        yield from serving(["serve", str(project_dir)],
+                           env={"RIL_DASH_WORKER_DIR": str(worker_dir)})
+    finally:
+        ModelWorker(worker_dir).shutdown()
+
+
 def tree_digest(*roots) -> dict[str, str]:
     """Everything under ``roots``: relative path → sha256 (files), 'link -> target' (symlinks)
     or 'folder'; hidden files included. Equal digests mean nothing was written there."""

@@ -17,7 +17,7 @@ import pytest
 from model_bundles import build_keras_model, write_bundle
 from PIL import Image
 from scipy import ndimage
-from support import RunningServer
+from support import serving_with_model_worker
 
 from ril_dash.core.planes import display_stack
 from ril_dash.core.volume import Volume
@@ -59,13 +59,7 @@ def project_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(project_dir, tmp_path_factory):
-    from ril_dash.models.worker_client import ModelWorker
-
-    worker_dir = tmp_path_factory.mktemp("worker")
-    srv = RunningServer(["serve", str(project_dir)], env={"RIL_DASH_WORKER_DIR": str(worker_dir)})
-    yield srv
-    srv.stop()
-    ModelWorker(worker_dir).shutdown()
+    yield from serving_with_model_worker(project_dir, tmp_path_factory.mktemp("worker"))
 
 
 def heat_trace_source(page) -> str:

@@ -20,7 +20,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from model_bundles import build_keras_model, write_bundle
-from support import RunningServer
+from support import serving_with_model_worker
 
 from ril_dash.jobs import JobStore
 from ril_dash.project.annotation_store import AnnotationStore
@@ -75,14 +75,7 @@ def project_dir(tmp_path_factory, keras_models) -> Path:
 @pytest.fixture(scope="module")
 def server(project_dir, tmp_path_factory):
     """The server, with a model worker of this module only (stopped at the end)."""
-    from ril_dash.models.worker_client import ModelWorker
-
-    worker_dir = tmp_path_factory.mktemp("worker")
-    srv = RunningServer(["serve", str(project_dir)],
-                        env={"RIL_DASH_WORKER_DIR": str(worker_dir)})
-    yield srv
-    srv.stop()
-    ModelWorker(worker_dir).shutdown()
+    yield from serving_with_model_worker(project_dir, tmp_path_factory.mktemp("worker"))
 
 
 def right_kidney(project_dir: Path, series: str) -> tuple[int, np.ndarray]:

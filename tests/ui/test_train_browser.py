@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import RunningServer
+from support import serving_with_model_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,13 +23,7 @@ def project_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(project_dir, tmp_path_factory):
-    from ril_dash.models.worker_client import ModelWorker
-
-    worker_dir = tmp_path_factory.mktemp("worker")
-    srv = RunningServer(["serve", str(project_dir)], env={"RIL_DASH_WORKER_DIR": str(worker_dir)})
-    yield srv
-    srv.stop()
-    ModelWorker(worker_dir).shutdown()
+    yield from serving_with_model_worker(project_dir, tmp_path_factory.mktemp("worker"))
 
 
 def test_the_form_starts_a_training_job_and_draws_its_curve(page, server, project_dir):
