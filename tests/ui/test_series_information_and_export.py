@@ -11,6 +11,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from support import RunningServer  # tests/support.py
 
 pytestmark = pytest.mark.browser
@@ -64,9 +65,15 @@ def _edit(server, series: str) -> None:
 def test_series_information_is_saved_and_shown_in_the_project_viewer(page, server):
     page.goto(f"{server.url}/view?series=P1%2Fa.nii.gz")
     page.wait_for_function("window.rilAnnotate && rilAnnotate.state().summary !== null")
-    field = page.locator(".ril-text-field").nth(0)
-    field.click()
-    page.get_by_text("poor", exact=True).last.click()
+    field, option = page.locator(".ril-text-field").nth(0), page.get_by_text("poor", exact=True)
+    for _ in range(3):  # the panel's first render can close a menu opened just before it
+        field.click()
+        try:
+            option.last.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    option.last.click()
     page.wait_for_function("document.querySelector('#text-message').textContent === 'Saved.'")
     comment = page.locator(".ril-text-field input[type=text]")
     comment.fill("<b>motion</b> artefact")
