@@ -46,7 +46,7 @@ def overlay_png(config: ProjectConfig, state: AnnotationState, plane: str, index
     prov = state.provenance.get((plane, index)) or {}
     indices, palette = overlay_indices(bits2d, roi_colors(config, state, hidden), style=style,
                                        opacity=opacity, light=prov.get("kind") in LIGHT_KINDS)
-    if not palette[:, 3].any() or not palette[indices.ravel(), 3].any():
+    if not palette[indices, 3].any():  # every ROI on the slice hidden or transparent
         return None
     return encode_palette_png(indices, palette[:, :3], palette[:, 3].tobytes())
 
