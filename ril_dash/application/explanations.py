@@ -13,7 +13,7 @@ the series (``read``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from ril_dash.jobs import Job
 from ril_dash.models import preprocess
 from ril_dash.models.explain_slices import (LAYER_METHODS, METHODS, PREDICTED, MapSpec,
                                             explain_slices)
+from ril_dash.models.catalog import BundleEntry
 from ril_dash.models.manifest import ClassificationOutput
 from ril_dash.models.pipeline import CHUNK_SLICES
 from ril_dash.models.worker_client import ModelWorker
@@ -46,12 +47,15 @@ _STORES: dict[str, MapStore] = {}
 
 @dataclass(frozen=True)
 class MapRequest:
-    """One kind of map of one model version (``model`` = ``id@version``) in its ``plane``."""
+    """One kind of map of one model version (``model`` = ``id@version``) in its ``plane``;
+    ``entry``: the bundle as :func:`map_request` resolved it, so that a slice computed in the
+    same request does not resolve it again (not part of the request's identity)."""
 
     model: str
     sha256: str
     plane: str
     spec: MapSpec
+    entry: BundleEntry | None = field(default=None, compare=False, repr=False)
 
     def description(self) -> dict:
         return {"model": self.model, "sha256": self.sha256, "plane": self.plane,
@@ -89,7 +93,8 @@ def map_request(services: Services, model: str, method: str, target: int, *,
                 layer: str | None = None, region: str = "predicted", samples: int = 25,
                 noise: float = 0.15, seed: int = 0) -> MapRequest:
     """A checked request (PluginError saying what to choose when it cannot be computed)."""
-    manifest = resolve_bundle(services, model).manifest
+    entry = resolve_bundle(services, model)
+    manifest = entry.manifest
     if method not in METHODS:
         raise PluginError(f"unknown map method {method!r}; choose one of {', '.join(METHODS)}")
     if int(manifest.dimension) != 2:
@@ -100,12 +105,12 @@ def map_request(services: Services, model: str, method: str, target: int, *,
         raise PluginError(f"{manifest.ref} has no target {target!r}; choose one of {names}")
     spec = MapSpec(method, int(target), layer if method in LAYER_METHODS and layer else None,
                    region, int(samples), float(noise), int(seed))
-    return MapRequest(manifest.ref, manifest.sha256, manifest.input.plane, spec)
+    return MapRequest(manifest.ref, manifest.sha256, manifest.input.plane, spec, entry)
 
 
 def _compute(services: Services, series: str, request: MapRequest, indices: list[int],
              stats=None):
-    entry = resolve_bundle(services, request.model, sha256=request.sha256)
+    entry = request.entry or resolve_bundle(services, request.model, sha256=request.sha256)
     maps = explain_slices(services.volume(series), entry.manifest, model_ref(services, entry),
                           ModelWorker.shared(), indices, request.spec, stats=stats)
     store, key = map_store(services), request.key(series)
