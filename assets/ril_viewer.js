@@ -20,6 +20,7 @@
     var DRAW_WAIT_MS = 250, FAST_MS = 25, PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3, SLIDER_MS = 120;
     var BLACK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABc3UBGAAAAABJRU5ErkJggg==";
     var BLANK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==";
+    var XLINK = "http://www.w3.org/1999/xlink";
     var page = window.rilPage, layers = window.rilLayers;
     var IMAGE = layers.register({name: "image", order: 0, limit: MAX_FULL,
                                  palette: "grey (the window/level is applied by the server)"});
@@ -152,8 +153,11 @@
                 collect(looks, {opacity: layer.opacity, visible: layer.visible});
             }
         });
-        // while scrolling through unannotated slices only the image trace changes
-        if (changed.length) { Plotly.restyle(gd, sources, changed); }
+        // while scrolling through unannotated slices only the image trace changes: its
+        // <image> takes the new source directly (a restyle costs 6-12 ms, this 0.1 ms)
+        if (changed.length && !(changed.length === 1 && !force && swap(gd, changed[0], sources))) {
+            Plotly.restyle(gd, sources, changed);
+        }
         if (st.shownSrc !== before) { st.drawing = performance.now(); }
         lowResolution(image.f !== 1);
         showPosition();
@@ -165,6 +169,29 @@
             Plotly.restyle(gd, {x: [pts.x], y: [pts.y], "marker.color": [pts.color], text: [pts.text]},
                            [st.layers.length]);
         }
+    }
+
+    /* Give image trace `trace` its new source without a restyle (a restyle costs 6-12 ms: plotly
+       decodes the base64 for the size and the image again on a canvas; this costs 0.1 ms), when
+       the new image covers the same area of the plane as the one on screen: the same pixel
+       size, or whole tiles of the plane (a thumbnail over a full slice). The figure's data take
+       the new source and placement (what a later recalculation uses); plotly's computed trace
+       keeps its placement with the new source (what a zoom or pan redraws: the same area). */
+    function swap(gd, trace, values) {
+        var data = gd.data[trace], full = gd._fullData && gd._fullData[trace], el = null, g = geo();
+        var tiles = function (f) { return f === 1 || (g.rows % f === 0 && g.cols % f === 0); };
+        if (!data || !full || data.type !== "image" || !full._hasSource ||
+            !(values.dx[0] === full.dx || (tiles(values.dx[0]) && tiles(full.dx)))) { return false; }
+        gd.querySelectorAll(".imagelayer image").forEach(function (e) {
+            var d = e.parentNode && e.parentNode.__data__;
+            if (d && d[0] && d[0].trace && d[0].trace.index === trace) { el = e; }
+        });
+        if (!el) { return false; }
+        ["source", "x0", "y0", "dx", "dy"].forEach(function (k) { data[k] = values[k][0]; });
+        full.source = values.source[0];
+        el.setAttributeNS(XLINK, "href", values.source[0]);
+        painted(gd);
+        return true;
     }
 
     /* A discreet mark over the image while it shows a thumbnail (the full slice is on its way). */

@@ -212,3 +212,42 @@ def test_a_held_key_asks_for_each_overlay_once(page, annotated_server, ui):
     page.wait_for_timeout(500)
     assert asked, "overlays were requested"
     assert len(asked) == len(set(asked)), sorted(asked)
+
+
+IMAGE_JS = "document.querySelector('#viewer-graph .imagelayer image')"
+BOX_JS = f"(() => {{ const e = {IMAGE_JS}; return ['x', 'y', 'width', 'height'].map(" \
+         "(k) => Math.round(Number(e.getAttribute(k)))); })()"
+
+
+def test_a_held_key_swaps_the_image_source_and_plotly_redraws_keep_it(viewer, ui):
+    """Scrolling gives the image trace each slice without a plotly restyle (6-12 ms each); a
+    zoom and a full redraw afterwards show the same slice over the same area."""
+    page = viewer
+    box = page.evaluate(BOX_JS)
+    page.evaluate("""() => { window.__restyles = 0; const orig = Plotly.restyle;
+        Plotly.restyle = function (gd, values, traces) {
+            if (!traces || traces.indexOf(0) >= 0) { window.__restyles += 1; }
+            return orig.apply(this, arguments); }; }""")
+    hold_key(page, "ArrowUp", 38, presses=6, hz=30)
+    ui.wait_full(page, index=MIDDLE + 6)
+    src = page.evaluate("rilLayers.get('image').cache.get(rilViewer.state().index).src")
+    assert page.evaluate(f"{IMAGE_JS}.getAttribute('href')") == src
+    assert page.evaluate("window.__restyles") == 0
+    assert page.evaluate(BOX_JS) == box
+
+    gd = "document.querySelector('#viewer-graph .js-plotly-plot')"
+    ranges = page.evaluate(f"[{gd}.layout.xaxis.range.slice(), {gd}.layout.yaxis.range.slice()]")
+    (x0, x1), (y0, y1) = ranges
+    page.evaluate(f"Plotly.relayout({gd}, {{'xaxis.range': [{x0 / 2 + x1 / 2}, {x1}], "
+                  f"'yaxis.range': [{y0 / 2 + y1 / 2}, {y1}]}})")
+    page.wait_for_function(f"{BOX_JS}[2] > {box[2] * 1.5}")
+    assert page.evaluate(f"{IMAGE_JS}.getAttribute('href')") == src
+    page.evaluate(f"Plotly.relayout({gd}, {{'xaxis.range': {ranges[0]}, "
+                  f"'yaxis.range': {ranges[1]}}})")
+    page.wait_for_function(f"{BOX_JS}[2] === {box[2]}")
+    page.evaluate(f"Plotly.redraw({gd})")  # computed again from the figure's data
+    page.wait_for_timeout(300)
+    assert page.evaluate(BOX_JS) == box
+    assert page.evaluate(f"{IMAGE_JS}.getAttribute('href')") == src
+    assert ui.state(page)["shown"] == f"{MIDDLE + 6}f"
+    assert page.js_errors == []
