@@ -212,6 +212,15 @@ def test_a_held_key_asks_for_each_overlay_once(page, annotated_server, ui):
     page.wait_for_timeout(500)
     assert asked, "overlays were requested"
     assert len(asked) == len(set(asked)), sorted(asked)
+    # every layer's <image> shows what the figure says, the ROI overlay of slice 18 among them
+    page.wait_for_function("rilLayers.get('roi').cache.has(18)")
+    page.wait_for_timeout(300)
+    shown = page.evaluate("""() => { const gd = document.querySelector('#viewer-graph .js-plotly-plot');
+        return [...gd.querySelectorAll('.imagelayer image')].map((e) => [
+            e.getAttribute('href'), gd.data[e.parentNode.__data__[0].trace.index].source]); }""")
+    assert all(href == source for href, source in shown)
+    overlay = page.evaluate("rilLayers.get('roi').cache.get(18).src")
+    assert overlay in [href for href, _ in shown]
 
 
 IMAGE_JS = "document.querySelector('#viewer-graph .imagelayer image')"
