@@ -66,10 +66,12 @@ def make_project(root: Path, n_series: int) -> tuple[Services, dict[str, np.ndar
     return Services(Project.open(root), background_checkpoints=False), labels
 
 
-def truth_of(labels: np.ndarray, roi: str) -> np.ndarray:
-    """The ROI's true voxels as axial display slices."""
-    return np.ascontiguousarray(display_stack(np.isin(labels, PROJECT_ROI_LABELS[roi]),
-                                              "axial"))
+def truth_of(services: Services, series: str, labels: np.ndarray, roi: str) -> np.ndarray:
+    """The ROI's true voxels as axial display slices. ``labels`` is in the file's voxel order
+    (the phantom's axes are L, A, S), so it is put in the canonical order the annotations use
+    first: without that the truth would be the mirror image of the kidney."""
+    canonical = services.volume(series).to_canonical(np.isin(labels, PROJECT_ROI_LABELS[roi]))
+    return np.ascontiguousarray(display_stack(canonical, "axial"))
 
 
 #: the development bundle the AID rounds train (a U-Net first, then fine-tuned each round)
@@ -140,7 +142,8 @@ def run_round(services, robot, series: list[str], roi_value: int, truths, settin
     for s in series:
         result = correct(services, robot, s, roi_value, truths[s], settings)
         rows.append({**result.__dict__, "effort": effort_of(services, s)})
-        print(f"  {s}: {result.strokes} strokes ({result.brush} brush, {result.eraser} eraser), "
+        print(f"  {s}: {result.strokes} strokes ({result.brush} brush, {result.eraser} eraser, "
+              f"{result.cleared} slices cleared), "
               f"Dice {result.start_dice:.3f} → {result.end_dice:.3f}, min slice Dice "
               f"{result.end_min_slice:.3f}, {'done' if result.done else 'BUDGET SPENT'}, "
               f"{result.seconds:.1f} s", flush=True)
@@ -163,7 +166,7 @@ def main(argv=None) -> dict:
         started = time.perf_counter()
         services, labels = make_project(Path(tmp), args.k * (args.rounds + 1))
         print(f"{len(labels)} phantom series made in {time.perf_counter() - started:.0f} s")
-        truths = {s: truth_of(v, args.roi) for s, v in labels.items()}
+        truths = {s: truth_of(services, s, v, args.roi) for s, v in labels.items()}
         order = sorted(labels)
         print(f"round 0 (from scratch), {args.roi}:")
         rows = run_round(services, robot, order[:args.k], roi_value, truths, settings)
