@@ -94,20 +94,12 @@ def _summary(result: dict) -> str:
 
 def train_command(args: argparse.Namespace) -> None:
     """``ril-dash train``: a training job, run here with its progress printed."""
-    from ril_dash.application.jobs import job_store, work_for
     from ril_dash.cli import cli_actor, cli_services
-    from ril_dash.jobs import DONE, run_job
+    from ril_dash.run_model_cli import run_here
 
     services = cli_services(args.project_dir, args.plugins)
     job = start(services, cli_actor(args), _options(args))
-    ended = run_job(job_store(services), job.id, work_for(job.kind, services),
-                    on_progress=lambda p: print(f"[{p[0]:4.0%}] {p[1]}", flush=True),
-                    progress_interval=0.5)
-    result = ended.result or {}
-    for series_id, reason in result.get("skipped", []):
-        print(f"skipped {series_id}: {reason}", flush=True)
-    if ended.state != DONE:
-        raise ModelRunError(ended.error or f"the training job ended {ended.state}")
+    result = run_here(services, job, "the training job", progress_interval=0.5)
     if result.get("cancelled"):
         raise ModelRunError(f"training job {job.id} was cancelled; nothing was written")
     print(_summary(result), flush=True)
