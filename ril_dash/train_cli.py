@@ -58,7 +58,8 @@ def add_train_parser(sub, add_user_option) -> None:
     p.add_argument("--time-budget", type=float, default=10.0, metavar="MINUTES",
                    help="stop training after this many minutes (10)")
     p.add_argument("--patience", type=int, default=3,
-                   help="stop after this many epochs without a better validation score (3)")
+                   help="stop after this many epochs of the second half without a better "
+                        "validation score (3)")
     p.add_argument("--validation-fraction", type=float, default=0.25, metavar="F",
                    help="share of new series that validate (0.25; earlier rounds' split kept)")
     p.add_argument("--learning-rate", type=float, default=None, metavar="RATE",

@@ -13,10 +13,12 @@ refuses at once, saying what to do, when no series or no validation series is le
 (:mod:`training_data`) and drives the model worker epoch by epoch (:mod:`ril_dash.models.train`):
 after each epoch it records the loss, validation loss and Dice per ROI (or accuracy) in the
 job's progress and in the curve file the Models page draws, stops on cancel, on the time
-budget, or early when the validation score (mean Dice per ROI, or accuracy) has not improved for
-``patience`` epochs, and fails with "the training loss became NaN" (nothing written) when it
-diverges. The kept epoch (the best validation score: :func:`ril_dash.models.train.better`)
-becomes ``PROJECT/plugins/<id>/<next version>/`` with ``training.json``.
+budget, or early when the validation score (mean Dice per ROI, or accuracy) has not improved
+for ``patience`` epochs of the second half of the schedule (in the first half the learning rate
+is still high and the score noisy: those epochs count for the best, not for the patience), and
+fails with "the training loss became NaN" (nothing written) when it diverges. The kept epoch
+(the best validation score: :func:`ril_dash.models.train.better`) becomes
+``PROJECT/plugins/<id>/<next version>/`` with ``training.json``.
 
 A new version of an existing bundle does not become active by itself: the version active
 before is pinned (an admin activates the new one on the Models page), unless project.yaml says
@@ -144,8 +146,8 @@ def training_params(services: Services, actor: Actor, *, bundle_id: str | None =
         What the example learns (project ROI names; a choice text field).
     epochs, time_budget_s, patience
         At most ``epochs``; stop at the budget (seconds of training), or after ``patience``
-        epochs without a better validation score (mean Dice or accuracy; ties: a lower
-        validation loss). An epoch trains on at least ``EPOCH_SLICES`` augmented slices.
+        epochs of the second half without a better validation score (mean Dice or accuracy;
+        ties: a lower validation loss). An epoch trains on at least ``EPOCH_SLICES`` augmented slices.
     validation_fraction, seed
         The share of new series that validate, and the seed of their order.
     learning_rate, batch_size, size
@@ -309,7 +311,7 @@ def _epochs(worker, params, report_progress, cancelled, curve_file):
             return history, "time budget"
         if better(epoch, best):
             best, waited = epoch, 0
-        else:
+        elif len(history) > params["epochs"] // 2:  # the rate is still high before
             waited += 1
             if waited >= params["patience"]:
                 return history, "early stopping"

@@ -245,6 +245,12 @@ def test_early_stopping_and_patience(services, trainer):
     ended = train(services, epochs=3)
     assert ended.result["stopped"] == "epochs done"
     assert provenance(services, "1.1.0")["kept_epoch"] == 3
+    # the first half of the schedule (high learning rate) does not use up the patience
+    trainer.val_losses = [0.5] + [0.6 + i / 100 for i in range(9)]
+    ended = train(services, epochs=10, patience=3)
+    assert ended.result["stopped"] == "early stopping"
+    assert len(ended.result["history"]) == 8  # epochs 6, 7 and 8 without a better score
+    assert provenance(services, "1.2.0")["kept_epoch"] == 1
 
 
 def test_the_kept_epoch_is_the_one_with_the_best_validation_dice(services, trainer):
