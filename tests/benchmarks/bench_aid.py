@@ -12,7 +12,7 @@ the example models' training and validation seeds) is annotated by the robot
 The figure of merit is strokes per series (median per round), the from-scratch round being the
 same-run baseline of the AID rounds; the correction effort is also read back from the version
 history (:func:`ril_dash.application.effort.correction_effort`, when present). Results go to
-``tests/benchmarks/results/aid.json``.
+``tests/benchmarks/results/aid.json``, and their plot (:mod:`aid_plot`) to ``aid.png`` beside it.
 
 Run: ``python tests/benchmarks/bench_aid.py [--k 4] [--rounds 3] [--roi "Right kidney"]``.
 """
@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent.parent))
 
+from aid_plot import plot_rounds  # noqa: E402
 from common import RESULTS, median  # noqa: E402
 from robot import Settings, correct  # noqa: E402
 
@@ -191,6 +192,7 @@ def main(argv=None) -> dict:
               f"({strokes})")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "aid.json").write_text(json.dumps(out, indent=1))
+    plot_rounds(out, RESULTS / "aid.png")
     return out
 
 
