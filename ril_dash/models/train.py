@@ -21,10 +21,10 @@ progress, honour a cancel and stop early between epochs:
 
 The validation Dice is measured on the validation slices at the model's input size (argmax of
 the softmax against the target's argmax, all validation slices pooled per ROI; 1.0 when both are
-empty), which is what early stopping and auto-activation compare. Adam's learning rate follows a cosine
-from ``spec["learning_rate"]`` down to 2 % of it over ``spec["epochs"]`` epochs (constant when
-the spec has no epochs): large steps first, then small ones that let the batch-norm statistics
-settle on the final weights.
+empty), which is what early stopping and auto-activation compare. Adam's learning rate
+follows a cosine from ``spec["learning_rate"]`` down to 2 % of it over ``spec["epochs"]``
+epochs (constant when the spec has no epochs): large steps first, then small ones that let the
+batch-norm statistics settle on the final weights.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from scipy import ndimage
 
 from ril_dash.errors import ModelRunError
