@@ -147,7 +147,8 @@ def training_params(services: Services, actor: Actor, *, bundle_id: str | None =
     epochs, time_budget_s, patience
         At most ``epochs``; stop at the budget (seconds of training), or after ``patience``
         epochs of the second half without a better validation score (mean Dice or accuracy;
-        ties: a lower validation loss). An epoch trains on at least ``EPOCH_SLICES`` augmented slices.
+        ties: a lower validation loss). An epoch trains on at least ``EPOCH_SLICES``
+        augmented slices.
     validation_fraction, seed
         The share of new series that validate, and the seed of their order.
     learning_rate, batch_size, size
