@@ -12,6 +12,8 @@
     ril-dash plugins PROJECT_DIR list | check BUNDLE | import ZIP | export ID[@V] OUT |
                      enable ID | disable ID | activate ID@V | trust ID@V   (see plugins_cli)
     ril-dash repair PROJECT_DIR [SERIES ...] [--user NAME]   damaged annotation files (repair_cli)
+    ril-dash train PROJECT_DIR --architecture unet|cnn --bundle ID | --parent ID[@V]
+                   [--roi NAME ...] [--text-field F] [--pool P | --series GLOB]   (train_cli)
 
 SERVER OPTIONS: ``--host H --port P --login --workflow FILE --threads N --workers N
 --access-log FILE --secure-cookies --lease-seconds S --plugins DIR --allowed-host NAME
@@ -353,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ril_dash.run_model_cli import add_run_model_parser
 
     add_run_model_parser(sub, _add_user_option)
+    from ril_dash.train_cli import add_train_parser
+
+    add_train_parser(sub, _add_user_option)
 
     p_users = sub.add_parser("users", help="manage the users file (logins for serving)",
                              description="Add, remove, re-password or list the users of "
@@ -496,6 +501,11 @@ def _run(args: argparse.Namespace) -> None:
         from ril_dash.run_model_cli import run_model_command
 
         run_model_command(args)
+        return
+    if args.command == "train":
+        from ril_dash.train_cli import train_command
+
+        train_command(args)
         return
     from ril_dash.demo.demo_project import ensure_demo_project
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ril_dash.errors import ModelRunError
 
-__all__ = ["add_run_model_parser", "run_model_command"]
+__all__ = ["add_run_model_parser", "run_here", "run_model_command"]
 
 
 def add_run_model_parser(sub, add_user_option) -> None:
@@ -42,27 +42,36 @@ def add_run_model_parser(sub, add_user_option) -> None:
     add_user_option(p_run, "whose drafts these are, as recorded in the versions and audit log")
 
 
-def run_model_command(args: argparse.Namespace) -> None:
-    """``ril-dash run-model``: a model run job, run here with its progress printed."""
-    from ril_dash.application.jobs import job_store, start_model_run, work_for
-    from ril_dash.cli import cli_actor, cli_services
+def run_here(services, job, what: str, *, progress_interval: float) -> dict:
+    """Run ``job`` in this process, printing its progress, then the series it skipped and its
+    notes; its result, or ModelRunError with its error when it did not end done."""
+    from ril_dash.application.jobs import job_store, work_for
     from ril_dash.jobs import DONE, run_job
 
-    services = cli_services(args.project_dir, args.plugins)
-    job = start_model_run(services, cli_actor(args), args.model, args.series,
-                          slices=None if args.slices is None else tuple(args.slices),
-                          mode=args.mode)
-    print(f"job {job.id}: {job.params['model']} on {args.series}", flush=True)
     ended = run_job(job_store(services), job.id, work_for(job.kind, services),
                     on_progress=lambda p: print(f"[{p[0]:4.0%}] {p[1]}", flush=True),
-                    progress_interval=1.0)
+                    progress_interval=progress_interval)
     result = ended.result or {}
     for series_id, reason in result.get("skipped", []):
         print(f"skipped {series_id}: {reason}", flush=True)
     for note in result.get("notes", []):
         print(f"note: {note}", flush=True)
     if ended.state != DONE:
-        raise ModelRunError(ended.error or f"the model run ended {ended.state}")
+        raise ModelRunError(ended.error or f"{what} ended {ended.state}")
+    return result
+
+
+def run_model_command(args: argparse.Namespace) -> None:
+    """``ril-dash run-model``: a model run job, run here with its progress printed."""
+    from ril_dash.application.jobs import start_model_run
+    from ril_dash.cli import cli_actor, cli_services
+
+    services = cli_services(args.project_dir, args.plugins)
+    job = start_model_run(services, cli_actor(args), args.model, args.series,
+                          slices=None if args.slices is None else tuple(args.slices),
+                          mode=args.mode)
+    print(f"job {job.id}: {job.params['model']} on {args.series}", flush=True)
+    result = run_here(services, job, "the model run", progress_interval=1.0)
     print(f"{result.get('drafted_total', 0)} series drafted, {result.get('unchanged_total', 0)} "
           f"unchanged, {result.get('skipped_total', 0)} skipped "
           f"(model loaded in {result.get('load_seconds', 0)} s).", flush=True)

@@ -13,9 +13,12 @@ refuses at once, saying what to do, when no series or no validation series is le
 (:mod:`training_data`) and drives the model worker epoch by epoch (:mod:`ril_dash.models.train`):
 after each epoch it records the loss, validation loss and Dice per ROI (or accuracy) in the
 job's progress and in the curve file the Models page draws, stops on cancel, on the time
-budget, or early when the validation loss has not improved for ``patience`` epochs, and fails
-with "the training loss became NaN" (nothing written) when it diverges. The kept epoch (lowest
-validation loss) becomes ``PROJECT/plugins/<id>/<next version>/`` with ``training.json``.
+budget, or early when the validation score (mean Dice per ROI, or accuracy) has not improved
+for ``patience`` epochs of the second half of the schedule (in the first half the learning rate
+is still high and the score noisy: those epochs count for the best, not for the patience), and
+fails with "the training loss became NaN" (nothing written) when it diverges. The kept epoch
+(the best validation score: :func:`ril_dash.models.train.better`) becomes
+``PROJECT/plugins/<id>/<next version>/`` with ``training.json``.
 
 A new version of an existing bundle does not become active by itself: the version active
 before is pinned (an admin activates the new one on the Models page), unless project.yaml says
@@ -53,6 +56,7 @@ from ril_dash.core.window import is_ct_like
 from ril_dash.errors import ModelRunError, PluginError
 from ril_dash.jobs import Job
 from ril_dash.models.manifest import ID_RE, ClassificationOutput
+from ril_dash.models.train import better
 from ril_dash.models.worker_client import ModelWorker
 
 __all__ = ["TRAIN_JOB", "clean_up_training", "curve_of", "run_training", "start_training",
@@ -60,6 +64,11 @@ __all__ = ["TRAIN_JOB", "clean_up_training", "curve_of", "run_training", "start_
 
 TRAIN_JOB = "train"
 TRAINING_DIR = Path(".models") / "training"
+#: an epoch trains on at least this many slices (a small training set is drawn again, each
+#: time augmented): a first round on three or four series still gets enough steps
+EPOCH_SLICES = 256
+#: Adam's default starting rate: training an example architecture from scratch, fine-tuning
+LEARNING_RATES = {"example": 3e-3, "fine-tune": 1e-3}
 LIMITS = {"epochs": (1, 200), "time_budget_s": (10, 24 * 3600), "size": (16, 512),
           "patience": (1, 50), "batch_size": (1, 256)}
 
@@ -118,7 +127,7 @@ def training_params(services: Services, actor: Actor, *, bundle_id: str | None =
                     pool: str | None = None, series=None, rois=(), text_field: str | None = None,
                     epochs: int = 10, time_budget_s: float = 600, patience: int = 3,
                     validation_fraction: float = 0.25, seed: int = 0,
-                    learning_rate: float = 1e-3, batch_size: int = 8,
+                    learning_rate: float | None = None, batch_size: int = 8,
                     size: int | None = None) -> dict[str, Any]:
     """The parameters of a training job (see :func:`start_training`), checked.
 
@@ -137,12 +146,16 @@ def training_params(services: Services, actor: Actor, *, bundle_id: str | None =
         What the example learns (project ROI names; a choice text field).
     epochs, time_budget_s, patience
         At most ``epochs``; stop at the budget (seconds of training), or after ``patience``
-        epochs without a lower validation loss.
+        epochs of the second half without a better validation score (mean Dice or accuracy;
+        ties: a lower validation loss). An epoch trains on at least ``EPOCH_SLICES``
+        augmented slices.
     validation_fraction, seed
         The share of new series that validate, and the seed of their order.
     learning_rate, batch_size, size
-        Adam's learning rate, slices per step, the model's input side (the U-Net's: a multiple
-        of 8; default 128, the CNN's 64). Fine-tuning keeps the parent's size.
+        Adam's starting learning rate (default 3e-3 from an example architecture, 1e-3 when
+        fine-tuning; it decays along a cosine over the epochs), slices per step, the model's
+        input side (the U-Net's: a multiple of 8; default 128, the CNN's 64). Fine-tuning keeps
+        the parent's size.
     """
     train_decision(services.workflow, actor).check()
     if bool(architecture) == bool(parent):
@@ -159,6 +172,8 @@ def training_params(services: Services, actor: Actor, *, bundle_id: str | None =
                           f"starting with a letter or digit (e.g. kidney-dev)")
     if not 0.05 <= float(validation_fraction) <= 0.5:
         raise PluginError("validation_fraction must be between 0.05 and 0.5")
+    if learning_rate is None:
+        learning_rate = LEARNING_RATES["fine-tune" if parent else "example"]
     if not 0 < float(learning_rate) <= 10:
         raise PluginError("learning_rate must be above 0 and at most 10")
     target = _target(services, parent_manifest, architecture, list(rois or ()), text_field)
@@ -295,9 +310,9 @@ def _epochs(worker, params, report_progress, cancelled, curve_file):
                         (len(history), params["epochs"]))
         if epoch["stopped"] == "time":
             return history, "time budget"
-        if best is None or epoch["val_loss"] < best:
-            best, waited = epoch["val_loss"], 0
-        else:
+        if better(epoch, best):
+            best, waited = epoch, 0
+        elif len(history) > params["epochs"] // 2:  # the rate is still high before
             waited += 1
             if waited >= params["patience"]:
                 return history, "early stopping"
@@ -352,7 +367,8 @@ def _train(services, job, manifest, parent_entry, data, worker, workdir, report_
             "n_classes": (len(params["target"]["rois"]) + 1 if "rois" in params["target"]
                           else len(params["target"]["classes"])),
             "learning_rate": params["learning_rate"], "batch_size": params["batch_size"],
-            "seed": params["seed"]}
+            "seed": params["seed"], "epochs": params["epochs"], "epoch_slices": EPOCH_SLICES,
+            "augment": True}
     report_progress(0.0, f"starting {manifest.ref} on {len(data['x_train'])} training and "
                     f"{len(data['x_val'])} validation slices", None)
     try:

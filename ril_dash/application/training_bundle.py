@@ -13,7 +13,8 @@
 
 ``training.json`` holds the provenance: the training and validation series with the annotation
 versions they were read at, the whole split (series of earlier rounds too), the parameters,
-the validation Dice per ROI (or accuracy) of the kept epoch, the history of every epoch, the
+the validation Dice per ROI (or accuracy) of the kept epoch (the best one:
+:func:`~ril_dash.models.train.better`), the history of every epoch, the
 parent version, the job, the user and the time.
 """
 
@@ -29,6 +30,7 @@ from ril_dash.models.catalog import PLUGINS_DIR
 from ril_dash.models.manifest import (SEMVER_RE, ChannelMap, ClassificationOutput, InputSpec,
                                       Manifest, NormSpec, SegmentationOutput, version_key)
 from ril_dash.models.safety import file_sha256
+from ril_dash.models.train import better
 from ril_dash.models.wizard_files import write_bundle_version
 
 __all__ = ["PROVENANCE_FILE", "example_manifest", "lineage_split", "next_version", "publish",
@@ -113,10 +115,13 @@ def publish(services: Services, manifest: Manifest, model_path, provenance: dict
 
 def publish_round(services: Services, actor, job, manifest: Manifest, model_path, history,
                   why: str, seconds: float, data: dict):
-    """The manifest's validation figures (of the kept epoch: lowest validation loss), sha256
+    """The manifest's validation figures (of the kept epoch: the best validation score), sha256
     and changelog, the provenance, the new version (:func:`publish`) and its audit line."""
     params = job.params
-    kept = min(history, key=lambda h: h["val_loss"])
+    kept = history[0]
+    for epoch in history[1:]:
+        if better(epoch, kept):
+            kept = epoch
     target = params["target"]
     if "names" in target:
         metrics = {f"dice {n}": round(float(d), 3) for n, d in zip(target["names"],

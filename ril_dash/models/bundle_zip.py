@@ -190,8 +190,10 @@ def _install(archive, zip_path, files, dirs, temp, dest_root,
 def export_bundle_zip(entries: list[BundleEntry], out_path: str | os.PathLike,
                       with_validation: bool = True) -> Path:
     """Write the bundle versions ``entries`` into a new ``.zip`` at ``out_path`` as
-    ``<id>/<version>/...``, with each version's validation report (``validation.json``: the
-    bundle's own, else one made from its manifest's ``validation:``)."""
+    ``<id>/<version>/...`` (every file of the version folder, so a version trained in ril_dash
+    carries its provenance, ``training.json``), with each version's validation report
+    (``validation.json``: the bundle's own, else one made from its manifest's
+    ``validation:``)."""
     out_path = Path(out_path)
     if out_path.exists():
         raise PluginError(f"{out_path} already exists; choose another file name")

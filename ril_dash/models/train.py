@@ -7,17 +7,24 @@ progress, honour a cancel and stop early between epochs:
 - ``train_begin``: the data (model-ready batches made by the application layer with the same
   geometry as a model run) and the spec: an example architecture (:func:`build_unet`: a small
   2D U-Net, :func:`build_classifier`: a small CNN) or the parent bundle's model to fine-tune;
-- ``train_epoch``: one pass over the training slices (shuffled, seeded), then the loss and the
-  Dice per ROI (or the accuracy) on the validation slices; it stops within the epoch when a batch
-  loss is not finite (``"nan": true``) or the time budget runs out. The weights of the epoch with
-  the lowest validation loss are kept;
+- ``train_epoch``: one pass over the training slices (shuffled, seeded; at least
+  ``spec["epoch_slices"]`` slices, so a small training set is drawn again, and with
+  ``spec["augment"]`` every slice is randomly rotated, scaled and shifted, and a segmentation's
+  contrast jittered: :func:`augment`), then the loss and the Dice per ROI (or the accuracy) on
+  the validation slices; it stops within the epoch when a batch loss is not finite
+  (``"nan": true``) or the time budget runs out. The weights of the best epoch are kept
+  (:func:`better`: the highest mean validation Dice or accuracy, ties to the lower validation
+  loss);
 - ``train_save``: those weights in a fresh, uncompiled copy of the model (standard Keras layers
   only, so the saved file passes the worker's safety scan) saved to a path;
 - ``train_end``: forget the session.
 
 The validation Dice is measured on the validation slices at the model's input size (argmax of
 the softmax against the target's argmax, all validation slices pooled per ROI; 1.0 when both are
-empty), which is what early stopping and auto-activation compare.
+empty), which is what early stopping and auto-activation compare. Adam's learning rate
+follows a cosine from ``spec["learning_rate"]`` down to 2 % of it over ``spec["epochs"]``
+epochs (constant when the spec has no epochs): large steps first, then small ones that let the
+batch-norm statistics settle on the final weights.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from scipy import ndimage
 
 from ril_dash.errors import ModelRunError
 
@@ -92,6 +100,67 @@ def dice_per_class(truth: np.ndarray, found: np.ndarray, n_classes: int) -> list
     return scores
 
 
+def score_of(epoch: dict) -> float:
+    """The figure an epoch is judged by: mean validation Dice, or the validation accuracy."""
+    dice = epoch.get("val_dice")
+    return float(np.mean(dice)) if dice else float(epoch.get("val_accuracy") or 0.0)
+
+
+def better(epoch: dict, best: dict | None) -> bool:
+    """Whether ``epoch`` beats ``best``: a higher :func:`score_of`, or as high a score with a
+    lower validation loss (early stopping, the kept epoch and the provenance all use this).
+
+    >>> better({"val_dice": [0.8], "val_loss": 0.5}, {"val_dice": [0.7], "val_loss": 0.2})
+    True
+    >>> better({"val_dice": [0.7], "val_loss": 0.3}, {"val_dice": [0.7], "val_loss": 0.2})
+    False
+    >>> better({"val_accuracy": 0.5, "val_loss": 0.3}, None)
+    True
+    """
+    if best is None:
+        return True
+    return (score_of(epoch), -epoch["val_loss"]) > (score_of(best), -best["val_loss"])
+
+
+#: augmentation: rotation (degrees), scale, shift (share of the side), contrast and brightness
+ROTATE, SCALE, SHIFT, CONTRAST, BRIGHTNESS = 10.0, 0.1, 0.06, 0.1, 0.05
+
+
+def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *,
+            segmentation: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A random rotation (±10°), scale (±10 %) and shift (±6 % of the side) of every slice of
+    ``x`` ``(n, H, W, C)``, the same for the one-hot targets ``y`` of a segmentation (linear
+    interpolation keeps them summing to 1); a segmentation's slices also get their contrast
+    and brightness jittered (±10 %, ±0.05). Never a mirror image: left and right differ.
+
+    >>> x = np.arange(2 * 8 * 8, dtype=np.float32).reshape(2, 8, 8, 1)
+    >>> y = np.eye(2, dtype=np.float32)[(x[..., 0] > 64).astype(int)]
+    >>> ax, ay = augment(x, y, np.random.default_rng(0), segmentation=True)
+    >>> ax.shape, ay.shape, bool(np.allclose(ay.sum(-1), 1.0)), bool(np.array_equal(ax, x))
+    ((2, 8, 8, 1), (2, 8, 8, 2), True, False)
+    """
+    out_x = np.empty_like(x, dtype=np.float32)
+    out_y = np.empty_like(y, dtype=np.float32) if segmentation else y
+    centre = (np.array(x.shape[1:3], float) - 1) / 2
+    for i in range(len(x)):
+        angle = np.deg2rad(rng.uniform(-ROTATE, ROTATE))
+        scale = rng.uniform(1 - SCALE, 1 + SCALE)
+        cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
+        matrix = np.array([[cos, -sin], [sin, cos]])
+        shift = rng.uniform(-SHIFT, SHIFT, 2) * np.array(x.shape[1:3])
+        offset = centre - matrix @ centre + shift
+        for c in range(x.shape[-1]):
+            out_x[i, ..., c] = ndimage.affine_transform(x[i, ..., c], matrix, offset, order=1,
+                                                        mode="nearest")
+        if segmentation:
+            for c in range(y.shape[-1]):
+                out_y[i, ..., c] = ndimage.affine_transform(
+                    y[i, ..., c].astype(np.float32), matrix, offset, order=1, mode="nearest")
+            out_x[i] = out_x[i] * rng.uniform(1 - CONTRAST, 1 + CONTRAST) + \
+                rng.uniform(-BRIGHTNESS, BRIGHTNESS)
+    return out_x, out_y
+
+
 def segmentation_loss(keras):
     """Cross-entropy plus a soft Dice loss of the foreground channels."""
     ops = keras.ops
@@ -109,7 +178,7 @@ def segmentation_loss(keras):
 
 class TrainingSession:
     """One round of training (see the module docstring); ``model`` is compiled, ``best`` holds
-    the weights of the epoch with the lowest validation loss."""
+    the weights of the best epoch so far (:func:`better`)."""
 
     def __init__(self, keras, spec: dict, data: dict, parent_model=None):
         self.keras = keras
@@ -135,21 +204,35 @@ class TrainingSession:
             self.model = self.build()
         loss = (segmentation_loss(keras) if self.task == "segmentation"
                 else keras.losses.SparseCategoricalCrossentropy())
-        self.model.compile(optimizer=keras.optimizers.Adam(float(spec["learning_rate"])),
-                           loss=loss)
         self.batch = max(1, int(spec.get("batch_size", 8)))
+        self.per_epoch = max(len(self.x), int(spec.get("epoch_slices") or 0))
+        self.augment = bool(spec.get("augment"))
+        rate = float(spec["learning_rate"])
+        if spec.get("epochs"):
+            steps = int(spec["epochs"]) * -(-self.per_epoch // self.batch)
+            rate = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.02)
+        self.model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
         self.best: list | None = None
-        self.best_val_loss = float("inf")
+        self.best_epoch: dict | None = None
         self.epochs = 0
+
+    def _order(self) -> np.ndarray:
+        """The training slices of one epoch: whole shuffled passes until ``per_epoch``."""
+        passes = -(-self.per_epoch // len(self.x))
+        return np.concatenate([self.rng.permutation(len(self.x))
+                               for _ in range(passes)])[:self.per_epoch]
 
     def epoch(self, deadline_s: float | None = None) -> dict:
         """One epoch (see the module docstring); ``deadline_s``: seconds left of the budget."""
         started = time.perf_counter()
-        order = self.rng.permutation(len(self.x))
+        order = self._order()
         losses, stopped = [], None
         for start in range(0, len(order), self.batch):
-            take = order[start:start + self.batch]
-            value = float(np.asarray(self.model.train_on_batch(self.x[take], self.y[take])))
+            take = np.sort(order[start:start + self.batch])
+            x, y = self.x[take], self.y[take]
+            if self.augment:
+                x, y = augment(x, y, self.rng, segmentation=self.task == "segmentation")
+            value = float(np.asarray(self.model.train_on_batch(x, y)))
             if not np.isfinite(value):
                 stopped = "nan"
                 break
@@ -166,8 +249,8 @@ class TrainingSession:
         answer.update(self.validate())
         if not np.isfinite(answer["val_loss"]):
             answer["stopped"] = "nan"
-        elif answer["val_loss"] < self.best_val_loss:
-            self.best_val_loss = answer["val_loss"]
+        elif better(answer, self.best_epoch):
+            self.best_epoch = answer
             self.best = self.model.get_weights()
             answer["best"] = True
         answer["seconds"] = round(time.perf_counter() - started, 2)
@@ -191,7 +274,9 @@ class TrainingSession:
         clean = self.build()
         clean.set_weights(self.best if self.best is not None else self.model.get_weights())
         clean.save(path)
-        return {"params": int(clean.count_params()), "best_val_loss": self.best_val_loss}
+        kept = self.best_epoch or {}
+        return {"params": int(clean.count_params()), "kept_epoch": kept.get("epoch"),
+                "best_val_loss": kept.get("val_loss")}
 
 
 def begin(keras, spec: dict, data: dict, parent_model=None) -> TrainingSession:

@@ -145,8 +145,9 @@ class ModelWorker:
 
     def train_begin(self, spec: dict, data: dict, parent: ModelRef | None = None) -> dict:
         """Start a training session in the worker (:mod:`ril_dash.models.train`): ``spec``
-        (task, architecture, n_classes, learning_rate, batch_size, seed), ``data`` (x_train,
-        y_train, x_val, y_val arrays) and the bundle to fine-tune, if any."""
+        (task, architecture, n_classes, learning_rate, batch_size, seed; optional: epochs of
+        the learning-rate schedule, epoch_slices, augment), ``data`` (x_train, y_train, x_val,
+        y_val arrays) and the bundle to fine-tune, if any."""
         return self.call("train_begin", "training", spec=spec, data=data,
                          parent=None if parent is None else ref_payload(parent))
 

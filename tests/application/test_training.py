@@ -226,7 +226,8 @@ def test_a_round_publishes_an_immutable_version_with_its_provenance(services, tr
     assert curve_of(services, ended) == ended.result["history"]
     session = trainer.sessions[0]
     assert session["spec"] == {"task": "segmentation", "architecture": "unet", "n_classes": 2,
-                               "learning_rate": 1e-3, "batch_size": 8, "seed": 0}
+                               "learning_rate": 3e-3, "batch_size": 8, "seed": 0, "epochs": 5,
+                               "epoch_slices": 256, "augment": True}
     # every slice with Liver (1, 2) and every third slice (0, 3) of 3 training series
     assert session["data"]["x_train"].shape == (12, 16, 16, 1)
     assert session["data"]["y_train"].shape == (12, 16, 16, 2)
@@ -244,6 +245,31 @@ def test_early_stopping_and_patience(services, trainer):
     ended = train(services, epochs=3)
     assert ended.result["stopped"] == "epochs done"
     assert provenance(services, "1.1.0")["kept_epoch"] == 3
+    # the first half of the schedule (high learning rate) does not use up the patience
+    trainer.val_losses = [0.5] + [0.6 + i / 100 for i in range(9)]
+    ended = train(services, epochs=10, patience=3)
+    assert ended.result["stopped"] == "early stopping"
+    assert len(ended.result["history"]) == 8  # epochs 6, 7 and 8 without a better score
+    assert provenance(services, "1.2.0")["kept_epoch"] == 1
+
+
+def test_the_kept_epoch_is_the_one_with_the_best_validation_dice(services, trainer):
+    scores = iter([[0.6], [0.8], [0.8], [0.7]])
+    trainer.on_epoch = lambda number: None
+    original = trainer.train_epoch
+
+    def epoch(deadline_s=None):
+        answer = original(deadline_s)
+        return {**answer, "val_dice": next(scores)}
+
+    trainer.train_epoch = epoch
+    trainer.val_losses = [0.9, 0.7, 0.6, 0.5]  # the loss keeps falling, the Dice does not
+    ended = train(services, epochs=4)
+    assert ended.state == DONE, ended.error
+    # epoch 3 ties epoch 2's Dice with a lower loss; epoch 4's lower loss has a worse Dice
+    assert provenance(services, "1.0.0")["kept_epoch"] == 3
+    assert services.models.find("liver-dev", "1.0.0").manifest.validation["metrics"] == {
+        "dice Liver": 0.8}
 
 
 def test_a_series_edited_during_the_job_is_read_at_its_version_at_start(services, trainer):
@@ -287,6 +313,7 @@ def test_fine_tuning_trains_from_the_parent_and_records_it(services, trainer):
                                          series=list(SERIES[:5]), epochs=2))
     assert ended.state == DONE, ended.error
     assert trainer.sessions[1]["parent"].label == "liver-dev@1.0.0"
+    assert trainer.sessions[1]["spec"]["learning_rate"] == 1e-3  # fine-tuning starts lower
     found = provenance(services, "1.1.0")
     assert (found["parent"], found["architecture"]) == ("liver-dev@1.0.0", None)
     with pytest.raises(PluginError, match="fine-tuning keeps its ROIs"):

@@ -12,7 +12,7 @@ the example models' training and validation seeds) is annotated by the robot
 The figure of merit is strokes per series (median per round), the from-scratch round being the
 same-run baseline of the AID rounds; the correction effort is also read back from the version
 history (:func:`ril_dash.application.effort.correction_effort`, when present). Results go to
-``tests/benchmarks/results/aid.json``.
+``tests/benchmarks/results/aid.json``, and their plot (:mod:`aid_plot`) to ``aid.png`` beside it.
 
 Run: ``python tests/benchmarks/bench_aid.py [--k 4] [--rounds 3] [--roi "Right kidney"]``.
 """
@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent.parent))
 
+from aid_plot import plot_rounds  # noqa: E402
 from common import RESULTS, median  # noqa: E402
 from robot import Settings, correct  # noqa: E402
 
@@ -66,10 +67,12 @@ def make_project(root: Path, n_series: int) -> tuple[Services, dict[str, np.ndar
     return Services(Project.open(root), background_checkpoints=False), labels
 
 
-def truth_of(labels: np.ndarray, roi: str) -> np.ndarray:
-    """The ROI's true voxels as axial display slices."""
-    return np.ascontiguousarray(display_stack(np.isin(labels, PROJECT_ROI_LABELS[roi]),
-                                              "axial"))
+def truth_of(services: Services, series: str, labels: np.ndarray, roi: str) -> np.ndarray:
+    """The ROI's true voxels as axial display slices. ``labels`` is in the file's voxel order
+    (the phantom's axes are L, A, S), so it is put in the canonical order the annotations use
+    first: without that the truth would be the mirror image of the kidney."""
+    canonical = services.volume(series).to_canonical(np.isin(labels, PROJECT_ROI_LABELS[roi]))
+    return np.ascontiguousarray(display_stack(canonical, "axial"))
 
 
 #: the development bundle the AID rounds train (a U-Net first, then fine-tuned each round)
@@ -140,7 +143,8 @@ def run_round(services, robot, series: list[str], roi_value: int, truths, settin
     for s in series:
         result = correct(services, robot, s, roi_value, truths[s], settings)
         rows.append({**result.__dict__, "effort": effort_of(services, s)})
-        print(f"  {s}: {result.strokes} strokes ({result.brush} brush, {result.eraser} eraser), "
+        print(f"  {s}: {result.strokes} strokes ({result.brush} brush, {result.eraser} eraser, "
+              f"{result.cleared} slices cleared), "
               f"Dice {result.start_dice:.3f} → {result.end_dice:.3f}, min slice Dice "
               f"{result.end_min_slice:.3f}, {'done' if result.done else 'BUDGET SPENT'}, "
               f"{result.seconds:.1f} s", flush=True)
@@ -163,7 +167,7 @@ def main(argv=None) -> dict:
         started = time.perf_counter()
         services, labels = make_project(Path(tmp), args.k * (args.rounds + 1))
         print(f"{len(labels)} phantom series made in {time.perf_counter() - started:.0f} s")
-        truths = {s: truth_of(v, args.roi) for s, v in labels.items()}
+        truths = {s: truth_of(services, s, v, args.roi) for s, v in labels.items()}
         order = sorted(labels)
         print(f"round 0 (from scratch), {args.roi}:")
         rows = run_round(services, robot, order[:args.k], roi_value, truths, settings)
@@ -188,6 +192,7 @@ def main(argv=None) -> dict:
               f"({strokes})")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "aid.json").write_text(json.dumps(out, indent=1))
+    plot_rounds(out, RESULTS / "aid.png")
     return out
 
 

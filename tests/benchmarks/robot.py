@@ -19,6 +19,14 @@ How it picks and draws a stroke
   rest is a later stroke.
 * **Positional noise** (seeded): the whole stroke is shifted by a normal offset of
   ``sigma = noise × brush + 0.25`` pixels, each point jittered by half that.
+* **A bad slice is cleared first**: when the slice's Dice is under :attr:`Settings.redraw_below`
+  and the annotation has voxels there (a drafted slice that is mostly wrong, or a slice without
+  the organ that has some), the robot does what an analyst does: one ``lasso_erase`` stroke
+  around everything the ROI has on that slice (a loop :attr:`Settings.lasso_margin` pixels
+  outside its bounding box, corners jittered like a stroke), which clears the slice, then it
+  draws the slice from empty as it would from scratch. The loop counts as one stroke (an
+  eraser stroke). The same rule serves a from-scratch annotation (one of its own slices can be
+  that bad) and the correction of a model's draft.
 
 A stroke that changes nothing (noise moved it off) still counts: the analyst made it.
 """
@@ -48,6 +56,8 @@ class Settings:
     max_brush: float = 16.0     # pixels (22 mm at the phantom's 1.4 mm)
     noise: float = 0.05         # sigma = noise * brush + 0.25 px
     seed: int = 0
+    redraw_below: float = 0.5   # a slice under this Dice with voxels is cleared, then redrawn
+    lasso_margin: float = 3.0   # pixels between the clearing loop and the slice's voxels
 
 
 @dataclass
@@ -57,7 +67,8 @@ class Result:
     series: str
     strokes: int = 0
     brush: int = 0
-    eraser: int = 0
+    eraser: int = 0             # eraser strokes, clearing loops included
+    cleared: int = 0            # slices cleared with one lasso eraser loop
     start_dice: float = 0.0     # volume Dice before the first stroke
     end_dice: float = 0.0
     start_min_slice: float = 0.0
@@ -135,6 +146,18 @@ def _until_it_leaves(path: np.ndarray, component: np.ndarray) -> np.ndarray:
     return path
 
 
+def plan_clear(mask_slice: np.ndarray, settings: Settings, rng: np.random.Generator
+               ) -> np.ndarray:
+    """The ``(x, y)`` corners of a loop around every voxel of ``mask_slice`` (its bounding box
+    pushed out by ``lasso_margin`` pixels, each corner jittered by ``noise × 2 × margin +
+    0.25`` pixels): one lasso-eraser stroke clears the slice."""
+    rows, cols = np.nonzero(mask_slice)
+    m = settings.lasso_margin
+    top, bottom, left, right = rows.min() - m, rows.max() + m, cols.min() - m, cols.max() + m
+    corners = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], float)
+    return corners + rng.normal(0, settings.noise * 2 * m + 0.25, corners.shape)
+
+
 def svg_path(points: np.ndarray) -> str:
     """A plotly-style path of the points (what the viewer sends for a stroke).
 
@@ -155,6 +178,7 @@ def correct(services, actor, series: str, roi: int, truth: np.ndarray,
     result = Result(series, start_dice=scores.volume_dice,
                     start_min_slice=float(scores.dice.min(initial=1.0)))
     worst: dict[int, tuple] = {}
+    slice_dice = dict(zip(scores.slices.tolist(), scores.dice.tolist()))
     while result.strokes < settings.budget:
         failing = [int(i) for i, d in zip(scores.slices, scores.dice) if d < settings.target_dice]
         if not failing:
@@ -163,19 +187,28 @@ def correct(services, actor, series: str, roi: int, truth: np.ndarray,
         for index in failing:
             if index not in worst:
                 worst[index] = _largest_error(mask, truth, index)
-        index = max(failing, key=lambda i: worst[i][0])
-        _, component, erase = worst.pop(index)
-        points, diameter = plan_stroke(component, settings, rng)
+        bad = [i for i in failing if mask[i].any() and slice_dice[i] < settings.redraw_below]
+        if bad:
+            index = max(bad, key=lambda i: int(mask[i].sum()))
+            worst.pop(index, None)
+            tool, points, diameter = "lasso_erase", plan_clear(mask[index], settings, rng), 1.0
+            result.cleared += 1
+        else:
+            index = max(failing, key=lambda i: worst[i][0])
+            _, component, erase = worst.pop(index)
+            points, diameter = plan_stroke(component, settings, rng)
+            tool = "eraser" if erase else "brush"
         change = edit_series(services, actor, series, parse_edit_request({
-            "tool": "eraser" if erase else "brush", "roi": roi, "plane": PLANE, "index": index,
+            "tool": tool, "roi": roi, "plane": PLANE, "index": index,
             "parent": services.state(series).version, "path": svg_path(points),
             "brush": diameter, "brush_unit": "vox"}))
         result.strokes += 1
-        result.eraser += erase
-        result.brush += not erase
+        result.eraser += tool != "brush"
+        result.brush += tool == "brush"
         if change.changed:
             mask[index] = current_mask(change.state, roi)[index]
         scores = _slice_scores(mask, truth)
+        slice_dice = dict(zip(scores.slices.tolist(), scores.dice.tolist()))
     result.end_dice = scores.volume_dice
     result.end_min_slice = float(scores.dice.min(initial=1.0))
     result.seconds = time.perf_counter() - started

@@ -81,6 +81,22 @@ def test_the_worker_trains_stops_on_nan_and_saves_a_clean_model(worker, tmp_path
     worker.train_end()
 
 
+def test_a_small_training_set_is_drawn_again_augmented_with_a_decaying_rate(worker, tmp_path):
+    x, y = tiny_data()
+    spec = {"task": "segmentation", "architecture": "unet", "n_classes": 2,
+            "learning_rate": 1e-2, "batch_size": 4, "seed": 0, "epochs": 2,
+            "epoch_slices": 20, "augment": True}
+    worker.train_begin(spec, {"x_train": x[:8], "y_train": y[:8], "x_val": x[8:],
+                              "y_val": y[8:]})
+    first, second = worker.train_epoch(), worker.train_epoch()
+    assert (first["batches"], second["batches"]) == (5, 5)  # 20 slices drawn from 8, by 4
+    assert first["best"] or second["best"]
+    saved = worker.train_save(str(tmp_path / "model.keras"))
+    best = max((first, second), key=lambda e: (np.mean(e["val_dice"]), -e["val_loss"]))
+    assert saved["kept_epoch"] == best["epoch"]
+    worker.train_end()
+
+
 @pytest.fixture
 def phantom_project(tmp_path, monkeypatch):
     monkeypatch.setattr(catalog, "examples_root", lambda: None)
