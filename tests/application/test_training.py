@@ -478,3 +478,35 @@ def test_only_softmax_segmentation_bundles_with_a_background_channel_are_fine_tu
     with pytest.raises(PluginError, match="liver-sig@1.0.0 is not a softmax model mapping its "
                                           "channels 1..1 to ROIs"):
         start_training(services, ROOT, parent="liver-sig")
+
+
+def test_the_loop_progress_lists_each_trained_version_as_a_round(services, trainer):
+    from ril_dash.application.loop_progress import loop_rounds, loop_series
+    from ril_dash.ui.components.loop_plot import loop_figure
+
+    assert loop_rounds(services) == []
+    assert "No model version was trained" in loop_figure([]).layout.annotations[-1].text
+    assert train(services).state == DONE  # best epoch: validation loss 0.5, Dice 0.5
+    trainer.val_losses = [0.3, 0.2, 0.25, 0.4, 0.5]
+    ended = run(services, start_training(services, ROOT, parent="liver-dev@1.0.0",
+                                         series=list(SERIES[:5]), epochs=5))
+    assert ended.state == DONE, ended.error
+    rounds = loop_rounds(services)
+    assert [(r.model, r.version, r.round, r.parent) for r in rounds] == [
+        ("liver-dev", "1.0.0", 1, None), ("liver-dev", "1.1.0", 2, "liver-dev@1.0.0")]
+    first, second = (provenance(services, v) for v in ("1.0.0", "1.1.0"))
+    assert [(r.train_series, r.validation_series) for r in rounds] == [
+        (len(first["train_series"]), len(first["validation_series"])),
+        (len(second["train_series"]), len(second["validation_series"]))]
+    assert rounds[1].train_series == rounds[0].train_series + 1  # P5 joined the training side
+    assert [r.validation for r in rounds] == [{"dice Liver": 0.5}, {"dice Liver": 0.8}]
+    [line] = loop_series(rounds)
+    assert (line["rounds"], line["values"]) == ([1, 2], [0.5, 0.8])
+    figure = loop_figure([line])
+    by_round, by_size = figure.data
+    assert list(by_round.x) == [1, 2] and list(by_size.x) == line["train_series"]
+    assert list(by_round.text) == ["liver-dev@1.0.0", "liver-dev@1.1.0"]
+    assert by_round.name == "liver-dev: Liver" and by_size.showlegend is False
+    # a version trained elsewhere (no training.json) is no round of the loop
+    (services.project.dir / "plugins" / "liver-dev" / "1.1.0" / "training.json").unlink()
+    assert [r.version for r in loop_rounds(services)] == ["1.0.0"]

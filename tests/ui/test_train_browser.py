@@ -49,3 +49,14 @@ def test_the_form_starts_a_training_job_and_draws_its_curve(page, server, projec
     provenance = json.loads((folder / "training.json").read_text())
     assert provenance["user"] == "local"  # the single local user (no logins)
     assert len(provenance["train_series"]) + len(provenance["validation_series"]) == 3
+
+    # the Model scores page plots the round's validation Dice (round 1, by training-set size)
+    page.goto(f"{server.url}/scores")
+    page.wait_for_function(
+        "() => { const g = document.querySelector('#scores-loop .js-plotly-plot');"
+        " return g && g.data && g.data.length === 2; }", timeout=30_000)
+    plotted = page.evaluate("() => document.querySelector('#scores-loop .js-plotly-plot')"
+                            ".data.map(t => [t.name, t.x, t.y])")
+    dice = provenance["validation"]["dice Right kidney"]
+    assert plotted == [["kidney-dev: Right kidney", [1], [dice]],
+                       ["kidney-dev: Right kidney", [len(provenance["train_series"])], [dice]]]

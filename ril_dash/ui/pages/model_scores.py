@@ -5,7 +5,9 @@ it, the latest draft is scored against the current version per ROI it wrote
 (:func:`ril_dash.application.compare.project_scores`); the page shows the per-model means and
 the per-series scores, and downloads them as CSV or Excel. Per model version (a round of the
 annotate–train–draft loop) it also shows the human correction effort spent on its drafts, read
-from the version history (:func:`ril_dash.application.effort.effort_by_model`).
+from the version history (:func:`ril_dash.application.effort.effort_by_model`), and per model
+trained in the tool its validation score against round and training-set size
+(:mod:`ril_dash.application.loop_progress`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from dash import Input, Output, callback, dcc, html
 
 from ril_dash.application import compare
 from ril_dash.application.effort import IDLE_CAP_SECONDS, effort_by_model
+from ril_dash.application.loop_progress import loop_rounds, loop_series
 from ril_dash.errors import RilDashError
 from ril_dash.ui import access, ids
 from ril_dash.ui.components.compare_panel import tables_download
+from ril_dash.ui.components.loop_plot import loop_figure
 from ril_dash.ui.pages.project_viewer import GRID_OPTIONS
 from ril_dash.ui.services import get_services
 
@@ -83,6 +87,11 @@ def layout(**_query) -> html.Div:
                f"from the first to the last edit (pauses counted at most "
                f"{IDLE_CAP_SECONDS / 60:g} min).", className="ril-muted"),
         _grid(ids.SCORES_EFFORT, effort, "180px"),
+        html.H3("Validation score per round of training"),
+        html.P("Each version trained in ril_dash, scored on its validation series when it was "
+               "trained (the split is kept across rounds): by round and by the number of "
+               "series it learned from.", className="ril-muted"),
+        dcc.Graph(id=ids.SCORES_LOOP, figure=loop_figure([]), config={"displaylogo": False}),
         dcc.Download(id=ids.SCORES_DOWNLOAD),
     ])
 
@@ -94,6 +103,7 @@ def _scores():
 @callback(
     Output(ids.SCORES_MEANS, "rowData"), Output(ids.SCORES_GRID, "rowData"),
     Output(ids.SCORES_MESSAGE, "children"), Output(ids.SCORES_EFFORT, "rowData"),
+    Output(ids.SCORES_LOOP, "figure"),
     Input(ids.SCORES_REFRESH, "n_clicks"),
 )
 def show_scores(_):
@@ -101,12 +111,13 @@ def show_scores(_):
         scores = _scores()
         effort = effort_by_model(get_services(), access.actor())
     except RilDashError as exc:
-        return [], [], str(exc), []
+        return [], [], str(exc), [], dash.no_update
     rows = [dict(vars(s)) for s in scores]
     models = len({s.model for s in scores})
     return (compare.model_means(scores), rows,
             f"{len(rows)} scores of {models} model versions" if rows else
-            "No series that you may read has a model draft yet.", effort)
+            "No series that you may read has a model draft yet.", effort,
+            loop_figure(loop_series(loop_rounds(get_services()))))
 
 
 @callback(
