@@ -180,28 +180,37 @@ class Services:
         """The annotations of a series as a 3D series (shared by all requests of this process):
         its history itself, or for a 4D series with masks per frame the view of ``frame``
         (see :mod:`ril_dash.project.frames`)."""
-        whole = self.whole_annotations(series_id)
-        if not is_per_frame(whole, self.shape_of(series_id)):
+        shape, frames = self._layout(series_id)
+        whole = series_annotations(self.store, series_id, shape, frames)
+        if not is_per_frame(whole, shape):
             return whole
-        return FrameAnnotations(whole, int(frame), self.frames_of(series_id))
+        return FrameAnnotations(whole, int(frame), frames)
 
     def whole_annotations(self, series_id: str) -> SeriesAnnotations:
         """The whole annotation history of a series: (X, Y, Z), or (X, Y, Z·T) for a 4D series
         with masks per frame."""
-        return series_annotations(self.store, series_id, self.shape_of(series_id),
-                                  self.frames_of(series_id))
+        return series_annotations(self.store, series_id, *self._layout(series_id))
 
     def shape_of(self, series_id: str) -> tuple[int, int, int]:
         """The canonical (X, Y, Z) shape of a series, from its header only (cached)."""
-        key = ("shape", *self._key(series_id))
-        return self.geometry.get_or_load(key, lambda: canonical_shape(self.series_path(series_id),
-                                                                      label=_label(series_id)))
+        return self._shape(series_id, self._key(series_id))
 
     def frames_of(self, series_id: str) -> int:
         """The number of frames of a series (1 for a 3D one), from its header only (cached)."""
-        key = ("frames", *self._key(series_id))
-        return self.geometry.get_or_load(key, lambda: frame_count(self.series_path(series_id),
-                                                                  label=_label(series_id)))
+        return self._frames(series_id, self._key(series_id))
+
+    def _layout(self, series_id: str) -> tuple[tuple[int, int, int], int]:
+        """(shape, frames) of a series under one look at its file (see :meth:`_key`)."""
+        key = self._key(series_id)
+        return self._shape(series_id, key), self._frames(series_id, key)
+
+    def _shape(self, series_id: str, key: tuple) -> tuple[int, int, int]:
+        return self.geometry.get_or_load(("shape", *key), lambda: canonical_shape(
+            self.series_path(series_id), label=_label(series_id)))
+
+    def _frames(self, series_id: str, key: tuple) -> int:
+        return self.geometry.get_or_load(("frames", *key), lambda: frame_count(
+            self.series_path(series_id), label=_label(series_id)))
 
     def state(self, series_id: str, version: int | None = None,
               frame: int = 0) -> AnnotationState:

@@ -180,17 +180,32 @@ class AnnotationStore:
         #: series id → ((shape, frames), store shape) of 4D series (see ril_dash.project.frames)
         self.frame_layouts: dict[str, tuple] = {}
         self._mutex = threading.Lock()
+        #: series id → identity (device, inode) of its folder when last found inside ``root``
+        self._checked: dict[str, tuple[int, int]] = {}
 
     def folder_for(self, series_id: str) -> Path:
-        """The annotation folder of ``series_id``; refuses ids that could leave ``root``."""
+        """The annotation folder of ``series_id``; refuses ids that could leave ``root``.
+
+        Resolving the whole path (a request asks several times) is skipped while the path
+        still leads to the folder (device, inode) that was found inside ``root`` last time: a
+        folder swapped for a link since leads to another one, which is checked again."""
         parts = series_id.split("/")
         if (not series_id or "\\" in series_id or "\0" in series_id or series_id.startswith("/")
                 or os.path.isabs(series_id) or any(p in ("", ".", "..") for p in parts)
                 or ".." in series_id):
             raise SeriesNotFound(f"{series_id!r} is not a valid series id")
         folder = self.root / (series_id + SUFFIX)
-        if not folder.resolve().is_relative_to(self.root.resolve()):
-            raise SeriesNotFound(f"series {series_id!r} resolves outside the annotation store")
+        try:
+            st = os.stat(folder)
+            identity: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:  # not made yet
+            identity = None
+        if identity is None or self._checked.get(series_id) != identity:
+            if not folder.resolve().is_relative_to(self.root.resolve()):
+                raise SeriesNotFound(f"series {series_id!r} resolves outside the annotation "
+                                     "store")
+            if identity is not None:
+                self._checked[series_id] = identity
         return folder
 
     def series(self, series_id: str, shape: tuple[int, int, int]) -> SeriesAnnotations:

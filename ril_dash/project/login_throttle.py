@@ -3,7 +3,11 @@
 The counts live in ``<project>/.sessions/login_failures.json`` (the sessions folder, mode 0700;
 the file is written atomically with mode 0600) and every read-modify-write holds the file lock
 ``login_failures.json.lock``, so N server processes count together instead of giving N times
-the tries.
+the tries. Only writes take the lock: the file is always replaced whole (never written in
+place), so :meth:`LoginThrottle.retry_at` reads it without one, and :meth:`LoginThrottle.clear`
+takes the lock only when the key has failures on record. A successful login of a user with no
+recent failures, the common case, therefore never waits on other logins (a burst of a hundred
+logins on several processes used to queue on that lock).
 
 Two kinds of keys are counted (the web layer builds them with :func:`login_keys`):
 
@@ -82,16 +86,15 @@ class LoginThrottle:
 
     def retry_at(self, keys: Iterable[str]) -> float | None:
         """When the most restricted of ``keys`` may try again, or None if none is refused."""
-        keys = list(keys)
-        with self._state() as (failures, _):
-            latest = None
-            for key in keys:
-                times = failures.get(_digest(key), [])
-                limit = self.limit_of(key)
-                if len(times) >= limit:
-                    at = times[-limit] + self.window
-                    latest = at if latest is None else max(latest, at)
-            return latest
+        failures = self._read_unlocked()
+        latest = None
+        for key in keys:
+            times = failures.get(_digest(key), [])
+            limit = self.limit_of(key)
+            if len(times) >= limit:
+                at = times[-limit] + self.window
+                latest = at if latest is None else max(latest, at)
+        return latest
 
     def failed(self, keys: Iterable[str]) -> None:
         """Count one failed login for each of ``keys``."""
@@ -105,9 +108,16 @@ class LoginThrottle:
                 failures.pop(next(iter(failures)))
 
     def clear(self, key: str) -> None:
-        """Forget the failures of ``key`` (after a successful login)."""
+        """Forget the failures of ``key`` (after a successful login).
+
+        Nothing is locked or written when ``key`` has no recent failures on record. A failure
+        counted by another process just after that look is kept, as it would be had it come
+        just after the clearing."""
+        digest = _digest(key)
+        if digest not in self._read_unlocked():
+            return
         with self._state(write=True) as (failures, _):
-            failures.pop(_digest(key), None)
+            failures.pop(digest, None)
 
     # -- internals ---------------------------------------------------------------------------
     @contextmanager
@@ -129,13 +139,23 @@ class LoginThrottle:
             raise StorageError(f"cannot keep the login-failure counts in {self.path}: "
                                f"{exc.strerror or exc}") from None
 
+    def _read_unlocked(self) -> dict[str, list[float]]:
+        """The recent failures as :meth:`_read` gives them, read without the lock (the file is
+        only ever replaced whole, so this sees one complete version of it)."""
+        try:
+            return self._read(float(self.clock()))
+        except OSError as exc:
+            raise StorageError(f"cannot read the login-failure counts in {self.path}: "
+                               f"{exc.strerror or exc}") from None
+
     def _read(self, now: float) -> dict[str, list[float]]:
-        """The recent failures (within the window) per key digest; damaged files count as none."""
+        """The recent failures (within the window) per key digest; a missing or damaged file
+        counts as none; a file that cannot be read raises OSError."""
         try:
             if self.path.stat().st_size > MAX_FILE_BYTES:
                 return {}
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # missing or damaged
+        except (FileNotFoundError, ValueError):  # missing or damaged
             return {}
         if not isinstance(data, dict) or data.get("format") != FORMAT \
                 or not isinstance(data.get("failures"), dict):

@@ -40,6 +40,9 @@ class Project:
         self.metadata: dict[str, dict[str, str]] = {}
         self._by_id: dict[str, SeriesRecord] = {}
         self._tree: dict[str, dict] | None = None
+        #: series id → (images folder, identity of the file) last found inside the images
+        #: folder (see :meth:`series_path`)
+        self._checked: dict[str, tuple] = {}
 
     @classmethod
     def open(cls, project_dir: str | os.PathLike) -> "Project":
@@ -140,11 +143,24 @@ class Project:
 
         Checked at each call (i.e. each time the file is opened): SeriesNotFound if the file
         now resolves outside the images folder (e.g. replaced by a symbolic link since
-        discovery).
+        discovery). The full check resolves every folder of the path, which a request asks a
+        dozen times; it is skipped while the path still leads to the very file (device, inode,
+        ctime) that passed it last time: a file or folder swapped for a link since leads to
+        another file, which is checked again.
         """
         record = self.get_series(series_id)
-        check_inside_images(self.config.images, record.id)
-        return self.config.images / record.id
+        images = self.config.images
+        path = images / record.id
+        try:
+            st = os.stat(path)
+            identity: tuple | None = (str(images), st.st_dev, st.st_ino, st.st_ctime_ns)
+        except OSError:
+            identity = None
+        if identity is None or self._checked.get(record.id) != identity:
+            check_inside_images(images, record.id)
+            if identity is not None:
+                self._checked[record.id] = identity
+        return path
 
     def folder_tree(self) -> dict[str, dict]:
         """Return :func:`~ril_dash.project.discovery.build_folder_tree` of the series."""

@@ -86,3 +86,46 @@ def test_messages_name_the_series_not_the_path(services, tmp_path):
             read(series_id)
         assert f"Image series {series_id!r} is not a readable NIfTI file" in str(caught.value)
         assert str(tmp_path) not in str(caught.value)
+
+
+def test_the_full_path_check_is_made_again_only_when_the_file_changed(services, monkeypatch):
+    """A request looks a series up a dozen times: the folders are resolved once, until the path
+    leads to another file (which is then checked, and refused when outside)."""
+    import ril_dash.project.project as project_module
+
+    calls = []
+    real_check = project_module.check_inside_images
+    monkeypatch.setattr(project_module, "check_inside_images",
+                        lambda root, sid: calls.append(sid) or real_check(root, sid))
+    series_id = SERIES[0]
+    for _ in range(5):
+        services.annotations(series_id)
+        services.volume(series_id)
+    assert calls == [series_id]
+    path = services.project.config.images / series_id
+    moved = path.with_name("stored.nii.gz")
+    path.rename(moved)  # (a rename changes the file's ctime: checked again)
+    path.symlink_to(moved)  # a link inside the images folder: passes, then is remembered
+    for _ in range(3):
+        assert services.series_path(series_id) == path
+    assert calls == [series_id] * 2
+    path.unlink()
+    shutil.copy(moved, path)  # another file (inode) at the same path
+    services.series_path(series_id)
+    services.series_path(series_id)
+    assert calls == [series_id] * 3
+
+
+def test_an_annotation_folder_checked_before_and_swapped_later_is_refused(services, tmp_path):
+    """The folder's identity is remembered once it was found inside the store: a link put in
+    its place later leads to another folder and is checked again."""
+    series_id = SERIES[0]
+    annotations = services.annotations(series_id)
+    annotations.folder.mkdir(parents=True, exist_ok=True)
+    services.annotations(series_id)  # the existing folder passes and is remembered
+    outside = tmp_path / "elsewhere.ril"
+    outside.mkdir()
+    shutil.rmtree(annotations.folder)
+    annotations.folder.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(SeriesNotFound, match="resolves outside the annotation store"):
+        services.annotations(series_id)

@@ -169,3 +169,34 @@ def test_the_notice_is_kept_in_memory_when_even_it_cannot_be_written(tmp_path, m
     assert "Is a directory" in log.trouble()
     (folder / "audit.log.jsonl").rmdir()
     assert log.record("bob", "logout") is None and log.trouble() is None
+
+
+def test_the_sync_waits_outside_the_lock_shared_by_every_writer(tmp_path, monkeypatch):
+    """Writers of other series and processes queue on the log's lock: it is free while a line
+    is synced to disk, and the line is synced before ``write`` returns."""
+    import threading
+
+    from filelock import FileLock, Timeout
+
+    log = AuditLog(tmp_path / "audit.log.jsonl", clock=Clock())
+    real_fsync = os.fsync
+    seen = []
+
+    def fsync(fd):
+        def try_lock():  # another thread: its own descriptor, as another writer would have
+            try:
+                with FileLock(str(log._lock_path), timeout=0):
+                    seen.append(("lock free", os.path.getsize(log.path)))
+            except Timeout:
+                seen.append(("lock held", None))
+        other = threading.Thread(target=try_lock)
+        other.start()
+        other.join()
+        real_fsync(fd)
+        seen.append("synced")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    log.write("alice", "save", "P1/a.nii.gz", {"version": 1})
+    size = os.path.getsize(log.path)
+    assert seen == [("lock free", size), "synced"]  # the whole line was written before
+    assert json.loads(log.path.read_text())["detail"] == {"version": 1}
