@@ -17,7 +17,7 @@
  */
 (function () {
     "use strict";
-    var DRAW_WAIT_MS = 250, FAST_MS = 25, PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3, SLIDER_MS = 120;
+    var DRAW_WAIT_MS = 250, PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3, SLIDER_MS = 120;
     var BLACK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABc3UBGAAAAABJRU5ErkJggg==";
     var BLANK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==";
     var XLINK = "http://www.w3.org/1999/xlink";
@@ -30,7 +30,7 @@
         requested: new Set(), queue: [], loading: new Set(), failures: 0, thumbFailures: 0,
         layers: [], onScreen: {}, looks: {}, pointsTag: null,
         shown: null, shownSrc: null, shownIndex: null, painted: null, timer: null, renders: 0,
-        drawing: 0, redraw: null, fastUntil: 0, stepAt: 0,
+        drawing: 0, redraw: null,
         shownHooks: [], probeBusy: false, probeNext: null, hooked: null, hover: null, drag: null
     };
 
@@ -120,20 +120,10 @@
         if (!st.drawing || !t || t.tagName !== "image") { return; }
         if ((t.getAttribute("href") || t.getAttribute("xlink:href")) === st.shownSrc) { drawn(); }
     }
-    /* What to draw for slice i: its full slice, or its thumbnail while steps come faster than
-       FAST_MS apart (a held key: a 512² PNG takes longer to decode than the keys wait, a
-       thumbnail does not); the full slice follows once the steps stop. */
-    function pick(i) {
-        var full = IMAGE.cache.get(i), stack = IMAGE.cache.stack;
-        if (full && full.f === 1 && stack && stack[i] && performance.now() < st.fastUntil) {
-            clearTimeout(st.settleTimer);
-            st.settleTimer = setTimeout(function () { render(st.index); }, FAST_MS + 10);
-            return {src: stack[i], f: IMAGE.cache.factor};
-        }
-        return full;
-    }
+    /* Draw slice i: its full slice, or its thumbnail until the full slice comes (a full slice
+       costs no more to show than a thumbnail: its <image> takes the new source directly). */
     function draw(gd, i, force) {
-        var image = pick(i);
+        var image = IMAGE.cache.get(i);
         if (!image || !image.src) { return; }
         var before = st.shownSrc;
         var sources = {}, looks = {}, changed = [], restyled = [];
@@ -316,10 +306,8 @@
     }
     function step(delta) {
         if (!st.meta || !graphDiv()) { return; }
-        var i = Math.max(0, Math.min(geo().n - 1, st.index + delta)), at = performance.now();
+        var i = Math.max(0, Math.min(geo().n - 1, st.index + delta));
         if (i === st.index) { return; }
-        st.fastUntil = at - (st.stepAt || 0) < FAST_MS ? at + FAST_MS : 0;
-        st.stepAt = at;
         show(i);
         // moving the Dash slider re-renders it: while keys or the wheel scroll fast, do it at
         // most every SLIDER_MS and once more when they stop (the image never waits for it)

@@ -176,6 +176,7 @@ def painted_per_second(page) -> float:
 def scroll_ril(page, server) -> tuple[float, dict]:
     page.goto(f"{server.url}/view?series={quote(SERIES, safe='')}")
     page.wait_for_function("window.rilViewer && rilViewer.state().thumbs === 300", timeout=60_000)
+    page.focus("#ril-viewport")  # the viewer's keys: the image has the keyboard
     page.keyboard.press("Home")
     page.wait_for_function("rilViewer.state().painted === '0f'")
     page.evaluate("window.__probe = () => rilViewer.state().painted")
