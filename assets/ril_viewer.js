@@ -7,7 +7,8 @@
  *    /ril/api/slice) and one stack of low-resolution thumbnails per plane/frame/window
  *    (/ril/api/thumbs);
  *  - builds the figure from the registered layers (one image trace each, bottom to top, then
- *    the point markers) and shows a slice with Plotly.restyle of the layers that changed,
+ *    the point markers) and shows a slice by giving the layers that changed their new source
+ *    (swap: straight into their <image>; a Plotly.restyle when the placement changes),
  *    instantly from their caches, so scrolling never waits on the server; the full-resolution
  *    slice is fetched when scrolling pauses, then its neighbours are prefetched;
  *  - handles keyboard, mouse wheel and right-drag window/level, and the cursor read-out;
