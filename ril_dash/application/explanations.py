@@ -109,13 +109,13 @@ def map_request(services: Services, model: str, method: str, target: int, *,
 
 
 def _compute(services: Services, series: str, request: MapRequest, indices: list[int],
-             stats=None):
+             stats=None, background: bool = False):
     entry = request.entry or resolve_bundle(services, request.model, sha256=request.sha256)
     maps = explain_slices(services.volume(series), entry.manifest, model_ref(services, entry),
                           ModelWorker.shared(), indices, request.spec, stats=stats)
     store, key = map_store(services), request.key(series)
     for index, map2d in zip(maps.indices, maps.maps):
-        store.put(key, index, map2d)
+        store.put(key, index, map2d, background=background)
     return maps
 
 
@@ -130,7 +130,8 @@ def slice_map(services: Services, actor: Actor, series: str, request: MapRequest
     store, key = map_store(services), request.key(series)
     found = store.get(key, int(index))
     if found is None and compute:
-        found = _compute(services, series, request, [int(index)]).maps[0]
+        # the click's own map: kept on disk after the answer (the refill reads it from memory)
+        found = _compute(services, series, request, [int(index)], background=True).maps[0]
     if found is not None and not np.any(found > 0):
         raise ModelRunError(
             f"The {request.spec.method} map of slice {int(index) + 1} is zero everywhere: "

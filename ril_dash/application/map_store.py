@@ -16,8 +16,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
@@ -31,6 +34,17 @@ __all__ = ["FOLDER", "MapStore", "map_key", "map_nifti", "map_volume"]
 
 FOLDER = ".maps"
 SLICE_FILE = re.compile(r"^(\d+)\.npy$")
+log = logging.getLogger(__name__)
+_WRITER: list[ThreadPoolExecutor] = []
+_WRITER_LOCK = threading.Lock()
+
+
+def _writer() -> ThreadPoolExecutor:
+    """The process's one map-writer thread (files are written in the order they are put)."""
+    with _WRITER_LOCK:
+        if not _WRITER:
+            _WRITER.append(ThreadPoolExecutor(1, thread_name_prefix="ril-map-writer"))
+        return _WRITER[0]
 
 
 def map_key(series: str, description: dict) -> str:
@@ -50,18 +64,45 @@ class MapStore:
     def __init__(self, project_dir: str | Path, memory_bytes: int = 256 * 1024**2):
         self.folder = Path(project_dir) / FOLDER
         self.memory = ByteBudgetLRU(memory_bytes, sizeof=lambda a: a.nbytes)
+        self.lock = threading.Lock()
+        self.pending: dict[tuple[str, int], np.ndarray] = {}  # written in the background
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until the maps put in the background are written (tests, shutdown)."""
+        _writer().submit(lambda: None).result(timeout)
 
     def _path(self, key: str, index: int) -> Path:
         return self.folder / key / f"{int(index)}.npy"
 
-    def put(self, key: str, index: int, map2d: np.ndarray) -> None:
+    def put(self, key: str, index: int, map2d: np.ndarray, *, background: bool = False) -> None:
         """Keep a slice's map: replaced whole (a reader never sees half a file), not synced to
-        disk (a map lost in a crash is computed again)."""
+        disk (a map lost in a crash is computed again). ``background``: the file is written by
+        this process's writer thread after the call returns (a click answered sooner); until
+        then this process reads the map from memory, other processes compute it again."""
+        array = np.ascontiguousarray(map2d, np.float32)
+        if background:
+            with self.lock:
+                self.pending[(key, int(index))] = array
+            _writer().submit(self._write_pending, key, int(index), array)
+            return
+        self._write(key, index, array)
+
+    def _write_pending(self, key: str, index: int, array: np.ndarray) -> None:
+        try:
+            self._write(key, index, array)
+        except OSError as exc:
+            log.warning("map %s slice %d not kept (%s); it is computed again when asked",
+                        key, index, exc)
+        finally:
+            with self.lock:
+                if self.pending.get((key, index)) is array:
+                    del self.pending[(key, index)]
+
+    def _write(self, key: str, index: int, array: np.ndarray) -> None:
         folder = self.folder / key
         if not folder.is_dir():
             private_dir(self.folder)
             private_dir(folder)
-        array = np.ascontiguousarray(map2d, np.float32)
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
         path = self._path(key, index)
@@ -77,6 +118,10 @@ class MapStore:
 
     def get(self, key: str, index: int) -> np.ndarray | None:
         """The map of slice ``index`` or None when it was not computed."""
+        with self.lock:
+            waiting = self.pending.get((key, int(index)))
+        if waiting is not None:
+            return waiting
         path = self._path(key, index)
         if not path.is_file():
             return None
@@ -85,11 +130,13 @@ class MapStore:
 
     def indices(self, key: str) -> list[int]:
         """The slices of a set computed so far, in order."""
+        with self.lock:
+            waiting = {i for k, i in self.pending if k == key}
         folder = self.folder / key
         if not folder.is_dir():
-            return []
+            return sorted(waiting)
         found = (SLICE_FILE.match(p.name) for p in folder.iterdir())
-        return sorted(int(m.group(1)) for m in found if m)
+        return sorted(waiting | {int(m.group(1)) for m in found if m})
 
 
 def map_volume(store: MapStore, key: str, plane: str, shape: tuple[int, int, int]

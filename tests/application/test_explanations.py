@@ -66,6 +66,7 @@ def test_a_slice_map_lines_up_with_the_image_is_kept_and_writes_no_annotation(se
     assert worker.calls == 1 and np.array_equal(again, got)
     assert ex.slice_map(services, actor("ana"), SERIES[0], request, 3, compute=False) is None
     assert services.annotations(SERIES[0]).version == before
+    ex.map_store(services).flush()  # the click's map is written after its answer
     assert (services.project.dir / ".maps" / request.key(SERIES[0]) / "2.npy").is_file()
     # another layer, target or model version is another map set
     other = ex.map_request(services, "liver-seg", "gradcam", 2, layer="conv")
@@ -149,3 +150,27 @@ def test_a_cancelled_map_job_stops_between_chunks_and_says_so(services, worker):
     assert ex.map_store(services).indices(request.key(SERIES[0])) == [1, 2]
     with pytest.raises(PluginError, match="The range is outside the series \\(slices 1 to 4\\)"):
         ex.start_map_job(services, actor("ana"), SERIES[0], request, (6, 9))
+
+
+def test_a_map_put_in_the_background_is_read_at_once_and_a_failed_write_loses_only_time(
+        tmp_path, caplog):
+    from ril_dash.application.map_store import MapStore
+
+    store, map2d = MapStore(tmp_path), np.arange(12, dtype=np.float32).reshape(3, 4)
+    gate = __import__("threading").Event()
+    from ril_dash.application import map_store as module
+
+    module._writer().submit(gate.wait, 10)  # hold the writer: the put stays pending
+    store.put("k", 5, map2d, background=True)
+    assert store.indices("k") == [5] and np.array_equal(store.get("k", 5), map2d)
+    assert not (tmp_path / ".maps" / "k" / "5.npy").exists()
+    gate.set()
+    store.flush()
+    assert np.array_equal(np.load(tmp_path / ".maps" / "k" / "5.npy"), map2d)
+    assert store.pending == {} and store.indices("k") == [5]
+
+    (tmp_path / ".maps" / "bad").write_bytes(b"")  # a file where the set's folder goes
+    store.put("bad", 6, map2d, background=True)
+    store.flush()
+    assert store.pending == {} and store.get("bad", 6) is None and store.indices("bad") == []
+    assert "not kept" in caplog.text
