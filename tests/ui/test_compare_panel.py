@@ -36,7 +36,7 @@ SCORES_OUTPUT = ("..compare-scores.children...compare-plot.figure...compare-plot
                  "compare-table.children...compare-done.data...compare-csv.disabled..."
                  "compare-excel.disabled..")
 SCORES_PAGE = ("..scores-means.rowData...scores-grid.rowData...scores-message.children..."
-               "scores-effort.rowData..")
+               "scores-effort.rowData...scores-loop.figure..")
 # slices z = 1, 2, 3 (draft) and 2, 3, 4 (human): 192 voxels each, 96 shared
 DRAFT = [(x, y, z) for x in range(2, 10) for y in range(2, 10) for z in range(1, 4)]
 HUMAN = [(x, y, z) for x in range(4, 12) for y in range(2, 10) for z in range(2, 5)]
@@ -185,6 +185,10 @@ def test_the_model_scores_page_and_its_downloads(server):
     assert response["scores-effort"]["rowData"] == [
         {"model": "kidney-seg@1.0.0", "series": 1, "voxels_changed": 192, "median_voxels": 192,
          "strokes": 1, "median_strokes": 1, "minutes": 0.0, "median_minutes": 0.0}]
+    # no version of this project was trained in ril_dash: the loop's plot says how to get one
+    loop = response["scores-loop"]["figure"]
+    assert loop["data"] == [] and "No model version was trained" in loop["layout"][
+        "annotations"][-1]["text"]
     csv_reply = root.callback("scores-download.data", [("scores-csv", "n_clicks", 1),
                                                       ("scores-means-csv", "n_clicks", None),
                                                       ("scores-excel", "n_clicks", None)],
