@@ -127,7 +127,7 @@
         var image = IMAGE.cache.get(i);
         if (!image || !image.src) { return; }
         var before = st.shownSrc;
-        var sources = {}, looks = {}, changed = [], restyled = [];
+        var placements = {}, looks = {}, changed = [], restyled = [];
         st.layers.forEach(function (layer, trace) {
             var s = layer === IMAGE ? image : sourceOf(layer, i);
             var tag = layer === IMAGE ? i + (s.f === 1 ? "f" : "t") : s.src.length + ":" + s.src.slice(-24) + "@" + s.f;
@@ -135,7 +135,7 @@
             if (force || st.onScreen[layer.name] !== tag) {
                 st.onScreen[layer.name] = tag;
                 changed.push(trace);
-                collect(sources, placed(s));
+                placements[trace] = placed(s);
                 if (layer === IMAGE) { st.shown = tag; st.shownSrc = s.src; st.shownIndex = i; }
             }
             if (st.looks[layer.name] !== look) {
@@ -146,16 +146,13 @@
         });
         // each layer's <image> takes its new source directly (a restyle costs 6-12 ms, this
         // 0.1 ms); plotly restyles the others (a new placement, a redraw asked for)
-        var rest = force ? changed : changed.filter(function (trace, k) {
-            return !swap(gd, trace, {source: [sources.source[k]], x0: [sources.x0[k]],
-                                     y0: [sources.y0[k]], dx: [sources.dx[k]], dy: [sources.dy[k]]});
+        var rest = force ? changed : changed.filter(function (trace) {
+            return !swap(gd, trace, placements[trace]);
         });
         if (rest.length) {
-            var picked = {};
-            Object.keys(sources).forEach(function (key) {
-                picked[key] = rest.map(function (trace) { return sources[key][changed.indexOf(trace)]; });
-            });
-            Plotly.restyle(gd, picked, rest);
+            var sources = {};
+            rest.forEach(function (trace) { collect(sources, placements[trace]); });
+            Plotly.restyle(gd, sources, rest);
         }
         if (st.shownSrc !== before) { st.drawing = performance.now(); }
         lowResolution(image.f !== 1);
@@ -176,19 +173,19 @@
        size, or whole tiles of the plane (a thumbnail over a full slice). The figure's data take
        the new source and placement (what a later recalculation uses); plotly's computed trace
        keeps its placement with the new source (what a zoom or pan redraws: the same area). */
-    function swap(gd, trace, values) {
+    function swap(gd, trace, placement) {
         var data = gd.data[trace], full = gd._fullData && gd._fullData[trace], el = null, g = geo();
         var tiles = function (f) { return f === 1 || (g.rows % f === 0 && g.cols % f === 0); };
         if (!data || !full || data.type !== "image" || !full._hasSource ||
-            !(values.dx[0] === full.dx || (tiles(values.dx[0]) && tiles(full.dx)))) { return false; }
+            !(placement.dx === full.dx || (tiles(placement.dx) && tiles(full.dx)))) { return false; }
         gd.querySelectorAll(".imagelayer image").forEach(function (e) {
             var d = e.parentNode && e.parentNode.__data__;
             if (d && d[0] && d[0].trace && d[0].trace.index === trace) { el = e; }
         });
         if (!el) { return false; }
-        ["source", "x0", "y0", "dx", "dy"].forEach(function (k) { data[k] = values[k][0]; });
-        full.source = values.source[0];
-        el.setAttributeNS(XLINK, "href", values.source[0]);
+        Object.keys(placement).forEach(function (k) { data[k] = placement[k]; });
+        full.source = placement.source;
+        el.setAttributeNS(XLINK, "href", placement.source);
         painted(gd);
         return true;
     }
