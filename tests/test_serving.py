@@ -218,7 +218,8 @@ def test_plain_gunicorn_command_line(demo_home, tmp_path):
         assert reply.status_code == 200 and reply.text.startswith("data:image/png")
         assert requests.get(server.url + "/ril/api/slice", params=SLICE,
                             timeout=30).status_code == 401  # no session: refused by either
-        assert answering_pids(access_log, "GET /ril/api/slice", "401")
+        # gunicorn writes the access line after the reply has gone out: wait for it
+        wait_for(lambda: answering_pids(access_log, "GET /ril/api/slice", "401"), 10)
     finally:
         server.stop()
     from ril_dash.core.volume import canonical_shape
