@@ -30,7 +30,7 @@
         gen: 0, cfgKey: null, meta: null, plane: null, frame: 0, wc: 0, ww: 1, index: 0,
         requested: new Set(), queue: [], loading: new Set(), failures: 0, thumbFailures: 0,
         layers: [], onScreen: {}, looks: {}, pointsTag: null,
-        shown: null, shownSrc: null, shownIndex: null, painted: null, timer: null, renders: 0,
+        shown: null, shownSrc: null, shownIndex: null, painted: null, seen: null, timer: null, renders: 0,
         drawing: 0, redraw: null,
         shownHooks: [], probeBusy: false, probeNext: null, hooked: null, hover: null, drag: null
     };
@@ -40,11 +40,14 @@
         var el = page.el("graph");
         return el ? el.querySelector(".js-plotly-plot") : null;
     }
+    /* The graph has drawn the current figure. */
+    function current(gd) {
+        return gd && gd._fullLayout && gd.layout && gd.layout.meta && gd.layout.meta.gen === st.gen;
+    }
     /* The graph shows the current figure and dcc.Graph has no update of its own in flight
        (restyling while its Plotly.react is pending makes it drop later figures). */
     function ready(gd) {
-        return gd && gd._fullLayout && gd.layout && gd.layout.meta && gd.layout.meta.gen === st.gen &&
-            !gd.classList.contains("dash-graph--pending") &&
+        return current(gd) && !gd.classList.contains("dash-graph--pending") &&
             !(gd.parentElement && gd.parentElement.classList.contains("dash-graph--pending"));
     }
     function query(extra) {
@@ -60,6 +63,7 @@
         (function poll() {
             if (gen !== st.gen) { return; }
             var gd = graphDiv();
+            if (current(gd)) { seen(gd); }
             if (!ready(gd)) { requestAnimationFrame(poll); return; }
             hook(gd);
             if (st.readyGen !== st.gen) {
@@ -73,7 +77,25 @@
     /* Record what the graph has painted (for the position text, tests and benchmarks). */
     function painted(gd) {
         var trace = gd.data && gd.data[st.layers.indexOf(IMAGE)];
-        if (trace && trace.source === st.shownSrc) { st.painted = st.shown; st.renders += 1; }
+        if (trace && trace.source === st.shownSrc) { st.painted = st.seen = st.shown; st.renders += 1; }
+    }
+    /* The slice whose image is on screen while a new graph is still settling (dcc.Graph's first
+       resize waits 100 ms before the graph takes edits): the current figure is drawn and the
+       image layer's <image> has the slice's source (a data URL: the browser loads it at once
+       and paints it in the next frame). */
+    function seen(gd) {
+        var el = imageElement(gd, st.layers.indexOf(IMAGE));
+        if (st.shownSrc && el && hrefOf(el) === st.shownSrc) { st.seen = st.shown; }
+    }
+    function hrefOf(el) { return el.getAttribute("href") || el.getAttribute("xlink:href"); }
+    /* The <image> element plotly drew for image trace `trace`, if any. */
+    function imageElement(gd, trace) {
+        var el = null;
+        gd.querySelectorAll(".imagelayer image").forEach(function (e) {
+            var d = e.parentNode && e.parentNode.__data__;
+            if (d && d[0] && d[0].trace && d[0].trace.index === trace) { el = e; }
+        });
+        return el;
     }
 
     /* The annotation layer (assets/ril_annotate.js) fills the "roi" layer and gives the points. */
@@ -119,7 +141,7 @@
     function imageLoaded(ev) {
         var t = ev.target;
         if (!st.drawing || !t || t.tagName !== "image") { return; }
-        if ((t.getAttribute("href") || t.getAttribute("xlink:href")) === st.shownSrc) { drawn(); }
+        if (hrefOf(t) === st.shownSrc) { drawn(); }
     }
     /* Draw slice i: its full slice, or its thumbnail until the full slice comes (a full slice
        costs no more to show than a thumbnail: its <image> takes the new source directly). */
@@ -174,14 +196,11 @@
        the new source and placement (what a later recalculation uses); plotly's computed trace
        keeps its placement with the new source (what a zoom or pan redraws: the same area). */
     function swap(gd, trace, placement) {
-        var data = gd.data[trace], full = gd._fullData && gd._fullData[trace], el = null, g = geo();
+        var data = gd.data[trace], full = gd._fullData && gd._fullData[trace], g = geo();
         var tiles = function (f) { return f === 1 || (g.rows % f === 0 && g.cols % f === 0); };
         if (!data || !full || data.type !== "image" || !full._hasSource ||
             !(placement.dx === full.dx || (tiles(placement.dx) && tiles(full.dx)))) { return false; }
-        gd.querySelectorAll(".imagelayer image").forEach(function (e) {
-            var d = e.parentNode && e.parentNode.__data__;
-            if (d && d[0] && d[0].trace && d[0].trace.index === trace) { el = e; }
-        });
+        var el = imageElement(gd, trace);
         if (!el) { return false; }
         Object.keys(placement).forEach(function (k) { data[k] = placement[k]; });
         full.source = placement.source;
@@ -517,7 +536,7 @@
     function reopen(meta) {
         st.gen += 1;
         st.meta = meta;  // the new page's: its editing status is the one that counts now
-        st.painted = null; st.drawing = 0; st.redraw = null;
+        st.painted = null; st.seen = null; st.drawing = 0; st.redraw = null;
         orientationLetters();
         if (annotation()) { annotation().viewChanged(meta, st.plane, st.frame, st.index); }
         var fig = figure(st.index);
@@ -544,7 +563,7 @@
         st.meta = meta; st.plane = plane; st.frame = frame; st.wc = wc; st.ww = ww;
         st.cfgKey = key;
         IMAGE.cache.clear(); st.requested = new Set(); st.queue = []; st.loading = new Set();
-        st.shown = null; st.shownSrc = null; st.shownIndex = null; st.painted = null; st.failures = 0; st.thumbFailures = 0;
+        st.shown = null; st.shownSrc = null; st.shownIndex = null; st.painted = null; st.seen = null; st.failures = 0; st.thumbFailures = 0;
         st.drawing = 0; st.redraw = null;
         page.solved("slice"); page.solved("thumbs");
         var n = geo().n, first = meta.first_slice;
@@ -628,7 +647,7 @@
         /* for tests and benchmarks: what is on screen and how many renders happened */
         state: function () {
             return {index: st.index, plane: st.plane, frame: st.frame, wc: st.wc, ww: st.ww,
-                    shown: st.shown, painted: st.painted, renders: st.renders, cached: IMAGE.cache.full.size,
+                    shown: st.shown, seen: st.seen, painted: st.painted, renders: st.renders, cached: IMAGE.cache.full.size,
                     thumbs: IMAGE.cache.stack ? IMAGE.cache.stack.length : 0, gen: st.gen};
         },
         step: step
