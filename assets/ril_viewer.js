@@ -18,7 +18,7 @@
  */
 (function () {
     "use strict";
-    var DRAW_WAIT_MS = 250, PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3, SLIDER_MS = 120;
+    var SECTIONS_MS = 1500, DRAW_WAIT_MS = 250, PAUSE_MS = 90, PREFETCH = 6, MAX_FULL = 160, MAX_INFLIGHT = 3, SLIDER_MS = 120;
     var BLACK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABc3UBGAAAAABJRU5ErkJggg==";
     var BLANK = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==";
     var XLINK = "http://www.w3.org/1999/xlink";
@@ -77,7 +77,11 @@
     /* Record what the graph has painted (for the position text, tests and benchmarks). */
     function painted(gd) {
         var trace = gd.data && gd.data[st.layers.indexOf(IMAGE)];
-        if (trace && trace.source === st.shownSrc) { st.painted = st.seen = st.shown; st.renders += 1; }
+        if (trace && trace.source === st.shownSrc) {
+            st.painted = st.seen = st.shown;
+            st.renders += 1;
+            askSections();
+        }
     }
     /* The slice whose image is on screen while a new graph is still settling (dcc.Graph's first
        resize waits 100 ms before the graph takes edits): the current figure is drawn and the
@@ -85,7 +89,15 @@
        and paints it in the next frame). */
     function seen(gd) {
         var el = imageElement(gd, st.layers.indexOf(IMAGE));
-        if (st.shownSrc && el && hrefOf(el) === st.shownSrc) { st.seen = st.shown; }
+        if (st.shownSrc && el && hrefOf(el) === st.shownSrc) { st.seen = st.shown; askSections(); }
+    }
+    /* The page's closed sections (Models, explanations, …) are asked for once its first slice
+       is on screen, or after SECTIONS_MS if it never comes (a failed slice). */
+    function askSections() {
+        var port = page.el("viewport");
+        if (!port || port._rilSections) { return; }
+        port._rilSections = true;
+        window.dash_clientside.set_props(page.id("sectionsWanted"), {data: true});
     }
     function hrefOf(el) { return el.getAttribute("href") || el.getAttribute("xlink:href"); }
     /* The <image> element plotly drew for image trace `trace`, if any. */
@@ -543,6 +555,7 @@
         if (!st.shown) { render(st.index); } else { whenReady(function () {}); }
         if (!IMAGE.cache.stack) { fetchThumbs(); }
         st.timer = setTimeout(fetchAround, 0);
+        page.later(askSections, SECTIONS_MS);
         return [fig, geo().n - 1, st.index];
     }
 
@@ -585,6 +598,7 @@
         if (IMAGE.cache.has(st.index)) { after(); } else { fetchFull(st.index, after); }
         var fig = figure(st.index);
         whenReady(function () {});  // hook the new graph as soon as it shows the figure
+        page.later(askSections, SECTIONS_MS);
         return [fig, n - 1, st.index];
     }
 

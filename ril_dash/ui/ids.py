@@ -45,6 +45,10 @@ ORIENT_BOTTOM = "ril-orient-bottom"
 THREE_PLANES = "ril-three-planes"      # the toggle of the three-plane layout
 SIDE_VIEWS = "ril-side-views"          # the column of the two other planes
 CROSSHAIR = "ril-crosshair"            # the cursor's lines over the main image
+#: the closed sections of the controls (models, explanations, shortcuts, disagreements,
+#: comparison), filled once the first slice is on screen, and the store that asks for them
+VIEWER_SECTIONS = "viewer-sections"
+VIEWER_SECTIONS_WANTED = "viewer-sections-wanted"
 
 # the /rois page: one list editor per named list of project.yaml (components/list_editor.py)
 ROI_SHA = "roi-sha"  # the SHA-256 of project.yaml the page last saw (shared by the editors)
@@ -308,7 +312,7 @@ BROWSER = {
     "position": VIEWER_POSITION, "readout": VIEWER_READOUT, "status": VIEWER_STATUS,
     "windowCenter": WINDOW_CENTER, "windowWidth": WINDOW_WIDTH,
     "orientLeft": ORIENT_LEFT, "orientRight": ORIENT_RIGHT, "orientTop": ORIENT_TOP,
-    "orientBottom": ORIENT_BOTTOM,
+    "orientBottom": ORIENT_BOTTOM, "sectionsWanted": VIEWER_SECTIONS_WANTED,
     # the three-plane layout (assets/ril_planes.js)
     "threePlanes": THREE_PLANES, "sideViews": SIDE_VIEWS, "crosshair": CROSSHAIR, "plane": PLANE,
     # the annotation layer (assets/ril_annotate.js)

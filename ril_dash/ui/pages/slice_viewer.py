@@ -16,6 +16,7 @@ Developer notes::
     META / plane / frame / window ─clientside configure─► figure (one trace per layer), slider
     slider value ─clientside show─► Plotly.restyle(image source) + position text
     keys / wheel / right-drag (ril_viewer.js) ─► set_props(slider | window inputs)
+    first slice on screen (ril_viewer.js) ─► VIEWER_SECTIONS_WANTED ─► the closed sections
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dash import (
     Input,
     Output,
     State,
+    callback,
     clientside_callback,
     dcc,
     html,
@@ -92,7 +94,7 @@ def _window_controls(geometry: dict) -> html.Div:
     ])
 
 
-def _controls(geometry: dict, *extra) -> html.Aside:
+def _controls(geometry: dict) -> html.Aside:
     n_frames = geometry["n_frames"]
     return html.Aside(className="ril-viewer-controls", children=[
         html.Div(className="ril-control", children=[
@@ -115,14 +117,26 @@ def _controls(geometry: dict, *extra) -> html.Aside:
             html.Label("Cursor"),
             html.Div("–", id=ids.VIEWER_READOUT, className="ril-readout"),
         ]),
+        # the closed sections come once the first slice is on screen (assets/ril_viewer.js
+        # asks for them): their ~130 components would otherwise delay it by about 100 ms
+        html.Div(id=ids.VIEWER_SECTIONS, className="ril-later-sections"),
+        dcc.Store(id=ids.VIEWER_SECTIONS_WANTED),
+    ])
+
+
+def later_sections(services) -> list:
+    """The closed sections of the controls: Models, What the model sees, the keyboard and
+    mouse shortcuts, Check first (disagreements) and Compare."""
+    return [
         models_section(),
         explain_section(),
         html.Details(className="ril-control ril-help", children=[
             html.Summary("Keyboard and mouse"),
             html.Table([html.Tr([html.Td(html.Kbd(k)), html.Td(v)]) for k, v in SHORTCUTS]),
         ]),
-        *extra,
-    ])
+        disagreement_panel(),
+        compare_panel(services.project.config),
+    ]
 
 
 def lease_banner(editing: dict) -> html.Div:
@@ -217,8 +231,14 @@ def layout(series: str | None = None, **_query) -> html.Div:
                            updatemode="drag", allow_direct_input=False, className="ril-slider"),
             ]),
         ]),
-        _controls(geometry, disagreement_panel(), compare_panel(services.project.config)),
+        _controls(geometry),
     ])
+
+
+@callback(Output(ids.VIEWER_SECTIONS, "children"), Input(ids.VIEWER_SECTIONS_WANTED, "data"),
+          prevent_initial_call=True)
+def fill_later_sections(_wanted):
+    return later_sections(get_services())
 
 
 clientside_callback(
