@@ -228,6 +228,8 @@ RUN_STATUS = "run-status"
 RUN_JOB = "run-job"
 RUN_RESULT = "run-result"
 RUN_DONE = "run-done"
+#: the version a finished run wrote, handed on to ANNOT_VERSION in the browser
+RUN_VERSION = "run-version"
 # "What the model sees" (components/explain_panel.py, assets/ril_heatmap.js)
 EXPLAIN_OPEN = "explain-open"  # the section's summary: opening it lists the model's layers
 EXPLAIN_MODEL = "explain-model"

@@ -48,7 +48,7 @@ CALLBACKS = {
     "..jobs-message.children...jobs-refresh.data..": "cancel_job",
     # model runs (the draft's line is written when the run writes a version) and the Models
     # page (checked in test_models_page.py, on a project with bundles)
-    "..run-result.children...annot-version.data..": "model_draft",
+    "..run-result.children...run-version.data..": "model_draft",
     "batch-result.children": "model_draft",
     "run-status.title": "cancel_job",
     "batch-status.title": "cancel_job",

@@ -26,7 +26,7 @@ S1 = "PHANTOM-001/CT-2026-01-14/arterial.nii.gz"
 MANAGE = "..models-message.children...models-refresh.data.."
 UPLOAD = "..models-upload-result.children...models-refresh.data.."
 NOTICE = "..models-notice-seen.data...models-notice.children.."
-RUN = "..run-result.children...annot-version.data.."
+RUN = "..run-result.children...run-version.data.."
 ESTIMATE = "..run-estimate.children...run-scope.options...run-mode.style.."
 
 
@@ -292,7 +292,11 @@ def test_unreadable_model_settings_are_reported_and_stop_nothing(project, users)
                    f"nothing is trusted)")
         assert problem in layout_texts(users["root"].page("/models"))
         viewer = layout_texts(users["ana"].page("/view", f"?series={S1}"))
-        assert problem in viewer and S1 in viewer  # the viewer opens all the same
+        reply = users["ana"].callback("viewer-sections.children",
+                                      [("viewer-sections-wanted", "data", True)])
+        assert reply.status_code == 200, reply.text
+        sections = layout_texts(reply.json()["response"]["viewer-sections"]["children"])
+        assert S1 in viewer and problem in sections  # the viewer opens all the same
         assert "Run a model" not in layout_texts(users["ana"].page("/"))
     finally:
         if saved is None:

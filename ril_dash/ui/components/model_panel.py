@@ -14,14 +14,15 @@ annotations (the draft appears, lighter) and the text fields (a classification's
 Developer notes::
 
     model / scope / range / plane ─► describe_run ─► estimate, scope options, mode box
-    Run ─background─► start_model_run ─► run_in_background ─► result + ANNOT_VERSION
+    Run ─background─► start_model_run ─► run_in_background ─► result + RUN_VERSION
+    RUN_VERSION ─clientside─► ANNOT_VERSION
     ANNOT_VERSION ─clientside (text_fields.py)─► rilAnnotate.sync ─► overlays, history, texts
 """
 
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
 from ril_dash.application.model_runs import MODEL_RUN, start_model_run
 from ril_dash.errors import RilDashError
@@ -90,6 +91,7 @@ def models_section() -> html.Details:
                        options=[{"label": label, "value": v} for v, label in MODES.items()]),
         html.Div(id=ids.RUN_ESTIMATE, className="ril-muted"),
         *CONTROLS.layout("Run"),
+        dcc.Store(id=ids.RUN_VERSION),
     ])
 
 
@@ -129,7 +131,8 @@ def describe_run(ref, scope, first, last, plane, meta):
 
 
 def _new_version(job, series: str) -> dict | object:
-    """ANNOT_VERSION for the version a finished run wrote into ``series`` (or no_update)."""
+    """RUN_VERSION (then ANNOT_VERSION) for the version a finished run wrote into ``series``
+    (or no_update)."""
     for line in (job.result or {}).get("drafted", []):
         if line[0] == series and line[1] is not None:
             return {"series": series, "version": int(line[1]), "can_undo": True,
@@ -141,7 +144,7 @@ def _new_version(job, series: str) -> dict | object:
     [State(ids.RUN_MODEL, "value"), State(ids.RUN_SCOPE, "value"), State(ids.RUN_FIRST, "value"),
      State(ids.RUN_LAST, "value"), State(ids.RUN_MODE, "value"), State(ids.PLANE, "value"),
      State(ids.SLICE_SLIDER, "value"), State(ids.VIEWER_META, "data")],
-    outputs=(Output(ids.ANNOT_VERSION, "data", allow_duplicate=True),))
+    outputs=(Output(ids.RUN_VERSION, "data"),))
 def run_on_series(set_progress, _clicks, ref, scope, first, last, mode, plane, index, meta):
     """Start the model job on this series (rights checked by start_model_run) and run it."""
     if not ref or not meta:
@@ -162,3 +165,14 @@ def run_on_series(set_progress, _clicks, ref, scope, first, last, mode, plane, i
         return html.Div(str(exc), className="ril-alert ril-alert-error"), dash.no_update
     ended = run_in_background(job, set_progress)
     return outcome(ended, done_id=ids.RUN_DONE), _new_version(ended, series)
+
+
+# The run's outputs stay inside the panel, which the viewer adds after the page (Dash calls a
+# callback whose button is added later, prevent_initial_call or not, when one of its outputs
+# was on the page before: it would start a run); this hands the version on.
+clientside_callback(
+    "function (version) { return version || window.dash_clientside.no_update; }",
+    Output(ids.ANNOT_VERSION, "data", allow_duplicate=True),
+    Input(ids.RUN_VERSION, "data"),
+    prevent_initial_call=True,
+)
