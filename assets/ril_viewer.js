@@ -80,6 +80,7 @@
         if (trace && trace.source === st.shownSrc) {
             st.painted = st.seen = st.shown;
             st.renders += 1;
+            hidePreview();
             askSections();
         }
     }
@@ -89,7 +90,11 @@
        and paints it in the next frame). */
     function seen(gd) {
         var el = imageElement(gd, st.layers.indexOf(IMAGE));
-        if (st.shownSrc && el && hrefOf(el) === st.shownSrc) { st.seen = st.shown; askSections(); }
+        if (st.shownSrc && el && hrefOf(el) === st.shownSrc) {
+            st.seen = st.shown;
+            hidePreview();
+            askSections();
+        }
     }
     /* The page's closed sections (Models, explanations, …) are asked for once its first slice
        is on screen, or after SECTIONS_MS if it never comes (a failed slice). */
@@ -601,6 +606,38 @@
         page.later(askSections, SECTIONS_MS);
         return [fig, n - 1, st.index];
     }
+
+    /* ---- the first slice before the graph ------------------------------------------- */
+    /* A new viewer page is in the document about 100 ms before its graph has drawn the
+       figure. Its preview (an <img> of the page's first slice, placed by CSS where the figure
+       puts the image) is shown at once when it is what the viewer will show: the page's first
+       slice for a view not open before, or the slice the viewer keeps for the view it had
+       (from its cache); it goes as soon as the graph shows the slice. */
+    function showPreview(el) {
+        var v = JSON.parse(el.getAttribute("data-ril-view"));  // {series, plane, index, window}
+        var src = null, shows = null;
+        if (!st.cfgKey || st.cfgKey.indexOf(v.series + "|" + v.plane + "|") !== 0) {
+            src = el.getAttribute("src");  // a view not open before starts at the page's slice
+            shows = v.index + "f";
+        } else if (st.cfgKey === [v.series, v.plane, 0, v.window[0], v.window[1]].join("|")) {
+            src = IMAGE.cache.full.get(st.index) || null;  // the view comes back as it was
+            shows = st.index + "f";
+        }
+        if (!src) { return; }
+        if (el.getAttribute("src") !== src) { el.setAttribute("src", src); }
+        el.setAttribute("data-ril-shows", shows);
+        el.hidden = false;
+    }
+    function hidePreview() {
+        var el = page.el("preview");
+        if (el && !el.hidden) { el.hidden = true; }
+    }
+    new MutationObserver(function () {
+        var el = document.querySelector(".ril-preview:not([data-ril-checked])");
+        if (!el) { return; }
+        el.setAttribute("data-ril-checked", "");
+        showPreview(el);
+    }).observe(document.documentElement, {childList: true, subtree: true});
 
     /* ---- the viewer's lifetime on the page ------------------------------------------ */
     page.onOpen(function () {

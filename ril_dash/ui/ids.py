@@ -49,6 +49,8 @@ CROSSHAIR = "ril-crosshair"            # the cursor's lines over the main image
 #: comparison), filled once the first slice is on screen, and the store that asks for them
 VIEWER_SECTIONS = "viewer-sections"
 VIEWER_SECTIONS_WANTED = "viewer-sections-wanted"
+#: the first slice as a plain image, shown until the graph has drawn it (assets/ril_viewer.js)
+VIEWER_PREVIEW = "viewer-preview"
 
 # the /rois page: one list editor per named list of project.yaml (components/list_editor.py)
 ROI_SHA = "roi-sha"  # the SHA-256 of project.yaml the page last saw (shared by the editors)
@@ -315,6 +317,7 @@ BROWSER = {
     "windowCenter": WINDOW_CENTER, "windowWidth": WINDOW_WIDTH,
     "orientLeft": ORIENT_LEFT, "orientRight": ORIENT_RIGHT, "orientTop": ORIENT_TOP,
     "orientBottom": ORIENT_BOTTOM, "sectionsWanted": VIEWER_SECTIONS_WANTED,
+    "preview": VIEWER_PREVIEW,
     # the three-plane layout (assets/ril_planes.js)
     "threePlanes": THREE_PLANES, "sideViews": SIDE_VIEWS, "crosshair": CROSSHAIR, "plane": PLANE,
     # the annotation layer (assets/ril_annotate.js)

@@ -77,19 +77,25 @@ def _error_page(message: str) -> html.Div:
     ])
 
 
+def initial_window(geometry: dict) -> tuple[float, float]:
+    """The window the page opens with, as its Level and Width boxes hold it."""
+    center, width = geometry["window"]
+    return round(center, 2), round(width, 2)
+
+
 def _window_controls(geometry: dict) -> html.Div:
     presets = [{"label": "Automatic", "value": AUTO}]
     presets += [{"label": name.capitalize(), "value": name} for name in geometry["presets"]]
-    center, width = geometry["window"]
+    center, width = initial_window(geometry)
     return html.Div(className="ril-control", children=[
         html.Label("Window", htmlFor=ids.WINDOW_PRESET),
         dcc.Dropdown(id=ids.WINDOW_PRESET, options=presets,
                      value="soft tissue" if geometry["is_ct"] else AUTO, clearable=False),
         html.Div(className="ril-wl-inputs", children=[
             html.Label(["Level", dcc.Input(id=ids.WINDOW_CENTER, type="number",
-                                           value=round(center, 2), debounce=True)]),
+                                           value=center, debounce=True)]),
             html.Label(["Width", dcc.Input(id=ids.WINDOW_WIDTH, type="number", min=1e-6,
-                                           value=round(width, 2), debounce=True)]),
+                                           value=width, debounce=True)]),
         ]),
     ])
 
@@ -160,13 +166,28 @@ def lease_banner(editing: dict) -> html.Div:
 
 
 def _first_slice(services, series: str, geometry: dict) -> dict:
-    """The middle slice of the default view, sent with the page so it shows on the first plot."""
+    """The middle slice of the default view, sent with the page so it shows on the first plot
+    (in the window of the page's Level and Width boxes, so the viewer can use it as it is)."""
     plane = geometry["default_plane"]
     index = (geometry["planes"][plane]["n"] - 1) // 2
-    center, width = geometry["window"]
+    center, width = initial_window(geometry)
     png = services.slice_png(series, plane, index, 0, center, width)
     return {"plane": plane, "index": index, "window": [center, width],
             "src": png_data_url(png)}
+
+
+def _preview(series: str, first: dict, geometry: dict) -> html.Img:
+    """The first slice as a plain image over the graph, placed by CSS where the figure puts it
+    (centred, as large as the viewport allows at the physical aspect ratio of the pixels). The
+    browser shows it as soon as the page is there, about 100 ms before the graph has drawn the
+    figure; ``assets/ril_viewer.js`` shows it only when it is what the viewer will show, and
+    hides it once the graph shows the slice."""
+    plane = geometry["planes"][first["plane"]]
+    aspect = plane["cols"] * plane["col_mm"] / (plane["rows"] * plane["row_mm"])
+    view = {"series": series, **{key: first[key] for key in ("plane", "index", "window")}}
+    return html.Img(id=ids.VIEWER_PREVIEW, className="ril-preview", src=first["src"], alt="",
+                    hidden=True, style={"--ril-aspect": f"{aspect:.6f}"},
+                    **{"data-ril-view": json.dumps(view, separators=(",", ":"))})
 
 
 def browser_config() -> str:
@@ -184,7 +205,8 @@ def layout(series: str | None = None, **_query) -> html.Div:
         editing = access.editing_status(series, take=True)
     except RilDashError as exc:
         return _error_page(str(exc))
-    meta = dict(geometry, series=series, first_slice=_first_slice(services, series, geometry),
+    first = _first_slice(services, series, geometry)
+    meta = dict(geometry, series=series, first_slice=first,
                 editing=dict(editing, lease_seconds=services.locks.lease_seconds))
     warnings = [html.Div(w, className="ril-alert ril-alert-warning") for w in geometry["warnings"]]
     return html.Div(className="ril-viewer-page" + ("" if editing["editable"] else
@@ -210,6 +232,7 @@ def layout(series: str | None = None, **_query) -> html.Div:
                                   "modeBarButtonsToRemove": ["toImage", "select2d", "lasso2d",
                                                              "autoScale2d"]},
                           style={"height": "100%", "width": "100%"}),
+                _preview(series, first, geometry),
                 *[html.Div(className=f"ril-orient ril-orient-{side}", id=orient_id)
                   for side, orient_id in (("left", ids.ORIENT_LEFT), ("right", ids.ORIENT_RIGHT),
                                           ("top", ids.ORIENT_TOP), ("bottom", ids.ORIENT_BOTTOM))],
