@@ -17,6 +17,7 @@ Developer notes::
     slider value ─clientside show─► Plotly.restyle(image source) + position text
     keys / wheel / right-drag (ril_viewer.js) ─► set_props(slider | window inputs)
     first slice on screen (ril_viewer.js) ─► VIEWER_SECTIONS_WANTED ─► the closed sections
+    VIEWER_PREVIEW (the first slice as an <img>) ─ril_viewer.js─► shown until the graph draws
 """
 
 from __future__ import annotations
