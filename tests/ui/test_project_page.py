@@ -11,23 +11,19 @@ PHANTOM_IDS = [f"PHANTOM-00{p}/CT-2026-01-14/{phase}.nii.gz" for p in (1, 2, 3)
 ALL_IDS = ["MNI152/T1-2009a/t1.nii.gz"] + PHANTOM_IDS
 
 
-def grid_row_ids(page) -> list[str]:
-    """Series ids of the grid's rows in display order (the DOM order is not the visual one)."""
-    rows = page.eval_on_selector_all(
-        "#series-grid .ag-center-cols-container .ag-row[row-id]",
-        "els => els.map(e => [Number(e.getAttribute('row-index')), e.getAttribute('row-id')])")
-    return [row_id for _, row_id in sorted(rows)]
+#: the series ids of the grid's rows in display order (the DOM order is not the visual one)
+ROW_IDS_JS = """() => Array.from(
+    document.querySelectorAll('#series-grid .ag-center-cols-container .ag-row[row-id]'))
+    .map(e => [Number(e.getAttribute('row-index')), e.getAttribute('row-id')])
+    .sort((a, b) => a[0] - b[0]).map(r => r[1])"""
 
 
 def wait_rows(page, expected: list[str]) -> None:
+    """Wait until the grid shows exactly ``expected``, in this order (checked in one look: the
+    grid may fetch its rows again, emptying itself for a moment, between two looks)."""
     page.wait_for_function(
-        """(expected) => {
-            const els = document.querySelectorAll(
-                '#series-grid .ag-center-cols-container .ag-row[row-id]');
-            const ids = Array.from(els).map(e => e.getAttribute('row-id')).sort();
-            return JSON.stringify(ids) === JSON.stringify([...expected].sort());
-        }""", arg=expected)
-    assert grid_row_ids(page) == expected
+        f"(expected) => JSON.stringify(({ROW_IDS_JS})()) === JSON.stringify(expected)",
+        arg=expected)
 
 
 def folder_buttons(page) -> dict[str, str]:
