@@ -63,7 +63,7 @@
         (function poll() {
             if (gen !== st.gen) { return; }
             var gd = graphDiv();
-            if (current(gd)) { seen(gd); }
+            if (current(gd) && st.seen !== st.shown) { seen(gd); }
             if (!ready(gd)) { requestAnimationFrame(poll); return; }
             hook(gd);
             if (st.readyGen !== st.gen) {
@@ -80,8 +80,7 @@
         if (trace && trace.source === st.shownSrc) {
             st.painted = st.seen = st.shown;
             st.renders += 1;
-            hidePreview();
-            askSections();
+            onScreen();
         }
     }
     /* The slice whose image is on screen while a new graph is still settling (dcc.Graph's first
@@ -92,9 +91,13 @@
         var el = imageElement(gd, st.layers.indexOf(IMAGE));
         if (st.shownSrc && el && hrefOf(el) === st.shownSrc) {
             st.seen = st.shown;
-            hidePreview();
-            askSections();
+            onScreen();
         }
+    }
+    /* The graph shows the slice: the page's preview goes, its closed sections can come. */
+    function onScreen() {
+        hidePreview();
+        askSections();
     }
     /* The page's closed sections (Models, explanations, …) are asked for once its first slice
        is on screen, or after SECTIONS_MS if it never comes (a failed slice). */
