@@ -47,6 +47,7 @@ from ril_dash.core.atomic_io import fsync_dir, private_dir
 from ril_dash.core.overlay import present_bits
 from ril_dash.core.slice_unions import SliceUnions
 from ril_dash.errors import SeriesNotFound, StorageError, VersionConflict
+from ril_dash.project.checked_paths import CheckedPaths
 from ril_dash.project.history import (
     SUFFIX,
     TRANSITION,
@@ -180,8 +181,8 @@ class AnnotationStore:
         #: series id → ((shape, frames), store shape) of 4D series (see ril_dash.project.frames)
         self.frame_layouts: dict[str, tuple] = {}
         self._mutex = threading.Lock()
-        #: series id → identity (device, inode) of its folder when last found inside ``root``
-        self._checked: dict[str, tuple[int, int]] = {}
+        #: the folders found inside ``root`` (device, inode), not resolved again while unchanged
+        self._checked = CheckedPaths()
 
     def folder_for(self, series_id: str) -> Path:
         """The annotation folder of ``series_id``; refuses ids that could leave ``root``.
@@ -195,17 +196,13 @@ class AnnotationStore:
                 or ".." in series_id):
             raise SeriesNotFound(f"{series_id!r} is not a valid series id")
         folder = self.root / (series_id + SUFFIX)
-        try:
-            st = os.stat(folder)
-            identity: tuple[int, int] | None = (st.st_dev, st.st_ino)
-        except OSError:  # not made yet
-            identity = None
-        if identity is None or self._checked.get(series_id) != identity:
+
+        def check() -> None:
             if not folder.resolve().is_relative_to(self.root.resolve()):
                 raise SeriesNotFound(f"series {series_id!r} resolves outside the annotation "
                                      "store")
-            if identity is not None:
-                self._checked[series_id] = identity
+
+        self._checked.ensure(series_id, folder, check)
         return folder
 
     def series(self, series_id: str, shape: tuple[int, int, int]) -> SeriesAnnotations:

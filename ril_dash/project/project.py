@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ril_dash.core.atomic_io import atomic_write_bytes, atomic_write_text
 from ril_dash.errors import InvalidProject, SeriesNotFound
+from ril_dash.project.checked_paths import CheckedPaths
 from ril_dash.project.discovery import (SeriesRecord, build_folder_tree, check_inside_images,
                                         scan_series)
 from ril_dash.project.metadata import load_metadata
@@ -40,9 +41,8 @@ class Project:
         self.metadata: dict[str, dict[str, str]] = {}
         self._by_id: dict[str, SeriesRecord] = {}
         self._tree: dict[str, dict] | None = None
-        #: series id → (images folder, identity of the file) last found inside the images
-        #: folder (see :meth:`series_path`)
-        self._checked: dict[str, tuple] = {}
+        #: the series files found inside the images folder (see :meth:`series_path`)
+        self._checked = CheckedPaths(with_ctime=True)
 
     @classmethod
     def open(cls, project_dir: str | os.PathLike) -> "Project":
@@ -151,15 +151,8 @@ class Project:
         record = self.get_series(series_id)
         images = self.config.images
         path = images / record.id
-        try:
-            st = os.stat(path)
-            identity: tuple | None = (str(images), st.st_dev, st.st_ino, st.st_ctime_ns)
-        except OSError:
-            identity = None
-        if identity is None or self._checked.get(record.id) != identity:
-            check_inside_images(images, record.id)
-            if identity is not None:
-                self._checked[record.id] = identity
+        self._checked.ensure(record.id, path, lambda: check_inside_images(images, record.id),
+                             context=(str(images),))
         return path
 
     def folder_tree(self) -> dict[str, dict]:
