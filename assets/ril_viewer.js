@@ -567,6 +567,12 @@
         return [fig, geo().n - 1, st.index];
     }
 
+    /* What the figure is configured for: the view (series, plane), its frame and window. */
+    function configKey(series, plane, frame, wc, ww) { return [series, plane, frame, wc, ww].join("|"); }
+    /* The view (series, plane) is the one configured last, in whichever frame or window: the
+       viewer keeps its slice when it comes back. */
+    function keepsSlice(series, plane) { return !!st.cfgKey && st.cfgKey.indexOf(series + "|" + plane + "|") === 0; }
+
     function configure(meta, plane, frame, wc, ww) {
         var nu = window.dash_clientside.no_update;
         page.session();  // the viewer now on the page (one that was left is closed first)
@@ -575,11 +581,9 @@
         wc = (typeof wc === "number" && isFinite(wc)) ? wc : meta.window[0];
         ww = (typeof ww === "number" && isFinite(ww) && ww > 0) ? ww : meta.window[1];
         frame = frame | 0;
-        var viewKey = meta.series + "|" + plane;
-        var key = viewKey + "|" + frame + "|" + wc + "|" + ww;
+        var key = configKey(meta.series, plane, frame, wc, ww);
         if (key === st.cfgKey) { return ready(graphDiv()) ? [nu, nu, nu] : reopen(meta); }
-        var sameView = st.meta && st.cfgKey && st.cfgKey.indexOf(viewKey + "|") === 0 &&
-            st.meta.series === meta.series;
+        var sameView = st.meta && keepsSlice(meta.series, plane) && st.meta.series === meta.series;
         st.gen += 1;
         st.meta = meta; st.plane = plane; st.frame = frame; st.wc = wc; st.ww = ww;
         st.cfgKey = key;
@@ -619,10 +623,10 @@
     function showPreview(el) {
         var v = JSON.parse(el.getAttribute("data-ril-view"));  // {series, plane, index, window}
         var src = null, shows = null;
-        if (!st.cfgKey || st.cfgKey.indexOf(v.series + "|" + v.plane + "|") !== 0) {
+        if (!keepsSlice(v.series, v.plane)) {
             src = el.getAttribute("src");  // a view not open before starts at the page's slice
             shows = v.index + "f";
-        } else if (st.cfgKey === [v.series, v.plane, 0, v.window[0], v.window[1]].join("|")) {
+        } else if (st.cfgKey === configKey(v.series, v.plane, 0, v.window[0], v.window[1])) {
             src = IMAGE.cache.full.get(st.index) || null;  // the view comes back as it was
             shows = st.index + "f";
         }
