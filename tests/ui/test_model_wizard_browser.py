@@ -7,7 +7,6 @@ tensorflow or keras); the server's model worker runs in a private ``RIL_DASH_WOR
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
@@ -115,8 +114,12 @@ def test_the_wizard_turns_a_keras_file_into_a_bundle_version(page, server, proje
     fill(page, "changelog", "First version.")
     # outputs: channel 1 → Right kidney, channel 2 → Left kidney (prefilled: Liver, Spleen)
     for channel, roi in ((1, "Right kidney"), (2, "Left kidney")):
-        page.click(f"[id='{{\"channel\":{channel},\"type\":\"wiz-channel\"}}']")
+        dropdown = f"[id='{{\"channel\":{channel},\"type\":\"wiz-channel\"}}']"
+        page.click(dropdown)
         page.click(f".dash-dropdown-option:has(input[value='{roi}'])")
+        # the next dropdown is opened only once this one shows its choice
+        page.wait_for_function("([sel, roi]) => document.querySelector(sel).textContent"
+                               ".includes(roi)", arg=[dropdown, roi])
     page.locator("#wiz-largest-component input").uncheck()
     fill(page, "min_size", 0)
     # the live preview on the chosen series and slice
@@ -124,10 +127,12 @@ def test_the_wizard_turns_a_keras_file_into_a_bundle_version(page, server, proje
     page.wait_for_function("() => { const i = document.querySelector('#wiz-preview-output');"
                            " return !!i && i.src.startsWith('data:image/png;base64,'); }",
                            timeout=120_000)
-    page.wait_for_function("() => document.querySelector('#wiz-preview').textContent"
-                           ".includes('axial slice 20: Right kidney')")
-    drafted = re.search(r"Right kidney (\d+) px, Left kidney (\d+) px",
-                        page.locator("#wiz-preview").text_content())
+    # the caption of the preview of every choice above, read in the same look as it is found
+    # (the previews of earlier choices may still arrive)
+    drafted = page.wait_for_function(
+        "() => { const m = /axial slice 20: Right kidney (\\d+) px, Left kidney (\\d+) px/"
+        ".exec(document.querySelector('#wiz-preview').textContent); return m && Array.from(m); }"
+    ).json_value()
     assert int(drafted[1]) > 100 and int(drafted[2]) == 0, drafted  # channel 2 never wins
     assert page.locator("#wiz-preview-input").get_attribute("src").startswith("data:image/png")
     page.wait_for_function("() => document.querySelector('#wiz-yaml').textContent"

@@ -26,10 +26,18 @@ def wait_rows(page, expected: list[str]) -> None:
         arg=expected)
 
 
-def folder_buttons(page) -> dict[str, str]:
-    return {page.locator(".ril-folder").nth(i).locator(".ril-folder-name").inner_text():
-            page.locator(".ril-folder").nth(i).locator(".ril-count").inner_text()
-            for i in range(page.locator(".ril-folder").count())}
+#: the folder buttons as sorted [name, count] pairs, read in one look (the list is drawn again
+#: when the grid's folder changes, so two looks may see two lists)
+FOLDERS_JS = """() => Array.from(document.querySelectorAll('.ril-folder'))
+    .map(e => [e.querySelector('.ril-folder-name').innerText,
+               e.querySelector('.ril-count').innerText]).sort()"""
+
+
+def wait_folders(page, expected: dict[str, str]) -> None:
+    """Wait until the folder buttons are exactly ``expected`` (name → count)."""
+    page.wait_for_function(
+        f"(expected) => JSON.stringify(({FOLDERS_JS})()) === JSON.stringify(expected)",
+        arg=[list(item) for item in sorted(expected.items())])
 
 
 @pytest.fixture
@@ -43,8 +51,8 @@ def test_lists_every_series_and_the_top_folders(project_page):
     page = project_page
     wait_rows(page, ALL_IDS)
     assert page.inner_text("#series-count").startswith("13 series · ")
-    assert folder_buttons(page) == {"MNI152": "1", "PHANTOM-001": "4", "PHANTOM-002": "4",
-                                    "PHANTOM-003": "4"}
+    wait_folders(page, {"MNI152": "1", "PHANTOM-001": "4", "PHANTOM-002": "4",
+                        "PHANTOM-003": "4"})
     names = page.eval_on_selector_all(
         "#series-grid .ag-pinned-left-cols-container .ag-row[row-id] [col-id=name]",
         "els => els.map(e => e.textContent)")
@@ -59,7 +67,7 @@ def test_folder_click_narrows_the_grid_and_shows_sub_folders(project_page):
     page.wait_for_function(
         "document.querySelector('#series-count').textContent.startsWith('4 series in PHANTOM-002 · ')")
     wait_rows(page, [i for i in PHANTOM_IDS if i.startswith("PHANTOM-002/")])
-    assert folder_buttons(page) == {"CT-2026-01-14": "4"}
+    wait_folders(page, {"CT-2026-01-14": "4"})
     assert page.locator(".ril-crumb").all_inner_texts() == ["All series", "PHANTOM-002"]
     # "Export these series" carries the folder to the export page
     assert page.get_attribute("#export-link", "href") == "/export?glob=PHANTOM-002%2F%2A"
