@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from support import RunningServer
 
 #: true when the full-resolution slice of the current index is on screen *and* the plotly figure
@@ -100,6 +101,22 @@ def press(page, key: str, times: int = 1) -> None:
         page.keyboard.press(key)
 
 
+def choose_text_value(page, field: int, value: str) -> None:
+    """Choose ``value`` in the dropdown of the viewer's ``field``-th text field (from 0).
+
+    The dropdown's script arrives after the page (Dash loads it apart), and its first render
+    can close a menu opened just before it: the menu is opened again until the value shows."""
+    box, option = page.locator(".ril-text-field").nth(field), page.get_by_text(value, exact=True)
+    for _ in range(3):
+        box.click()
+        try:
+            option.last.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    option.last.click()
+
+
 def client_point(page, row: float, col: float) -> tuple[float, float]:
     """Page coordinates of the centre of screen pixel (row, col) of the image."""
     x, y = page.evaluate(
@@ -155,5 +172,6 @@ def ui():
         open_viewer=open_viewer, wait_text=wait_text, screen_source=screen_source,
         decode_data_url=decode_data_url, screen_pixels=screen_pixels,
         svg_image_href=svg_image_href, expected_pixels=expected_pixels, press=press,
+        choose_text_value=choose_text_value,
         client_point=client_point, drag_slider_to_end=drag_slider_to_end,
         NEW_SERIES=NEW_SERIES, NEW_SHAPE=NEW_SHAPE)

@@ -19,7 +19,7 @@ from ril_dash.project.audit_trouble import WARNING
 pytestmark = pytest.mark.browser
 
 
-def test_the_page_shows_the_warning_of_a_saved_change(page, server):  # noqa: F811
+def test_the_page_shows_the_warning_of_a_saved_change(page, server, ui):  # noqa: F811
     log_path = server.project_dir / "audit.log.jsonl"
     page.goto(f"{server.url}/view?series=P2%2Fb.nii.gz")
     page.wait_for_function("window.rilAnnotate && rilAnnotate.state().summary !== null")
@@ -28,8 +28,7 @@ def test_the_page_shows_the_warning_of_a_saved_change(page, server):  # noqa: F8
     log_path.mkdir()  # every audit append now fails
     try:
         # a Dash callback: the text value is saved, the page says so and shows the warning
-        page.locator(".ril-text-field").nth(0).click()
-        page.get_by_text("acceptable", exact=True).last.click()
+        ui.choose_text_value(page, 0, "acceptable")
         page.wait_for_function("document.querySelector('#text-message').textContent === "
                                "'Saved.'")
         box = page.locator("#ril-warning-box .ril-warning-text")

@@ -11,7 +11,6 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from support import RunningServer  # tests/support.py
 
 pytestmark = pytest.mark.browser
@@ -62,18 +61,10 @@ def _edit(server, series: str) -> None:
         assert response.status == 200
 
 
-def test_series_information_is_saved_and_shown_in_the_project_viewer(page, server):
+def test_series_information_is_saved_and_shown_in_the_project_viewer(page, server, ui):
     page.goto(f"{server.url}/view?series=P1%2Fa.nii.gz")
     page.wait_for_function("window.rilAnnotate && rilAnnotate.state().summary !== null")
-    field, option = page.locator(".ril-text-field").nth(0), page.get_by_text("poor", exact=True)
-    for _ in range(3):  # the panel's first render can close a menu opened just before it
-        field.click()
-        try:
-            option.last.wait_for(timeout=5_000)
-            break
-        except PlaywrightTimeout:
-            continue
-    option.last.click()
+    ui.choose_text_value(page, 0, "poor")
     page.wait_for_function("document.querySelector('#text-message').textContent === 'Saved.'")
     comment = page.locator(".ril-text-field input[type=text]")
     comment.fill("<b>motion</b> artefact")
