@@ -130,7 +130,11 @@ def test_the_viewer_names_the_damaged_file_and_an_admin_repairs_it(servers, page
     alice = login(first.url, "alice")
     version = json_of(alice.get(first.url + "/ril/api/annotations",
                                 params={"series": SERIES, "plane": "axial"}), 200)["version"]
+    # a good version of its own (the test does not lean on the module's first test), then the
+    # version that is damaged
     assert json_of(stroke(alice, first.url, version, x=30), 200)["version"] == version + 1
+    version += 1
+    assert json_of(stroke(alice, first.url, version, x=80), 200)["version"] == version + 1
     alice.post(first.url + "/ril/api/lease", json={"series": SERIES, "action": "release"})
     damaged = truncate(first.project, version + 1)
 

@@ -210,25 +210,23 @@ def choose_folder(clicks):
 
 @callback(
     Output(ids.FOLDERS, "children"),
+    Output(ids.FOLDER_FILTER, "value"),
+    Output(ids.SERIES_COUNT, "children"),
+    Output(ids.EXPORT_LINK, "href"),
     Input(ids.FOLDER_STORE, "data"),
     Input(ids.FOLDER_FILTER, "value"),
     prevent_initial_call=True,
 )
-def show_folders(folder, text):
-    return _folder_panel(get_services().project, _known_folder(folder), text or "")
-
-
-@callback(
-    Output(ids.SERIES_COUNT, "children"),
-    Output(ids.FOLDER_FILTER, "value"),
-    Output(ids.EXPORT_LINK, "href"),
-    Input(ids.FOLDER_STORE, "data"),
-    prevent_initial_call=True,
-)
-def show_folder_series(folder):
+def show_folder(folder, text):
+    """A new folder: its sub-folders (the filter emptied), its series count and export link;
+    new filter text: the sub-folders that match it. One callback, so that a folder click
+    draws the folder list once (emptying the filter does not call it again)."""
     folder = _known_folder(folder)
+    if ctx.triggered_id == ids.FOLDER_FILTER:
+        return (_folder_panel(get_services().project, folder, text or ""), dash.no_update,
+                dash.no_update, dash.no_update)
     link = "/export" + (f"?glob={quote(folder + '/*', safe='')}" if folder else "")
-    return _count(folder), "", link
+    return _folder_panel(get_services().project, folder), "", _count(folder), link
 
 
 def _known_folder(folder) -> str:
