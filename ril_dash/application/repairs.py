@@ -1,7 +1,7 @@
 """Damaged annotation files: find them, and let an admin repair a series.
 
 A series whose version file cannot be read opens read-only as of its last readable version
-(:attr:`~ril_dash.project.annotation_store.SeriesAnnotations.damage`). Repairing rolls it
+(:attr:`~ril_dash.project.series_annotations.SeriesAnnotations.damage`). Repairing rolls it
 forward: the damaged file (and the versions after it, which build on it) are kept aside as
 ``*.damaged`` and a new version equal to the last readable one is saved, so the series can be
 edited again and nothing is deleted. The repair is recorded in the audit log (``repair``).

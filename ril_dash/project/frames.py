@@ -139,7 +139,7 @@ def _frame_plane(plane: str, frame: int) -> str:
 
 class FrameAnnotations:
     """One frame of a per-frame series, with the interface of a 3D
-    :class:`~ril_dash.project.annotation_store.SeriesAnnotations` (other attributes are the
+    :class:`~ril_dash.project.series_annotations.SeriesAnnotations` (other attributes are the
     series'; see the module docstring).
 
     Examples

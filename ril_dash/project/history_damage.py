@@ -1,6 +1,6 @@
 """Damaged version files of a series' annotation history: what is damaged, and setting the
 files aside when an admin repairs the series (see
-:meth:`ril_dash.project.annotation_store.SeriesAnnotations.repair`).
+:meth:`ril_dash.project.series_annotations.SeriesAnnotations.repair`).
 
 A version file that exists but cannot be read (:class:`~ril_dash.project.history.
 UnreadableVersion`) makes its series read-only as of the version before it. Repairing keeps the

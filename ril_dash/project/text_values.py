@@ -1,7 +1,7 @@
 """Per-series text annotations: validate values of the project's text fields and save them.
 
 A series' text values are one ``{field name: value}`` dict in the annotation store (see
-:meth:`ril_dash.project.annotation_store.SeriesAnnotations.commit`): ``str`` for ``choice`` and
+:meth:`ril_dash.project.series_annotations.SeriesAnnotations.commit`): ``str`` for ``choice`` and
 ``text`` fields, ``list[str]`` for ``multi_choice``, ``float`` for ``number`` and ``bool`` for
 ``yes_no``. A field without a value is absent from the dict. Every change is one undoable
 version with op ``"text"``. Nothing here knows about HTTP or Dash.

@@ -2,7 +2,7 @@
 
 :mod:`ril_dash.workflow.machine` decides who may do what; this module persists the outcome. Every
 change of pool or owner is one *transition* version of the series' annotation history
-(:meth:`~ril_dash.project.annotation_store.SeriesAnnotations.commit_transition`), written under
+(:meth:`~ril_dash.project.series_annotations.SeriesAnnotations.commit_transition`), written under
 the series lock on top of the latest version, so the history shows who handed the series to whom,
 and a transition can never interleave with a save. :func:`annotate_guard` makes a save check,
 under that same lock, that its user still may annotate; :func:`board_states` lists every series'
