@@ -5,10 +5,11 @@
     ril-dash [SERVER OPTIONS]                           serve the embedded demo project
     ril-dash serve PROJECT_DIR [SERVER OPTIONS]         serve a project
     ril-dash init PROJECT_DIR --images DIR [--annotations DIR] [--name NAME]
+    ril-dash import-masks PROJECT_DIR --masks DIR [--mapping FILE]   (transfer_cli)
     ril-dash export PROJECT_DIR --out DIR [--series GLOB] [--no-per-roi] [--no-combined]
-                    [--copy-images] [--copy-annotations] [--no-excel]
+                    [--copy-images] [--copy-annotations] [--no-excel]   (transfer_cli)
     ril-dash users PROJECT_DIR add NAME [--admin] [--display-name X] [--password-stdin]
-    ril-dash users PROJECT_DIR remove NAME | passwd NAME [--password-stdin] | list
+    ril-dash users PROJECT_DIR remove NAME | passwd NAME [--password-stdin] | list  (users_cli)
     ril-dash plugins PROJECT_DIR list | check BUNDLE | import ZIP | export ID[@V] OUT |
                      enable ID | disable ID | activate ID@V | trust ID@V   (see plugins_cli)
     ril-dash repair PROJECT_DIR [SERIES ...] [--user NAME]   damaged annotation files (repair_cli)
@@ -318,40 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="annotation store (default PROJECT_DIR/annotations)")
     p_init.add_argument("--name", help="project name (default: the folder name)")
 
-    p_imp = sub.add_parser("import-masks", help="import NIfTI masks as annotation versions",
-                           description="Import per-ROI masks, combined bitwise masks or label "
-                                       "maps found under --masks (laid out like the images "
-                                       "folder) as one new annotation version per series.")
-    p_imp.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
-    p_imp.add_argument("--masks", type=Path, required=True, metavar="DIR",
-                       help="folder of masks: <series id without .nii.gz>/<ROI>.nii.gz, "
-                            "<series id without .nii.gz>/combined.nii.gz or <series id>")
-    p_imp.add_argument("--mapping", type=Path, metavar="FILE",
-                       help="value → ROI name mapping (mapping.json of an export, or a CSV "
-                            "with columns value,name); default: the project's mask values")
-    _add_user_option(p_imp, "author of the new versions and of the audit line")
+    from ril_dash.transfer_cli import add_transfer_parsers
 
-    p_export = sub.add_parser("export", help="export masks, points and tables for training",
-                              description="Write NIfTI masks aligned with their source images, "
-                                          "points, the mask-value mapping and statistics "
-                                          "tables (CSV and Excel) into --out.")
-    p_export.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
-    p_export.add_argument("--out", type=Path, required=True, metavar="DIR",
-                          help="output folder (outside the images folder and annotation store)")
-    p_export.add_argument("--series", default="all", metavar="GLOB",
-                          help="only series whose id matches GLOB, e.g. 'P1/*' (default: all)")
-    p_export.add_argument("--no-per-roi", dest="per_roi", action="store_false",
-                          help="skip the binary mask of each ROI")
-    p_export.add_argument("--no-combined", dest="combined", action="store_false",
-                          help="skip combined.nii.gz (bitwise OR of the mask values)")
-    p_export.add_argument("--copy-images", action="store_true",
-                          help="also copy the source images into DIR/images")
-    p_export.add_argument("--copy-annotations", action="store_true",
-                          help="also copy the annotation folders into DIR/annotations")
-    p_export.add_argument("--no-excel", dest="excel", action="store_false",
-                          help="skip ril_dash_export.xlsx (the CSV tables are still written)")
-    _add_user_option(p_export, "who exports, as recorded in the audit log")
-
+    add_transfer_parsers(sub, _add_user_option)
     from ril_dash.run_model_cli import add_run_model_parser
 
     add_run_model_parser(sub, _add_user_option)
@@ -359,27 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub, _add_user_option)
 
-    p_users = sub.add_parser("users", help="manage the users file (logins for serving)",
-                             description="Add, remove, re-password or list the users of "
-                                         "PROJECT_DIR/users.yaml. Passwords are asked on the "
-                                         "terminal (or read from stdin with --password-stdin) "
-                                         "and stored only as salted hashes.")
-    p_users.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
-    users_sub = p_users.add_subparsers(dest="users_action", metavar="ACTION", required=True)
-    p_uadd = users_sub.add_parser("add", help="add a user")
-    p_uadd.add_argument("name", metavar="NAME", help="1-64 letters, digits or . _ - @")
-    p_uadd.add_argument("--admin", action="store_true", help="may manage the project")
-    p_uadd.add_argument("--display-name", metavar="X", help="name shown in the app")
-    p_uadd.add_argument("--password-stdin", action="store_true",
-                        help="read the password as one line from stdin (for scripts)")
-    p_urm = users_sub.add_parser("remove", help="remove a user")
-    p_urm.add_argument("name", metavar="NAME")
-    p_upw = users_sub.add_parser("passwd", help="change a user's password")
-    p_upw.add_argument("name", metavar="NAME")
-    p_upw.add_argument("--password-stdin", action="store_true",
-                       help="read the password as one line from stdin (for scripts)")
-    users_sub.add_parser("list", help="list the users")
+    from ril_dash.users_cli import add_users_parser
 
+    add_users_parser(sub)
     from ril_dash.plugins_cli import add_plugins_parser
     from ril_dash.repair_cli import add_repair_parser
 
@@ -391,77 +343,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def export(args: argparse.Namespace) -> None:
-    """``ril-dash export``: :func:`~ril_dash.application.transfer.export_series` with progress."""
-    from ril_dash.application.transfer import export_series
-
-    def progress(done: int, total: int, series_id: str) -> None:
-        print(f"[{done}/{total}] {series_id}", flush=True)
-
-    report = export_series(cli_services(args.project_dir), cli_actor(args), args.out,
-                           series=args.series, per_roi=args.per_roi, combined=args.combined,
-                           copy_images=args.copy_images,
-                           copy_annotations=args.copy_annotations, excel=args.excel,
-                           progress=progress)
-    for series_id, reason in report.skipped:
-        print(f"skipped {series_id}: {reason}", flush=True)
-    print(report.summary(), flush=True)
-
-
-def users_command(args: argparse.Namespace) -> None:
-    """``ril-dash users PROJECT_DIR add|remove|passwd|list`` (changes audited as the OS user)."""
-    from ril_dash.application import accounts
-    from ril_dash.project.users import check_name, read_password
-
-    project_dir = Path(args.project_dir)
-    if args.users_action == "list":
-        users = accounts.users_file(project_dir)
-        rows = users.list()
-        if not rows:
-            print(f"No users in {users.path}. Add one with: ril-dash users {project_dir} "
-                  f"add NAME --admin")
-            return
-        width = max(len(name) for name, _, _ in rows)
-        for name, admin, display_name in rows:
-            print(f"{name:<{width}}  {'admin' if admin else 'user '}  {display_name}")
-        return
-    actor, name = cli_actor(args), check_name(args.name)
-    path = accounts.users_file(project_dir).path
-
-    def password() -> str:
-        return read_password(name, args.password_stdin)
-
-    if args.users_action == "add":
-        accounts.add_user(project_dir, actor, name, password, admin=args.admin,
-                          display_name=args.display_name)
-        print(f"Added {'admin ' if args.admin else ''}user {name} to {path}.")
-    elif args.users_action == "remove":
-        ended = accounts.remove_user(project_dir, actor, name)
-        print(f"Removed user {name} from {path} (ended {ended} session(s)).")
-    else:  # passwd
-        ended = accounts.change_password(project_dir, actor, name, password)
-        print(f"Changed the password of {name} (ended {ended} session(s)).")
-
-
-def import_masks(args: argparse.Namespace) -> None:
-    """``ril-dash import-masks``: :func:`~ril_dash.application.transfer.import_mask_folder`."""
-    from ril_dash.application.transfer import import_mask_folder
-
-    report = import_mask_folder(cli_services(args.project_dir), cli_actor(args), args.masks,
-                                mapping=args.mapping)
-    for result in report.series:
-        if result.source is not None or result.error is not None:
-            print(result.describe(), file=sys.stderr if result.error else sys.stdout)
-    if not report.imported:
-        refused = len(report.errors)
-        raise CliError(f"nothing was imported from {args.masks}: " + (
-            f"{refused} series refused (see above)" if refused else
-            "no masks matched a series of the project (expected <series id without "
-            ".nii.gz>/<ROI>.nii.gz, .../combined.nii.gz or a label map at <series id>)"))
-    print(f"Imported masks into {len(report.imported)} series; {len(report.errors)} "
-          f"refused, {len(report.missing)} without masks.")
-
-
 def _run(args: argparse.Namespace) -> None:
     if args.command == "init":
         from ril_dash.project.project import init_project
@@ -471,16 +352,22 @@ def _run(args: argparse.Namespace) -> None:
               f"Edit its ROIs and text fields, then run: ril-dash serve {project.dir}")
         return
     if args.command == "export":
-        export(args)
+        from ril_dash.transfer_cli import export_command
+
+        export_command(args)
         return
     if args.command == "serve":
         serve(settings_from_args(args.project_dir, args))
         return
     if args.command == "users":
+        from ril_dash.users_cli import users_command
+
         users_command(args)
         return
     if args.command == "import-masks":
-        import_masks(args)
+        from ril_dash.transfer_cli import import_masks_command
+
+        import_masks_command(args)
         return
     if args.command == "plugins":
         from ril_dash.plugins_cli import plugins_command
