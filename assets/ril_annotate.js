@@ -15,7 +15,8 @@
  *   parameters are read from the panel's inputs when the action starts).
  * Messages from the server are shown as plain text; requests that fail (overlays, annotations,
  * the lease) are reported in the viewer's status line and retried. Component ids come from the
- * page (rilPage.el); window and document listeners exist only while a viewer is open.
+ * page (rilPage.el); window and document listeners exist only while a viewer is open. The
+ * series lease (edit alone, or read-only with the banner) is ril_lease.js.
  */
 (function () {
     "use strict";
@@ -40,7 +41,7 @@
         rois: {}, series: null, plane: null, frame: 0, version: 0, viewing: null,
         summary: null, okey: null, failures: {},
         queue: [], busy: false, idle: [], hooked: null, edits: 0, lastEditMs: null,
-        readOnly: false, lease: null, leaseTimer: null
+        readOnly: false
     };
 
     function viewer() { return window.rilViewer || null; }
@@ -69,110 +70,19 @@
         A.failures[key] = 0;
         page.solved(key);
     }
-
-    /* ---- the series lease: edit alone, others see the series read-only ---------------- */
-    function leaseBanner(info) {
-        var banner = page.el("leaseBanner");
-        if (!banner) { return; }
-        banner.hidden = !!info.editable;
-        var reason = banner.querySelector(".ril-lease-reason");
-        if (reason) { reason.textContent = info.reason || info.error || ""; }
-        var brk = page.el("leaseBreak");
-        if (brk) { brk.hidden = !info.can_break; }
-        var repair = page.el("leaseRepair");  // a damaged annotation file: admins repair it
-        if (repair) { repair.hidden = !info.can_repair; }
-    }
-    function setReadOnly(info) {
-        A.readOnly = !info.editable;
-        var open = page.session();
-        if (open) { open.root.classList.toggle("ril-read-only", A.readOnly); }
-        var panel = document.querySelector(".ril-annot-panel");
-        if (panel) { panel.classList.toggle("ril-read-only", A.readOnly); }
-        leaseBanner(info);
-        if (A.readOnly) { A.queue = []; stopLease(); }
-        applyTool();
-    }
-    function leasePost(series, action) {
-        return fetch("/ril/api/lease", {method: "POST", credentials: "same-origin",
-                                        headers: {"Content-Type": "application/json"},
-                                        body: JSON.stringify({series: series, action: action})})
-            .then(function (r) {
-                if (r.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search)); }
-                if (r.status >= 500) { return Promise.reject(r); }  // a failure, not an answer
-                // a refusal (403: no right to the series any more, 404: gone) is read-only too
-                return r.json().then(function (info) {
-                    if (r.status === 403 || r.status === 404) {
-                        info = {editable: false, reason: "Read only: " + info.error, can_break: false};
-                    }
-                    return info;
-                }, function () { return Promise.reject(r); });
-            });
-    }
-    function stopLease() {
-        if (A.leaseTimer) { clearInterval(A.leaseTimer); }
-        A.leaseTimer = null;
-        A.lease = null;
-    }
-    function startLease(meta) {
-        var editing = meta.editing || {editable: true};
-        if (A.lease === meta.series) { return; }
-        releaseLease(false);  // another series was open before (navigation inside the app)
-        setReadOnly(editing);
-        if (!editing.editable) { return; }
-        A.lease = meta.series;
-        var every = Math.max(5, (editing.lease_seconds || 120) / 3) * 1000, last = Date.now();
-        A.leaseTimer = setInterval(function () {  // leaving the viewer stops it (onLeave)
-            if (Date.now() - last < every) { return; }
-            last = Date.now();
-            leasePost(A.lease, "renew").then(function (info) {
-                page.solved("lease");
-                if (info && info.editable === false) {
-                    setReadOnly(info);
-                    message(info.reason || "This series is read-only now.", "warn");
-                }
-            }, function (failure) {  // tried again at the next renewal
-                page.reason(failure).then(function (why) {
-                    page.problem("lease", "Could not renew your editing lease: " + why + " — retrying");
-                });
-            });
-        }, 1000);
-    }
-    function releaseLease(beacon) {
-        var series = A.lease;
-        stopLease();
-        if (series) { giveUp(series, beacon); }
-    }
-    /* Tell the server that this page no longer edits `series`. */
-    function giveUp(series, beacon) {
-        var body = JSON.stringify({series: series, action: "release"});
-        if (beacon && navigator.sendBeacon) {
-            navigator.sendBeacon("/ril/api/lease", new Blob([body], {type: "application/json"}));
-            return;
+    /* the series lease (ril_lease.js, loaded after this script), told what read-only means here */
+    var leaseConnected = false;
+    function lease() {
+        var l = window.rilLease;
+        if (!leaseConnected) {
+            leaseConnected = true;
+            l.connect({readOnly: function (readOnly) {
+                A.readOnly = readOnly;
+                if (readOnly) { A.queue = []; }
+                applyTool();
+            }, message: message});
         }
-        // the viewer is gone: nowhere to show a failure, and the lease expires by itself
-        leasePost(series, "release").catch(function (failure) {
-            page.reason(failure).then(function (why) {
-                console.warn("ril_dash: the lease of " + series + " was not released (" + why +
-                             "); it expires after the server's lease time.");
-            });
-        });
-    }
-    function onLeaseButton(ev) {
-        var id = ev.target && ev.target.id;
-        var action = id === page.id("leaseRetry") ? "renew" : id === page.id("leaseBreak") ? "break" :
-            id === page.id("leaseRepair") ? "repair" : null;
-        if (!action || !A.series) { return; }
-        if (action === "break" && !window.confirm("End the other user's editing session? Their unsaved stroke (if any) is refused and they see the series read-only.")) { return; }
-        if (action === "repair" && !window.confirm("Repair this series? A new version equal to the last readable one is saved; the damaged file is kept beside the others as .damaged.")) { return; }
-        leasePost(A.series, action).then(function (info) {
-            page.solved("lease");
-            if (info.editable) { window.location.reload(); } else { leaseBanner(info); }
-        }, function (failure) {
-            page.reason(failure).then(function (why) {
-                page.problem("lease", {renew: "Could not try again: ", "break": "Could not break the lock: ",
-                                       repair: "Could not repair the series: "}[action] + why);
-            });
-        });
+        return l;
     }
 
     /* ---- overlays ------------------------------------------------------------------- */
@@ -520,7 +430,7 @@
                 }
                 if (status === 401) { window.location.assign("/login"); return; }
                 if (status === 423 || status === 403) {
-                    setReadOnly({editable: false, reason: body.error, can_break: false});
+                    lease().setReadOnly({editable: false, reason: body.error, can_break: false});
                     message(body.error, "error");
                     return;
                 }
@@ -572,17 +482,16 @@
 
     /* ---- the viewer's lifetime on the page ------------------------------------------ */
     page.onOpen(function () {
-        page.listen(window, "pagehide", function () { releaseLease(true); });
-        page.listen(document, "click", onLeaseButton);
+        page.listen(window, "pagehide", function () { lease().release(true); });
+        page.listen(document, "click", function (ev) { lease().onButton(ev, A.series); });
         page.listen(document, "toggle", onToggle, true);
         page.listen(document, "mousemove", onMouseMove, {passive: true});
         page.listen(document, "keydown", onKey);
         page.listen(window, "mouseup", onRelease, true);
         page.onLeave(function () {
             // give the series up once the strokes still on their way are saved
-            var series = A.lease;
-            stopLease();
-            whenIdle(function () { if (series && A.lease !== series) { giveUp(series, false); } });
+            var series = lease().stop();
+            whenIdle(function () { if (series && lease().held() !== series) { lease().giveUp(series, false); } });
             A.hooked = null;
             A.failures = {};
         });
@@ -656,7 +565,7 @@
         /* called by ril_viewer.js */
         viewChanged: function (meta, plane, frame) {
             A.series = meta.series; A.plane = plane; A.frame = frame;
-            startLease(meta);
+            lease().start(meta);
             A.okey = null;
             A.summary = null;
             loadSummary();
@@ -714,7 +623,7 @@
         state: function () {
             return {version: A.version, viewing: A.viewing, edits: A.edits, busy: A.busy, queued: A.queue.length,
                     tool: A.settings.tool, roi: A.settings.roi, brush: A.settings.brush, lastEditMs: A.lastEditMs,
-                    readOnly: A.readOnly, lease: A.lease,
+                    readOnly: A.readOnly, lease: window.rilLease ? lease().held() : null,
                     overlays: ROI.cache.full.size, summary: A.summary};
         }
     };

@@ -40,7 +40,8 @@ def literals(path: Path) -> list[str]:
 
 def test_the_scripts_are_the_ones_the_page_loads():
     assert [p.name for p in SCRIPTS] == ["ril.js", "ril_annotate.js", "ril_heatmap.js",
-                                         "ril_planes.js", "ril_viewer.js", "ril_warnings.js"]
+                                         "ril_lease.js", "ril_planes.js", "ril_viewer.js",
+                                         "ril_warnings.js"]
 
 
 def test_no_script_spells_an_id_of_ids_py():
