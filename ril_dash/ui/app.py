@@ -32,6 +32,7 @@ from ril_dash.ui.components.model_notice import notice_parts
 from ril_dash.ui.audit_warnings import admin_notice, install_audit_warnings
 from ril_dash.ui.background import background_manager, install_job_broker
 from ril_dash.ui.auth import current_user, display_name_of, install_auth, logins_enabled
+from ril_dash.ui.plotly_bundle import install_plotly_bundle
 from ril_dash.ui.proxies import install_trusted_proxies
 from ril_dash.ui.request_checks import install_request_checks
 from ril_dash.ui.request_limits import install_request_limits
@@ -194,6 +195,7 @@ def create_app(project: Project, settings: Settings | None = None) -> dash.Dash:
     install_request_limits(app.server, settings.host, settings.allowed_hosts)
     install_trusted_proxies(app.server, settings.trusted_proxies)
     install_audit_warnings(app.server)
+    install_plotly_bundle(app.server, app.config.routes_pathname_prefix)
     app.server.register_blueprint(blueprint)
     app.server.before_request(app.server.extensions[EXTENSION_KEY].refresh_config)
 
