@@ -229,6 +229,9 @@ def test_lasso_undo_redo_history_rollback_and_statistics(page, project, ui):
     voxels = page.locator(".ril-stats-table tr", has_text="Voxels").locator("td").nth(1)
     voxels.wait_for()
     assert voxels.inner_text() == str(int(now.sum()))
+    page.wait_for_function(  # the histogram: a bar chart, drawn by plotly.js's cartesian bundle
+        "() => { const g = document.querySelector('#stats-histogram .js-plotly-plot');"
+        " return !!g && !!g._fullData && g._fullData[0].type === 'bar'; }")
     assert page.js_errors == []
 
 
