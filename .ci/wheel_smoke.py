@@ -4,8 +4,8 @@
 suite cannot, since the tests import ``ril_dash`` from the source tree:
 
 1. a wheel built from a clean copy of the tree (``pip wheel --no-deps``) holds every module, the
-   browser scripts and styles (``ril_dash/assets/``), the MNI152 files, and not the README's
-   screenshots;
+   browser scripts and styles (``ril_dash/assets/``), plotly.js's cartesian bundle
+   (``ril_dash/ui/vendor/``), the MNI152 files, and not the README's screenshots;
 2. ``pip install`` of that wheel into a fresh ``python3 -m venv`` (dependencies from the package
    index) gives a ``ril-dash`` console script that imports ``ril_dash`` from the venv;
 3. that script serves the demo project (``RIL_DASH_HOME`` in a temporary folder) on a free port;
@@ -41,7 +41,9 @@ from support import CHROMIUM, CHROMIUM_ARGS, RunningServer  # noqa: E402  (tests
 SERIES = "PHANTOM-001/CT-2026-01-14/arterial.nii.gz"
 #: what the wheel must hold besides the modules
 REQUIRED = ("ril_dash/assets/ril.css", "ril_dash/assets/ril.js", "ril_dash/assets/ril_viewer.js",
-            "ril_dash/assets/ril_annotate.js", "ril_dash/data/mni152/NOTICE.md",
+            "ril_dash/assets/ril_annotate.js", "ril_dash/assets/ril_lease.js",
+            "ril_dash/ui/vendor/plotly-cartesian.min.js",
+            "ril_dash/ui/vendor/LICENSE.plotly.js.txt", "ril_dash/data/mni152/NOTICE.md",
             "ril_dash/data/mni152/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
             "ril_dash/data/mni152/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
             "ril_dash/data/mni152/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
