@@ -16,10 +16,10 @@
              hooks: {readOnly: function () {}, message: function () {}}};
 
     function banner(info) {
-        var banner = page.el("leaseBanner");
-        if (!banner) { return; }
-        banner.hidden = !!info.editable;
-        var reason = banner.querySelector(".ril-lease-reason");
+        var box = page.el("leaseBanner");
+        if (!box) { return; }
+        box.hidden = !!info.editable;
+        var reason = box.querySelector(".ril-lease-reason");
         if (reason) { reason.textContent = info.reason || info.error || ""; }
         var brk = page.el("leaseBreak");
         if (brk) { brk.hidden = !info.can_break; }
